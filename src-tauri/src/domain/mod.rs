@@ -1,0 +1,19 @@
+//! The words of the business: references, money, statuses, timestamps.
+//! Nothing here knows about HTTP, SQL or the window.
+
+mod money;
+mod order;
+mod refs;
+mod snapshot;
+mod status;
+mod timestamp;
+
+pub use money::{Amount, Currency, MoneyError};
+pub use order::{
+    may_ship, Attempt, AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail, OrderSummary,
+    ShipRefusal, StatusEventView,
+};
+pub use refs::{JobRef, PaymentRef, RefError, MAX_REF_LEN};
+pub use snapshot::{JobSnapshot, PaymentSnapshot};
+pub use status::PaymentStatus;
+pub use timestamp::Timestamp;

@@ -1,0 +1,19 @@
+//! The Cashflows gateway API client: signing, retrieve job / payment, create and cancel
+//! a job, typed error reports, timeouts, retries and a circuit breaker.
+//! It knows nothing of SQL or the window.
+
+mod breaker;
+mod client;
+mod error;
+mod model;
+mod retry;
+mod signing;
+
+pub use breaker::{Breaker, BreakerState};
+pub use client::{ApiKey, Fetched, GatewayClient, GatewayConfig, GatewayEnvironment};
+pub use error::{ErrorEntry, ErrorReport, GatewayError};
+pub use model::{
+    CreateJobRequest, CreatedJob, GatewayJob, GatewayOrder, GatewayPayment, PaymentStep,
+};
+pub use retry::RetryPolicy;
+pub use signing::sign;

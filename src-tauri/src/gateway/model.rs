@@ -1,0 +1,232 @@
+//! The gateway's JSON, read tolerantly: optional fields may be missing or null, unknown
+//! fields are ignored, unknown statuses are kept.
+
+use serde::{Deserialize, Serialize};
+
+use super::ErrorReport;
+use crate::domain::{Amount, Currency, JobRef, PaymentRef, PaymentStatus, Timestamp};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayJob {
+    pub reference: JobRef,
+    #[serde(default)]
+    pub create_date_time_utc: Option<Timestamp>,
+    #[serde(default)]
+    pub order: Option<GatewayOrder>,
+    #[serde(default)]
+    pub currency: Option<Currency>,
+    #[serde(default)]
+    pub amount_to_collect: Option<Amount>,
+    #[serde(default)]
+    pub paid_amount: Option<Amount>,
+    #[serde(default)]
+    pub paid_date_time_utc: Option<Timestamp>,
+    #[serde(default)]
+    pub last_update_time_utc: Option<Timestamp>,
+    #[serde(default)]
+    pub payment_status: Option<PaymentStatus>,
+    #[serde(default)]
+    pub payments: Vec<GatewayPayment>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GatewayOrder {
+    pub order_number: Option<String>,
+    pub customer_reference: Option<String>,
+    pub billing_identity: Option<BillingIdentity>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BillingIdentity {
+    pub email_address: Option<String>,
+}
+
+impl GatewayOrder {
+    pub fn email(&self) -> Option<&str> {
+        self.billing_identity.as_ref()?.email_address.as_deref()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayPayment {
+    pub reference: PaymentRef,
+    #[serde(default)]
+    pub create_date_time_utc: Option<Timestamp>,
+    pub status: PaymentStatus,
+    #[serde(default)]
+    pub last_error_report: Option<ErrorReport>,
+    #[serde(default)]
+    pub amount_to_collect: Option<Amount>,
+    #[serde(default)]
+    pub paid_amount: Option<Amount>,
+    #[serde(default)]
+    pub steps: Vec<PaymentStep>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PaymentStep {
+    pub action: Option<String>,
+    pub status: Option<String>,
+    pub date_time_utc: Option<Timestamp>,
+}
+
+impl GatewayPayment {
+    /// The latest moment the gateway says something happened to this payment.
+    pub fn last_activity(&self) -> Option<Timestamp> {
+        self.steps
+            .iter()
+            .filter_map(|s| s.date_time_utc)
+            .chain(self.create_date_time_utc)
+            .max()
+    }
+
+    /// Why it failed, in the gateway's words and code.
+    pub fn failure(&self) -> Option<(String, String)> {
+        let e = self.last_error_report.as_ref()?.errors.first()?;
+        let text = e
+            .translated_message
+            .clone()
+            .or_else(|| e.message.clone())
+            .unwrap_or_default();
+        Some((e.code.clone(), text))
+    }
+}
+
+/// `POST /payment-jobs`. Parameter names are sent PascalCase as the spec writes them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateJobRequest {
+    pub amount_to_collect: Amount,
+    pub currency: Currency,
+    pub locale: String,
+    pub order: CreateOrder,
+    pub parameters: CreateParameters,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOrder {
+    pub order_number: String,
+    pub billing_identity: CreateBillingIdentity,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBillingIdentity {
+    pub email_address: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CreateParameters {
+    #[serde(rename = "WebhookUrl", skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(rename = "ReturnUrlSuccess", skip_serializing_if = "Option::is_none")]
+    pub return_url_success: Option<String>,
+    #[serde(rename = "ReturnUrlFailed", skip_serializing_if = "Option::is_none")]
+    pub return_url_failed: Option<String>,
+    #[serde(rename = "ReturnUrlCancelled", skip_serializing_if = "Option::is_none")]
+    pub return_url_cancelled: Option<String>,
+}
+
+impl CreateJobRequest {
+    pub fn new(amount: Amount, currency: Currency, order_number: String, email: String) -> Self {
+        Self {
+            amount_to_collect: amount,
+            currency,
+            locale: "en_GB".to_owned(),
+            order: CreateOrder {
+                order_number,
+                billing_identity: CreateBillingIdentity {
+                    email_address: email,
+                },
+            },
+            parameters: CreateParameters::default(),
+        }
+    }
+}
+
+/// A job the gateway just created, with the hosted payment page to send the shopper to.
+#[derive(Debug, Clone)]
+pub struct CreatedJob {
+    pub job: GatewayJob,
+    pub raw: serde_json::Value,
+    pub payment_page_url: Option<String>,
+}
+
+impl super::Fetched<GatewayJob> {
+    /// The job as the domain keeps it. Payments are ordered by creation (attempt order);
+    /// the job status falls back to the payments' when the gateway leaves it out.
+    pub fn into_snapshot(self) -> crate::domain::JobSnapshot {
+        use crate::domain::{JobSnapshot, PaymentSnapshot};
+        let Self { value: job, raw } = self;
+        let raw_payments = raw
+            .get("payments")
+            .and_then(|p| p.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let mut payments: Vec<(usize, PaymentSnapshot)> = job
+            .payments
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (failure_code, failure_reason) = match p.failure() {
+                    Some((c, r)) => (Some(c), Some(r).filter(|r| !r.is_empty())),
+                    None => (None, None),
+                };
+                let snapshot = PaymentSnapshot {
+                    payment_ref: p.reference.clone(),
+                    status: p.status.clone(),
+                    amount: p.amount_to_collect,
+                    failure_code,
+                    failure_reason,
+                    created_at: p.create_date_time_utc,
+                    raw: raw_payments.get(i).cloned().unwrap_or_default(),
+                };
+                (i, snapshot)
+            })
+            .collect();
+        // Stable: payments without a creation time keep the gateway's order.
+        payments.sort_by_key(|(i, p)| (p.created_at, *i));
+        let status = job
+            .payment_status
+            .clone()
+            .unwrap_or_else(|| derive_job_status(&job.payments));
+        let gateway_updated_at = job
+            .last_update_time_utc
+            .or_else(|| job.payments.iter().filter_map(GatewayPayment::last_activity).max());
+        let order = job.order.unwrap_or_default();
+        JobSnapshot {
+            job_ref: job.reference,
+            email: order.email().map(str::to_owned),
+            order_number: order.order_number,
+            status,
+            amount: job.amount_to_collect,
+            paid_amount: job.paid_amount,
+            currency: job.currency,
+            created_at: job.create_date_time_utc,
+            gateway_updated_at,
+            payments: payments.into_iter().map(|(_, p)| p).collect(),
+            raw,
+        }
+    }
+}
+
+/// The whole job decides, not one failed attempt: any paid attempt makes it paid.
+fn derive_job_status(payments: &[GatewayPayment]) -> crate::domain::PaymentStatus {
+    use crate::domain::PaymentStatus;
+    if let Some(p) = payments.iter().find(|p| p.status.is_paid()) {
+        return p.status.clone();
+    }
+    if payments.iter().any(|p| p.status == PaymentStatus::Reserved) {
+        return PaymentStatus::Reserved;
+    }
+    payments
+        .iter()
+        .max_by_key(|p| p.create_date_time_utc)
+        .map_or(PaymentStatus::Pending, |p| p.status.clone())
+}

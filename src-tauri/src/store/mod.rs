@@ -1,0 +1,156 @@
+//! SQLite storage: orders, attempts, status history, the delivery inbox and the audit log.
+//! All SQL lives here; the rest of the app speaks domain types. WAL with synchronous=FULL,
+//! one writer thread that groups concurrent writes (see `writer`), one reader connection.
+
+mod confirm;
+mod inbox;
+mod migrations;
+mod orders;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+pub use confirm::{Applied, Settles, StatusChange};
+pub use inbox::{NewDelivery, PendingDelivery, RejectedDelivery, MAX_KEPT_MALFORMED};
+pub use orders::{OrderFilter, ShipRequest};
+
+use crate::domain::ShipRefusal;
+use writer::Writer;
+
+/// A store failure, in words safe for an owner; SQL details go to the log only.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("the disk holding the database is full")]
+    Full,
+    #[error("the database cannot be written (read-only file or disk)")]
+    ReadOnly,
+    #[error("the database is busy")]
+    Busy,
+    #[error("the database failed: {0}")]
+    Sqlite(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
+    #[error("this database was written by a newer Tillwatch (schema {found}; this build knows {known})")]
+    TooNew { found: usize, known: usize },
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error("no order matches {0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Ship(#[from] ShipRefusal),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => Self::Full,
+            Some(ErrorCode::ReadOnly) => Self::ReadOnly,
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy,
+            _ => Self::Sqlite(e.to_string()),
+        }
+    }
+}
+
+impl StoreError {
+    /// Stable code for logs and IPC.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Full => "store_full",
+            Self::ReadOnly => "store_read_only",
+            Self::Busy => "store_busy",
+            Self::Sqlite(_) => "store_failed",
+            Self::WriterGone => "store_stopped",
+            Self::TooNew { .. } => "store_too_new",
+            Self::Corrupt(_) => "store_corrupt",
+            Self::NotFound(_) => "not_found",
+            Self::Ship(_) => "ship_refused",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    writer: Writer,
+    reader: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Sqlite(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut write_conn = Connection::open(&path)?;
+        write_conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a committed row survives power loss, which is what a 200 promises.
+        write_conn.pragma_update(None, "synchronous", "FULL")?;
+        write_conn.pragma_update(None, "foreign_keys", "ON")?;
+        write_conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let found: i64 = write_conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let found = usize::try_from(found).unwrap_or(0);
+        if found > migrations::latest() {
+            return Err(StoreError::TooNew {
+                found,
+                known: migrations::latest(),
+            });
+        }
+        migrations::run(&mut write_conn)?;
+
+        let read_conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        read_conn.busy_timeout(std::time::Duration::from_secs(5))?;
+
+        let writer = Writer::spawn(write_conn)
+            .map_err(|e| StoreError::Sqlite(format!("cannot start the writer: {e}")))?;
+        Ok(Self {
+            writer,
+            reader: Arc::new(Mutex::new(read_conn)),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
+
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let reader = Arc::clone(&self.reader);
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            work(&conn)
+        })
+        .await
+        .map_err(|_| StoreError::Sqlite("a read was interrupted".into()))?
+    }
+}
+
+/// Reads a stored text column back into a domain value; bad data is an error, not a panic.
+fn parse_col<T, E: std::fmt::Display>(
+    value: Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, StoreError> {
+    value
+        .map(|s| parse(&s).map_err(|e| StoreError::Corrupt(format!("'{s}': {e}"))))
+        .transpose()
+}

@@ -1,0 +1,412 @@
+//! Reading orders, looking them up, and the owner's shipping actions.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{parse_col, Store, StoreError};
+use crate::domain::{
+    may_ship, Amount, Attempt, AuditView, ChangeSource, Currency, DeliveryState, DeliveryView,
+    JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, StatusEventView, Timestamp,
+};
+
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub status: Option<PaymentStatus>,
+    pub shipped: Option<bool>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShipRequest {
+    pub job_ref: JobRef,
+    pub note: Option<String>,
+    pub allow_reserved: bool,
+}
+
+const SUMMARY_COLUMNS: &str = "j.job_ref, j.order_number, j.email, j.status, j.amount,
+    j.currency, (SELECT count(*) FROM payments p WHERE p.job_ref = j.job_ref),
+    j.shipped_at, j.created_here, j.mismatch, j.first_seen_at, j.updated_at";
+
+/// Raw columns first, then parsed, so a bad stored value is an error and not a panic.
+type SummaryColumns = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    u32,
+    Option<String>,
+    bool,
+    Option<String>,
+    String,
+    String,
+);
+
+fn summary_columns(r: &Row<'_>) -> rusqlite::Result<SummaryColumns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    ))
+}
+
+fn to_summary(c: SummaryColumns) -> Result<OrderSummary, StoreError> {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
+    let shipped_at = parse_col(c.7, Timestamp::parse)?;
+    Ok(OrderSummary {
+        payment_job_reference: JobRef::parse(&c.0).map_err(|e| corrupt(&e))?,
+        order_number: c.1,
+        email: c.2,
+        status: PaymentStatus::from(c.3),
+        amount: parse_col(c.4, str::parse::<Amount>)?,
+        currency: parse_col(c.5, Currency::parse)?,
+        attempts: c.6,
+        shipped: shipped_at.is_some(),
+        shipped_at,
+        created_here: c.8,
+        mismatch: c.9,
+        first_seen_at: Timestamp::parse(&c.10).map_err(|e| corrupt(&e))?,
+        updated_at: Timestamp::parse(&c.11).map_err(|e| corrupt(&e))?,
+    })
+}
+
+fn collect_summaries(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<OrderSummary>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, summary_columns)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(to_summary(row?)?);
+    }
+    Ok(out)
+}
+
+pub(super) fn summary(conn: &Connection, job: &JobRef) -> Result<OrderSummary, StoreError> {
+    let sql = format!("SELECT {SUMMARY_COLUMNS} FROM payment_jobs j WHERE j.job_ref = ?1");
+    collect_summaries(conn, &sql, [job.as_str()])?
+        .pop()
+        .ok_or_else(|| StoreError::NotFound(job.to_string()))
+}
+
+/// GLOB pattern for "starts with", with GLOB's own metacharacters taken literally.
+fn prefix_glob(prefix: &str) -> String {
+    let mut p = String::with_capacity(prefix.len() + 1);
+    for ch in prefix.chars() {
+        match ch {
+            '*' | '?' | '[' | ']' => {
+                p.push('[');
+                p.push(ch);
+                p.push(']');
+            }
+            c => p.push(c),
+        }
+    }
+    p.push('*');
+    p
+}
+
+fn like_prefix(prefix: &str) -> String {
+    let mut p = String::with_capacity(prefix.len() + 1);
+    for ch in prefix.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
+    let summary = match summary(conn, job) {
+        Ok(s) => s,
+        Err(StoreError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (shipping_note, payment_link, last_confirmed_at, raw): (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) = conn.query_row(
+        "SELECT shipping_note, payment_link, last_confirmed_at, raw_last_answer
+         FROM payment_jobs WHERE job_ref = ?1",
+        [job.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+
+    let mut payments = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT payment_ref, attempt, status, amount, failure_code, failure_reason,
+                gateway_created_at, updated_at
+         FROM payments WHERE job_ref = ?1 ORDER BY attempt",
+    )?;
+    let rows = stmt.query_map([job.as_str()], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, u32>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, Option<String>>(6)?,
+            r.get::<_, String>(7)?,
+        ))
+    })?;
+    for row in rows {
+        let (pref, attempt, status, amount, code, reason, created, updated) = row?;
+        payments.push(Attempt {
+            payment_reference: PaymentRef::parse(&pref)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            attempt,
+            status: PaymentStatus::from(status),
+            amount: parse_col(amount, str::parse::<Amount>)?,
+            failure_code: code,
+            failure_reason: reason,
+            created_at: parse_col(created, Timestamp::parse)?,
+            updated_at: Timestamp::parse(&updated)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        });
+    }
+
+    let mut deliveries = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, received_at, payment_ref, response_status, state, outcome
+         FROM deliveries WHERE job_ref = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([job.as_str()], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, u16>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, Option<String>>(5)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, received, payment, response_status, state, outcome) = row?;
+        deliveries.push(DeliveryView {
+            id,
+            received_at: Timestamp::parse(&received)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            payment_reference: payment,
+            response_status,
+            state: DeliveryState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("delivery state '{state}'")))?,
+            outcome,
+        });
+    }
+
+    let mut status_events = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT payment_ref, from_status, to_status, source, at
+         FROM status_events WHERE job_ref = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([job.as_str()], |r| {
+        Ok((
+            r.get::<_, Option<String>>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+        ))
+    })?;
+    for row in rows {
+        let (payment, from, to, source, at) = row?;
+        status_events.push(StatusEventView {
+            payment_reference: parse_col(payment, PaymentRef::parse)?,
+            from,
+            to,
+            source: ChangeSource::parse(&source)
+                .ok_or_else(|| StoreError::Corrupt(format!("event source '{source}'")))?,
+            at: Timestamp::parse(&at).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        });
+    }
+
+    let mut audit = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT action, detail, at FROM audit WHERE job_ref = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([job.as_str()], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (action, detail, at) = row?;
+        audit.push(AuditView {
+            action,
+            detail,
+            at: Timestamp::parse(&at).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        });
+    }
+
+    Ok(Some(OrderDetail {
+        summary,
+        shipping_note,
+        payment_link,
+        last_confirmed_at: parse_col(last_confirmed_at, Timestamp::parse)?,
+        payments,
+        deliveries,
+        status_events,
+        audit,
+        raw_last_answer: raw.and_then(|r| serde_json::from_str(&r).ok()),
+    }))
+}
+
+fn audit(conn: &Connection, action: &str, job: &JobRef, detail: Option<&str>) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO audit (at, action, job_ref, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![Timestamp::now().to_string(), action, job.as_str(), detail],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn order(&self, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
+        let job = job.clone();
+        self.read(move |conn| detail(conn, &job)).await
+    }
+
+    /// Newest first.
+    pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM payment_jobs j
+                 WHERE (?1 IS NULL OR j.status = ?1)
+                   AND (?2 IS NULL OR (j.shipped_at IS NOT NULL) = ?2)
+                 ORDER BY j.first_seen_at DESC, j.job_ref DESC
+                 LIMIT ?3 OFFSET ?4"
+            );
+            let limit = if filter.limit == 0 { u32::MAX } else { filter.limit };
+            collect_summaries(
+                conn,
+                &sql,
+                params![
+                    filter.status.as_ref().map(|s| s.as_str().to_owned()),
+                    filter.shipped,
+                    limit,
+                    filter.offset
+                ],
+            )
+        })
+        .await
+    }
+
+    /// Finds orders by job reference, payment reference, order number or e-mail: exact
+    /// matches first, then those that start with the query. At most `limit`.
+    pub async fn lookup(&self, query: &str, limit: u32) -> Result<Vec<OrderSummary>, StoreError> {
+        let q = query.trim().to_owned();
+        if q.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |conn| {
+            let exact = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM payment_jobs j
+                 WHERE j.job_ref = ?1 OR j.order_number = ?1 OR j.email = ?1 COLLATE NOCASE
+                    OR j.job_ref IN (SELECT job_ref FROM payments WHERE payment_ref = ?1)
+                 ORDER BY j.first_seen_at DESC LIMIT ?2"
+            );
+            let mut found = collect_summaries(conn, &exact, params![q, limit])?;
+            if (found.len() as u32) < limit {
+                let prefix = format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM payment_jobs j
+                     WHERE j.job_ref GLOB ?1 OR j.order_number GLOB ?1
+                        OR j.email LIKE ?2 ESCAPE '\\'
+                        OR j.job_ref IN (SELECT job_ref FROM payments WHERE payment_ref GLOB ?1)
+                     ORDER BY j.first_seen_at DESC LIMIT ?3"
+                );
+                for s in collect_summaries(conn, &prefix, params![prefix_glob(&q), like_prefix(&q), limit])? {
+                    if found.len() as u32 >= limit {
+                        break;
+                    }
+                    if !found.iter().any(|f| f.payment_job_reference == s.payment_job_reference) {
+                        found.push(s);
+                    }
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Jobs whose status may still change, least recently confirmed first.
+    pub async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
+        self.read(|conn| {
+            let placeholders = PaymentStatus::FINAL_WORDS
+                .iter()
+                .map(|w| format!("'{w}'"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "SELECT job_ref FROM payment_jobs WHERE status NOT IN ({placeholders})
+                 ORDER BY last_confirmed_at"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(JobRef::parse(&r?).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Marks an order as shipped, if its status allows it; recorded in the audit log.
+    pub async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
+        self.write(move |conn| {
+            let row: Option<(String, Option<String>)> = conn
+                .query_row(
+                    "SELECT status, shipped_at FROM payment_jobs WHERE job_ref = ?1",
+                    [req.job_ref.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (status, shipped_at) =
+                row.ok_or_else(|| StoreError::NotFound(req.job_ref.to_string()))?;
+            may_ship(&PaymentStatus::from(status), shipped_at.is_some(), req.allow_reserved)?;
+            let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+            conn.execute(
+                "UPDATE payment_jobs SET shipped_at = ?2, shipping_note = ?3 WHERE job_ref = ?1",
+                params![req.job_ref.as_str(), Timestamp::now().to_string(), note],
+            )?;
+            audit(conn, "shipped", &req.job_ref, note)?;
+            detail(conn, &req.job_ref)?.ok_or_else(|| StoreError::NotFound(req.job_ref.to_string()))
+        })
+        .await
+    }
+
+    /// Undoes `ship`.
+    pub async fn unship(&self, job: &JobRef) -> Result<OrderDetail, StoreError> {
+        let job = job.clone();
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE payment_jobs SET shipped_at = NULL WHERE job_ref = ?1 AND shipped_at IS NOT NULL",
+                [job.as_str()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("{job} (not shipped)")));
+            }
+            audit(conn, "unshipped", &job, None)?;
+            detail(conn, &job)?.ok_or_else(|| StoreError::NotFound(job.to_string()))
+        })
+        .await
+    }
+}

@@ -1,0 +1,128 @@
+//! The single writer. Every write is a job sent to one thread that owns the write
+//! connection; the thread runs all jobs waiting at that moment in ONE transaction (each in
+//! its own savepoint, so one failing job does not undo the others) and answers each job
+//! only after the COMMIT that holds it. With synchronous=FULL this turns a burst of N
+//! notifications into one fsync instead of N, while still answering 200 only once a row
+//! is durable.
+
+use std::thread;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+
+/// Bounds one transaction so a flood cannot grow a batch (and its latency) without limit.
+const MAX_BATCH: usize = 1024;
+
+trait Job: Send {
+    fn run(&mut self, conn: &Connection);
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+struct TypedJob<T, F> {
+    work: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) {
+        let Some(work) = self.work.take() else { return };
+        let result = match conn.execute_batch("SAVEPOINT job") {
+            Err(e) => Err(StoreError::from(e)),
+            Ok(()) => {
+                let r = work(conn);
+                let end = if r.is_ok() {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
+                match conn.execute_batch(end) {
+                    Ok(()) => r,
+                    Err(e) => Err(StoreError::from(e)),
+                }
+            }
+        };
+        self.result = Some(result);
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let outcome = match (commit, self.result) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(r)) => r,
+            (Ok(()), None) => Err(StoreError::WriterGone),
+        };
+        // The caller may have given up waiting; nothing to do then.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::UnboundedSender<Box<dyn Job>>,
+}
+
+impl Writer {
+    pub fn spawn(conn: Connection) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        thread::Builder::new()
+            .name("tillwatch-store-writer".into())
+            .spawn(move || run(conn, rx))?;
+        Ok(Self { tx })
+    }
+
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = TypedJob {
+            work: Some(work),
+            result: None,
+            reply,
+        };
+        self.tx
+            .send(Box::new(job))
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Box<dyn Job>>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let commit = run_batch(&conn, &mut batch);
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, jobs = batch.len(), "store commit failed");
+        }
+        for job in batch.drain(..) {
+            job.finish(commit.clone());
+        }
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    for job in batch.iter_mut() {
+        job.run(conn);
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        // A failed COMMIT (disk full, read-only file) may leave the transaction open.
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e.into());
+    }
+    Ok(())
+}
