@@ -10,10 +10,10 @@ mod timestamp;
 
 pub use money::{Amount, Currency, MoneyError};
 pub use order::{
-    may_ship, Attempt, AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail, OrderSummary,
-    ShipRefusal, StatusEventView,
+    may_ship, Attempt, AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail,
+    OrderSummary, ShipRefusal, StatusEventView,
 };
 pub use refs::{JobRef, PaymentRef, RefError, MAX_REF_LEN};
-pub use snapshot::{JobSnapshot, PaymentSnapshot};
+pub use snapshot::{Expected, JobSnapshot, PaymentSnapshot};
 pub use status::PaymentStatus;
 pub use timestamp::Timestamp;

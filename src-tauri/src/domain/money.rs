@@ -68,7 +68,8 @@ impl FromStr for Amount {
         let t = s.trim();
         // Decimal::from_str accepts things like "1_000"; the gateway never sends those.
         let plain = !t.is_empty()
-            && t.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            && t.bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
             && t.bytes().filter(|&b| b == b'.').count() <= 1;
         if !plain {
             return Err(MoneyError::NotDecimal(s.to_owned()));
@@ -215,7 +216,10 @@ mod tests {
             Amount::for_charge("12.50", &gbp).unwrap().display_in(&gbp),
             "12.50"
         );
-        assert_eq!(Amount::for_charge("12.5", &gbp).unwrap().display_in(&gbp), "12.50");
+        assert_eq!(
+            Amount::for_charge("12.5", &gbp).unwrap().display_in(&gbp),
+            "12.50"
+        );
         assert_eq!(Amount::for_charge("0", &gbp), Err(MoneyError::NotPositive));
         assert!(matches!(
             Amount::for_charge("1.005", &gbp),
@@ -225,7 +229,13 @@ mod tests {
             Amount::for_charge("100.5", &jpy),
             Err(MoneyError::TooManyDecimals { .. })
         ));
-        assert!(matches!(Currency::known("XYZ"), Err(MoneyError::UnknownCurrency(_))));
-        assert!(matches!(Currency::parse("gb"), Err(MoneyError::BadCurrency(_))));
+        assert!(matches!(
+            Currency::known("XYZ"),
+            Err(MoneyError::UnknownCurrency(_))
+        ));
+        assert!(matches!(
+            Currency::parse("gb"),
+            Err(MoneyError::BadCurrency(_))
+        ));
     }
 }

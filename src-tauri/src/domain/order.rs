@@ -149,7 +149,9 @@ impl ChangeSource {
 pub enum ShipRefusal {
     #[error("order is {0}: only paid orders can be shipped")]
     NotPaid(PaymentStatus),
-    #[error("order is Reserved (authorised, not captured) and this shop does not ship on Reserved")]
+    #[error(
+        "order is Reserved (authorised, not captured) and this shop does not ship on Reserved"
+    )]
     ReservedNotAllowed,
     #[error("order was already marked as shipped")]
     AlreadyShipped,

@@ -91,7 +91,10 @@ mod tests {
     #[test]
     fn refuses_empty_long_and_non_digit_references() {
         assert_eq!(JobRef::parse(""), Err(RefError::Empty));
-        assert_eq!(JobRef::parse(&"1".repeat(MAX_REF_LEN + 1)), Err(RefError::TooLong));
+        assert_eq!(
+            JobRef::parse(&"1".repeat(MAX_REF_LEN + 1)),
+            Err(RefError::TooLong)
+        );
         assert_eq!(PaymentRef::parse("12a4"), Err(RefError::NotDigits));
         assert_eq!(PaymentRef::parse("-1234"), Err(RefError::NotDigits));
         assert_eq!(PaymentRef::parse("１２"), Err(RefError::NotDigits));

@@ -29,3 +29,11 @@ pub struct PaymentSnapshot {
     pub created_at: Option<Timestamp>,
     pub raw: serde_json::Value,
 }
+
+/// What we asked the gateway for when we created a job: its answers must agree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expected {
+    pub amount: Amount,
+    pub currency: Currency,
+    pub order_number: String,
+}

@@ -69,6 +69,9 @@ mod tests {
         assert!(a < b);
         assert_eq!(a.to_string(), "2026-11-24T10:11:56.934686Z");
         assert!(a.to_string() < b.to_string());
-        assert_eq!(Timestamp::parse(&a.to_string()).unwrap().to_string(), a.to_string());
+        assert_eq!(
+            Timestamp::parse(&a.to_string()).unwrap().to_string(),
+            a.to_string()
+        );
     }
 }

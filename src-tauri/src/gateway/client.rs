@@ -211,9 +211,7 @@ impl GatewayClient {
             .header("Hash", hash)
             .header("Accept", "application/json");
         if !body.is_empty() {
-            req = req
-                .header("Content-Type", "application/json")
-                .body(body);
+            req = req.header("Content-Type", "application/json").body(body);
         }
         let resp = req.send().await.map_err(|e| {
             GatewayError::Unavailable(if e.is_timeout() {
@@ -245,7 +243,10 @@ impl GatewayClient {
             .and_then(|r| serde_json::from_value::<ErrorReport>(r.clone()).ok());
         match status {
             s if s.is_success() => {
-                let data = envelope.get("data").cloned().unwrap_or(serde_json::Value::Null);
+                let data = envelope
+                    .get("data")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null);
                 Ok((data, envelope))
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -303,7 +304,9 @@ mod tests {
             "https://gateway-int.cashflows.com"
         );
         assert_eq!(
-            GatewayEnvironment::parse("http://127.0.0.1:9/").unwrap().base_url(),
+            GatewayEnvironment::parse("http://127.0.0.1:9/")
+                .unwrap()
+                .base_url(),
             "http://127.0.0.1:9"
         );
         assert!(GatewayEnvironment::parse("staging").is_err());

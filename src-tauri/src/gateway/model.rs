@@ -196,9 +196,12 @@ impl super::Fetched<GatewayJob> {
             .payment_status
             .clone()
             .unwrap_or_else(|| derive_job_status(&job.payments));
-        let gateway_updated_at = job
-            .last_update_time_utc
-            .or_else(|| job.payments.iter().filter_map(GatewayPayment::last_activity).max());
+        let gateway_updated_at = job.last_update_time_utc.or_else(|| {
+            job.payments
+                .iter()
+                .filter_map(GatewayPayment::last_activity)
+                .max()
+        });
         let order = job.order.unwrap_or_default();
         JobSnapshot {
             job_ref: job.reference,

@@ -53,7 +53,10 @@ impl Store {
             let applied = apply(conn, &snapshot, source, mismatch.as_deref())?;
             if let Some(s) = settles {
                 let outcome = if applied.stale {
-                    format!("confirmed: {} (an older answer was ignored)", applied.order.status)
+                    format!(
+                        "confirmed: {} (an older answer was ignored)",
+                        applied.order.status
+                    )
                 } else {
                     format!("confirmed: {}", applied.order.status)
                 };
@@ -111,7 +114,9 @@ fn apply(
     }
 
     let mut changes = Vec::new();
-    let previous = stored.as_ref().map(|(s, _)| PaymentStatus::from(s.as_str()));
+    let previous = stored
+        .as_ref()
+        .map(|(s, _)| PaymentStatus::from(s.as_str()));
     if previous.as_ref() != Some(&snap.status) {
         changes.push(StatusChange {
             payment_ref: None,

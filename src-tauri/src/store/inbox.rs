@@ -101,15 +101,19 @@ impl Store {
         .await
     }
 
-    /// Acknowledged deliveries not yet settled, oldest first; after a restart this is
-    /// what the confirm worker picks up again.
-    pub async fn pending_deliveries(&self, limit: u32) -> Result<Vec<PendingDelivery>, StoreError> {
+    /// Acknowledged deliveries not yet settled with an id above `after`, oldest first;
+    /// after a restart this is what the confirm worker picks up again.
+    pub async fn pending_deliveries_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, job_ref, payment_ref, confirm_attempts FROM deliveries
-                 WHERE state = 'pending' ORDER BY id LIMIT ?1",
+                 WHERE state = 'pending' AND id > ?1 ORDER BY id LIMIT ?2",
             )?;
-            let rows = stmt.query_map([limit], |r| {
+            let rows = stmt.query_map(params![after, limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
@@ -182,7 +186,10 @@ impl Store {
                     |r| r.get(0),
                 )
                 .optional()?;
-            Ok((backlog.max(0) as u64, super::parse_col(last, Timestamp::parse)?))
+            Ok((
+                backlog.max(0) as u64,
+                super::parse_col(last, Timestamp::parse)?,
+            ))
         })
         .await
     }

@@ -33,7 +33,9 @@ pub enum StoreError {
     Sqlite(String),
     #[error("the database writer has stopped")]
     WriterGone,
-    #[error("this database was written by a newer Tillwatch (schema {found}; this build knows {known})")]
+    #[error(
+        "this database was written by a newer Tillwatch (schema {found}; this build knows {known})"
+    )]
     TooNew { found: usize, known: usize },
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
@@ -83,9 +85,8 @@ impl Store {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Sqlite(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Sqlite(format!("cannot create {}: {e}", dir.display())))?;
         }
         let mut write_conn = Connection::open(&path)?;
         write_conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -238,9 +238,8 @@ fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDetail>, StoreE
     }
 
     let mut audit = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT action, detail, at FROM audit WHERE job_ref = ?1 ORDER BY id",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT action, detail, at FROM audit WHERE job_ref = ?1 ORDER BY id")?;
     let rows = stmt.query_map([job.as_str()], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -270,7 +269,12 @@ fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDetail>, StoreE
     }))
 }
 
-fn audit(conn: &Connection, action: &str, job: &JobRef, detail: Option<&str>) -> Result<(), StoreError> {
+fn audit(
+    conn: &Connection,
+    action: &str,
+    job: &JobRef,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO audit (at, action, job_ref, detail) VALUES (?1, ?2, ?3, ?4)",
         params![Timestamp::now().to_string(), action, job.as_str(), detail],
@@ -294,7 +298,11 @@ impl Store {
                  ORDER BY j.first_seen_at DESC, j.job_ref DESC
                  LIMIT ?3 OFFSET ?4"
             );
-            let limit = if filter.limit == 0 { u32::MAX } else { filter.limit };
+            let limit = if filter.limit == 0 {
+                u32::MAX
+            } else {
+                filter.limit
+            };
             collect_summaries(
                 conn,
                 &sql,
@@ -332,11 +340,18 @@ impl Store {
                         OR j.job_ref IN (SELECT job_ref FROM payments WHERE payment_ref GLOB ?1)
                      ORDER BY j.first_seen_at DESC LIMIT ?3"
                 );
-                for s in collect_summaries(conn, &prefix, params![prefix_glob(&q), like_prefix(&q), limit])? {
+                for s in collect_summaries(
+                    conn,
+                    &prefix,
+                    params![prefix_glob(&q), like_prefix(&q), limit],
+                )? {
                     if found.len() as u32 >= limit {
                         break;
                     }
-                    if !found.iter().any(|f| f.payment_job_reference == s.payment_job_reference) {
+                    if !found
+                        .iter()
+                        .any(|f| f.payment_job_reference == s.payment_job_reference)
+                    {
                         found.push(s);
                     }
                 }
@@ -381,7 +396,11 @@ impl Store {
                 .optional()?;
             let (status, shipped_at) =
                 row.ok_or_else(|| StoreError::NotFound(req.job_ref.to_string()))?;
-            may_ship(&PaymentStatus::from(status), shipped_at.is_some(), req.allow_reserved)?;
+            may_ship(
+                &PaymentStatus::from(status),
+                shipped_at.is_some(),
+                req.allow_reserved,
+            )?;
             let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
             conn.execute(
                 "UPDATE payment_jobs SET shipped_at = ?2, shipping_note = ?3 WHERE job_ref = ?1",
@@ -406,6 +425,38 @@ impl Store {
             }
             audit(conn, "unshipped", &job, None)?;
             detail(conn, &job)?.ok_or_else(|| StoreError::NotFound(job.to_string()))
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// What was asked for a job created here; `None` for jobs we only heard about.
+    pub async fn expectation(
+        &self,
+        job: &JobRef,
+    ) -> Result<Option<crate::domain::Expected>, StoreError> {
+        let job = job.clone();
+        self.read(move |conn| {
+            let row: Option<(Option<String>, Option<String>, Option<String>)> = conn
+                .query_row(
+                    "SELECT expected_amount, expected_currency, expected_order_number
+                     FROM payment_jobs WHERE job_ref = ?1 AND created_here = 1",
+                    [job.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((Some(amount), Some(currency), Some(order_number))) = row else {
+                return Ok(None);
+            };
+            Ok(Some(crate::domain::Expected {
+                amount: amount
+                    .parse()
+                    .map_err(|e: crate::domain::MoneyError| StoreError::Corrupt(e.to_string()))?,
+                currency: Currency::parse(&currency)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                order_number,
+            }))
         })
         .await
     }

@@ -9,6 +9,10 @@ CREATE TABLE payment_jobs (
     paid_amount         TEXT,
     currency            TEXT,
     created_here        INTEGER NOT NULL DEFAULT 0,
+    -- What we asked for when the job was created here; the gateway must agree.
+    expected_amount     TEXT,
+    expected_currency   TEXT,
+    expected_order_number TEXT,
     payment_link        TEXT,
     mismatch            TEXT,
     gateway_created_at  TEXT,

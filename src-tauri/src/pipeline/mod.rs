@@ -1,0 +1,12 @@
+//! From inbox to truth: the confirm worker turns acknowledged deliveries into confirmed
+//! orders, the reconciler re-checks unfinished jobs, and both publish changes on the bus.
+
+mod confirm;
+mod events;
+mod expectation;
+mod reconciler;
+
+pub use confirm::{ConfirmWorker, ConfirmWorkerConfig};
+pub use events::{CoreEvent, EventBus, ReconcileReport};
+pub use expectation::mismatch;
+pub use reconciler::{Reconciler, ReconcilerConfig};

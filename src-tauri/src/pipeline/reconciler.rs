@@ -1,0 +1,127 @@
+//! The reconciler re-asks the gateway about every unfinished job, at start and on a timer,
+//! so a payment whose notification never arrived (laptop asleep, tunnel down, URL changed)
+//! is still caught, by polling rather than by the gateway's next daily retry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use super::{mismatch, CoreEvent, EventBus, ReconcileReport};
+use crate::domain::{ChangeSource, JobRef, Timestamp};
+use crate::gateway::{GatewayClient, GatewayError};
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct ReconcilerConfig {
+    pub interval: Duration,
+    pub permits: Arc<Semaphore>,
+}
+
+#[derive(Clone)]
+pub struct Reconciler {
+    store: Store,
+    gateway: GatewayClient,
+    bus: EventBus,
+    cfg: ReconcilerConfig,
+    now: Arc<Notify>,
+}
+
+impl Reconciler {
+    pub fn new(store: Store, gateway: GatewayClient, bus: EventBus, cfg: ReconcilerConfig) -> Self {
+        Self {
+            store,
+            gateway,
+            bus,
+            cfg,
+            now: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Ask for a pass at once (e.g. after the public URL changed).
+    pub fn trigger(&self) {
+        self.now.notify_one();
+    }
+
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let report = self.reconcile_once().await;
+            tracing::info!(
+                checked = report.checked,
+                caught_up = report.caught_up,
+                failed = report.failed,
+                "reconciliation finished"
+            );
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(self.cfg.interval) => {}
+                _ = self.now.notified() => {}
+            }
+        }
+    }
+
+    /// One pass over every unfinished job. Changes found are recorded with source "poll".
+    pub async fn reconcile_once(&self) -> ReconcileReport {
+        let mut report = ReconcileReport {
+            at: Timestamp::now(),
+            checked: 0,
+            caught_up: 0,
+            failed: 0,
+        };
+        if self.gateway.breaker().is_open() {
+            report.failed = 1;
+            self.bus
+                .publish(CoreEvent::ReconcileFinished(report.clone()));
+            return report;
+        }
+        let jobs = match self.store.unfinished_jobs().await {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list unfinished jobs");
+                report.failed = 1;
+                return report;
+            }
+        };
+        let mut tasks = JoinSet::new();
+        for job in jobs {
+            let this = self.clone();
+            let permits = Arc::clone(&self.cfg.permits);
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                this.check(&job).await
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            report.checked += 1;
+            match done {
+                Ok(Ok(true)) => report.caught_up += 1,
+                Ok(Ok(false)) => {}
+                Ok(Err(GatewayError::CircuitOpen)) | Ok(Err(_)) | Err(_) => report.failed += 1,
+            }
+        }
+        report.at = Timestamp::now();
+        self.bus
+            .publish(CoreEvent::ReconcileFinished(report.clone()));
+        report
+    }
+
+    /// Whether the order's own status changed.
+    async fn check(&self, job: &JobRef) -> Result<bool, GatewayError> {
+        let snapshot = self.gateway.retrieve_job(job).await?.into_snapshot();
+        let store_err = |e: crate::store::StoreError| GatewayError::Unavailable(e.to_string());
+        let expected = self.store.expectation(job).await.map_err(store_err)?;
+        let flag = mismatch(expected.as_ref(), &snapshot);
+        let applied = self
+            .store
+            .apply_snapshot(snapshot, ChangeSource::Poll, flag, None)
+            .await
+            .map_err(store_err)?;
+        let changed = applied.job_change().is_some();
+        if let Some(event) = CoreEvent::from_applied(&applied, ChangeSource::Poll) {
+            self.bus.publish(event);
+        }
+        Ok(changed)
+    }
+}
