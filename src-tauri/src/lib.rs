@@ -1,1 +1,13 @@
+//! Tillwatch: watch Cashflows Hosted Payment Page payments arrive, each one confirmed with
+//! the gateway before it is believed.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod export;
+pub mod gateway;
+pub mod listener;
+pub mod pipeline;
+pub mod sim;
+pub mod store;

@@ -101,10 +101,7 @@ pub async fn serve(
     .await
 }
 
-async fn receive(
-    State(state): State<ListenerState>,
-    request: Request,
-) -> Response {
+async fn receive(State(state): State<ListenerState>, request: Request) -> Response {
     let received_at = Timestamp::now();
     let (parts, body) = request.into_parts();
     // Absent when the router is driven without a socket (router tests).
@@ -214,10 +211,14 @@ mod tests {
     #[test]
     fn parses_both_key_cases_and_integer_references() {
         let (j, p) = parse(br#"{"notifyType":"PaymentStatusChange","paymentJobReference":"200421017498767380","paymentReference":"200421100461508616"}"#).unwrap();
-        assert_eq!((j.as_str(), p.as_str()), ("200421017498767380", "200421100461508616"));
+        assert_eq!(
+            (j.as_str(), p.as_str()),
+            ("200421017498767380", "200421100461508616")
+        );
         let (j, p) = parse(br#"{"PaymentJobReference":"1","PAYMENTREFERENCE":"2"}"#).unwrap();
         assert_eq!((j.as_str(), p.as_str()), ("1", "2"));
-        let (j, _) = parse(br#"{"paymentJobReference":200421017498767380,"paymentReference":"2"}"#).unwrap();
+        let (j, _) =
+            parse(br#"{"paymentJobReference":200421017498767380,"paymentReference":"2"}"#).unwrap();
         assert_eq!(j.as_str(), "200421017498767380");
     }
 
@@ -225,11 +226,26 @@ mod tests {
     fn refuses_what_is_not_a_notification() {
         assert!(matches!(parse(b"hello"), Err(Refusal::NotJson)));
         assert!(matches!(parse(b"[1]"), Err(Refusal::NotObject)));
-        assert!(matches!(parse(br#"{"paymentJobReference":"1"}"#), Err(Refusal::Missing("paymentReference"))));
-        assert!(matches!(parse(br#"{"paymentJobReference":"","paymentReference":"2"}"#), Err(Refusal::BadReference(_, RefError::Empty))));
-        assert!(matches!(parse(br#"{"paymentJobReference":"1 OR 1=1","paymentReference":"2"}"#), Err(Refusal::BadReference(_, RefError::NotDigits))));
-        assert!(matches!(parse(br#"{"paymentJobReference":1.5,"paymentReference":"2"}"#), Err(Refusal::NotText(_))));
-        assert!(matches!(parse(br#"{"paymentJobReference":-1,"paymentReference":"2"}"#), Err(Refusal::NotText(_))));
+        assert!(matches!(
+            parse(br#"{"paymentJobReference":"1"}"#),
+            Err(Refusal::Missing("paymentReference"))
+        ));
+        assert!(matches!(
+            parse(br#"{"paymentJobReference":"","paymentReference":"2"}"#),
+            Err(Refusal::BadReference(_, RefError::Empty))
+        ));
+        assert!(matches!(
+            parse(br#"{"paymentJobReference":"1 OR 1=1","paymentReference":"2"}"#),
+            Err(Refusal::BadReference(_, RefError::NotDigits))
+        ));
+        assert!(matches!(
+            parse(br#"{"paymentJobReference":1.5,"paymentReference":"2"}"#),
+            Err(Refusal::NotText(_))
+        ));
+        assert!(matches!(
+            parse(br#"{"paymentJobReference":-1,"paymentReference":"2"}"#),
+            Err(Refusal::NotText(_))
+        ));
     }
 
     #[test]
@@ -237,6 +253,9 @@ mod tests {
         assert!(validate_secret("abcdefghijklmnop").is_ok());
         assert!(validate_secret("short").is_err());
         assert!(validate_secret("abcdefghijklmnop/../x").is_err());
-        assert_eq!(webhook_path(Some("abcdefghijklmnop")), "/webhooks/cashflows/abcdefghijklmnop");
+        assert_eq!(
+            webhook_path(Some("abcdefghijklmnop")),
+            "/webhooks/cashflows/abcdefghijklmnop"
+        );
     }
 }

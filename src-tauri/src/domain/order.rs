@@ -66,6 +66,12 @@ pub struct DeliveryView {
     pub outcome: Option<String>,
 }
 
+impl DeliveryView {
+    pub fn state_word(&self) -> &'static str {
+        self.state.as_str()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum DeliveryState {

@@ -1,0 +1,260 @@
+//! The one core API. The CLI, the window's commands and the listener are thin faces over
+//! it: each translates its arguments, calls one method here and maps the error.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch, Semaphore};
+
+use crate::domain::{JobRef, OrderDetail, OrderSummary, PaymentStatus};
+use crate::gateway::{GatewayClient, GatewayError};
+use crate::listener;
+use crate::pipeline::{
+    ConfirmWorker, ConfirmWorkerConfig, CoreEvent, EventBus, Reconciler, ReconcilerConfig,
+};
+use crate::store::{OrderFilter, ShipRequest, Store, StoreError};
+
+/// An error for the faces: a stable code plus words for the owner.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    #[error("no order matches '{0}'")]
+    NotFound(String),
+    #[error("'{query}' matches {count} orders; use the payment job reference")]
+    Ambiguous { query: String, count: usize },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl AppError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Store(e) => e.code(),
+            Self::Gateway(e) => e.code(),
+            Self::NotFound(_) => "not_found",
+            Self::Ambiguous { .. } => "ambiguous",
+            Self::Invalid(_) => "invalid",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ShopPolicy {
+    /// Ship on Reserved (authorised, captured later by the shop).
+    pub allow_ship_on_reserved: bool,
+}
+
+/// Serving options: what the listener, worker and reconciler need beyond the core.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub webhook_secret: Option<String>,
+    /// Gateway requests in flight at once.
+    pub concurrency: usize,
+    pub reconcile_every: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            webhook_secret: None,
+            concurrency: 8,
+            reconcile_every: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Tillwatch {
+    store: Store,
+    bus: EventBus,
+    policy: ShopPolicy,
+}
+
+impl Tillwatch {
+    pub fn new(store: Store, policy: ShopPolicy) -> Self {
+        Self {
+            store,
+            bus: EventBus::default(),
+            policy,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn events(&self) -> broadcast::Receiver<CoreEvent> {
+        self.bus.subscribe()
+    }
+
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// Every order matching a job reference, payment reference, order number or e-mail,
+    /// exact or prefix, with its attempts, deliveries and history.
+    pub async fn lookup(&self, query: &str) -> Result<Vec<OrderDetail>, AppError> {
+        let found = self.store.lookup(query, 50).await?;
+        let mut out = Vec::with_capacity(found.len());
+        for s in found {
+            if let Some(d) = self.store.order(&s.payment_job_reference).await? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn search(&self, query: &str, limit: u32) -> Result<Vec<OrderSummary>, AppError> {
+        Ok(self.store.lookup(query, limit).await?)
+    }
+
+    pub async fn order(&self, job: &JobRef) -> Result<OrderDetail, AppError> {
+        self.store
+            .order(job)
+            .await?
+            .ok_or_else(|| AppError::NotFound(job.to_string()))
+    }
+
+    pub async fn orders(
+        &self,
+        status: Option<PaymentStatus>,
+        shipped: Option<bool>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<OrderSummary>, AppError> {
+        Ok(self
+            .store
+            .orders(OrderFilter {
+                status,
+                shipped,
+                limit,
+                offset,
+            })
+            .await?)
+    }
+
+    /// One order named by any of its references; refuses a query that names several.
+    pub async fn resolve(&self, query: &str) -> Result<JobRef, AppError> {
+        let q = query.trim();
+        let found = self.store.lookup(q, 10).await?;
+        let exact: Vec<&OrderSummary> = found
+            .iter()
+            .filter(|s| {
+                s.payment_job_reference.as_str() == q || s.order_number.as_deref() == Some(q)
+            })
+            .collect();
+        match (exact.as_slice(), found.as_slice()) {
+            ([one], _) => Ok(one.payment_job_reference.clone()),
+            ([], [one]) => Ok(one.payment_job_reference.clone()),
+            ([], []) => Err(AppError::NotFound(q.to_owned())),
+            (many, _) if !many.is_empty() => Err(AppError::Ambiguous {
+                query: q.to_owned(),
+                count: many.len(),
+            }),
+            (_, all) => Err(AppError::Ambiguous {
+                query: q.to_owned(),
+                count: all.len(),
+            }),
+        }
+    }
+
+    /// Marks an order shipped; refused with the reason unless it is paid (or Reserved
+    /// where the shop allows it).
+    pub async fn ship(&self, query: &str, note: Option<String>) -> Result<OrderDetail, AppError> {
+        let job_ref = self.resolve(query).await?;
+        let detail = self
+            .store
+            .ship(ShipRequest {
+                job_ref,
+                note,
+                allow_reserved: self.policy.allow_ship_on_reserved,
+            })
+            .await?;
+        self.bus.publish(CoreEvent::OrderChanged {
+            order: detail.summary.clone(),
+            previous_status: Some(detail.summary.status.clone()),
+            status_changed: false,
+            source: crate::domain::ChangeSource::Owner,
+        });
+        Ok(detail)
+    }
+
+    pub async fn unship(&self, query: &str) -> Result<OrderDetail, AppError> {
+        let job_ref = self.resolve(query).await?;
+        let detail = self.store.unship(&job_ref).await?;
+        self.bus.publish(CoreEvent::OrderChanged {
+            order: detail.summary.clone(),
+            previous_status: Some(detail.summary.status.clone()),
+            status_changed: false,
+            source: crate::domain::ChangeSource::Owner,
+        });
+        Ok(detail)
+    }
+
+    /// All orders as CSV, newest first.
+    pub async fn export_csv(&self) -> Result<String, AppError> {
+        let orders = self.store.orders(OrderFilter::default()).await?;
+        Ok(crate::export::orders_csv(&orders))
+    }
+
+    /// Runs the listener, confirm worker and reconciler until `shutdown` resolves.
+    pub async fn serve(
+        &self,
+        gateway: GatewayClient,
+        tcp: TcpListener,
+        opts: ServeOptions,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+        let mut worker_cfg = ConfirmWorkerConfig::new(opts.concurrency);
+        worker_cfg.permits = Arc::clone(&permits);
+        let worker = ConfirmWorker::new(
+            self.store.clone(),
+            gateway.clone(),
+            self.bus.clone(),
+            worker_cfg,
+        );
+        let waker = worker.waker();
+        let reconciler = Reconciler::new(
+            self.store.clone(),
+            gateway,
+            self.bus.clone(),
+            ReconcilerConfig {
+                interval: opts.reconcile_every,
+                permits,
+            },
+        );
+        let worker_task = tokio::spawn(worker.run(stopped()));
+        let reconciler_task = tokio::spawn(reconciler.run(stopped()));
+
+        let bus = self.bus.clone();
+        let on_delivery: listener::OnDelivery = Arc::new(move || {
+            waker.notify_one();
+            bus.publish(CoreEvent::DeliveryReceived {
+                received_at: crate::domain::Timestamp::now(),
+            });
+        });
+        let router = listener::router(
+            self.store.clone(),
+            opts.webhook_secret.as_deref(),
+            on_delivery,
+        );
+        let served = listener::serve(tcp, router, shutdown).await;
+        let _ = stop_tx.send(true);
+        let _ = worker_task.await;
+        let _ = reconciler_task.await;
+        served
+    }
+}

@@ -1,0 +1,503 @@
+//! The command line: `serve`, `lookup`, `orders`, `ship`, `unship`, `export`, `sim`.
+//! Each command is a thin face over `app::Tillwatch`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::app::{ServeOptions, ShopPolicy, Tillwatch};
+use crate::config::{self, Credentials, Mode};
+use crate::domain::{OrderDetail, OrderSummary, PaymentStatus};
+use crate::gateway::{GatewayClient, GatewayConfig, GatewayEnvironment};
+use crate::pipeline::CoreEvent;
+use crate::store::Store;
+use crate::{listener, sim};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tillwatch",
+    version,
+    about = "Watch Cashflows payments arrive, each confirmed with the gateway before it is believed."
+)]
+pub struct Cli {
+    /// Folder for the databases and logs.
+    #[arg(long, global = true, env = config::ENV_DATA_DIR)]
+    data_dir: Option<PathBuf>,
+    /// Which gateway's data to use: demo, integration, production or a URL.
+    #[arg(long, global = true, env = config::ENV_GATEWAY)]
+    gateway: Option<String>,
+    /// Print JSON with stable camelCase fields instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the webhook listener, the confirm worker and the reconciler (no window).
+    /// With no credentials it runs on the built-in demo gateway with demo shoppers.
+    Serve {
+        #[arg(long, env = config::ENV_LISTEN, default_value = config::DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// Gateway requests in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Seconds between reconciliations of unfinished jobs.
+        #[arg(long, default_value_t = 300)]
+        reconcile_every: u64,
+        /// Seconds between demo orders (demo mode only).
+        #[arg(long, default_value_t = 6)]
+        demo_every: u64,
+    },
+    /// Find orders by job reference, payment reference, order number or e-mail.
+    Lookup { query: String },
+    /// List orders, newest first.
+    Orders {
+        /// Only this status (Paid, Pending, Failed, ...).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only shipped (true) or unshipped (false) orders.
+        #[arg(long)]
+        shipped: Option<bool>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Mark a paid order as shipped.
+    Ship {
+        /// Job reference, payment reference or order number.
+        reference: String,
+        /// A note or tracking number.
+        #[arg(long)]
+        note: Option<String>,
+        /// This shop ships on Reserved (authorised, captured later).
+        #[arg(long, env = "TILLWATCH_SHIP_ON_RESERVED")]
+        allow_reserved: bool,
+    },
+    /// Undo `ship`.
+    Unship { reference: String },
+    /// Write every order as CSV.
+    Export {
+        #[arg(long, required = true)]
+        csv: bool,
+        /// File to write (standard output if absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run the Cashflows gateway simulator on its own.
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:8788")]
+        listen: SocketAddr,
+        /// Where to send notifications for jobs created without a WebhookUrl.
+        #[arg(long)]
+        webhook: Option<String>,
+        /// Create a demo order every N seconds (0: none).
+        #[arg(long, default_value_t = 0)]
+        demo_every: u64,
+        /// Sim seconds per real second.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+    },
+}
+
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TILLWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(config::default_data_dir);
+    let creds = config::credentials_from_env().map_err(anyhow::Error::msg)?;
+    match cli.command {
+        Command::Serve {
+            listen,
+            concurrency,
+            reconcile_every,
+            demo_every,
+        } => {
+            let mode = config::resolve_mode(cli.gateway.as_deref(), creds.as_ref())
+                .map_err(anyhow::Error::msg)?;
+            serve(ServeArgs {
+                data_dir,
+                mode,
+                creds,
+                listen,
+                concurrency,
+                reconcile_every: Duration::from_secs(reconcile_every.max(1)),
+                demo_every: Duration::from_secs(demo_every.max(1)),
+            })
+            .await
+        }
+        Command::Sim {
+            listen,
+            webhook,
+            demo_every,
+            scale,
+        } => run_sim(listen, webhook, demo_every, scale).await,
+        read_command => {
+            // Read commands need no credentials: the mode only picks the database.
+            let mode = match cli.gateway.as_deref() {
+                None if creds.is_none() => Mode::Demo,
+                None => Mode::Gateway(GatewayEnvironment::Integration),
+                Some("demo") => Mode::Demo,
+                Some(g) => Mode::Gateway(GatewayEnvironment::parse(g).map_err(anyhow::Error::msg)?),
+            };
+            let db = mode.database_path(&data_dir);
+            if !db.exists() {
+                bail!(
+                    "no database at {} yet: run `tillwatch serve` first",
+                    db.display()
+                );
+            }
+            let allow_reserved = matches!(
+                read_command,
+                Command::Ship {
+                    allow_reserved: true,
+                    ..
+                }
+            );
+            let app = Tillwatch::new(
+                Store::open(&db).with_context(|| format!("opening {}", db.display()))?,
+                ShopPolicy {
+                    allow_ship_on_reserved: allow_reserved,
+                },
+            );
+            read(app, read_command, cli.json).await
+        }
+    }
+}
+
+async fn read(app: Tillwatch, command: Command, json: bool) -> anyhow::Result<()> {
+    match command {
+        Command::Lookup { query } => {
+            let found = app.lookup(&query).await?;
+            if found.is_empty() {
+                bail!("no order matches '{query}'");
+            }
+            if json {
+                print_json(&found)?;
+            } else {
+                for d in &found {
+                    print_detail(d);
+                }
+            }
+        }
+        Command::Orders {
+            status,
+            shipped,
+            limit,
+        } => {
+            let status = status.map(|s| PaymentStatus::from(capitalise(&s)));
+            let orders = app.orders(status, shipped, limit, 0).await?;
+            if json {
+                print_json(&orders)?;
+            } else if orders.is_empty() {
+                println!("no orders");
+            } else {
+                for o in &orders {
+                    println!("{}", summary_line(o));
+                }
+            }
+        }
+        Command::Ship {
+            reference, note, ..
+        } => {
+            let d = app.ship(&reference, note).await?;
+            if json {
+                print_json(&d)?;
+            } else {
+                println!("shipped: {}", summary_line(&d.summary));
+            }
+        }
+        Command::Unship { reference } => {
+            let d = app.unship(&reference).await?;
+            if json {
+                print_json(&d)?;
+            } else {
+                println!("no longer shipped: {}", summary_line(&d.summary));
+            }
+        }
+        Command::Export { out, .. } => {
+            let csv = app.export_csv().await?;
+            match out {
+                Some(path) => std::fs::write(&path, csv)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{csv}"),
+            }
+        }
+        Command::Serve { .. } | Command::Sim { .. } => unreachable!("handled by run"),
+    }
+    Ok(())
+}
+
+/// Status words are the gateway's ("Paid"); accept "paid" from a hurried owner.
+fn capitalise(s: &str) -> String {
+    let mut c = s.trim().chars();
+    match c.next() {
+        Some(f) => f
+            .to_uppercase()
+            .chain(c.flat_map(char::to_lowercase))
+            .collect(),
+        None => String::new(),
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn money(o: &OrderSummary) -> String {
+    match (&o.amount, &o.currency) {
+        (Some(a), Some(c)) => format!("{} {c}", a.display_in(c)),
+        (Some(a), None) => a.to_string(),
+        _ => "-".to_owned(),
+    }
+}
+
+fn summary_line(o: &OrderSummary) -> String {
+    format!(
+        "{:<10} {:>12}  order {:<12} job {}  attempts {}{}{}",
+        o.status.as_str(),
+        money(o),
+        o.order_number.as_deref().unwrap_or("-"),
+        o.payment_job_reference,
+        o.attempts,
+        if o.shipped { "  shipped" } else { "" },
+        o.mismatch
+            .as_deref()
+            .map(|m| format!("  MISMATCH: {m}"))
+            .unwrap_or_default(),
+    )
+}
+
+fn print_detail(d: &OrderDetail) {
+    println!("{}", summary_line(&d.summary));
+    if let Some(email) = &d.summary.email {
+        println!("  e-mail {email}");
+    }
+    for p in &d.payments {
+        let why = match (&p.failure_reason, &p.failure_code) {
+            (Some(r), Some(c)) => format!(" — {r} ({c})"),
+            (None, Some(c)) => format!(" — {c}"),
+            _ => String::new(),
+        };
+        println!(
+            "  attempt {} payment {} {}{}",
+            p.attempt, p.payment_reference, p.status, why
+        );
+    }
+    for e in &d.status_events {
+        println!(
+            "  {} {} -> {} ({}){}",
+            e.at,
+            e.from.as_deref().unwrap_or("new"),
+            e.to,
+            e.source.as_str(),
+            e.payment_reference
+                .as_ref()
+                .map(|p| format!(" payment {p}"))
+                .unwrap_or_default()
+        );
+    }
+    for dl in &d.deliveries {
+        println!(
+            "  delivery {} answered {} {}",
+            dl.received_at,
+            dl.response_status,
+            dl.outcome.as_deref().unwrap_or(dl.state_word())
+        );
+    }
+}
+
+struct ServeArgs {
+    data_dir: PathBuf,
+    mode: Mode,
+    creds: Option<Credentials>,
+    listen: SocketAddr,
+    concurrency: usize,
+    reconcile_every: Duration,
+    demo_every: Duration,
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let secret = std::env::var(config::ENV_WEBHOOK_SECRET)
+        .ok()
+        .filter(|s| !s.is_empty());
+    if let Some(s) = &secret {
+        listener::validate_secret(s).map_err(anyhow::Error::msg)?;
+    }
+    let tcp = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = tcp.local_addr()?;
+    let webhook_url = format!(
+        "http://{local}{}",
+        listener::webhook_path(secret.as_deref())
+    );
+
+    let (environment, creds, _demo_sim) = match (&args.mode, args.creds) {
+        (Mode::Demo, _) => {
+            let sim_tcp = TcpListener::bind("127.0.0.1:0").await?;
+            let sim_config = sim::SimConfig {
+                default_webhook_url: Some(webhook_url.clone()),
+                step_gap: Duration::from_secs(4),
+                ..sim::SimConfig::default()
+            };
+            let creds = Credentials {
+                configuration_id: sim_config.configuration_id.clone(),
+                api_key: crate::gateway::ApiKey::new(sim_config.api_keys[0].clone()),
+            };
+            let handle = sim::start(sim_tcp, sim_config).await?;
+            sim::spawn_demo_traffic(handle.clone(), args.demo_every);
+            eprintln!(
+                "DEMO MODE: no credentials set, so the built-in demo gateway at {} plays shoppers.",
+                handle.base_url()
+            );
+            (
+                GatewayEnvironment::Custom(handle.base_url()),
+                creds,
+                Some(handle),
+            )
+        }
+        (Mode::Gateway(env), Some(creds)) => (env.clone(), creds, None),
+        (Mode::Gateway(_), None) => bail!("credentials are required for a real gateway"),
+    };
+
+    let db = args.mode.database_path(&args.data_dir);
+    let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    let app = Tillwatch::new(
+        store,
+        ShopPolicy {
+            allow_ship_on_reserved: false,
+        },
+    );
+    let gateway = GatewayClient::new(GatewayConfig::new(
+        environment.clone(),
+        creds.configuration_id,
+        creds.api_key,
+    ))?;
+
+    eprintln!("database   {}", db.display());
+    eprintln!("gateway    {}", environment.base_url());
+    eprintln!("webhook    {webhook_url}");
+    // Printed on stdout so scripts and tests can wait for it.
+    println!("listening on {local}");
+
+    let mut events = app.events();
+    tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            if let CoreEvent::OrderChanged {
+                order,
+                status_changed: true,
+                source,
+                ..
+            } = &event
+            {
+                println!("{}  ({})", summary_line(order), source.as_str());
+            }
+        }
+    });
+
+    app.serve(
+        gateway,
+        tcp,
+        ServeOptions {
+            webhook_secret: secret,
+            concurrency: args.concurrency,
+            reconcile_every: args.reconcile_every,
+        },
+        shutdown_signal(),
+    )
+    .await?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+async fn run_sim(
+    listen: SocketAddr,
+    webhook: Option<String>,
+    demo_every: u64,
+    scale: f64,
+) -> anyhow::Result<()> {
+    if !(scale.is_finite() && scale > 0.0) {
+        bail!("--scale must be a positive number");
+    }
+    let tcp = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let config = sim::SimConfig {
+        default_webhook_url: webhook,
+        clock_scale: scale,
+        ..sim::SimConfig::default()
+    };
+    eprintln!(
+        "simulated gateway: TILLWATCH_GATEWAY=http://{} TILLWATCH_CONFIGURATION_ID={} (demo API key: {})",
+        tcp.local_addr()?,
+        config.configuration_id,
+        config.api_keys[0]
+    );
+    let handle = sim::start(tcp, config).await?;
+    println!("listening on {}", handle.base_url());
+    if demo_every > 0 {
+        sim::spawn_demo_traffic(handle.clone(), Duration::from_secs(demo_every));
+    }
+    shutdown_signal().await;
+    handle.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! CSV export of orders, safe to open in a spreadsheet.
+
+use crate::domain::OrderSummary;
+
+const HEADER: &str = "paymentJobReference,orderNumber,email,status,amount,currency,attempts,shipped,shippedAt,firstSeenAt,updatedAt";
+
+pub fn orders_csv(orders: &[OrderSummary]) -> String {
+    let mut out = String::from(HEADER);
+    out.push('\n');
+    for o in orders {
+        let cells = [
+            o.payment_job_reference.to_string(),
+            o.order_number.clone().unwrap_or_default(),
+            o.email.clone().unwrap_or_default(),
+            o.status.to_string(),
+            o.amount.map(|a| a.to_string()).unwrap_or_default(),
+            o.currency
+                .as_ref()
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            o.attempts.to_string(),
+            o.shipped.to_string(),
+            o.shipped_at.map(|t| t.to_string()).unwrap_or_default(),
+            o.first_seen_at.to_string(),
+            o.updated_at.to_string(),
+        ];
+        let line: Vec<String> = cells.iter().map(|c| cell(c)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// Quotes where CSV needs it, and defuses text a spreadsheet would run as a formula
+/// (order numbers and e-mails come from shoppers).
+fn cell(value: &str) -> String {
+    let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if defused.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn cells_are_quoted_and_formulas_defused() {
+        assert_eq!(cell("plain"), "plain");
+        assert_eq!(cell("a,b"), "\"a,b\"");
+        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(cell("-12"), "'-12");
+    }
+}
