@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch, Semaphore};
 
 use crate::domain::{JobRef, OrderDetail, OrderSummary, PaymentStatus};
-use crate::gateway::{GatewayClient, GatewayError};
+use crate::gateway::{GatewayClient, GatewayError, RetryPolicy};
 use crate::listener;
 use crate::pipeline::{
     ConfirmWorker, ConfirmWorkerConfig, CoreEvent, EventBus, Reconciler, ReconcilerConfig,
@@ -56,6 +56,8 @@ pub struct ServeOptions {
     /// Gateway requests in flight at once.
     pub concurrency: usize,
     pub reconcile_every: Duration,
+    /// Waits between confirmation attempts of a delivery the gateway keeps failing.
+    pub confirm_backoff: RetryPolicy,
 }
 
 impl Default for ServeOptions {
@@ -64,6 +66,7 @@ impl Default for ServeOptions {
             webhook_secret: None,
             concurrency: 8,
             reconcile_every: Duration::from_secs(300),
+            confirm_backoff: ConfirmWorkerConfig::new(1).backoff,
         }
     }
 }
@@ -220,6 +223,7 @@ impl Tillwatch {
         let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
         let mut worker_cfg = ConfirmWorkerConfig::new(opts.concurrency);
         worker_cfg.permits = Arc::clone(&permits);
+        worker_cfg.backoff = opts.confirm_backoff;
         let worker = ConfirmWorker::new(
             self.store.clone(),
             gateway.clone(),

@@ -440,6 +440,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             webhook_secret: secret,
             concurrency: args.concurrency,
             reconcile_every: args.reconcile_every,
+            ..ServeOptions::default()
         },
         shutdown_signal(),
     )

@@ -1,0 +1,160 @@
+//! Control routes under `/_sim/` (no gateway signature) so another process — the CLI
+//! demo, a benchmark — can drive the simulator over HTTP. Loopback use only.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::faults::{Endpoint, Fault, FaultTarget};
+use super::handle::SimHandle;
+use super::model::{error_envelope, Amount, ErrorReport};
+use super::request::CreateJob;
+use super::shopper::Script;
+
+type S = State<SimHandle>;
+
+pub(crate) fn router(handle: SimHandle) -> Router {
+    Router::new()
+        .route("/_sim/jobs", post(create_job).get(list_jobs))
+        .route("/_sim/jobs/{job_ref}", get(get_job))
+        .route("/_sim/jobs/{job_ref}/play", post(play))
+        .route("/_sim/deliveries", get(deliveries))
+        .route("/_sim/series", get(series))
+        .route("/_sim/requests", get(requests))
+        .route("/_sim/faults", post(set_fault).delete(clear_faults))
+        .with_state(handle)
+}
+
+/// `POST /_sim/jobs`: `{"amount": "10.00", "currency": "GBP", "orderNumber": "A1",
+/// "email": "a@example.com", "webhookUrl": null, "script": {"kind": "paysAtOnce"}}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewJobRequest {
+    amount: Amount,
+    currency: String,
+    order_number: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    webhook_url: Option<String>,
+    #[serde(default)]
+    script: Option<Script>,
+}
+
+fn bad_request(report: &ErrorReport) -> Response {
+    (StatusCode::BAD_REQUEST, Json(error_envelope(report))).into_response()
+}
+
+async fn create_job(State(handle): S, body: axum::body::Bytes) -> Response {
+    let req: NewJobRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
+    };
+    let created = handle.create_job(CreateJob {
+        amount: req.amount.0,
+        currency: req.currency,
+        order_number: req.order_number,
+        email: req.email,
+        webhook_url: req.webhook_url,
+    });
+    let snapshot = match created {
+        Ok(s) => s,
+        Err(report) => return bad_request(&report),
+    };
+    if let Some(script) = req.script {
+        // The shopper runs on its own; the caller follows it through deliveries.
+        drop(handle.play(&snapshot.reference, script));
+    }
+    (
+        StatusCode::CREATED,
+        Json(json!({ "job": snapshot.job, "hppUrl": snapshot.hpp_url })),
+    )
+        .into_response()
+}
+
+async fn list_jobs(State(handle): S) -> Json<Vec<String>> {
+    Json(handle.job_refs())
+}
+
+async fn get_job(State(handle): S, Path(job_ref): Path<String>) -> Response {
+    match handle.job(&job_ref) {
+        Some(job) => Json(job).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(error_envelope(&ErrorReport::single(
+                "PaymentJobNotFound",
+                "The payment job does not exist.",
+            ))),
+        )
+            .into_response(),
+    }
+}
+
+async fn play(State(handle): S, Path(job_ref): Path<String>, body: axum::body::Bytes) -> Response {
+    let script: Script = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
+    };
+    if handle.job(&job_ref).is_none() {
+        return get_job(State(handle), Path(job_ref)).await;
+    }
+    drop(handle.play(&job_ref, script));
+    StatusCode::ACCEPTED.into_response()
+}
+
+async fn deliveries(State(handle): S) -> Response {
+    Json(handle.deliveries()).into_response()
+}
+
+async fn series(State(handle): S) -> Response {
+    Json(handle.series()).into_response()
+}
+
+async fn requests(State(handle): S) -> Json<BTreeMap<String, u64>> {
+    Json(
+        Endpoint::ALL
+            .iter()
+            .map(|e| {
+                let name = serde_json::to_value(e).expect("an endpoint serialises");
+                let name = name
+                    .as_str()
+                    .expect("a unit variant is a string")
+                    .to_owned();
+                (name, handle.api_request_count(*e))
+            })
+            .collect(),
+    )
+}
+
+/// `POST /_sim/faults`: `{"target": "retrievePayment", "fault": {"kind": "status",
+/// "status": 500}, "times": 2}` (`times` absent: until cleared).
+#[derive(Deserialize)]
+struct FaultRequest {
+    target: FaultTarget,
+    fault: Fault,
+    #[serde(default)]
+    times: Option<u32>,
+}
+
+async fn set_fault(State(handle): S, body: axum::body::Bytes) -> Response {
+    let req: FaultRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
+    };
+    match req.times {
+        Some(n) => handle.set_fault_times(req.target, req.fault, n),
+        None => handle.set_fault(req.target, req.fault),
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_faults(State(handle): S) -> StatusCode {
+    handle.clear_faults();
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,7 @@
+//! The gateway simulator's own strictness, over real HTTP on loopback.
+
+mod api;
+mod faults;
+mod notifications;
+mod shoppers;
+mod support;
