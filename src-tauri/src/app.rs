@@ -179,7 +179,7 @@ impl Tillwatch {
             })
             .await?;
         self.bus.publish(CoreEvent::OrderChanged {
-            order: detail.summary.clone(),
+            order: Box::new(detail.summary.clone()),
             previous_status: Some(detail.summary.status.clone()),
             status_changed: false,
             source: crate::domain::ChangeSource::Owner,
@@ -191,7 +191,7 @@ impl Tillwatch {
         let job_ref = self.resolve(query).await?;
         let detail = self.store.unship(&job_ref).await?;
         self.bus.publish(CoreEvent::OrderChanged {
-            order: detail.summary.clone(),
+            order: Box::new(detail.summary.clone()),
             previous_status: Some(detail.summary.status.clone()),
             status_changed: false,
             source: crate::domain::ChangeSource::Owner,

@@ -228,9 +228,7 @@ impl ConfirmWorker {
         up_to: i64,
         outcome: Outcome,
     ) -> Option<Instant> {
-        let Some(t) = tracked.get_mut(&key) else {
-            return None;
-        };
+        let t = tracked.get_mut(&key)?;
         let seen_newer = matches!(t.phase, Phase::InFlight { seen_newer: true }) || t.up_to > up_to;
         match outcome {
             Outcome::Settled if seen_newer => {

@@ -12,7 +12,7 @@ pub enum CoreEvent {
     /// A confirmed change of an order or one of its attempts.
     #[serde(rename_all = "camelCase")]
     OrderChanged {
-        order: OrderSummary,
+        order: Box<OrderSummary>,
         /// The order's own status before this change; `None` when first seen.
         previous_status: Option<PaymentStatus>,
         /// `true` when the order's own status changed (not only an attempt's).
@@ -51,7 +51,7 @@ impl CoreEvent {
         }
         let job: Option<&StatusChange> = applied.job_change();
         Some(Self::OrderChanged {
-            order: applied.order.clone(),
+            order: Box::new(applied.order.clone()),
             previous_status: job.and_then(|c| c.from.clone()).or_else(|| {
                 // Only an attempt changed: the order's status is unchanged.
                 job.is_none().then(|| applied.order.status.clone())
