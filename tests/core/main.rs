@@ -1,0 +1,9 @@
+//! In-process integration tests of the confirmed notification path: real HTTP on loopback
+//! ports, real SQLite files, the gateway simulator standing in for Cashflows.
+
+mod harness;
+
+mod gateway_client;
+mod listener;
+mod pipeline;
+mod store;
