@@ -8,13 +8,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch, Semaphore};
 
-use crate::domain::{JobRef, OrderDetail, OrderSummary, PaymentStatus};
+use crate::domain::{JobRef, OrderDetail, OrderSummary, PaymentStatus, Timestamp};
 use crate::gateway::{GatewayClient, GatewayError, RetryPolicy};
 use crate::listener;
 use crate::pipeline::{
     ConfirmWorker, ConfirmWorkerConfig, CoreEvent, EventBus, Reconciler, ReconcilerConfig,
 };
 use crate::store::{OrderFilter, ShipRequest, Store, StoreError};
+use crate::views::{OrdersPage, OrdersQuery, Today};
 
 /// An error for the faces: a stable code plus words for the owner.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -137,8 +138,42 @@ impl Tillwatch {
                 shipped,
                 limit,
                 offset,
+                ..OrderFilter::default()
             })
             .await?)
+    }
+
+    /// One page of the orders table.
+    pub async fn orders_page(&self, q: OrdersQuery) -> Result<OrdersPage, AppError> {
+        let parse_time = |s: Option<String>| -> Result<Option<Timestamp>, AppError> {
+            s.filter(|s| !s.is_empty())
+                .map(|s| {
+                    Timestamp::parse(&s)
+                        .map_err(|_| AppError::Invalid(format!("'{s}' is not a date and time")))
+                })
+                .transpose()
+        };
+        let filter = OrderFilter {
+            status: q.status.filter(|s| !s.is_empty()).map(PaymentStatus::from),
+            shipped: q.shipped,
+            from: parse_time(q.from)?,
+            to: parse_time(q.to)?,
+            sort: q.sort,
+            ascending: q.ascending,
+            limit: q.limit.clamp(1, 500),
+            offset: q.offset,
+        };
+        let total = self.store.count_orders(filter.clone()).await?;
+        let orders = self.store.orders(filter).await?;
+        Ok(OrdersPage { orders, total })
+    }
+
+    /// Today's takings and the day's chart, "today" starting at `since` (local midnight).
+    pub async fn today(&self, since: &str, utc_offset_minutes: i32) -> Result<Today, AppError> {
+        let since = Timestamp::parse(since)
+            .map_err(|_| AppError::Invalid(format!("'{since}' is not a date and time")))?;
+        let paid = self.store.paid_since(since).await?;
+        Ok(crate::views::today(&paid, utc_offset_minutes))
     }
 
     /// One order named by any of its references; refuses a query that names several.

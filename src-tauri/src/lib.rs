@@ -2,6 +2,7 @@
 //! the gateway before it is believed.
 
 pub mod app;
+pub mod bindings;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -9,5 +10,7 @@ pub mod export;
 pub mod gateway;
 pub mod listener;
 pub mod pipeline;
+pub mod settings;
 pub mod sim;
 pub mod store;
+pub mod views;

@@ -3,62 +3,79 @@
 //! their camelCase field names are a stable interface.
 
 use serde::Serialize;
+use ts_rs::TS;
 
 use super::{Amount, Currency, JobRef, PaymentRef, PaymentStatus, Timestamp};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderSummary {
+    #[ts(type = "string")]
     pub payment_job_reference: JobRef,
     pub order_number: Option<String>,
     pub email: Option<String>,
+    #[ts(type = "string")]
     pub status: PaymentStatus,
+    #[ts(type = "string | null")]
     pub amount: Option<Amount>,
+    #[ts(type = "string | null")]
     pub currency: Option<Currency>,
     pub attempts: u32,
     pub shipped: bool,
+    #[ts(type = "string | null")]
     pub shipped_at: Option<Timestamp>,
     pub created_here: bool,
     /// Why the gateway's answer disagrees with the job we created, if it does.
     pub mismatch: Option<String>,
+    #[ts(type = "string")]
     pub first_seen_at: Timestamp,
+    #[ts(type = "string")]
     pub updated_at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderDetail {
     #[serde(flatten)]
     pub summary: OrderSummary,
     pub shipping_note: Option<String>,
     pub payment_link: Option<String>,
+    #[ts(type = "string | null")]
     pub last_confirmed_at: Option<Timestamp>,
     pub payments: Vec<Attempt>,
     pub deliveries: Vec<DeliveryView>,
     pub status_events: Vec<StatusEventView>,
     pub audit: Vec<AuditView>,
     /// The gateway's last answer for the job, as it came.
+    #[ts(type = "unknown")]
     pub raw_last_answer: Option<serde_json::Value>,
 }
 
 /// One shopper attempt: a payment inside the job.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
+    #[ts(type = "string")]
     pub payment_reference: PaymentRef,
     pub attempt: u32,
+    #[ts(type = "string")]
     pub status: PaymentStatus,
+    #[ts(type = "string | null")]
     pub amount: Option<Amount>,
     pub failure_code: Option<String>,
     pub failure_reason: Option<String>,
+    #[ts(type = "string | null")]
     pub created_at: Option<Timestamp>,
+    #[ts(type = "string")]
     pub updated_at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
+    #[ts(type = "number")]
     pub id: i64,
+    #[ts(type = "string")]
     pub received_at: Timestamp,
     pub payment_reference: Option<String>,
     pub response_status: u16,
@@ -72,7 +89,7 @@ impl DeliveryView {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum DeliveryState {
     /// Acknowledged and waiting for the gateway to confirm it.
@@ -106,27 +123,30 @@ impl DeliveryState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusEventView {
+    #[ts(type = "string | null")]
     pub payment_reference: Option<PaymentRef>,
     pub from: Option<String>,
     pub to: String,
     pub source: ChangeSource,
+    #[ts(type = "string")]
     pub at: Timestamp,
 }
 
 /// Something the owner did to an order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditView {
     pub action: String,
     pub detail: Option<String>,
+    #[ts(type = "string")]
     pub at: Timestamp,
 }
 
 /// Who told us about a change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum ChangeSource {
     Notification,

@@ -1,12 +1,13 @@
 use serde::Serialize;
 use tokio::sync::broadcast;
+use ts_rs::TS;
 
 use crate::domain::{ChangeSource, OrderSummary, PaymentStatus, Timestamp};
 use crate::store::{Applied, StatusChange};
 
 /// What the core tells its faces (window, CLI, alerts). One enum, so one place can map
 /// it to window events.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum CoreEvent {
     /// A confirmed change of an order or one of its attempts.
@@ -14,6 +15,7 @@ pub enum CoreEvent {
     OrderChanged {
         order: Box<OrderSummary>,
         /// The order's own status before this change; `None` when first seen.
+        #[ts(type = "string | null")]
         previous_status: Option<PaymentStatus>,
         /// `true` when the order's own status changed (not only an attempt's).
         status_changed: bool,
@@ -22,6 +24,7 @@ pub enum CoreEvent {
     /// A notification was acknowledged and waits for confirmation.
     #[serde(rename_all = "camelCase")]
     DeliveryReceived {
+        #[ts(type = "string")]
         received_at: Timestamp,
     },
     /// A notification named references the gateway does not know.
@@ -33,9 +36,10 @@ pub enum CoreEvent {
     ReconcileFinished(ReconcileReport),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileReport {
+    #[ts(type = "string")]
     pub at: Timestamp,
     pub checked: usize,
     /// Jobs whose status changed: caught up by polling.

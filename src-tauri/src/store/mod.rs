@@ -15,7 +15,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 pub use confirm::{Applied, Settles, StatusChange};
 pub use inbox::{NewDelivery, PendingDelivery, RejectedDelivery, MAX_KEPT_MALFORMED};
-pub use orders::{OrderFilter, ShipRequest};
+pub use orders::{OrderFilter, OrderSort, ShipRequest};
 
 use crate::domain::ShipRefusal;
 use writer::Writer;

@@ -12,9 +12,46 @@ use crate::domain::{
 pub struct OrderFilter {
     pub status: Option<PaymentStatus>,
     pub shipped: Option<bool>,
+    /// First seen at or after.
+    pub from: Option<Timestamp>,
+    /// First seen before.
+    pub to: Option<Timestamp>,
+    pub sort: OrderSort,
+    pub ascending: bool,
+    /// 0: no limit.
     pub limit: u32,
     pub offset: u32,
 }
+
+/// Columns the orders table sorts by; each has an index or is cheap to sort.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub enum OrderSort {
+    #[default]
+    FirstSeen,
+    Updated,
+    Status,
+    OrderNumber,
+    Amount,
+}
+
+impl OrderSort {
+    fn column(self) -> &'static str {
+        match self {
+            Self::FirstSeen => "j.first_seen_at",
+            Self::Updated => "j.updated_at",
+            Self::Status => "j.status",
+            Self::OrderNumber => "j.order_number",
+            // Stored as decimal text: sort by value, not by characters.
+            Self::Amount => "CAST(j.amount AS REAL)",
+        }
+    }
+}
+
+const FILTER_WHERE: &str = "(?1 IS NULL OR j.status = ?1)
+       AND (?2 IS NULL OR (j.shipped_at IS NOT NULL) = ?2)
+       AND (?3 IS NULL OR j.first_seen_at >= ?3)
+       AND (?4 IS NULL OR j.first_seen_at < ?4)";
 
 #[derive(Debug, Clone)]
 pub struct ShipRequest {
@@ -288,15 +325,15 @@ impl Store {
         self.read(move |conn| detail(conn, &job)).await
     }
 
-    /// Newest first.
+    /// One page of orders, newest first unless sorted otherwise.
     pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
         self.read(move |conn| {
+            let dir = if filter.ascending { "ASC" } else { "DESC" };
             let sql = format!(
-                "SELECT {SUMMARY_COLUMNS} FROM payment_jobs j
-                 WHERE (?1 IS NULL OR j.status = ?1)
-                   AND (?2 IS NULL OR (j.shipped_at IS NOT NULL) = ?2)
-                 ORDER BY j.first_seen_at DESC, j.job_ref DESC
-                 LIMIT ?3 OFFSET ?4"
+                "SELECT {SUMMARY_COLUMNS} FROM payment_jobs j WHERE {FILTER_WHERE}
+                 ORDER BY {} {dir}, j.job_ref {dir}
+                 LIMIT ?5 OFFSET ?6",
+                filter.sort.column()
             );
             let limit = if filter.limit == 0 {
                 u32::MAX
@@ -309,10 +346,65 @@ impl Store {
                 params![
                     filter.status.as_ref().map(|s| s.as_str().to_owned()),
                     filter.shipped,
+                    filter.from.map(|t| t.to_string()),
+                    filter.to.map(|t| t.to_string()),
                     limit,
                     filter.offset
                 ],
             )
+        })
+        .await
+    }
+
+    /// How many orders the filter matches (paging ignored).
+    pub async fn count_orders(&self, filter: OrderFilter) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            let sql = format!("SELECT count(*) FROM payment_jobs j WHERE {FILTER_WHERE}");
+            let n: i64 = conn.query_row(
+                &sql,
+                params![
+                    filter.status.as_ref().map(|s| s.as_str().to_owned()),
+                    filter.shipped,
+                    filter.from.map(|t| t.to_string()),
+                    filter.to.map(|t| t.to_string()),
+                ],
+                |r| r.get(0),
+            )?;
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+
+    /// Paid orders whose status last changed at or after `since`: (amount, currency, when).
+    pub async fn paid_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(Amount, Currency, Timestamp)>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT coalesce(paid_amount, amount), currency, updated_at FROM payment_jobs
+                 WHERE status IN ('Paid', 'Verified') AND updated_at >= ?1",
+            )?;
+            let rows = stmt.query_map([since.to_string()], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (amount, currency, at) = row?;
+                if let (Some(a), Some(c)) = (
+                    parse_col(amount, str::parse::<Amount>)?,
+                    parse_col(currency, Currency::parse)?,
+                ) {
+                    let at =
+                        Timestamp::parse(&at).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    out.push((a, c, at));
+                }
+            }
+            Ok(out)
         })
         .await
     }

@@ -28,6 +28,7 @@ CREATE INDEX payment_jobs_by_order_number ON payment_jobs (order_number);
 CREATE INDEX payment_jobs_by_email ON payment_jobs (email COLLATE NOCASE);
 CREATE INDEX payment_jobs_by_status ON payment_jobs (status);
 CREATE INDEX payment_jobs_by_first_seen ON payment_jobs (first_seen_at);
+CREATE INDEX payment_jobs_by_updated ON payment_jobs (updated_at);
 
 -- Each shopper attempt is a payment inside the job.
 CREATE TABLE payments (

@@ -1,0 +1,84 @@
+//! The TypeScript types of everything that crosses IPC, generated from the Rust types so
+//! they are never written twice. `ui/src/lib/bindings.ts` is this output; a test fails
+//! when it drifts (run `UPDATE_BINDINGS=1 cargo test --lib bindings` to refresh it).
+
+use ts_rs::{Config, TS};
+
+use crate::domain::{
+    Attempt, AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail, OrderSummary,
+    StatusEventView,
+};
+use crate::pipeline::{CoreEvent, ReconcileReport};
+use crate::settings::{Environment, Settings};
+use crate::store::OrderSort;
+use crate::views::{
+    ConnectionTest, Health, HourBucket, IpcError, OrdersPage, OrdersQuery, SettingsInput,
+    SettingsView, Takings, Today,
+};
+
+/// Names of the window events; one place maps core events onto them.
+pub const EVENT_ORDER_CHANGED: &str = "order-changed";
+pub const EVENT_HEALTH_CHANGED: &str = "health-changed";
+
+pub const PATH: &str = "ui/src/lib/bindings.ts";
+
+pub fn typescript() -> String {
+    let cfg = Config::new();
+    let decls = [
+        OrderSummary::decl(&cfg),
+        OrderDetail::decl(&cfg),
+        Attempt::decl(&cfg),
+        DeliveryView::decl(&cfg),
+        DeliveryState::decl(&cfg),
+        StatusEventView::decl(&cfg),
+        AuditView::decl(&cfg),
+        ChangeSource::decl(&cfg),
+        CoreEvent::decl(&cfg),
+        ReconcileReport::decl(&cfg),
+        OrderSort::decl(&cfg),
+        OrdersQuery::decl(&cfg),
+        OrdersPage::decl(&cfg),
+        Takings::decl(&cfg),
+        HourBucket::decl(&cfg),
+        Today::decl(&cfg),
+        Health::decl(&cfg),
+        IpcError::decl(&cfg),
+        Environment::decl(&cfg),
+        Settings::decl(&cfg),
+        SettingsView::decl(&cfg),
+        SettingsInput::decl(&cfg),
+        ConnectionTest::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from the Rust types by src-tauri/src/bindings.rs. Do not edit.\n\n",
+    );
+    for d in decls {
+        out.push_str("export ");
+        out.push_str(&d);
+        out.push_str("\n\n");
+    }
+    out.push_str(&format!(
+        "export const EVENT_ORDER_CHANGED = \"{EVENT_ORDER_CHANGED}\";\nexport const EVENT_HEALTH_CHANGED = \"{EVENT_HEALTH_CHANGED}\";\n"
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ui_bindings_match_the_rust_types() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(PATH);
+        let fresh = typescript();
+        if std::env::var_os("UPDATE_BINDINGS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &fresh).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "{PATH} is out of date with the Rust types: run `UPDATE_BINDINGS=1 cargo test --lib bindings`"
+        );
+    }
+}

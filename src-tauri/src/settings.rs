@@ -1,0 +1,143 @@
+//! The owner's settings that are not secret, kept as JSON in the data folder. The
+//! configuration ID and API key live in the OS keyring (or the environment), never here.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::config::Mode;
+use crate::gateway::GatewayEnvironment;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum Environment {
+    #[default]
+    Demo,
+    Integration,
+    Production,
+    Custom,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    pub environment: Environment,
+    /// The gateway's base URL when `environment` is custom.
+    pub custom_url: Option<String>,
+    pub listen_port: u16,
+    /// Optional secret path segment of the webhook URL.
+    pub webhook_secret: Option<String>,
+    pub ship_on_reserved: bool,
+    pub alerts: bool,
+    pub start_at_login: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            environment: Environment::Demo,
+            custom_url: None,
+            listen_port: 8787,
+            webhook_secret: None,
+            ship_on_reserved: false,
+            alerts: true,
+            start_at_login: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("settings could not be saved: {0}")]
+    Io(String),
+}
+
+impl Settings {
+    pub fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("settings.json")
+    }
+
+    /// Missing or unreadable settings fall back to defaults (logged), so a damaged file
+    /// never keeps the app from starting.
+    pub fn load(data_dir: &Path) -> Settings {
+        let path = Self::path(data_dir);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "settings unreadable; using defaults");
+                Settings::default()
+            }),
+            Err(_) => Settings::default(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.listen_port == 0 {
+            return Err(SettingsError::Invalid(
+                "the listener port must be 1 to 65535".into(),
+            ));
+        }
+        if let Some(s) = &self.webhook_secret {
+            crate::listener::validate_secret(s).map_err(SettingsError::Invalid)?;
+        }
+        if self.environment == Environment::Custom {
+            let url = self.custom_url.as_deref().unwrap_or("");
+            GatewayEnvironment::parse(url).map_err(SettingsError::Invalid)?;
+        }
+        Ok(())
+    }
+
+    /// Written to a temporary file and renamed, so a crash never leaves half a file.
+    pub fn save(&self, data_dir: &Path) -> Result<(), SettingsError> {
+        self.validate()?;
+        std::fs::create_dir_all(data_dir).map_err(|e| SettingsError::Io(e.to_string()))?;
+        let path = Self::path(data_dir);
+        let tmp = path.with_extension("json.tmp");
+        let bytes =
+            serde_json::to_vec_pretty(self).map_err(|e| SettingsError::Io(e.to_string()))?;
+        std::fs::write(&tmp, bytes).map_err(|e| SettingsError::Io(e.to_string()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| SettingsError::Io(e.to_string()))
+    }
+
+    pub fn mode(&self) -> Result<Mode, SettingsError> {
+        Ok(match self.environment {
+            Environment::Demo => Mode::Demo,
+            Environment::Integration => Mode::Gateway(GatewayEnvironment::Integration),
+            Environment::Production => Mode::Gateway(GatewayEnvironment::Production),
+            Environment::Custom => Mode::Gateway(
+                GatewayEnvironment::parse(self.custom_url.as_deref().unwrap_or(""))
+                    .map_err(SettingsError::Invalid)?,
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_and_validate() {
+        let dir = std::env::temp_dir().join(format!("tw-settings-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(Settings::load(&dir), Settings::default());
+        let s = Settings {
+            environment: Environment::Custom,
+            custom_url: Some("http://127.0.0.1:9".into()),
+            webhook_secret: Some("abcdefghijklmnopq".into()),
+            ..Settings::default()
+        };
+        s.save(&dir).unwrap();
+        assert_eq!(Settings::load(&dir), s);
+        let bad = Settings {
+            webhook_secret: Some("short".into()),
+            ..Settings::default()
+        };
+        assert!(bad.save(&dir).is_err());
+        std::fs::write(Settings::path(&dir), b"{not json").unwrap();
+        assert_eq!(Settings::load(&dir), Settings::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,138 @@
+// Generated from the Rust types by src-tauri/src/bindings.rs. Do not edit.
+
+export type OrderSummary = { paymentJobReference: string, orderNumber: string | null, email: string | null, status: string, amount: string | null, currency: string | null, attempts: number, shipped: boolean, shippedAt: string | null, createdHere: boolean, 
+/**
+ * Why the gateway's answer disagrees with the job we created, if it does.
+ */
+mismatch: string | null, firstSeenAt: string, updatedAt: string, };
+
+export type OrderDetail = { shippingNote: string | null, paymentLink: string | null, lastConfirmedAt: string | null, payments: Array<Attempt>, deliveries: Array<DeliveryView>, statusEvents: Array<StatusEventView>, audit: Array<AuditView>, 
+/**
+ * The gateway's last answer for the job, as it came.
+ */
+rawLastAnswer: unknown, paymentJobReference: string, orderNumber: string | null, email: string | null, status: string, amount: string | null, currency: string | null, attempts: number, shipped: boolean, shippedAt: string | null, createdHere: boolean, 
+/**
+ * Why the gateway's answer disagrees with the job we created, if it does.
+ */
+mismatch: string | null, firstSeenAt: string, updatedAt: string, };
+
+export type Attempt = { paymentReference: string, attempt: number, status: string, amount: string | null, failureCode: string | null, failureReason: string | null, createdAt: string | null, updatedAt: string, };
+
+export type DeliveryView = { id: number, receivedAt: string, paymentReference: string | null, responseStatus: number, state: DeliveryState, outcome: string | null, };
+
+export type DeliveryState = "pending" | "confirmed" | "unknownReference" | "malformed";
+
+export type StatusEventView = { paymentReference: string | null, from: string | null, to: string, source: ChangeSource, at: string, };
+
+export type AuditView = { action: string, detail: string | null, at: string, };
+
+export type ChangeSource = "notification" | "poll" | "owner";
+
+export type CoreEvent = { "kind": "orderChanged", order: OrderSummary, 
+/**
+ * The order's own status before this change; `None` when first seen.
+ */
+previousStatus: string | null, 
+/**
+ * `true` when the order's own status changed (not only an attempt's).
+ */
+statusChanged: boolean, source: ChangeSource, } | { "kind": "deliveryReceived", receivedAt: string, } | { "kind": "deliveryUnknown", paymentJobReference: string, paymentReference: string, } | { "kind": "reconcileFinished" } & ReconcileReport;
+
+export type ReconcileReport = { at: string, checked: number, 
+/**
+ * Jobs whose status changed: caught up by polling.
+ */
+caughtUp: number, failed: number, };
+
+export type OrderSort = "firstSeen" | "updated" | "status" | "orderNumber" | "amount";
+
+export type OrdersQuery = { status: string | null, shipped: boolean | null, 
+/**
+ * ISO-8601 instant: first seen at or after.
+ */
+from: string | null, 
+/**
+ * ISO-8601 instant: first seen before.
+ */
+to: string | null, sort: OrderSort, ascending: boolean, limit: number, offset: number, };
+
+export type OrdersPage = { orders: Array<OrderSummary>, 
+/**
+ * All orders matching the filter, for the pager.
+ */
+total: number, };
+
+export type Takings = { currency: string, 
+/**
+ * Decimal text, e.g. "1234.50".
+ */
+amount: string, count: number, };
+
+export type HourBucket = { 
+/**
+ * Local hour of the day, 0–23.
+ */
+hour: number, count: number, };
+
+export type Today = { takings: Array<Takings>, 
+/**
+ * Paid orders per local hour, all 24 hours.
+ */
+byHour: Array<HourBucket>, };
+
+export type Health = { demo: boolean, environment: string, listenerUp: boolean, 
+/**
+ * Why the listener is not up, in words.
+ */
+listenerError: string | null, 
+/**
+ * The URL the gateway must post to (local until a tunnel gives a public one).
+ */
+webhookUrl: string | null, publicUrl: string | null, 
+/**
+ * Tunnel state in words, when a tunnel is configured.
+ */
+tunnel: string | null, gatewayUrl: string | null, 
+/**
+ * Calls stopped after the gateway refused our credentials.
+ */
+circuitOpen: boolean, circuitReason: string | null, 
+/**
+ * Acknowledged notifications still waiting for the gateway's confirmation.
+ */
+inboxBacklog: number, lastNotificationAt: string | null, lastReconcileAt: string | null, 
+/**
+ * How many orders the last reconciliation caught up.
+ */
+lastReconcileCaughtUp: number | null, unseenPayments: number, };
+
+export type IpcError = { code: string, message: string, };
+
+export type Environment = "demo" | "integration" | "production" | "custom";
+
+export type Settings = { environment: Environment, 
+/**
+ * The gateway's base URL when `environment` is custom.
+ */
+customUrl: string | null, listenPort: number, 
+/**
+ * Optional secret path segment of the webhook URL.
+ */
+webhookSecret: string | null, shipOnReserved: boolean, alerts: boolean, startAtLogin: boolean, };
+
+export type SettingsView = { settings: Settings, configurationId: string | null, hasApiKey: boolean, 
+/**
+ * False where no OS keyring exists; `keyring_message` says what to do.
+ */
+keyringAvailable: boolean, keyringMessage: string | null, 
+/**
+ * Credentials come from TILLWATCH_* environment variables and override the keyring.
+ */
+credentialsFromEnv: boolean, };
+
+export type SettingsInput = { settings: Settings, configurationId: string | null, apiKey: string | null, };
+
+export type ConnectionTest = { ok: boolean, message: string, };
+
+export const EVENT_ORDER_CHANGED = "order-changed";
+export const EVENT_HEALTH_CHANGED = "health-changed";
