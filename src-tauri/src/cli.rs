@@ -34,8 +34,9 @@ pub struct Cli {
     /// Print JSON with stable camelCase fields instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Without a command: open the window.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,7 +108,18 @@ enum Command {
 
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(config::default_data_dir);
+    let Some(command) = cli.command else {
+        return open_window(data_dir);
+    };
+    init_logging(None);
+    let cli = Cli {
+        command: Some(command),
+        ..cli
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -127,12 +139,54 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TILLWATCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+#[cfg(feature = "desktop")]
+fn open_window(data_dir: PathBuf) -> std::process::ExitCode {
+    let log = data_dir.join("tillwatch.log");
+    init_logging(Some(&log));
+    // The window runs its own event loop on this (main) thread.
+    match crate::desktop::run(data_dir) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "desktop"))]
+fn open_window(_data_dir: PathBuf) -> std::process::ExitCode {
+    eprintln!("error: this build has no window (built without the `desktop` feature); use `tillwatch serve`, or see `tillwatch --help`");
+    std::process::ExitCode::from(2)
+}
+
+/// Logs to stderr, and also to a file the owner can open from the window.
+fn init_logging(file: Option<&std::path::Path>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("TILLWATCH_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let file_layer = file.and_then(|path| {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()?;
+        Some(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(f)),
+        )
+    });
+    let _ = tracing_subscriber::registry()
+        .with(filter())
+        .with(stderr)
+        .with(file_layer)
         .try_init();
 }
 
@@ -142,7 +196,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(config::default_data_dir);
     let creds = config::credentials_from_env().map_err(anyhow::Error::msg)?;
-    match cli.command {
+    let Some(command) = cli.command else {
+        bail!("no command given");
+    };
+    match command {
         Command::Serve {
             listen,
             concurrency,

@@ -5,6 +5,8 @@ pub mod app;
 pub mod bindings;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "desktop")]
+pub mod desktop;
 pub mod domain;
 pub mod export;
 pub mod gateway;

@@ -177,6 +177,12 @@ pub struct IpcError {
     pub message: String,
 }
 
+impl From<crate::gateway::GatewayError> for IpcError {
+    fn from(e: crate::gateway::GatewayError) -> Self {
+        crate::app::AppError::from(e).into()
+    }
+}
+
 impl From<crate::app::AppError> for IpcError {
     fn from(e: crate::app::AppError) -> Self {
         Self {

@@ -1,0 +1,218 @@
+//! Tauri commands: each translates its arguments, calls the core and maps the error.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tauri::{AppHandle, Runtime, State};
+use tauri_plugin_autostart::ManagerExt;
+
+use super::secrets;
+use super::services::DesktopState;
+use crate::app::AppError;
+use crate::domain::{JobRef, OrderDetail, OrderSummary};
+use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayError};
+use crate::settings::Settings;
+use crate::views::{
+    ConnectionTest, Health, IpcError, OrdersPage, OrdersQuery, SettingsInput, SettingsView, Today,
+};
+
+type Answer<T> = Result<T, IpcError>;
+
+fn job_ref(s: &str) -> Result<JobRef, IpcError> {
+    JobRef::parse(s).map_err(|e| IpcError {
+        code: "invalid".into(),
+        message: format!("'{s}' is not a payment job reference: {e}"),
+    })
+}
+
+#[tauri::command]
+pub async fn list_orders(state: State<'_, DesktopState>, query: OrdersQuery) -> Answer<OrdersPage> {
+    Ok(state.app().await?.orders_page(query).await?)
+}
+
+#[tauri::command]
+pub async fn get_order(state: State<'_, DesktopState>, job_ref: String) -> Answer<OrderDetail> {
+    let job = self::job_ref(&job_ref)?;
+    Ok(state.app().await?.order(&job).await?)
+}
+
+#[tauri::command]
+pub async fn search_orders(
+    state: State<'_, DesktopState>,
+    query: String,
+) -> Answer<Vec<OrderSummary>> {
+    Ok(state.app().await?.search(&query, 20).await?)
+}
+
+#[tauri::command]
+pub async fn ship_order(
+    state: State<'_, DesktopState>,
+    job_ref: String,
+    note: Option<String>,
+) -> Answer<OrderDetail> {
+    self::job_ref(&job_ref)?;
+    Ok(state.app().await?.ship(&job_ref, note).await?)
+}
+
+#[tauri::command]
+pub async fn unship_order(state: State<'_, DesktopState>, job_ref: String) -> Answer<OrderDetail> {
+    self::job_ref(&job_ref)?;
+    Ok(state.app().await?.unship(&job_ref).await?)
+}
+
+#[tauri::command]
+pub async fn get_today(
+    state: State<'_, DesktopState>,
+    since: String,
+    utc_offset_minutes: i32,
+) -> Answer<Today> {
+    Ok(state.app().await?.today(&since, utc_offset_minutes).await?)
+}
+
+#[tauri::command]
+pub async fn get_health(state: State<'_, DesktopState>) -> Answer<Health> {
+    Ok(state.health().await)
+}
+
+#[tauri::command]
+pub async fn mark_seen<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, DesktopState>,
+) -> Answer<Health> {
+    state.unseen.store(0, Ordering::Relaxed);
+    super::tray::set_unseen(&app, 0);
+    Ok(state.health().await)
+}
+
+fn settings_view(data_dir: &std::path::Path) -> SettingsView {
+    let (configuration_id, has_api_key, keyring) = secrets::describe();
+    SettingsView {
+        settings: Settings::load(data_dir),
+        configuration_id,
+        has_api_key,
+        keyring_available: keyring.is_ok(),
+        keyring_message: keyring.err(),
+        credentials_from_env: matches!(crate::config::credentials_from_env(), Ok(Some(_))),
+    }
+}
+
+#[tauri::command]
+pub async fn get_settings(state: State<'_, DesktopState>) -> Answer<SettingsView> {
+    let dir = state.data_dir.clone();
+    Ok(tokio::task::spawn_blocking(move || settings_view(&dir))
+        .await
+        .map_err(|_| AppError::Invalid("settings could not be read".into()))?)
+}
+
+#[tauri::command]
+pub async fn save_settings<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, DesktopState>,
+    input: SettingsInput,
+) -> Answer<SettingsView> {
+    let invalid = |message: String| IpcError {
+        code: "invalid".into(),
+        message,
+    };
+    input
+        .settings
+        .validate()
+        .map_err(|e| invalid(e.to_string()))?;
+    let (id, key) = (input.configuration_id.clone(), input.api_key.clone());
+    if id.is_some() || key.as_deref().is_some_and(|k| !k.is_empty()) {
+        tokio::task::spawn_blocking(move || secrets::store(id.as_deref(), key.as_deref()))
+            .await
+            .map_err(|_| invalid("the keyring could not be reached".into()))?
+            .map_err(|message| IpcError {
+                code: "keyring_unavailable".into(),
+                message,
+            })?;
+    }
+    input
+        .settings
+        .save(&state.data_dir)
+        .map_err(|e| invalid(e.to_string()))?;
+    let autostart = app.autolaunch();
+    let login = if input.settings.start_at_login {
+        autostart.enable()
+    } else {
+        autostart.disable()
+    };
+    if let Err(e) = login {
+        tracing::warn!(error = %e, "start at login could not be changed");
+    }
+    // New environment, port or credentials: start again on them.
+    state.start(&app).await;
+    get_settings(state).await
+}
+
+#[tauri::command]
+pub async fn test_connection(state: State<'_, DesktopState>) -> Answer<ConnectionTest> {
+    let (base, config) = {
+        let guard = state.running.read().await;
+        let Some(r) = guard.as_ref() else {
+            return Ok(ConnectionTest {
+                ok: false,
+                message: "Tillwatch is still starting.".into(),
+            });
+        };
+        (r.gateway.base_url().to_owned(), r.gateway.clone())
+    };
+    let (creds, _, problem) = secrets::load();
+    let (configuration_id, api_key) = match creds {
+        Some(c) => (c.configuration_id, c.api_key),
+        None if state.health().await.demo => ("sim-config".to_owned(), ApiKey::new("sim-api-key")),
+        None => {
+            return Ok(ConnectionTest {
+                ok: false,
+                message: problem
+                    .unwrap_or_else(|| "No configuration ID and API key are set.".into()),
+            })
+        }
+    };
+    // A separate client: a refused test must not stop the running pipeline's calls.
+    let mut cfg = GatewayConfig::new(
+        crate::gateway::GatewayEnvironment::Custom(base),
+        configuration_id,
+        api_key,
+    );
+    cfg.timeout = Duration::from_secs(10);
+    cfg.retry.max_attempts = 1;
+    let probe = GatewayClient::new(cfg)?;
+    let unknown =
+        JobRef::parse("000000000000000000").map_err(|e| AppError::Invalid(e.to_string()))?;
+    let result = match probe.retrieve_job(&unknown).await {
+        Ok(_) | Err(GatewayError::NotFound) => {
+            config.breaker().reset();
+            ConnectionTest {
+                ok: true,
+                message: "Connected: the gateway accepted our signed request.".into(),
+            }
+        }
+        Err(GatewayError::Unauthorized { .. }) => ConnectionTest {
+            ok: false,
+            message: "The gateway refused the configuration ID or API key. Check both in the Cashflows portal.".into(),
+        },
+        Err(e) => ConnectionTest {
+            ok: false,
+            message: format!("Could not talk to the gateway: {e}"),
+        },
+    };
+    Ok(result)
+}
+
+#[tauri::command]
+pub async fn open_log(state: State<'_, DesktopState>) -> Answer<()> {
+    let log = state.data_dir.join("tillwatch.log");
+    std::process::Command::new("xdg-open")
+        .arg(&log)
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| IpcError {
+            code: "open_failed".into(),
+            message: format!(
+                "The log is at {} (it could not be opened: {e}).",
+                log.display()
+            ),
+        })
+}

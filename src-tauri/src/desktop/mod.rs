@@ -1,0 +1,77 @@
+//! The window the shop owner lives in: Tauri commands and events, tray, desktop alerts,
+//! settings and the keyring. Everything here is a thin adapter over the core
+//! (`app::Tillwatch`); the one place that maps core events to window events is `events`.
+
+mod alerts;
+mod commands;
+mod events;
+mod secrets;
+mod services;
+mod tray;
+
+use std::path::PathBuf;
+
+use tauri::{Manager, WindowEvent};
+
+pub use services::DesktopState;
+
+/// Opens the window (and starts the listener, pipeline and reconciler). Blocks until the
+/// owner quits. Must be called on the main thread.
+pub fn run(data_dir: PathBuf) -> anyhow::Result<()> {
+    let state = DesktopState::new(data_dir);
+    tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            // A second launch shows the running one instead of starting another listener.
+            show_main(app);
+        }))
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::list_orders,
+            commands::get_order,
+            commands::search_orders,
+            commands::ship_order,
+            commands::unship_order,
+            commands::get_today,
+            commands::get_health,
+            commands::mark_seen,
+            commands::get_settings,
+            commands::save_settings,
+            commands::test_connection,
+            commands::open_log,
+        ])
+        .setup(|app| {
+            tray::create(app.handle())?;
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                let state = handle.state::<DesktopState>();
+                state.start(&handle).await;
+            });
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Closing hides to the tray: a closed app would miss payments.
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                if window.app_handle().tray_by_id(tray::TRAY_ID).is_some()
+                    && std::env::var_os("TILLWATCH_QUIT_ON_CLOSE").is_none()
+                {
+                    let _ = window.hide();
+                    api.prevent_close();
+                }
+            }
+        })
+        .run(tauri::generate_context!())
+        .map_err(|e| anyhow::anyhow!("the window could not start: {e}"))
+}
+
+pub(crate) fn show_main<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+    }
+}

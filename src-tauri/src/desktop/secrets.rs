@@ -1,0 +1,89 @@
+//! The configuration ID and API key in the OS keyring. Environment variables, when set,
+//! win over the keyring (for servers and tests). Secrets never reach a log line.
+
+use crate::config::{self, Credentials};
+use crate::gateway::ApiKey;
+
+const SERVICE: &str = "tillwatch";
+const CONFIGURATION_ID: &str = "configuration-id";
+const API_KEY: &str = "api-key";
+
+pub const NO_KEYRING: &str = "No OS keyring is available here (no Secret Service is running). \
+Set TILLWATCH_CONFIGURATION_ID and TILLWATCH_API_KEY in the environment instead.";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Environment,
+    Keyring,
+    None,
+}
+
+fn entry(name: &str) -> Result<keyring::Entry, String> {
+    keyring::Entry::new(SERVICE, name).map_err(words)
+}
+
+fn words(e: keyring::Error) -> String {
+    match e {
+        keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_) => {
+            NO_KEYRING.to_owned()
+        }
+        other => format!("The keyring refused: {other}"),
+    }
+}
+
+fn read(name: &str) -> Result<Option<String>, String> {
+    match entry(name)?.get_password() {
+        Ok(v) => Ok(Some(v)),
+        Err(keyring::Error::NoEntry) => Ok(None),
+        Err(e) => Err(words(e)),
+    }
+}
+
+/// Credentials and where they came from; the error says why the keyring could not help.
+pub fn load() -> (Option<Credentials>, Source, Option<String>) {
+    match config::credentials_from_env() {
+        Ok(Some(c)) => return (Some(c), Source::Environment, None),
+        Ok(None) => {}
+        Err(e) => return (None, Source::None, Some(e)),
+    }
+    match (read(CONFIGURATION_ID), read(API_KEY)) {
+        (Ok(Some(id)), Ok(Some(key))) => (
+            Some(Credentials {
+                configuration_id: id,
+                api_key: ApiKey::new(key),
+            }),
+            Source::Keyring,
+            None,
+        ),
+        (Err(e), _) | (_, Err(e)) => (None, Source::None, Some(e)),
+        _ => (None, Source::None, None),
+    }
+}
+
+/// The configuration ID shown in settings (not secret), and whether an API key is stored.
+pub fn describe() -> (Option<String>, bool, Result<(), String>) {
+    if let Ok(Some(c)) = config::credentials_from_env() {
+        return (Some(c.configuration_id), true, Ok(()));
+    }
+    match (read(CONFIGURATION_ID), read(API_KEY)) {
+        (Ok(id), Ok(key)) => (id, key.is_some(), Ok(())),
+        (Err(e), _) | (_, Err(e)) => (None, false, Err(e)),
+    }
+}
+
+pub fn store(configuration_id: Option<&str>, api_key: Option<&str>) -> Result<(), String> {
+    if let Some(id) = configuration_id.map(str::trim) {
+        if id.is_empty() {
+            match entry(CONFIGURATION_ID)?.delete_credential() {
+                Ok(()) | Err(keyring::Error::NoEntry) => {}
+                Err(e) => return Err(words(e)),
+            }
+        } else {
+            entry(CONFIGURATION_ID)?.set_password(id).map_err(words)?;
+        }
+    }
+    if let Some(key) = api_key.filter(|k| !k.is_empty()) {
+        entry(API_KEY)?.set_password(key).map_err(words)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! The running core behind the window: started from the settings (or the environment),
+//! restarted when the settings change.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tauri::{AppHandle, Runtime};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, RwLock};
+
+use super::alerts::Alerts;
+use super::secrets::{self, Source};
+use crate::app::{AppError, ServeOptions, ShopPolicy, Tillwatch};
+use crate::config::{self, Credentials, Mode};
+use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::views::Health;
+use crate::{listener, sim};
+
+/// What the health bar shows that only the running services know.
+#[derive(Debug, Default, Clone)]
+pub struct Observed {
+    pub last_notification_at: Option<String>,
+    pub last_reconcile_at: Option<String>,
+    pub last_reconcile_caught_up: Option<u32>,
+}
+
+pub struct Running {
+    pub app: Tillwatch,
+    pub gateway: GatewayClient,
+    pub settings: Settings,
+    pub demo: bool,
+    pub environment: String,
+    pub webhook_url: Option<String>,
+    pub listener_error: Option<String>,
+    pub observed: Arc<Mutex<Observed>>,
+    stop: Option<oneshot::Sender<()>>,
+    serving: Option<tauri::async_runtime::JoinHandle<()>>,
+    demo_sim: Option<sim::SimHandle>,
+}
+
+pub struct DesktopState {
+    pub data_dir: PathBuf,
+    pub running: RwLock<Option<Running>>,
+    pub unseen: AtomicU32,
+    pub alerts: Alerts,
+}
+
+impl DesktopState {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            running: RwLock::new(None),
+            unseen: AtomicU32::new(0),
+            alerts: Alerts::default(),
+        }
+    }
+
+    /// The core API of the running services.
+    pub async fn app(&self) -> Result<Tillwatch, AppError> {
+        self.running
+            .read()
+            .await
+            .as_ref()
+            .map(|r| r.app.clone())
+            .ok_or_else(|| {
+                AppError::Invalid("Tillwatch is still starting; try again in a moment".into())
+            })
+    }
+
+    /// Starts the services for the saved settings (stopping any running ones first).
+    pub async fn start<R: Runtime>(&self, handle: &AppHandle<R>) {
+        let mut slot = self.running.write().await;
+        if let Some(old) = slot.take() {
+            old.stop().await;
+        }
+        let settings = Settings::load(&self.data_dir);
+        match start_services(&self.data_dir, settings).await {
+            Ok(running) => {
+                super::events::forward(handle.clone(), &running);
+                *slot = Some(running);
+            }
+            Err(e) => tracing::error!("the services could not start: {e}"),
+        }
+        drop(slot);
+        super::events::emit_health(handle).await;
+    }
+
+    pub async fn health(&self) -> Health {
+        let guard = self.running.read().await;
+        let Some(r) = guard.as_ref() else {
+            return Health {
+                listener_error: Some("Tillwatch is starting…".into()),
+                ..Health::default()
+            };
+        };
+        let (backlog, last) = r.app.store().inbox_status().await.unwrap_or((0, None));
+        let observed = r.observed.lock().map(|o| o.clone()).unwrap_or_default();
+        let breaker = r.gateway.breaker().state();
+        let (circuit_open, circuit_reason) = match breaker {
+            crate::gateway::BreakerState::Closed => (false, None),
+            crate::gateway::BreakerState::Open { reason, .. } => (true, Some(reason)),
+        };
+        Health {
+            demo: r.demo,
+            environment: r.environment.clone(),
+            listener_up: r.listener_error.is_none(),
+            listener_error: r.listener_error.clone(),
+            webhook_url: r.webhook_url.clone(),
+            public_url: None,
+            tunnel: None,
+            gateway_url: Some(r.gateway.base_url().to_owned()),
+            circuit_open,
+            circuit_reason,
+            inbox_backlog: backlog,
+            last_notification_at: last
+                .map(|t| t.to_string())
+                .or(observed.last_notification_at),
+            last_reconcile_at: observed.last_reconcile_at,
+            last_reconcile_caught_up: observed.last_reconcile_caught_up,
+            unseen_payments: self.unseen.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Running {
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            let _ = serving.await;
+        }
+        if let Some(sim) = self.demo_sim.take() {
+            sim.shutdown().await;
+        }
+    }
+}
+
+/// Where to listen: the environment wins (tests, servers), then the settings.
+fn listen_addr(settings: &Settings) -> SocketAddr {
+    std::env::var(config::ENV_LISTEN)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], settings.listen_port)))
+}
+
+fn demo_every() -> Duration {
+    std::env::var("TILLWATCH_DEMO_EVERY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(8))
+}
+
+async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Result<Running, String> {
+    let (creds, source, keyring_problem) = secrets::load();
+    if let Some(p) = &keyring_problem {
+        tracing::warn!("{p}");
+    }
+    // Environment credentials pick the gateway from the environment, as the CLI does.
+    let mode = match (&source, &creds) {
+        (Source::Environment, Some(c)) => {
+            config::resolve_mode(std::env::var(config::ENV_GATEWAY).ok().as_deref(), Some(c))?
+        }
+        (_, Some(_)) => settings.mode().map_err(|e| e.to_string())?,
+        (_, None) => Mode::Demo,
+    };
+
+    let addr = listen_addr(&settings);
+    let secret = settings.webhook_secret.clone();
+    let (tcp, listener_error) = match TcpListener::bind(addr).await {
+        Ok(t) => (Some(t), None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "The listener could not start on {addr} ({e}). Another program may use that port: change it in Settings."
+            )),
+        ),
+    };
+    let webhook_url = tcp
+        .as_ref()
+        .and_then(|t| t.local_addr().ok())
+        .map(|a| format!("http://{a}{}", listener::webhook_path(secret.as_deref())));
+
+    let (environment, creds, demo_sim) = match (&mode, creds) {
+        (Mode::Demo, _) => {
+            let sim_tcp = TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| e.to_string())?;
+            let cfg = sim::SimConfig {
+                default_webhook_url: webhook_url.clone(),
+                step_gap: Duration::from_secs(3),
+                ..sim::SimConfig::default()
+            };
+            let creds = Credentials {
+                configuration_id: cfg.configuration_id.clone(),
+                api_key: ApiKey::new(cfg.api_keys[0].clone()),
+            };
+            let handle = sim::start(sim_tcp, cfg).await.map_err(|e| e.to_string())?;
+            sim::spawn_demo_traffic(handle.clone(), demo_every());
+            (
+                GatewayEnvironment::Custom(handle.base_url()),
+                creds,
+                Some(handle),
+            )
+        }
+        (Mode::Gateway(env), Some(c)) => (env.clone(), c, None),
+        (Mode::Gateway(_), None) => return Err("no credentials".into()),
+    };
+
+    let db = mode.database_path(data_dir);
+    let store = Store::open(&db).map_err(|e| e.to_string())?;
+    let app = Tillwatch::new(
+        store,
+        ShopPolicy {
+            allow_ship_on_reserved: settings.ship_on_reserved,
+        },
+    );
+    let gateway = GatewayClient::new(GatewayConfig::new(
+        environment.clone(),
+        creds.configuration_id,
+        creds.api_key,
+    ))
+    .map_err(|e| e.to_string())?;
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tcp.map(|tcp| {
+        let app = app.clone();
+        let gateway = gateway.clone();
+        let opts = ServeOptions {
+            webhook_secret: secret,
+            ..ServeOptions::default()
+        };
+        tauri::async_runtime::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = app.serve(gateway, tcp, opts, shutdown).await {
+                tracing::error!(error = %e, "the listener stopped");
+            }
+        })
+    });
+
+    let environment_name = match &mode {
+        Mode::Demo => "demo".to_owned(),
+        Mode::Gateway(GatewayEnvironment::Integration) => "integration".to_owned(),
+        Mode::Gateway(GatewayEnvironment::Production) => "production".to_owned(),
+        Mode::Gateway(GatewayEnvironment::Custom(url)) => url.clone(),
+    };
+    tracing::info!(database = %db.display(), environment = %environment_name, "services started");
+    Ok(Running {
+        app,
+        gateway,
+        settings,
+        demo: mode == Mode::Demo,
+        environment: environment_name,
+        webhook_url,
+        listener_error,
+        observed: Arc::new(Mutex::new(Observed::default())),
+        stop: Some(stop),
+        serving,
+        demo_sim,
+    })
+}
