@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Runs Tillwatch. With no credentials in the environment it runs on the built-in demo
-# gateway, whose scripted shoppers pay, fail, retry and give up.
+# Opens Tillwatch's window. With no credentials set it runs on the built-in demo gateway,
+# whose shoppers pay, fail, retry with another card and give up. Without a display it
+# runs under a virtual one (Xvfb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec cargo run --quiet -- serve "$@"
+(cd ui && npm run --silent build)
+cargo build --quiet
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  echo "run: no display; the window opens under Xvfb"
+  exec xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- target/debug/tillwatch "$@"
+fi
+exec target/debug/tillwatch "$@"

@@ -2,24 +2,43 @@
 # Installs what Tillwatch needs on a fresh Debian machine, and nothing that is already
 # there. Safe to run again. Used by scripts/run.sh and scripts/test.sh.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-need_apt=()
-have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-# Building: a C compiler for bundled SQLite and ring.
-for pkg in build-essential pkg-config; do
-  have_pkg "$pkg" || need_apt+=("$pkg")
+packages=(
+  # building: a C compiler for bundled SQLite and ring; the window toolkit
+  build-essential pkg-config libwebkit2gtk-4.1-dev libxdo-dev
+  libayatana-appindicator3-dev librsvg2-dev
+  # running and testing the window without a display; desktop alerts on a session bus
+  xvfb xauth dbus at-spi2-core fonts-dejavu-core libgl1-mesa-dri webkit2gtk-driver dunst
+)
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "setup: installing Debian packages: ${need_apt[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "setup: cargo is missing; install Rust from your distribution or rustup first" >&2
+  echo "setup: cargo is missing; install Rust (rustup or your distribution) first" >&2
   exit 1
+fi
+
+# WebDriver for the window's end-to-end tests.
+if ! command -v tauri-driver >/dev/null 2>&1; then
+  echo "setup: installing tauri-driver"
+  cargo install tauri-driver --locked --quiet
+fi
+
+# The window's front end.
+if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+  echo "setup: installing the UI's npm packages"
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
 fi

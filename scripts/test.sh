@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, and every test. Installs what is missing.
+# The whole test suite: formatting, lints, the UI's type check and unit tests, and every
+# Rust test (the window's end-to-end tests under Xvfb among them). Installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
+echo "== ui: type check, unit tests, build"
+(cd ui && npm run --silent check && npm run --silent test && npm run --silent build)
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy -D warnings"
+echo "== cargo clippy -D warnings (with and without the window)"
 cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --lib --no-default-features --locked -- -D warnings
 echo "== cargo test"
 cargo test --all-targets --locked

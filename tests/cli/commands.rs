@@ -1,0 +1,387 @@
+//! The read commands (`lookup`, `orders`, `ship`, `export`) against a database that a
+//! real `serve` filled from real notifications, and clear failures on bad input.
+
+use serde_json::Value;
+use tillwatch::sim::{JobSnapshot, Script, SeriesState, SimHandle};
+
+use crate::harness::*;
+
+/// A shop after a real serve run: one order paid at once, one still Pending after a
+/// declined card, one paid on the second attempt. Serve keeps running, as it would
+/// while the owner uses the CLI.
+struct Shop {
+    sim: SimHandle,
+    env: Env,
+    serve: Serve,
+    paid: JobSnapshot,
+    pending: JobSnapshot,
+    retried: JobSnapshot,
+    _tmp: TempDir,
+}
+
+impl Shop {
+    async fn open(label: &str) -> Shop {
+        let tmp = TempDir::new(label);
+        let sim = start_sim(sim_config("sim-api-key")).await;
+        let env = Env::for_sim(&sim, tmp.path());
+        let serve = Serve::start(&env, 1).await;
+        let hook = Some(serve.webhook_url());
+        let paid = new_job(
+            &sim,
+            "CLI-1001",
+            "alice.cli@example.com",
+            "12.50",
+            hook.clone(),
+        );
+        let pending = new_job(
+            &sim,
+            "CLI-1002",
+            "bob.cli@example.com",
+            "30.00",
+            hook.clone(),
+        );
+        let retried = new_job(&sim, "CLI-1003", "carol.cli@example.com", "8.25", hook);
+        for (job, script) in [
+            (&paid, Script::PaysAtOnce),
+            (&pending, Script::Declined),
+            (&retried, Script::fails_then_pays(1)),
+        ] {
+            within("a shopper plays", sim.play_and_wait(&job.reference, script))
+                .await
+                .expect("the shopper plays");
+        }
+        // Paid, declined, failed then paid: four notifications.
+        sim_wait(&sim, "four notifications acknowledged", |h| {
+            let s = h.series();
+            s.len() >= 4 && s.iter().all(|s| s.state == SeriesState::Acknowledged)
+        })
+        .await;
+        let db = env.db();
+        poll_until("the three orders confirmed", DEADLINE, || {
+            db.paid_and_settled(&paid.reference)?;
+            db.paid_and_settled(&retried.reference)?;
+            let status = db.order_status(&pending.reference)?;
+            let rows = db.deliveries(&pending.reference)?;
+            if status.as_deref() == Some("Pending")
+                && !rows.is_empty()
+                && rows.iter().all(|r| r.1 == "confirmed")
+            {
+                Ok(())
+            } else {
+                Err(format!("pending order {status:?}, deliveries {rows:?}"))
+            }
+        })
+        .await;
+        Shop {
+            sim,
+            env,
+            serve,
+            paid,
+            pending,
+            retried,
+            _tmp: tmp,
+        }
+    }
+
+    async fn lookup_one(&self, query: &str) -> Value {
+        let out = cli(&self.env, &["lookup", query, "--json"]).await;
+        let found = out.json();
+        assert_eq!(
+            found.as_array().map(Vec::len),
+            Some(1),
+            "lookup '{query}' finds one order: {out}"
+        );
+        found[0].clone()
+    }
+
+    async fn close(self) {
+        drop(self.serve);
+        self.sim.shutdown().await;
+    }
+}
+
+fn assert_keys(v: &Value, keys: &[&str], what: &str) {
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{what} is an object: {v}"));
+    for k in keys {
+        assert!(obj.contains_key(*k), "{what} has `{k}`: {v:#}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lookup_finds_an_order_by_job_ref_payment_ref_order_number_and_email_prefix() {
+    let shop = Shop::open("lookup").await;
+    let paid = &shop.paid;
+    for (query, by) in [
+        (paid.reference.as_str(), "job reference"),
+        (paid.payment_reference.as_str(), "payment reference"),
+        ("CLI-1001", "order number"),
+        ("alice.cli", "e-mail prefix"),
+    ] {
+        let order = shop.lookup_one(query).await;
+        assert_eq!(
+            order["paymentJobReference"],
+            paid.reference.as_str(),
+            "lookup by {by}"
+        );
+    }
+
+    // The full shape, on the order with two attempts.
+    let order = shop.lookup_one("CLI-1003").await;
+    assert_keys(
+        &order,
+        &[
+            "paymentJobReference",
+            "orderNumber",
+            "status",
+            "amount",
+            "currency",
+            "shipped",
+            "shippedAt",
+            "payments",
+            "deliveries",
+            "statusEvents",
+        ],
+        "an order",
+    );
+    assert_eq!(
+        order["paymentJobReference"],
+        shop.retried.reference.as_str()
+    );
+    assert_eq!(order["orderNumber"], "CLI-1003");
+    assert_eq!(order["status"], "Paid");
+    assert_eq!(order["amount"], "8.25");
+    assert_eq!(order["currency"], "GBP");
+    assert_eq!(order["shipped"], false);
+    assert!(order["shippedAt"].is_null());
+
+    let payments = order["payments"].as_array().expect("payments");
+    assert_eq!(payments.len(), 2, "two attempts: {order:#}");
+    for p in payments {
+        assert_keys(
+            p,
+            &[
+                "paymentReference",
+                "attempt",
+                "status",
+                "failureReason",
+                "updatedAt",
+            ],
+            "a payment",
+        );
+    }
+    assert_eq!(payments[0]["attempt"], 1);
+    assert_eq!(payments[0]["status"], "Failed");
+    assert!(
+        payments[0]["failureReason"].is_string(),
+        "the failed attempt says why: {order:#}"
+    );
+    assert_eq!(payments[1]["attempt"], 2);
+    assert_eq!(payments[1]["status"], "Paid");
+    assert!(payments[1]["failureReason"].is_null());
+
+    let deliveries = order["deliveries"].as_array().expect("deliveries");
+    assert_eq!(deliveries.len(), 2, "one per notification: {order:#}");
+    for d in deliveries {
+        assert_keys(
+            d,
+            &["receivedAt", "paymentReference", "outcome"],
+            "a delivery",
+        );
+        assert!(d["outcome"].is_string(), "settled: {d}");
+    }
+    let payment_refs: Vec<&Value> = payments.iter().map(|p| &p["paymentReference"]).collect();
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| payment_refs.contains(&&d["paymentReference"])),
+        "deliveries name the attempts: {order:#}"
+    );
+
+    let events = order["statusEvents"].as_array().expect("statusEvents");
+    assert!(!events.is_empty(), "{order:#}");
+    for e in events {
+        assert_keys(e, &["from", "to", "source", "at"], "a status event");
+    }
+    assert_eq!(events.last().unwrap()["to"], "Paid", "{order:#}");
+
+    // The text form names the order and its status.
+    let out = cli(&shop.env, &["lookup", "CLI-1003"]).await;
+    assert!(out.ok(), "{out}");
+    assert!(
+        out.stdout.contains(&shop.retried.reference) && out.stdout.contains("Paid"),
+        "{out}"
+    );
+
+    // No match is an error, said plainly.
+    let out = cli(&shop.env, &["lookup", "CLI-9999", "--json"]).await;
+    assert!(!out.ok(), "{out}");
+    assert!(out.stderr.contains("no order matches 'CLI-9999'"), "{out}");
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orders_lists_orders_by_status_as_json() {
+    let shop = Shop::open("orders").await;
+    let out = cli(&shop.env, &["orders", "--status", "Paid", "--json"]).await;
+    let list = out.json();
+    let refs: Vec<&str> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|o| {
+            assert_eq!(o["status"], "Paid", "{out}");
+            o["paymentJobReference"].as_str().expect("a reference")
+        })
+        .collect();
+    assert_eq!(refs.len(), 2, "{out}");
+    assert!(refs.contains(&shop.paid.reference.as_str()), "{out}");
+    assert!(refs.contains(&shop.retried.reference.as_str()), "{out}");
+
+    // A hurried owner's lower case works too.
+    let out = cli(&shop.env, &["orders", "--status", "pending", "--json"]).await;
+    let list = out.json();
+    let list = list.as_array().expect("a list");
+    assert_eq!(list.len(), 1, "{out}");
+    assert_eq!(
+        list[0]["paymentJobReference"],
+        shop.pending.reference.as_str()
+    );
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ship_is_refused_on_a_pending_order_and_accepted_on_a_paid_one() {
+    let shop = Shop::open("ship").await;
+
+    let out = cli(&shop.env, &["ship", "CLI-1002", "--note", "RM123"]).await;
+    assert!(!out.ok(), "shipping a Pending order is refused: {out}");
+    assert!(
+        out.stderr
+            .contains("order is Pending: only paid orders can be shipped"),
+        "the refusal says why: {out}"
+    );
+    let pending = shop.lookup_one("CLI-1002").await;
+    assert_eq!(pending["shipped"], false);
+    assert!(pending["shippedAt"].is_null());
+
+    let out = cli(
+        &shop.env,
+        &["ship", &shop.paid.reference, "--note", "Royal Mail RM123"],
+    )
+    .await;
+    assert!(out.ok(), "shipping a Paid order is accepted: {out}");
+    assert!(out.stdout.starts_with("shipped:"), "{out}");
+
+    let order = shop.lookup_one("CLI-1001").await;
+    assert_eq!(order["shipped"], true, "{order:#}");
+    assert!(order["shippedAt"].is_string(), "{order:#}");
+    assert_eq!(order["shippingNote"], "Royal Mail RM123", "{order:#}");
+
+    let out = cli(&shop.env, &["ship", "CLI-1001"]).await;
+    assert!(!out.ok(), "shipping twice is refused: {out}");
+    assert!(out.stderr.contains("already marked as shipped"), "{out}");
+
+    let out = cli(&shop.env, &["unship", "CLI-1001"]).await;
+    assert!(out.ok(), "{out}");
+    assert_eq!(shop.lookup_one("CLI-1001").await["shipped"], false);
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn export_csv_has_a_header_and_one_line_per_order() {
+    let shop = Shop::open("export").await;
+    let out = cli(&shop.env, &["export", "--csv"]).await;
+    assert!(out.ok(), "{out}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some("paymentJobReference,orderNumber,email,status,amount,currency,attempts,shipped,shippedAt,firstSeenAt,updatedAt"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 1 + 3, "a header and three orders: {out}");
+    for (job, status) in [
+        (&shop.paid, "Paid"),
+        (&shop.pending, "Pending"),
+        (&shop.retried, "Paid"),
+    ] {
+        let mine: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("{},", job.reference)))
+            .collect();
+        assert_eq!(mine.len(), 1, "one line for {}: {out}", job.reference);
+        let cells: Vec<&str> = mine[0].split(',').collect();
+        assert_eq!(cells.len(), 11, "{}", mine[0]);
+        assert_eq!(cells[3], status, "{}", mine[0]);
+    }
+
+    let file = shop.env.data_dir.join("orders.csv");
+    let file_s = file.to_string_lossy().into_owned();
+    let out2 = cli(&shop.env, &["export", "--csv", "--out", &file_s]).await;
+    assert!(out2.ok(), "{out2}");
+    let written = std::fs::read_to_string(&file).expect("the export file");
+    assert_eq!(written.lines().count(), 4, "{written}");
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gives_a_clear_message_and_a_non_zero_exit() {
+    let tmp = TempDir::new("bad-input");
+    let env = Env {
+        data_dir: tmp.path().join("never-created"),
+        gateway: "http://127.0.0.1:9".into(),
+        configuration_id: "sim-config".into(),
+        api_key: "sim-api-key".into(),
+        log: "info".into(),
+    };
+
+    let out = cli(&env, &["frobnicate"]).await;
+    assert!(!out.ok(), "{out}");
+    assert!(
+        out.stderr.contains("unrecognized subcommand 'frobnicate'"),
+        "{out}"
+    );
+
+    let out = cli(&env, &["lookup", "CLI-1001"]).await;
+    assert!(!out.ok(), "{out}");
+    assert!(
+        out.stderr.contains("no database at") && out.stderr.contains("run `tillwatch serve` first"),
+        "{out}"
+    );
+    assert!(
+        !env.data_dir.exists(),
+        "a read command creates no data dir: {}",
+        env.data_dir.display()
+    );
+
+    for args in [
+        &["--gateway", "ftp://example.com", "lookup", "x"][..],
+        &["lookup", "x", "--gateway", "nonsense"][..],
+        &["--gateway", "nonsense", "serve", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let out = cli(&env, args).await;
+        assert!(!out.ok(), "{args:?}: {out}");
+        assert!(
+            out.stderr
+                .contains("is not a gateway: use integration, production or an http(s) URL"),
+            "{args:?}: {out}"
+        );
+        assert!(!out.stdout.contains("listening on"), "{args:?}: {out}");
+    }
+    let out = cli(&env, &["--gateway", "http://", "lookup", "x"]).await;
+    assert!(!out.ok(), "{out}");
+    assert!(out.stderr.contains("is not a valid URL"), "{out}");
+
+    // Half the credentials is refused, not silently taken as demo mode.
+    let out = cli_with(&env, &["orders"], |c| {
+        c.env_remove("TILLWATCH_API_KEY");
+    })
+    .await;
+    assert!(!out.ok(), "{out}");
+    assert!(
+        out.stderr
+            .contains("TILLWATCH_CONFIGURATION_ID is set but TILLWATCH_API_KEY is not"),
+        "{out}"
+    );
+}

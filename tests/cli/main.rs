@@ -1,0 +1,12 @@
+//! The real `tillwatch` binary, driven as a child process: `serve` against the gateway
+//! simulator running in this process, real SQLite files in per-test temp dirs, real
+//! HTTP on loopback, SIGKILL and restarts, real storage failures, and the read commands.
+//!
+//! Run with `cargo test --test cli`. The storage tests need root (they mount a tmpfs
+//! and an ext4 loop device); without it they say so and return early.
+
+mod commands;
+mod crash;
+mod harness;
+mod secrets;
+mod storage;

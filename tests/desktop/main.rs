@@ -1,0 +1,279 @@
+//! End-to-end tests of the real window: the app binary under Xvfb, driven through
+//! tauri-driver and WebKitWebDriver, with desktop alerts observed on a private session
+//! bus. The gateway simulator runs in the test process.
+
+mod driver;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use driver::{Desktop, Launch, Window, WAIT};
+use tillwatch::sim::{self, CreateJob, Script, SimConfig, SimHandle};
+
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tillwatch-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The app pointed at a simulator the test controls.
+struct SimApp {
+    sim: SimHandle,
+    port: u16,
+    env: Vec<(String, String)>,
+}
+
+impl SimApp {
+    async fn start() -> SimApp {
+        let port = free_port();
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = sim::start(
+            tcp,
+            SimConfig {
+                step_gap: Duration::from_millis(300),
+                ..SimConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+        let env = vec![
+            ("TILLWATCH_GATEWAY".to_owned(), sim.base_url()),
+            ("TILLWATCH_CONFIGURATION_ID".to_owned(), sim.config().configuration_id.clone()),
+            ("TILLWATCH_API_KEY".to_owned(), sim.config().api_keys[0].clone()),
+            ("TILLWATCH_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
+        ];
+        SimApp { sim, port, env }
+    }
+
+    fn webhook(&self) -> String {
+        format!("http://127.0.0.1:{}/webhooks/cashflows", self.port)
+    }
+
+    async fn wait_listening(&self) {
+        let deadline = Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(Instant::now() < deadline, "the app's listener never came up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn job(&self, amount: &str, order: &str) -> sim::JobSnapshot {
+        self.sim
+            .create_job(CreateJob {
+                amount: amount.parse().unwrap(),
+                currency: "GBP".into(),
+                order_number: order.into(),
+                email: format!("{}@example.com", order.to_lowercase()),
+                webhook_url: Some(self.webhook()),
+            })
+            .unwrap()
+    }
+
+    async fn open(&self, desktop: &Desktop, dir: &Path) -> Window {
+        let w = Window::open(Launch {
+            desktop,
+            data_dir: dir,
+            env: self.env.clone(),
+        })
+        .await;
+        self.wait_listening().await;
+        w
+    }
+}
+
+fn live_row(job: &str) -> String {
+    format!("[data-testid=\"live-row\"][data-job-ref=\"{job}\"]")
+}
+
+fn detail_of(job: &str) -> String {
+    format!("[data-testid=\"order-detail\"][data-job-ref=\"{job}\"]")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_payment_appears_in_the_live_view() {
+    let desktop = Desktop::start();
+    let dir = TestDir::new("demo");
+    let w = Window::open(Launch {
+        desktop: &desktop,
+        data_dir: &dir.0,
+        env: vec![
+            ("TILLWATCH_DEMO_EVERY_MS".into(), "700".into()),
+            ("TILLWATCH_LISTEN".into(), format!("127.0.0.1:{}", free_port())),
+        ],
+    })
+    .await;
+    w.wait_for("[data-testid=\"demo-banner\"]").await;
+    let row = w.wait_for("[data-testid=\"live-row\"]").await;
+    assert!(w.attr(&row, "data-job-ref").await.unwrap().len() >= 18);
+    w.wait_text("[data-testid=\"health-bar\"]", "showing the webhook URL", |t| {
+        t.contains("/webhooks/cashflows")
+    })
+    .await;
+    w.wait_for("[data-testid=\"live-row\"] .chip[data-status=\"Paid\"]").await;
+    let shot = w.screenshot("live-view").await;
+    eprintln!("screenshot: {}", shot.display());
+    w.click(&w.wait_for("[data-testid=\"tab-orders\"]").await).await;
+    w.wait_for("[data-testid=\"order-row\"]").await;
+    w.screenshot("orders").await;
+    w.click(&w.wait_for("[data-testid=\"tab-settings\"]").await).await;
+    w.wait_for("[data-testid=\"settings-form\"]").await;
+    w.screenshot("settings").await;
+    w.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detail_shows_attempts_and_deliveries_and_shipping_follows_the_status() {
+    let desktop = Desktop::start();
+    let dir = TestDir::new("detail");
+    let app = SimApp::start().await;
+    let w = app.open(&desktop, &dir.0).await;
+
+    let paid = app.job("24.00", "E2E-SHIP-1");
+    app.sim
+        .play_and_wait(&paid.reference, Script::fails_then_pays(1))
+        .await
+        .unwrap();
+    let pending = app.job("8.50", "E2E-SHIP-2");
+    app.sim
+        .play_and_wait(&pending.reference, Script::Declined)
+        .await
+        .unwrap();
+
+    w.click(&w.wait_for(&live_row(&paid.reference)).await).await;
+    w.wait_for(&detail_of(&paid.reference)).await;
+    w.wait_text("[data-testid=\"detail-status\"]", "Paid", |t| t.contains("Paid"))
+        .await;
+    let deadline = Instant::now() + WAIT;
+    while w.find_all("[data-testid=\"delivery-row\"]").await.len() < 2 {
+        assert!(Instant::now() < deadline, "two deliveries never showed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(w.find_all("[data-testid=\"attempt-row\"]").await.len(), 2);
+    let attempts = w.script(
+        "return [...document.querySelectorAll('[data-testid=\"attempt-row\"]')].map(e => e.innerText)",
+        serde_json::json!([]),
+    )
+    .await;
+    assert!(attempts[0].as_str().unwrap().contains("CardDeclined") || attempts[0].as_str().unwrap().contains("declined"), "{attempts}");
+    assert!(!w.find_all("[data-testid=\"timeline-event\"]").await.is_empty());
+    w.screenshot("order-detail").await;
+
+    let ship = w.wait_for("[data-testid=\"ship-button\"]").await;
+    assert!(w.enabled(&ship).await, "a paid order can be shipped");
+    w.type_into(&w.wait_for("[data-testid=\"ship-note\"]").await, "RM123456789GB").await;
+    w.click(&ship).await;
+    w.wait_for("[data-testid=\"shipped-badge\"]").await;
+
+    w.click(&w.wait_for(&live_row(&pending.reference)).await).await;
+    w.wait_for(&detail_of(&pending.reference)).await;
+    let ship = w.wait_for("[data-testid=\"ship-button\"]").await;
+    assert!(!w.enabled(&ship).await, "a pending order cannot be shipped");
+    w.wait_text("[data-testid=\"ship-disabled-reason\"]", "a reason naming Pending", |t| {
+        t.contains("Pending")
+    })
+    .await;
+    w.screenshot("ship-disabled").await;
+    w.close().await;
+
+    // The shipped state survives a restart.
+    let w = app.open(&desktop, &dir.0).await;
+    w.click(&w.wait_for(&live_row(&paid.reference)).await).await;
+    w.wait_for(&detail_of(&paid.reference)).await;
+    w.wait_for("[data-testid=\"shipped-badge\"]").await;
+    w.wait_for("[data-testid=\"unship-button\"]").await;
+    w.close().await;
+    app.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_by_payment_reference_opens_the_order() {
+    let desktop = Desktop::start();
+    let dir = TestDir::new("lookup");
+    let app = SimApp::start().await;
+    let w = app.open(&desktop, &dir.0).await;
+    let job = app.job("12.00", "E2E-FIND-1");
+    app.sim.play_and_wait(&job.reference, Script::PaysAtOnce).await.unwrap();
+    w.wait_for(&live_row(&job.reference)).await;
+
+    let search = w.wait_for("[data-testid=\"search-input\"]").await;
+    w.type_into(&search, &job.payment_reference).await;
+    let hit = w
+        .wait_for(&format!("[data-testid=\"search-result\"][data-job-ref=\"{}\"]", job.reference))
+        .await;
+    w.screenshot("search").await;
+    w.click(&hit).await;
+    w.wait_for(&detail_of(&job.reference)).await;
+    w.close().await;
+    app.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_change_raises_exactly_one_desktop_alert() {
+    let desktop = Desktop::start();
+    let dir = TestDir::new("alerts");
+    let app = SimApp::start().await;
+    let w = app.open(&desktop, &dir.0).await;
+    let job = app.job("31.00", "E2E-ALERT-1");
+    app.sim.play_and_wait(&job.reference, Script::PaysAtOnce).await.unwrap();
+    w.wait_for(&format!("{} .chip[data-status=\"Paid\"]", live_row(&job.reference))).await;
+
+    let deadline = Instant::now() + WAIT;
+    while desktop.notifications_mentioning("E2E-ALERT-1") == 0 {
+        assert!(Instant::now() < deadline, "no desktop alert was raised");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The gateway sends the same notification again: no second alert.
+    let resp = reqwest::Client::new()
+        .post(app.webhook())
+        .json(&serde_json::json!({
+            "notifyType": "PaymentStatusChange",
+            "paymentJobReference": job.reference,
+            "paymentReference": job.payment_reference,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let db = dir.0.join("custom.db");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let settled: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM deliveries WHERE job_ref = ?1 AND state = 'confirmed'",
+                [&job.reference],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if settled == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the duplicate was never confirmed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Give a wrongly raised second alert the time to show up on the bus.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(desktop.notifications_mentioning("E2E-ALERT-1"), 1);
+    w.close().await;
+    app.sim.shutdown().await;
+}
