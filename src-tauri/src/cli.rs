@@ -90,6 +90,11 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Payment links: create a Cashflows payment job and print its payment page URL.
+    Link {
+        #[command(subcommand)]
+        action: LinkAction,
+    },
     /// Run the Cashflows gateway simulator on its own.
     Sim {
         #[arg(long, default_value = "127.0.0.1:8788")]
@@ -103,6 +108,41 @@ enum Command {
         /// Sim seconds per real second.
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LinkAction {
+    /// Create a payment job and print the link to send the customer.
+    Create {
+        /// Amount in major units, e.g. 12.50.
+        #[arg(long)]
+        amount: String,
+        #[arg(long, default_value = "GBP")]
+        currency: String,
+        /// Order number (default: one past the highest numeric one in use).
+        #[arg(long)]
+        order: Option<String>,
+        /// The customer's e-mail address.
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        note: Option<String>,
+        /// The public webhook URL the gateway must notify (default: the last public URL
+        /// the tunnel reported, else the local listener's).
+        #[arg(long, env = "TILLWATCH_PUBLIC_WEBHOOK_URL")]
+        webhook_url: Option<String>,
+        #[arg(long, env = "TILLWATCH_RETURN_URL_SUCCESS")]
+        return_url_success: Option<String>,
+        #[arg(long, env = "TILLWATCH_RETURN_URL_FAILED")]
+        return_url_failed: Option<String>,
+        #[arg(long, env = "TILLWATCH_RETURN_URL_CANCELLED")]
+        return_url_cancelled: Option<String>,
+    },
+    /// Cancel an unpaid link.
+    Cancel {
+        /// Job reference or order number.
+        reference: String,
     },
 }
 
@@ -225,6 +265,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             demo_every,
             scale,
         } => run_sim(listen, webhook, demo_every, scale).await,
+        Command::Link { action } => {
+            let mode = config::resolve_mode(cli.gateway.as_deref(), creds.as_ref())
+                .map_err(anyhow::Error::msg)?;
+            let Some(creds) = creds.filter(|_| mode != Mode::Demo) else {
+                bail!(
+                    "payment links need a gateway: set {} and {}",
+                    config::ENV_CONFIGURATION_ID,
+                    config::ENV_API_KEY
+                );
+            };
+            let Mode::Gateway(environment) = &mode else {
+                unreachable!("demo refused above")
+            };
+            let gateway = GatewayClient::new(GatewayConfig::new(
+                environment.clone(),
+                creds.configuration_id,
+                creds.api_key,
+            ))?;
+            let db = mode.database_path(&data_dir);
+            let app = Tillwatch::new(
+                Store::open(&db).with_context(|| format!("opening {}", db.display()))?,
+                ShopPolicy {
+                    allow_ship_on_reserved: false,
+                },
+            );
+            link(app, gateway, action, &data_dir, cli.json).await
+        }
         read_command => {
             // Read commands need no credentials: the mode only picks the database.
             let mode = match cli.gateway.as_deref() {
@@ -316,9 +383,86 @@ async fn read(app: Tillwatch, command: Command, json: bool) -> anyhow::Result<()
                 None => print!("{csv}"),
             }
         }
-        Command::Serve { .. } | Command::Sim { .. } => unreachable!("handled by run"),
+        Command::Serve { .. } | Command::Sim { .. } | Command::Link { .. } => {
+            unreachable!("handled by run")
+        }
     }
     Ok(())
+}
+
+async fn link(
+    app: Tillwatch,
+    gateway: GatewayClient,
+    action: LinkAction,
+    data_dir: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let detail = match action {
+        LinkAction::Create {
+            amount,
+            currency,
+            order,
+            email,
+            note,
+            webhook_url,
+            return_url_success,
+            return_url_failed,
+            return_url_cancelled,
+        } => {
+            let webhook_url = match webhook_url {
+                Some(u) => u,
+                None => current_webhook_url(data_dir),
+            };
+            let order_number = match order {
+                Some(o) => o,
+                None => app.suggest_order_number().await?,
+            };
+            let returns = crate::links::ReturnUrls {
+                success: return_url_success,
+                failed: return_url_failed,
+                cancelled: return_url_cancelled,
+            };
+            let new = crate::links::NewPaymentLink {
+                amount,
+                currency,
+                order_number,
+                email,
+                note,
+            };
+            app.create_payment_link(&gateway, new, &webhook_url, &returns)
+                .await?
+        }
+        LinkAction::Cancel { reference } => {
+            let job = app.resolve(&reference).await?;
+            app.cancel_payment_link(&gateway, &job).await?
+        }
+    };
+    if json {
+        print_json(&detail)?;
+    } else {
+        println!("{}", summary_line(&detail.summary));
+        if let Some(url) = &detail.payment_link {
+            println!("{url}");
+        }
+    }
+    Ok(())
+}
+
+/// The public webhook URL a running `serve` last reported, else the local default.
+fn current_webhook_url(data_dir: &std::path::Path) -> String {
+    let remembered = std::fs::read_to_string(data_dir.join("tunnel-url.txt"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| s.starts_with("http"));
+    remembered.unwrap_or_else(|| {
+        let local = format!(
+            "http://{}{}",
+            config::DEFAULT_LISTEN,
+            listener::webhook_path(std::env::var(config::ENV_WEBHOOK_SECRET).ok().as_deref())
+        );
+        eprintln!("warning: no public webhook URL is known; the gateway will be told {local}");
+        local
+    })
 }
 
 /// Status words are the gateway's ("Paid"); accept "paid" from a hurried owner.

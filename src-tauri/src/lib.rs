@@ -10,6 +10,7 @@ pub mod desktop;
 pub mod domain;
 pub mod export;
 pub mod gateway;
+pub mod links;
 pub mod listener;
 pub mod pipeline;
 pub mod settings;

@@ -4,6 +4,7 @@
 mod harness;
 
 mod gateway_client;
+mod links;
 mod listener;
 mod pipeline;
 mod store;

@@ -155,6 +155,17 @@ impl GatewayClient {
         })
     }
 
+    /// `HEAD /orders/{orderNumber}`: whether the gateway already holds this order number.
+    /// Callers pass a validated order number (letters, digits, `-`, `_`, `.`).
+    pub async fn order_exists(&self, order_number: &str) -> Result<bool, GatewayError> {
+        let path = format!("/orders/{order_number}");
+        match self.call(Method::HEAD, &path, None).await {
+            Ok(_) => Ok(true),
+            Err(GatewayError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn cancel_job(&self, job: &JobRef) -> Result<(), GatewayError> {
         let path = format!("/payment-jobs/{job}/cancel");
         self.call(Method::PATCH, &path, None).await.map(|_| ())

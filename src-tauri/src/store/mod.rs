@@ -4,6 +4,7 @@
 
 mod confirm;
 mod inbox;
+mod links;
 mod migrations;
 mod orders;
 mod writer;
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 pub use confirm::{Applied, Settles, StatusChange};
+pub use links::CreatedJobRecord;
 pub use inbox::{NewDelivery, PendingDelivery, RejectedDelivery, MAX_KEPT_MALFORMED};
 pub use orders::{OrderFilter, OrderSort, ShipRequest};
 

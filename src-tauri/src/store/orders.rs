@@ -167,7 +167,7 @@ fn like_prefix(prefix: &str) -> String {
     p
 }
 
-fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
+pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
     let summary = match summary(conn, job) {
         Ok(s) => s,
         Err(StoreError::NotFound(_)) => return Ok(None),

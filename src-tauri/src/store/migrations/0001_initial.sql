@@ -22,6 +22,8 @@ CREATE TABLE payment_jobs (
     last_confirmed_at   TEXT,
     shipped_at          TEXT,
     shipping_note       TEXT,
+    -- The owner's note on a payment link created here.
+    note                TEXT,
     raw_last_answer     TEXT
 ) STRICT;
 CREATE INDEX payment_jobs_by_order_number ON payment_jobs (order_number);
