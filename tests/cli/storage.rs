@@ -239,6 +239,11 @@ async fn read_only_database_answers_503_never_200() {
         "serve survives a read-only disk\n{}",
         serve.logs()
     );
+    assert!(
+        serve.stderr().contains("store_read_only"),
+        "the refusal is named for what it is (read-only), not a bare I/O error\n{}",
+        serve.logs()
+    );
 
     let dir = mount.dir.to_string_lossy().into_owned();
     match system("mount", &["-o", "remount,rw", &dir]) {

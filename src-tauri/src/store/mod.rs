@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 pub use confirm::{Applied, Settles, StatusChange};
-pub use links::CreatedJobRecord;
 pub use inbox::{NewDelivery, PendingDelivery, RejectedDelivery, MAX_KEPT_MALFORMED};
+pub use links::CreatedJobRecord;
 pub use orders::{OrderFilter, OrderSort, ShipRequest};
 
 use crate::domain::ShipRefusal;
@@ -112,7 +112,11 @@ impl Store {
         )?;
         read_conn.busy_timeout(std::time::Duration::from_secs(5))?;
 
-        let writer = Writer::spawn(write_conn)
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let writer = Writer::spawn(write_conn, dir)
             .map_err(|e| StoreError::Sqlite(format!("cannot start the writer: {e}")))?;
         Ok(Self {
             writer,

@@ -5,6 +5,7 @@
 //! notifications into one fsync instead of N, while still answering 200 only once a row
 //! is durable.
 
+use std::path::{Path, PathBuf};
 use std::thread;
 
 use rusqlite::Connection;
@@ -68,11 +69,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn spawn(conn: Connection) -> std::io::Result<Self> {
+    /// `dir` is the database's folder, probed to name an I/O failure (see `classify`).
+    pub fn spawn(conn: Connection, dir: PathBuf) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         thread::Builder::new()
             .name("tillwatch-store-writer".into())
-            .spawn(move || run(conn, rx))?;
+            .spawn(move || run(conn, rx, dir))?;
         Ok(Self { tx })
     }
 
@@ -94,7 +96,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Box<dyn Job>>) {
+fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Box<dyn Job>>, dir: PathBuf) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -104,13 +106,29 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        let commit = run_batch(&conn, &mut batch);
+        let commit = run_batch(&conn, &mut batch).map_err(|e| classify(e, &dir));
         if let Err(e) = &commit {
             tracing::error!(error = %e, jobs = batch.len(), "store commit failed");
         }
         for job in batch.drain(..) {
             job.finish(commit.clone());
         }
+    }
+}
+
+/// SQLite reports a write refused by a read-only or full filesystem as a plain I/O error;
+/// a probe file in the database's folder tells the owner which it is.
+fn classify(e: StoreError, dir: &Path) -> StoreError {
+    if !matches!(e, StoreError::Sqlite(_)) {
+        return e;
+    }
+    let probe = dir.join(".tillwatch-write-probe");
+    let outcome = std::fs::write(&probe, b"probe");
+    let _ = std::fs::remove_file(&probe);
+    match outcome {
+        Err(io) if io.kind() == std::io::ErrorKind::ReadOnlyFilesystem => StoreError::ReadOnly,
+        Err(io) if io.kind() == std::io::ErrorKind::StorageFull => StoreError::Full,
+        _ => e,
     }
 }
 
