@@ -8,6 +8,7 @@ use crate::domain::{
     Attempt, AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail, OrderSummary,
     StatusEventView,
 };
+use crate::links::{NewPaymentLink, ReturnUrls};
 use crate::pipeline::{CoreEvent, ReconcileReport};
 use crate::settings::{Environment, Settings};
 use crate::store::OrderSort;
@@ -48,6 +49,8 @@ pub fn typescript() -> String {
         SettingsView::decl(&cfg),
         SettingsInput::decl(&cfg),
         ConnectionTest::decl(&cfg),
+        NewPaymentLink::decl(&cfg),
+        ReturnUrls::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by src-tauri/src/bindings.rs. Do not edit.\n\n",

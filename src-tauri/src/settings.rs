@@ -31,6 +31,8 @@ pub struct Settings {
     pub ship_on_reserved: bool,
     pub alerts: bool,
     pub start_at_login: bool,
+    /// Pages of the shop the shopper's browser returns to after paying a link.
+    pub return_urls: crate::links::ReturnUrls,
 }
 
 impl Default for Settings {
@@ -43,6 +45,7 @@ impl Default for Settings {
             ship_on_reserved: false,
             alerts: true,
             start_at_login: false,
+            return_urls: crate::links::ReturnUrls::default(),
         }
     }
 }

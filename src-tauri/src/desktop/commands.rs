@@ -216,3 +216,50 @@ pub async fn open_log(state: State<'_, DesktopState>) -> Answer<()> {
             ),
         })
 }
+
+#[tauri::command]
+pub async fn suggest_order_number(state: State<'_, DesktopState>) -> Answer<String> {
+    Ok(state.app().await?.suggest_order_number().await?)
+}
+
+/// Creates the job at the gateway, telling it to notify the webhook URL in use now.
+#[tauri::command]
+pub async fn create_payment_link(
+    state: State<'_, DesktopState>,
+    input: crate::links::NewPaymentLink,
+) -> Answer<OrderDetail> {
+    let (app, gateway, webhook_url, returns) = {
+        let guard = state.running.read().await;
+        let r = guard.as_ref().ok_or_else(|| {
+            AppError::Invalid("Tillwatch is still starting; try again in a moment".into())
+        })?;
+        let url = r.public_webhook_url().ok_or_else(|| {
+            AppError::Invalid("the listener is not running, so the gateway could not notify us: fix it in Settings first".into())
+        })?;
+        (
+            r.app.clone(),
+            r.gateway.clone(),
+            url,
+            r.settings.return_urls.clone(),
+        )
+    };
+    Ok(app
+        .create_payment_link(&gateway, input, &webhook_url, &returns)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn cancel_payment_link(
+    state: State<'_, DesktopState>,
+    job_ref: String,
+) -> Answer<OrderDetail> {
+    let job = self::job_ref(&job_ref)?;
+    let (app, gateway) = {
+        let guard = state.running.read().await;
+        let r = guard.as_ref().ok_or_else(|| {
+            AppError::Invalid("Tillwatch is still starting; try again in a moment".into())
+        })?;
+        (r.app.clone(), r.gateway.clone())
+    };
+    Ok(app.cancel_payment_link(&gateway, &job).await?)
+}

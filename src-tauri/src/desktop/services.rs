@@ -128,6 +128,11 @@ impl DesktopState {
 }
 
 impl Running {
+    /// The webhook URL the gateway can reach now: the public one when a tunnel is up.
+    pub fn public_webhook_url(&self) -> Option<String> {
+        self.webhook_url.clone()
+    }
+
     async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

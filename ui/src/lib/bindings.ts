@@ -118,7 +118,11 @@ customUrl: string | null, listenPort: number,
 /**
  * Optional secret path segment of the webhook URL.
  */
-webhookSecret: string | null, shipOnReserved: boolean, alerts: boolean, startAtLogin: boolean, };
+webhookSecret: string | null, shipOnReserved: boolean, alerts: boolean, startAtLogin: boolean, 
+/**
+ * Pages of the shop the shopper's browser returns to after paying a link.
+ */
+returnUrls: ReturnUrls, };
 
 export type SettingsView = { settings: Settings, configurationId: string | null, hasApiKey: boolean, 
 /**
@@ -133,6 +137,14 @@ credentialsFromEnv: boolean, };
 export type SettingsInput = { settings: Settings, configurationId: string | null, apiKey: string | null, };
 
 export type ConnectionTest = { ok: boolean, message: string, };
+
+export type NewPaymentLink = { 
+/**
+ * Decimal text, e.g. "12.50".
+ */
+amount: string, currency: string, orderNumber: string, email: string, note: string | null, };
+
+export type ReturnUrls = { success: string | null, failed: string | null, cancelled: string | null, };
 
 export const EVENT_ORDER_CHANGED = "order-changed";
 export const EVENT_HEALTH_CHANGED = "health-changed";
