@@ -1,0 +1,146 @@
+// The window's only door to the Rust side: Tauri commands and events, typed from the
+// generated bindings. In a plain browser (vite dev or preview, for screenshots) it falls
+// back to a small in-memory demo (./fake.ts), loaded only then.
+
+import { invoke as tauriInvoke } from '@tauri-apps/api/core';
+import { listen as tauriListen } from '@tauri-apps/api/event';
+import {
+  EVENT_HEALTH_CHANGED,
+  EVENT_ORDER_CHANGED,
+  type ConnectionTest,
+  type CoreEvent,
+  type Health,
+  type IpcError,
+  type OrderDetail,
+  type OrdersPage,
+  type OrdersQuery,
+  type OrderSummary,
+  type SettingsInput,
+  type SettingsView,
+  type Today,
+} from './bindings';
+
+export type Unlisten = () => void;
+
+/** What api.ts needs of a backend: Tauri's, or the fake's. */
+export interface Backend {
+  invoke<T>(command: string, args?: Record<string, unknown>): Promise<T>;
+  listen<T>(event: string, handler: (payload: T) => void): Promise<Unlisten>;
+}
+
+export type OrderChanged = Extract<CoreEvent, { kind: 'orderChanged' }>;
+
+declare global {
+  interface Window {
+    __TAURI_INTERNALS__?: unknown;
+  }
+}
+
+export function inTauri(): boolean {
+  return typeof window !== 'undefined' && window.__TAURI_INTERNALS__ !== undefined;
+}
+
+const tauriBackend: Backend = {
+  invoke: <T>(command: string, args?: Record<string, unknown>) => tauriInvoke<T>(command, args),
+  listen: <T>(event: string, handler: (payload: T) => void) => tauriListen<T>(event, (e) => handler(e.payload)),
+};
+
+let backend: Promise<Backend> | null = null;
+
+function getBackend(): Promise<Backend> {
+  if (!backend) {
+    backend = inTauri() ? Promise.resolve(tauriBackend) : import('./fake').then((m) => m.createFakeBackend());
+  }
+  return backend;
+}
+
+/** For tests: use this backend instead. */
+export function setBackend(b: Backend): void {
+  backend = Promise.resolve(b);
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  const b = await getBackend();
+  try {
+    return await b.invoke<T>(command, args);
+  } catch (e) {
+    throw toIpcError(e);
+  }
+}
+
+/** Any rejection as an IpcError whose message can be shown to the owner. */
+export function toIpcError(e: unknown): IpcError {
+  if (e && typeof e === 'object' && 'message' in e && typeof (e as { message: unknown }).message === 'string') {
+    const code = 'code' in e && typeof (e as { code: unknown }).code === 'string' ? (e as { code: string }).code : 'error';
+    return { code, message: (e as { message: string }).message };
+  }
+  if (typeof e === 'string' && e.trim() !== '') return { code: 'error', message: e };
+  return { code: 'error', message: 'Something went wrong. Please try again.' };
+}
+
+export function errorMessage(e: unknown): string {
+  return toIpcError(e).message;
+}
+
+/** The first page of the live view, and the default for the orders table. */
+export function defaultQuery(overrides: Partial<OrdersQuery> = {}): OrdersQuery {
+  return {
+    status: null,
+    shipped: null,
+    from: null,
+    to: null,
+    sort: 'updated',
+    ascending: false,
+    limit: 50,
+    offset: 0,
+    ...overrides,
+  };
+}
+
+export const api = {
+  listOrders: (query: OrdersQuery) => call<OrdersPage>('list_orders', { query }),
+  getOrder: (jobRef: string) => call<OrderDetail>('get_order', { jobRef }),
+  searchOrders: (query: string) => call<OrderSummary[]>('search_orders', { query }),
+  shipOrder: (jobRef: string, note: string | null) => call<OrderDetail>('ship_order', { jobRef, note }),
+  unshipOrder: (jobRef: string) => call<OrderDetail>('unship_order', { jobRef }),
+  getToday: (since: string, utcOffsetMinutes: number) => call<Today>('get_today', { since, utcOffsetMinutes }),
+  getHealth: () => call<Health>('get_health'),
+  markSeen: () => call<Health>('mark_seen'),
+  getSettings: () => call<SettingsView>('get_settings'),
+  saveSettings: (input: SettingsInput) => call<SettingsView>('save_settings', { input }),
+  testConnection: () => call<ConnectionTest>('test_connection'),
+  openLog: () => call<null>('open_log'),
+};
+
+/** Calls `handler` for every order that changed; resolves to the function that stops it. */
+export async function onOrderChanged(handler: (e: OrderChanged) => void): Promise<Unlisten> {
+  const b = await getBackend();
+  return b.listen<CoreEvent>(EVENT_ORDER_CHANGED, (payload) => {
+    if (payload && payload.kind === 'orderChanged') handler(payload);
+  });
+}
+
+export async function onHealthChanged(handler: (h: Health) => void): Promise<Unlisten> {
+  const b = await getBackend();
+  return b.listen<Health>(EVENT_HEALTH_CHANGED, handler);
+}
+
+/**
+ * Subscribes from a component's $effect: returns the cleanup, which also covers a
+ * subscription still being set up when the component goes away.
+ */
+export function subscribe(start: () => Promise<Unlisten>): () => void {
+  let stop: Unlisten | null = null;
+  let cancelled = false;
+  start().then(
+    (u) => {
+      if (cancelled) u();
+      else stop = u;
+    },
+    () => {},
+  );
+  return () => {
+    cancelled = true;
+    stop?.();
+  };
+}

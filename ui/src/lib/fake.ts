@@ -1,0 +1,472 @@
+// A small in-memory stand-in for the Rust side, used only in a plain browser (vite dev or
+// preview) so the window can be looked at without Tauri. Never loaded inside the app.
+
+import type { Backend, Unlisten } from './api';
+import type {
+  Attempt,
+  AuditView,
+  ChangeSource,
+  CoreEvent,
+  DeliveryView,
+  Health,
+  IpcError,
+  OrderDetail,
+  OrdersPage,
+  OrdersQuery,
+  OrderSummary,
+  SettingsInput,
+  SettingsView,
+  StatusEventView,
+  Today,
+} from './bindings';
+import { EVENT_HEALTH_CHANGED, EVENT_ORDER_CHANGED } from './bindings';
+import { compareInstants, parseInstant } from './time';
+
+const MIN = 60_000;
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace('Z', '000Z');
+}
+
+function fail(code: string, message: string): IpcError {
+  return { code, message };
+}
+
+const NAMES = ['amelia', 'oliver', 'isla', 'george', 'ava', 'noah', 'freya', 'arthur', 'lily', 'leo', 'mia', 'harry'];
+const FAILURES: [string, string][] = [
+  ['05', 'Do not honour'],
+  ['51', 'Insufficient funds'],
+  ['54', 'Expired card'],
+  ['N7', 'CVV2 mismatch'],
+];
+
+interface Stored {
+  detail: OrderDetail;
+}
+
+class FakeGateway {
+  private orders = new Map<string, Stored>();
+  private listeners = new Map<string, Set<(payload: unknown) => void>>();
+  private random = rng(20261124);
+  private seq = 0;
+  private health: Health;
+  private settings: SettingsView = {
+    settings: {
+      environment: 'demo',
+      customUrl: null,
+      listenPort: 8787,
+      webhookSecret: null,
+      shipOnReserved: false,
+      alerts: true,
+      startAtLogin: false,
+      returnUrls: { success: null, failed: null, cancelled: null },
+    },
+    configurationId: null,
+    hasApiKey: false,
+    keyringAvailable: true,
+    keyringMessage: null,
+    credentialsFromEnv: false,
+  };
+
+  constructor(
+    private now: () => number,
+    trouble = false,
+  ) {
+    const t = now();
+    this.health = {
+      demo: true,
+      environment: 'demo',
+      listenerUp: true,
+      listenerError: null,
+      webhookUrl: 'http://127.0.0.1:8787/webhooks/cashflows',
+      publicUrl: null,
+      tunnel: null,
+      gatewayUrl: 'http://127.0.0.1:8788',
+      circuitOpen: false,
+      circuitReason: null,
+      inboxBacklog: 0,
+      lastNotificationAt: iso(t - 2 * MIN),
+      lastReconcileAt: iso(t - 4 * MIN),
+      lastReconcileCaughtUp: 1,
+      unseenPayments: 2,
+    };
+    if (trouble) {
+      // `?trouble` in the URL: what the bar and settings show when things go wrong.
+      this.health = {
+        ...this.health,
+        demo: false,
+        environment: 'production',
+        listenerUp: false,
+        listenerError: 'port 8787 is already in use by another program',
+        publicUrl: 'https://shop-till.example.net/webhooks/cashflows',
+        tunnel: 'tunnel reconnecting',
+        circuitOpen: true,
+        circuitReason: 'the gateway refused our credentials (401): check the API key in Settings',
+        inboxBacklog: 3,
+      };
+      this.settings = { ...this.settings, keyringAvailable: false, keyringMessage: 'No keyring service is running: install gnome-keyring, or set TILLWATCH_API_KEY.' };
+    }
+    this.seed(t);
+  }
+
+  private pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.random() * xs.length)];
+  }
+
+  private nextRef(prefix: string): string {
+    this.seq += 1;
+    const tail = String(this.seq * 7919 + Math.floor(this.random() * 1000)).padStart(10, '0');
+    return `${prefix}${tail}`.slice(0, 18).padEnd(18, '7');
+  }
+
+  private makeOrder(firstSeen: number, status: string, attempts: number, currency = 'GBP'): OrderDetail {
+    const jobRef = this.nextRef('26112400');
+    const pounds = currency === 'JPY' ? String(500 + Math.floor(this.random() * 20) * 250) : `${5 + Math.floor(this.random() * 180)}.${this.pick(['00', '50', '99', '25', '30'])}`;
+    const who = this.pick(NAMES);
+    const payments: Attempt[] = [];
+    const statusEvents: StatusEventView[] = [];
+    const deliveries: DeliveryView[] = [];
+    let at = firstSeen;
+    let previous: string | null = null;
+    for (let n = 1; n <= attempts; n++) {
+      const last = n === attempts;
+      const paymentStatus = last ? status : 'Failed';
+      const paymentReference = this.nextRef('26112499');
+      const failure = paymentStatus === 'Failed' || paymentStatus === 'Declined' ? this.pick(FAILURES) : null;
+      payments.push({
+        paymentReference,
+        attempt: n,
+        status: paymentStatus,
+        amount: pounds,
+        failureCode: failure ? failure[0] : null,
+        failureReason: failure ? failure[1] : null,
+        createdAt: iso(at),
+        updatedAt: iso(at + MIN),
+      });
+      const source: ChangeSource = this.random() < 0.85 ? 'notification' : 'poll';
+      const to = last ? status : 'Pending';
+      if (to !== previous) {
+        statusEvents.push({ paymentReference, from: previous, to, source, at: iso(at + MIN) });
+        previous = to;
+      }
+      if (source === 'notification') {
+        // The gateway retries until it hears 200: every minute, then daily.
+        const tries = this.random() < 0.2 ? 3 : 1;
+        let when = at + 40_000;
+        for (let k = 0; k < tries; k++) {
+          const answered = k < tries - 1 ? 503 : 200;
+          deliveries.push({
+            id: this.seq * 10 + k,
+            receivedAt: iso(when),
+            paymentReference,
+            responseStatus: answered,
+            state: answered === 200 ? 'confirmed' : 'pending',
+            outcome: answered === 200 ? `confirmed: ${paymentStatus}` : 'database busy; asked the gateway to retry',
+          });
+          // Older orders show the gateway's daily retries; recent ones stay in the past.
+          when += k === 0 ? MIN : this.now() - firstSeen > 3 * 24 * 60 * MIN ? 24 * 60 * MIN : 4 * MIN;
+        }
+      }
+      at += (2 + Math.floor(this.random() * 5)) * MIN;
+    }
+    const updated = at;
+    const orderNumber = `SO-${10400 + this.seq}`;
+    return {
+      paymentJobReference: jobRef,
+      orderNumber,
+      email: `${who}@example.co.uk`,
+      status,
+      amount: pounds,
+      currency,
+      attempts,
+      shipped: false,
+      shippedAt: null,
+      createdHere: this.random() < 0.5,
+      mismatch: null,
+      firstSeenAt: iso(firstSeen),
+      updatedAt: iso(updated),
+      shippingNote: null,
+      paymentLink: null,
+      lastConfirmedAt: iso(updated),
+      payments,
+      deliveries,
+      statusEvents,
+      audit: [],
+      rawLastAnswer: {
+        reference: jobRef,
+        orderNumber,
+        status,
+        amountToCollect: pounds,
+        currency,
+        payments: payments.map((p) => ({
+          reference: p.paymentReference,
+          status: p.status,
+          attemptNumber: p.attempt,
+          ...(p.failureCode ? { lastProcessingResult: { code: p.failureCode, description: p.failureReason } } : {}),
+        })),
+      },
+    };
+  }
+
+  private seed(t: number): void {
+    const midnight = new Date(t);
+    midnight.setHours(0, 0, 0, 0);
+    const minutesToday = Math.max(30, Math.floor((t - midnight.getTime()) / MIN));
+    const statuses = ['Paid', 'Paid', 'Paid', 'Paid', 'Verified', 'Pending', 'Reserved', 'Failed', 'Declined', 'Cancelled', 'Expired'];
+    for (let i = 0; i < 130; i++) {
+      const today = i < 30;
+      const minutesAgo = today ? Math.floor(this.random() * minutesToday) : minutesToday + Math.floor(this.random() * 20 * 24 * 60);
+      const status = this.pick(statuses);
+      const attempts = status === 'Paid' && this.random() < 0.3 ? 2 : status === 'Declined' ? 3 : 1;
+      const currency = i % 13 === 5 ? 'EUR' : i % 17 === 9 ? 'JPY' : 'GBP';
+      const order = this.makeOrder(t - minutesAgo * MIN - 10 * MIN, status, attempts, currency);
+      if (!today && (status === 'Paid' || status === 'Verified') && this.random() < 0.7) {
+        order.shipped = true;
+        order.shippedAt = iso(parseInstant(order.updatedAt)!.getTime() + 90 * MIN);
+        order.shippingNote = this.random() < 0.5 ? `RM${100000000 + this.seq}GB` : null;
+        order.audit.push({ action: 'shipped', detail: order.shippingNote, at: order.shippedAt });
+      }
+      this.orders.set(order.paymentJobReference, { detail: order });
+    }
+    // One order the gateway disagrees about, and an unknown status word.
+    const odd = this.makeOrder(t - 95 * MIN, 'Paid', 1);
+    odd.mismatch = 'the gateway says 12.00 GBP was paid, but this job asked for 21.00 GBP';
+    this.orders.set(odd.paymentJobReference, { detail: odd });
+    const unknown = this.makeOrder(t - 70 * MIN, 'Chargeback', 1);
+    this.orders.set(unknown.paymentJobReference, { detail: unknown });
+  }
+
+  private summary(d: OrderDetail): OrderSummary {
+    return {
+      paymentJobReference: d.paymentJobReference,
+      orderNumber: d.orderNumber,
+      email: d.email,
+      status: d.status,
+      amount: d.amount,
+      currency: d.currency,
+      attempts: d.attempts,
+      shipped: d.shipped,
+      shippedAt: d.shippedAt,
+      createdHere: d.createdHere,
+      mismatch: d.mismatch,
+      firstSeenAt: d.firstSeenAt,
+      updatedAt: d.updatedAt,
+    };
+  }
+
+  private get(jobRef: unknown): OrderDetail {
+    const o = typeof jobRef === 'string' ? this.orders.get(jobRef) : undefined;
+    if (!o) throw fail('notFound', `No order has the reference ${String(jobRef)}.`);
+    return o.detail;
+  }
+
+  private emit(event: string, payload: unknown): void {
+    for (const h of this.listeners.get(event) ?? []) h(payload);
+  }
+
+  listen(event: string, handler: (payload: unknown) => void): Unlisten {
+    const set = this.listeners.get(event) ?? new Set();
+    set.add(handler);
+    this.listeners.set(event, set);
+    return () => set.delete(handler);
+  }
+
+  /** A shopper pays (or a pending payment settles): what the live view shows arriving. */
+  tick(): void {
+    const t = this.now();
+    const pending = [...this.orders.values()].find((o) => o.detail.status === 'Pending');
+    let order: OrderDetail;
+    let previousStatus: string | null = null;
+    if (pending && this.random() < 0.5) {
+      order = pending.detail;
+      previousStatus = order.status;
+      order.status = 'Paid';
+      order.updatedAt = iso(t);
+      order.statusEvents.push({ paymentReference: order.payments.at(-1)?.paymentReference ?? null, from: 'Pending', to: 'Paid', source: 'notification', at: iso(t) });
+      const last = order.payments.at(-1);
+      if (last) last.status = 'Paid';
+    } else {
+      order = this.makeOrder(t - 3 * MIN, this.random() < 0.8 ? 'Paid' : 'Pending', 1);
+      order.updatedAt = iso(t);
+      this.orders.set(order.paymentJobReference, { detail: order });
+    }
+    const e: CoreEvent = { kind: 'orderChanged', order: this.summary(order), previousStatus, statusChanged: true, source: 'notification' };
+    this.emit(EVENT_ORDER_CHANGED, e);
+    this.health = { ...this.health, lastNotificationAt: iso(t), unseenPayments: this.health.unseenPayments + 1 };
+    this.emit(EVENT_HEALTH_CHANGED, this.health);
+  }
+
+  handle(command: string, args: Record<string, unknown>): unknown {
+    switch (command) {
+      case 'list_orders':
+        return this.list(args.query as OrdersQuery);
+      case 'get_order':
+        return structuredClone(this.get(args.jobRef));
+      case 'search_orders':
+        return this.search(String(args.query ?? ''));
+      case 'ship_order': {
+        const d = this.get(args.jobRef);
+        const ok = d.status === 'Paid' || d.status === 'Verified' || (d.status === 'Reserved' && this.settings.settings.shipOnReserved);
+        if (d.shipped) throw fail('notShippable', 'This order was already marked as shipped.');
+        if (!ok) throw fail('notShippable', `This order is ${d.status}: only paid orders can be shipped.`);
+        const t = iso(this.now());
+        const note = typeof args.note === 'string' && args.note.trim() ? args.note.trim() : null;
+        Object.assign(d, { shipped: true, shippedAt: t, shippingNote: note, updatedAt: t });
+        d.audit.push({ action: 'shipped', detail: note, at: t } satisfies AuditView);
+        this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: this.summary(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent);
+        return structuredClone(d);
+      }
+      case 'unship_order': {
+        const d = this.get(args.jobRef);
+        if (!d.shipped) throw fail('notShipped', 'This order is not marked as shipped.');
+        const t = iso(this.now());
+        Object.assign(d, { shipped: false, shippedAt: null, shippingNote: null, updatedAt: t });
+        d.audit.push({ action: 'unshipped', detail: null, at: t });
+        this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: this.summary(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent);
+        return structuredClone(d);
+      }
+      case 'get_today':
+        return this.today(String(args.since), Number(args.utcOffsetMinutes));
+      case 'get_health':
+        return { ...this.health };
+      case 'mark_seen':
+        this.health = { ...this.health, unseenPayments: 0 };
+        return { ...this.health };
+      case 'get_settings':
+        return structuredClone(this.settings);
+      case 'save_settings': {
+        const input = args.input as SettingsInput;
+        const s = input.settings;
+        if (s.webhookSecret && !/^[A-Za-z0-9_-]{16,128}$/.test(s.webhookSecret)) {
+          throw fail('invalidSettings', 'the secret webhook path must be 16 to 128 letters, digits, - or _');
+        }
+        this.settings = {
+          ...this.settings,
+          settings: structuredClone(s),
+          // null keeps the stored ID, "" removes it (as the keyring side does).
+          configurationId: input.configurationId === null ? this.settings.configurationId : input.configurationId.trim() || null,
+          hasApiKey: this.settings.hasApiKey || !!input.apiKey,
+        };
+        return structuredClone(this.settings);
+      }
+      case 'test_connection':
+        return this.health.circuitOpen
+          ? { ok: false, message: 'The gateway refused the credentials (401). Check the configuration ID and API key.' }
+          : { ok: true, message: 'The demo gateway answered and accepted the credentials.' };
+      case 'open_log':
+        return null;
+      default:
+        throw fail('unknownCommand', `The demo does not know "${command}".`);
+    }
+  }
+
+  private list(q: OrdersQuery): OrdersPage {
+    let rows = [...this.orders.values()].map((o) => this.summary(o.detail));
+    rows = rows.filter(
+      (o) =>
+        (q.status === null || o.status === q.status) &&
+        (q.shipped === null || o.shipped === q.shipped) &&
+        (q.from === null || compareInstants(o.firstSeenAt, q.from) >= 0) &&
+        (q.to === null || compareInstants(o.firstSeenAt, q.to) < 0),
+    );
+    const key = (o: OrderSummary): string | number => {
+      switch (q.sort) {
+        case 'firstSeen':
+          return parseInstant(o.firstSeenAt)?.getTime() ?? 0;
+        case 'updated':
+          return parseInstant(o.updatedAt)?.getTime() ?? 0;
+        case 'status':
+          return o.status;
+        case 'orderNumber':
+          return o.orderNumber ?? '';
+        case 'amount':
+          // The fake may use floats for sorting only; nothing shown comes from this.
+          return Number(o.amount ?? 0);
+      }
+    };
+    rows.sort((a, b) => {
+      const ka = key(a);
+      const kb = key(b);
+      const c = ka < kb ? -1 : ka > kb ? 1 : 0;
+      return q.ascending ? c : -c;
+    });
+    const limit = q.limit || rows.length;
+    return { orders: rows.slice(q.offset, q.offset + limit), total: rows.length };
+  }
+
+  private search(query: string): OrderSummary[] {
+    const q = query.trim().toLowerCase();
+    if (!q) return [];
+    return [...this.orders.values()]
+      .map((o) => o.detail)
+      .filter(
+        (d) =>
+          d.paymentJobReference.startsWith(q) ||
+          d.payments.some((p) => p.paymentReference.startsWith(q)) ||
+          (d.orderNumber ?? '').toLowerCase().startsWith(q) ||
+          (d.email ?? '').toLowerCase().startsWith(q),
+      )
+      .slice(0, 20)
+      .map((d) => this.summary(d));
+  }
+
+  private today(since: string, offset: number): Today {
+    const sums = new Map<string, { cents: bigint; count: number }>();
+    const hours = Array.from({ length: 24 }, (_, hour) => ({ hour, count: 0 }));
+    for (const { detail: d } of this.orders.values()) {
+      if (!(d.status === 'Paid' || d.status === 'Verified') || !d.amount || !d.currency) continue;
+      if (compareInstants(d.updatedAt, since) < 0) continue;
+      const digits = d.currency === 'JPY' ? 0 : 2;
+      const [i, f = ''] = d.amount.split('.');
+      const minor = BigInt(i + f.padEnd(digits, '0').slice(0, digits));
+      const s = sums.get(d.currency) ?? { cents: 0n, count: 0 };
+      s.cents += minor;
+      s.count += 1;
+      sums.set(d.currency, s);
+      const local = Math.floor((parseInstant(d.updatedAt)?.getTime() ?? 0) / MIN) + offset;
+      hours[Math.floor((((local % 1440) + 1440) % 1440) / 60)].count += 1;
+    }
+    const takings = [...sums.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([currency, s]) => {
+        const digits = currency === 'JPY' ? 0 : 2;
+        const text = s.cents.toString().padStart(digits + 1, '0');
+        const amount = digits ? `${text.slice(0, -digits)}.${text.slice(-digits)}` : text;
+        return { currency, amount, count: s.count };
+      });
+    return { takings, byHour: hours };
+  }
+}
+
+/** The demo backend: answers after a short delay, and a shopper pays every 20 s. */
+export function createFakeBackend(): Backend {
+  const gw = new FakeGateway(() => Date.now(), new URLSearchParams(location.search).has('trouble'));
+  setInterval(() => gw.tick(), 20_000);
+  return {
+    invoke<T>(command: string, args: Record<string, unknown> = {}): Promise<T> {
+      return new Promise((resolve, reject) => {
+        setTimeout(() => {
+          try {
+            resolve(gw.handle(command, args) as T);
+          } catch (e) {
+            reject(e);
+          }
+        }, 60);
+      });
+    },
+    listen<T>(event: string, handler: (payload: T) => void): Promise<Unlisten> {
+      return Promise.resolve(gw.listen(event, (p) => handler(p as T)));
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { customUrlProblem, generateSecret, optionalUrlProblem, portProblem, secretProblem } from './secret';
+
+describe('webhook secret', () => {
+  it('makes 24 URL-safe characters that pass the listener’s rule', () => {
+    for (let i = 0; i < 50; i++) {
+      const s = generateSecret();
+      expect(s).toMatch(/^[A-Za-z0-9_-]{24}$/);
+      expect(secretProblem(s)).toBeNull();
+    }
+  });
+
+  it('maps every byte value to the alphabet', () => {
+    const all = generateSecret(256, (b) => b.map((_, i) => i));
+    expect(new Set(all).size).toBe(64);
+  });
+
+  it('checks what the owner types', () => {
+    expect(secretProblem('')).toBeNull();
+    expect(secretProblem('short')).toMatch(/16 to 128/);
+    expect(secretProblem('has space in it ok!')).toMatch(/only letters/);
+    expect(portProblem('8787')).toBeNull();
+    expect(portProblem('0')).not.toBeNull();
+    expect(portProblem('70000')).not.toBeNull();
+    expect(portProblem('12a')).not.toBeNull();
+    expect(customUrlProblem('https://gw.example.com')).toBeNull();
+    expect(customUrlProblem('')).not.toBeNull();
+    expect(customUrlProblem('ftp://x')).not.toBeNull();
+    expect(optionalUrlProblem('')).toBeNull();
+    expect(optionalUrlProblem('https://shop.example/thanks')).toBeNull();
+    expect(optionalUrlProblem('shop.example/thanks')).not.toBeNull();
+  });
+});

@@ -1,0 +1,100 @@
+// The window's shared state: which tab, which order is open, health, settings, toasts,
+// and a clock for "2 min ago".
+
+import type { Health, OrderDetail, OrderSort, OrderSummary, SettingsView } from './bindings';
+
+export type Tab = 'live' | 'orders' | 'settings';
+
+export interface Toast {
+  id: number;
+  kind: 'error' | 'info' | 'success';
+  message: string;
+}
+
+export const app = $state({
+  tab: 'live' as Tab,
+  /** The job reference of the order shown in the detail panel. */
+  openOrder: null as string | null,
+  health: null as Health | null,
+  settings: null as SettingsView | null,
+  now: new Date(),
+  toasts: [] as Toast[],
+});
+
+let nextToast = 1;
+
+export function toast(kind: Toast['kind'], message: string): void {
+  const id = nextToast++;
+  app.toasts.push({ id, kind, message });
+  if (app.toasts.length > 4) app.toasts.shift();
+  setTimeout(() => dismissToast(id), kind === 'error' ? 10_000 : 5_000);
+}
+
+export function dismissToast(id: number): void {
+  const i = app.toasts.findIndex((t) => t.id === id);
+  if (i >= 0) app.toasts.splice(i, 1);
+}
+
+export function openOrder(jobRef: string): void {
+  app.openOrder = jobRef;
+}
+
+export function closeOrder(): void {
+  app.openOrder = null;
+}
+
+/** The tab and open order live in the URL's hash (#orders, #live&order=REF). */
+export function readHash(hash: string): { tab: Tab; order: string | null } {
+  const parts = hash.replace(/^#\/?/, '').split('&');
+  const tab: Tab = parts[0] === 'orders' || parts[0] === 'settings' ? parts[0] : 'live';
+  const order = parts.find((p) => p.startsWith('order='))?.slice('order='.length) ?? null;
+  return { tab, order: order && /^[0-9A-Za-z-]{1,64}$/.test(order) ? order : null };
+}
+
+export function writeHash(tab: Tab, order: string | null): string {
+  return `#${tab}${order ? `&order=${order}` : ''}`;
+}
+
+/** Orders changed by this window (ship, undo), for lists to update without waiting for an event. */
+const localListeners = new Set<(o: OrderSummary) => void>();
+
+export function onLocalOrder(handler: (o: OrderSummary) => void): () => void {
+  localListeners.add(handler);
+  return () => {
+    localListeners.delete(handler);
+  };
+}
+
+export function publishLocalOrder(o: OrderSummary): void {
+  for (const h of localListeners) h(o);
+}
+
+/** The summary part of an order's detail. */
+export function summaryOf(d: OrderDetail): OrderSummary {
+  return {
+    paymentJobReference: d.paymentJobReference,
+    orderNumber: d.orderNumber,
+    email: d.email,
+    status: d.status,
+    amount: d.amount,
+    currency: d.currency,
+    attempts: d.attempts,
+    shipped: d.shipped,
+    shippedAt: d.shippedAt,
+    createdHere: d.createdHere,
+    mismatch: d.mismatch,
+    firstSeenAt: d.firstSeenAt,
+    updatedAt: d.updatedAt,
+  };
+}
+
+/** The orders tab's filters, sort and page: kept while other tabs are shown. */
+export const ordersView = $state({
+  status: '' as string,
+  shipped: '' as '' | 'yes' | 'no',
+  from: '' as string,
+  to: '' as string,
+  sort: 'firstSeen' as OrderSort,
+  ascending: false,
+  offset: 0,
+});
