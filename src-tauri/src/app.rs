@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch, Semaphore};
+use tokio::sync::{broadcast, watch, Notify, Semaphore};
 
 use crate::domain::{JobRef, OrderDetail, OrderSummary, PaymentStatus, Timestamp};
 use crate::gateway::{GatewayClient, GatewayError, RetryPolicy};
@@ -15,6 +15,7 @@ use crate::pipeline::{
     ConfirmWorker, ConfirmWorkerConfig, CoreEvent, EventBus, Reconciler, ReconcilerConfig,
 };
 use crate::store::{OrderFilter, ShipRequest, Store, StoreError};
+use crate::tunnel::{ProbeBook, SupervisorHooks};
 use crate::views::{OrdersPage, OrdersQuery, Today};
 
 /// An error for the faces: a stable code plus words for the owner.
@@ -77,6 +78,10 @@ pub struct Tillwatch {
     store: Store,
     bus: EventBus,
     policy: ShopPolicy,
+    /// Probes of the public webhook URL in flight (`tunnel::probe`).
+    probes: ProbeBook,
+    /// Asks the running reconciler for a pass at once (kept until `serve` runs).
+    reconcile_now: Arc<Notify>,
 }
 
 impl Tillwatch {
@@ -85,6 +90,28 @@ impl Tillwatch {
             store,
             bus: EventBus::default(),
             policy,
+            probes: ProbeBook::new(),
+            reconcile_now: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The listener's probe book: a tunnel probe counts only if it reached this app.
+    pub fn probe_book(&self) -> &ProbeBook {
+        &self.probes
+    }
+
+    /// Asks the reconciler for a pass at once (e.g. after the tunnel reconnected or its
+    /// URL changed); remembered if `serve` has not started it yet.
+    pub fn reconcile_now(&self) {
+        self.reconcile_now.notify_one();
+    }
+
+    /// What a `tunnel::TunnelSupervisor` needs from this app.
+    pub fn tunnel_hooks(&self) -> SupervisorHooks {
+        let now = Arc::clone(&self.reconcile_now);
+        SupervisorHooks {
+            probes: self.probes.clone(),
+            reconcile_now: Arc::new(move || now.notify_one()),
         }
     }
 
@@ -275,6 +302,20 @@ impl Tillwatch {
                 permits,
             },
         );
+        let reconcile_asked = {
+            let reconciler = reconciler.clone();
+            let asked = Arc::clone(&self.reconcile_now);
+            let stop = stopped();
+            tokio::spawn(async move {
+                tokio::pin!(stop);
+                loop {
+                    tokio::select! {
+                        _ = &mut stop => break,
+                        _ = asked.notified() => reconciler.trigger(),
+                    }
+                }
+            })
+        };
         let worker_task = tokio::spawn(worker.run(stopped()));
         let reconciler_task = tokio::spawn(reconciler.run(stopped()));
 
@@ -290,8 +331,11 @@ impl Tillwatch {
             opts.webhook_secret.as_deref(),
             on_delivery,
         );
+        // Notes tunnel probes' nonces; adds no route and changes no answer.
+        let router = self.probes.layer(router);
         let served = listener::serve(tcp, router, shutdown).await;
         let _ = stop_tx.send(true);
+        let _ = reconcile_asked.await;
         let _ = worker_task.await;
         let _ = reconciler_task.await;
         served

@@ -55,6 +55,8 @@ enum Command {
         /// Seconds between demo orders (demo mode only).
         #[arg(long, default_value_t = 6)]
         demo_every: u64,
+        #[command(flatten)]
+        tunnel: crate::tunnel::cli::TunnelArgs,
     },
     /// Find orders by job reference, payment reference, order number or e-mail.
     Lookup { query: String },
@@ -245,10 +247,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             concurrency,
             reconcile_every,
             demo_every,
+            tunnel,
         } => {
             let mode = config::resolve_mode(cli.gateway.as_deref(), creds.as_ref())
                 .map_err(anyhow::Error::msg)?;
+            // Missing tunnel settings fail before anything starts.
+            tunnel.choice()?;
             serve(ServeArgs {
+                tunnel,
                 data_dir,
                 mode,
                 creds,
@@ -553,6 +559,7 @@ struct ServeArgs {
     concurrency: usize,
     reconcile_every: Duration,
     demo_every: Duration,
+    tunnel: crate::tunnel::cli::TunnelArgs,
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -619,6 +626,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Printed on stdout so scripts and tests can wait for it.
     println!("listening on {local}");
 
+    let tunnel = crate::tunnel::cli::start(
+        &args.tunnel,
+        &app,
+        local,
+        &listener::webhook_path(secret.as_deref()),
+        &db,
+    )?;
+
     let mut events = app.events();
     tokio::spawn(async move {
         while let Ok(event) = events.recv().await {
@@ -646,6 +661,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await?;
+    tunnel.shutdown().await;
     eprintln!("stopped");
     Ok(())
 }

@@ -16,4 +16,5 @@ pub mod pipeline;
 pub mod settings;
 pub mod sim;
 pub mod store;
+pub mod tunnel;
 pub mod views;

@@ -19,6 +19,7 @@
 //!   pass at once, since notifications may have gone to an address that did not answer.
 
 mod bore;
+pub mod cli;
 mod ngrok;
 mod probe;
 mod state;
@@ -32,6 +33,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 pub use self::bore::BoreProvider;
 pub use self::ngrok::{NgrokFailure, NgrokProvider};
@@ -93,7 +95,7 @@ pub struct TunnelError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum TunnelErrorKind {
     /// This computer cannot reach the tunnel service (no internet, DNS down).
@@ -123,7 +125,7 @@ impl TunnelError {
 }
 
 /// The provider an owner chose, as the settings and the CLI name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum ProviderKind {
     /// Local only: the gateway cannot reach this machine (the demo).
@@ -332,7 +334,11 @@ mod tests {
             normalise_base_url(" https://example.com/till/ ").unwrap(),
             "https://example.com/till"
         );
-        for bad in ["shop.example.com", "ftp://x.example", "https://x.example/?a=1"] {
+        for bad in [
+            "shop.example.com",
+            "ftp://x.example",
+            "https://x.example/?a=1",
+        ] {
             let e = normalise_base_url(bad).unwrap_err();
             assert_eq!(e.kind, TunnelErrorKind::Misconfigured, "{bad}");
         }

@@ -203,15 +203,25 @@ mod tests {
             .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
     }
 
-    async fn call(router: Router, method: Method, path: &str, nonce: Option<&str>) -> (u16, Vec<u8>) {
+    async fn call(
+        router: Router,
+        method: Method,
+        path: &str,
+        nonce: Option<&str>,
+    ) -> (u16, Vec<u8>) {
         let mut req = axum::http::Request::builder().method(method).uri(path);
         if let Some(n) = nonce {
             req = req.header(PROBE_HEADER, n);
         }
-        let res = router.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let res = router
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         let status = res.status().as_u16();
         let headers = format!("{:?}", res.headers());
-        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
         let mut out = headers.into_bytes();
         out.extend_from_slice(&body);
         (status, out)
@@ -246,9 +256,21 @@ mod tests {
         let b = book.issue();
         assert_ne!(a.nonce(), b.nonce());
         assert_eq!(a.nonce().len(), 32);
-        call(router.clone(), Method::GET, "/webhooks/cashflows", Some("not-issued")).await;
+        call(
+            router.clone(),
+            Method::GET,
+            "/webhooks/cashflows",
+            Some("not-issued"),
+        )
+        .await;
         assert_eq!(book.pending(), 2, "an unknown nonce adds nothing");
-        call(router.clone(), Method::GET, "/webhooks/cashflows", Some(a.nonce())).await;
+        call(
+            router.clone(),
+            Method::GET,
+            "/webhooks/cashflows",
+            Some(a.nonce()),
+        )
+        .await;
         assert!(a.seen());
         assert!(!b.seen());
         drop(a);

@@ -1,13 +1,14 @@
 //! What the owner is shown: the tunnel's state and the changes worth telling.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::TunnelErrorKind;
 use crate::domain::Timestamp;
 
 /// Where the tunnel stands. Published on a `tokio::sync::watch`; serialised for the
 /// window with a `state` tag: `{"state":"up","provider":"bore","publicUrl":…}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum TunnelState {
     /// No tunnel was chosen: only this machine can reach the listener (the demo).
@@ -21,6 +22,7 @@ pub enum TunnelState {
         attempt: u32,
         /// Set once the provider gave an address that is being checked.
         public_url: Option<String>,
+        #[ts(type = "string")]
         since: Timestamp,
     },
     /// Reachable: a request through `webhook_url` reached this listener.
@@ -30,6 +32,7 @@ pub enum TunnelState {
         public_url: String,
         /// The address to give Cashflows: the public URL plus the webhook path.
         webhook_url: String,
+        #[ts(type = "string")]
         since: Timestamp,
     },
     /// Not reachable: notifications cannot arrive until it is up again.
@@ -39,8 +42,11 @@ pub enum TunnelState {
         reason: String,
         kind: TunnelErrorKind,
         /// When the tunnel stopped being up (kept across failed retries).
+        #[ts(type = "string")]
         since: Timestamp,
+        #[ts(type = "number")]
         retry_in_ms: u64,
+        #[ts(type = "string")]
         retry_at: Timestamp,
     },
     /// The supervisor stopped (shutting down).
@@ -117,7 +123,7 @@ pub(crate) fn words_for_wait(ms: u64) -> String {
 }
 
 /// The public webhook address is not the one Cashflows was last given.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct UrlChange {
     /// The webhook address before (`None` the first time one is known).
@@ -127,6 +133,7 @@ pub struct UrlChange {
     pub public_url: String,
     /// What happened and what to do, for the owner, prominently, with a copy button.
     pub message: String,
+    #[ts(type = "string")]
     pub at: Timestamp,
 }
 
@@ -165,7 +172,7 @@ impl UrlChange {
 }
 
 /// A change the faces show; `CoreEvent`-style (tagged by `kind`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum TunnelEvent {
     /// Every new state, also published on the watch.
@@ -176,7 +183,12 @@ pub enum TunnelEvent {
     /// The computer slept (the wall clock jumped past the monotonic one); a
     /// reconciliation was asked for.
     #[serde(rename_all = "camelCase")]
-    WokeUp { slept_ms: u64, at: Timestamp },
+    WokeUp {
+        #[ts(type = "number")]
+        slept_ms: u64,
+        #[ts(type = "string")]
+        at: Timestamp,
+    },
 }
 
 #[cfg(test)]
@@ -211,11 +223,18 @@ mod tests {
             None,
         );
         assert!(c.message.contains("for up to a month"), "{}", c.message);
-        assert!(c
+        assert!(c.message.contains(
+            "In the Cashflows portal, set the webhook URL to http://relay:4001/webhooks/cashflows"
+        ));
+        let first = UrlChange::new(
+            None,
+            "https://a.example",
+            "https://a.example/webhooks/cashflows",
+            None,
+        );
+        assert!(first
             .message
-            .contains("In the Cashflows portal, set the webhook URL to http://relay:4001/webhooks/cashflows"));
-        let first = UrlChange::new(None, "https://a.example", "https://a.example/webhooks/cashflows", None);
-        assert!(first.message.contains("set the webhook URL to https://a.example/webhooks/cashflows"));
+            .contains("set the webhook URL to https://a.example/webhooks/cashflows"));
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! The supervisor: opens the tunnel through a provider, proves it reachable, watches it,
 //! and reconnects on its own capped, jittered schedule.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -14,8 +13,7 @@ use tokio::time::Instant;
 use super::probe::{probe, probe_client, ProbeBook};
 use super::state::{TunnelEvent, TunnelState, UrlChange};
 use super::{
-    normalise_base_url, ConnectRequest, TunnelError, TunnelErrorKind, TunnelProvider,
-    TunnelSession,
+    normalise_base_url, ConnectRequest, TunnelError, TunnelErrorKind, TunnelProvider, TunnelSession,
 };
 use crate::domain::Timestamp;
 
@@ -269,10 +267,8 @@ impl TunnelSupervisor {
                 local: self.cfg.local,
                 last_url: last_url.clone(),
             };
-            let connecting = tokio::time::timeout(
-                self.cfg.connect_timeout,
-                self.provider.connect(request),
-            );
+            let connecting =
+                tokio::time::timeout(self.cfg.connect_timeout, self.provider.connect(request));
             let connected = tokio::select! {
                 _ = stopped(&mut stop) => break,
                 connected = connecting => connected,
@@ -310,7 +306,9 @@ impl TunnelSupervisor {
                 since,
                 retry_in_ms: wait_ms,
                 retry_at: Timestamp::from_unix_millis(
-                    Timestamp::now().unix_millis().saturating_add(wait_ms as i64),
+                    Timestamp::now()
+                        .unix_millis()
+                        .saturating_add(wait_ms as i64),
                 ),
             });
             tokio::select! {
@@ -373,12 +371,7 @@ impl TunnelSupervisor {
             }
         }
 
-        self.handle.publish(TunnelState::Up {
-            provider: name.clone(),
-            public_url: public_url.clone(),
-            webhook_url: webhook_url.clone(),
-            since: Timestamp::now(),
-        });
+        // Announce a new address before "up", so whoever sees "up" has seen it.
         if last_url.as_deref() != Some(public_url.as_str()) {
             let previous = last_url
                 .as_deref()
@@ -392,6 +385,12 @@ impl TunnelSupervisor {
             self.write_url_file(&public_url);
             *last_url = Some(public_url.clone());
         }
+        self.handle.publish(TunnelState::Up {
+            provider: name.clone(),
+            public_url: public_url.clone(),
+            webhook_url: webhook_url.clone(),
+            since: Timestamp::now(),
+        });
         // Notifications may have gone to an address that did not answer meanwhile.
         (self.hooks.reconcile_now)();
 
@@ -406,8 +405,7 @@ impl TunnelSupervisor {
             }
             let (wall_now, mono_now) = (SystemTime::now(), Instant::now());
             let wall_elapsed = wall_now.duration_since(wall).unwrap_or_default();
-            if let Some(slept) =
-                slept_for(wall_elapsed, mono_now - mono, self.cfg.sleep_threshold)
+            if let Some(slept) = slept_for(wall_elapsed, mono_now - mono, self.cfg.sleep_threshold)
             {
                 tracing::info!("woke after about {} s asleep", slept.as_secs());
                 self.handle.emit(TunnelEvent::WokeUp {
@@ -456,7 +454,8 @@ impl TunnelSupervisor {
             return;
         };
         let tmp = path.with_extension("tmp");
-        let written = std::fs::write(&tmp, format!("{url}\n")).and_then(|_| std::fs::rename(&tmp, path));
+        let written =
+            std::fs::write(&tmp, format!("{url}\n")).and_then(|_| std::fs::rename(&tmp, path));
         if let Err(e) = written {
             tracing::warn!(path = %path.display(), error = %e, "cannot remember the public URL");
         }
@@ -474,11 +473,9 @@ pub(crate) fn slept_for(
     (gap > threshold).then_some(gap)
 }
 
-fn stopped(stop: &mut watch::Receiver<bool>) -> impl Future<Output = ()> + '_ {
-    async move {
-        // A dropped sender (handle gone) also means stop.
-        let _ = stop.wait_for(|s| *s).await;
-    }
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // A dropped sender (handle gone) also means stop.
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 #[cfg(test)]
