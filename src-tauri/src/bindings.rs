@@ -10,8 +10,9 @@ use crate::domain::{
 };
 use crate::links::{NewPaymentLink, ReturnUrls};
 use crate::pipeline::{CoreEvent, ReconcileReport};
-use crate::settings::{Environment, Settings};
+use crate::settings::{Environment, Settings, TunnelSettings};
 use crate::store::OrderSort;
+use crate::tunnel::{ProviderKind, UrlChange};
 use crate::views::{
     ConnectionTest, Health, HourBucket, IpcError, OrdersPage, OrdersQuery, SettingsInput,
     SettingsView, Takings, Today,
@@ -20,6 +21,7 @@ use crate::views::{
 /// Names of the window events; one place maps core events onto them.
 pub const EVENT_ORDER_CHANGED: &str = "order-changed";
 pub const EVENT_HEALTH_CHANGED: &str = "health-changed";
+pub const EVENT_TUNNEL_URL_CHANGED: &str = "tunnel-url-changed";
 
 pub const PATH: &str = "ui/src/lib/bindings.ts";
 
@@ -51,6 +53,9 @@ pub fn typescript() -> String {
         ConnectionTest::decl(&cfg),
         NewPaymentLink::decl(&cfg),
         ReturnUrls::decl(&cfg),
+        TunnelSettings::decl(&cfg),
+        ProviderKind::decl(&cfg),
+        UrlChange::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by src-tauri/src/bindings.rs. Do not edit.\n\n",
@@ -61,7 +66,7 @@ pub fn typescript() -> String {
         out.push_str("\n\n");
     }
     out.push_str(&format!(
-        "export const EVENT_ORDER_CHANGED = \"{EVENT_ORDER_CHANGED}\";\nexport const EVENT_HEALTH_CHANGED = \"{EVENT_HEALTH_CHANGED}\";\n"
+        "export const EVENT_ORDER_CHANGED = \"{EVENT_ORDER_CHANGED}\";\nexport const EVENT_HEALTH_CHANGED = \"{EVENT_HEALTH_CHANGED}\";\nexport const EVENT_TUNNEL_URL_CHANGED = \"{EVENT_TUNNEL_URL_CHANGED}\";\n"
     ));
     out
 }

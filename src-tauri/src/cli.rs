@@ -296,7 +296,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     allow_ship_on_reserved: false,
                 },
             );
-            link(app, gateway, action, &data_dir, cli.json).await
+            link(app, gateway, action, &db, cli.json).await
         }
         read_command => {
             // Read commands need no credentials: the mode only picks the database.
@@ -400,7 +400,7 @@ async fn link(
     app: Tillwatch,
     gateway: GatewayClient,
     action: LinkAction,
-    data_dir: &std::path::Path,
+    database: &std::path::Path,
     json: bool,
 ) -> anyhow::Result<()> {
     let detail = match action {
@@ -417,7 +417,7 @@ async fn link(
         } => {
             let webhook_url = match webhook_url {
                 Some(u) => u,
-                None => current_webhook_url(data_dir),
+                None => current_webhook_url(database),
             };
             let order_number = match order {
                 Some(o) => o,
@@ -454,21 +454,22 @@ async fn link(
     Ok(())
 }
 
-/// The public webhook URL a running `serve` last reported, else the local default.
-fn current_webhook_url(data_dir: &std::path::Path) -> String {
-    let remembered = std::fs::read_to_string(data_dir.join("tunnel-url.txt"))
+/// The public webhook URL a running `serve` last reported (its tunnel remembers the public
+/// base URL next to the database), else the local default.
+fn current_webhook_url(database: &std::path::Path) -> String {
+    let path = listener::webhook_path(std::env::var(config::ENV_WEBHOOK_SECRET).ok().as_deref());
+    let remembered = std::fs::read_to_string(database.with_extension("tunnel-url.txt"))
         .ok()
-        .map(|s| s.trim().to_owned())
+        .map(|s| s.trim().trim_end_matches('/').to_owned())
         .filter(|s| s.starts_with("http"));
-    remembered.unwrap_or_else(|| {
-        let local = format!(
-            "http://{}{}",
-            config::DEFAULT_LISTEN,
-            listener::webhook_path(std::env::var(config::ENV_WEBHOOK_SECRET).ok().as_deref())
-        );
-        eprintln!("warning: no public webhook URL is known; the gateway will be told {local}");
-        local
-    })
+    match remembered {
+        Some(base) => format!("{base}{path}"),
+        None => {
+            let local = format!("http://{}{path}", config::DEFAULT_LISTEN);
+            eprintln!("warning: no public webhook URL is known; the gateway will be told {local}");
+            local
+        }
+    }
 }
 
 /// Status words are the gateway's ("Paid"); accept "paid" from a hurried owner.

@@ -33,6 +33,33 @@ pub struct Settings {
     pub start_at_login: bool,
     /// Pages of the shop the shopper's browser returns to after paying a link.
     pub return_urls: crate::links::ReturnUrls,
+    /// How the gateway reaches this computer.
+    pub tunnel: TunnelSettings,
+}
+
+/// The tunnel provider and its non-secret settings (the ngrok authtoken and the bore
+/// secret live in the keyring).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TunnelSettings {
+    pub provider: crate::tunnel::ProviderKind,
+    /// Static: the public base URL of the owner's reverse proxy or port forward.
+    pub public_url: Option<String>,
+    /// Bore: the relay's host.
+    pub bore_relay: Option<String>,
+    /// Ngrok: the owner's free static domain.
+    pub ngrok_domain: Option<String>,
+}
+
+impl Default for TunnelSettings {
+    fn default() -> Self {
+        Self {
+            provider: crate::tunnel::ProviderKind::None,
+            public_url: None,
+            bore_relay: None,
+            ngrok_domain: None,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -46,6 +73,7 @@ impl Default for Settings {
             alerts: true,
             start_at_login: false,
             return_urls: crate::links::ReturnUrls::default(),
+            tunnel: TunnelSettings::default(),
         }
     }
 }
@@ -84,6 +112,27 @@ impl Settings {
         }
         if let Some(s) = &self.webhook_secret {
             crate::listener::validate_secret(s).map_err(SettingsError::Invalid)?;
+        }
+        match self.tunnel.provider {
+            crate::tunnel::ProviderKind::Static => {
+                let url = self.tunnel.public_url.as_deref().unwrap_or("");
+                crate::tunnel::normalise_base_url(url)
+                    .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+            }
+            crate::tunnel::ProviderKind::Bore
+                if self
+                    .tunnel
+                    .bore_relay
+                    .as_deref()
+                    .unwrap_or("")
+                    .trim()
+                    .is_empty() =>
+            {
+                return Err(SettingsError::Invalid(
+                    "the bore tunnel needs the relay's host".into(),
+                ));
+            }
+            _ => {}
         }
         if self.environment == Environment::Custom {
             let url = self.custom_url.as_deref().unwrap_or("");

@@ -155,6 +155,8 @@ pub struct Health {
     pub public_url: Option<String>,
     /// Tunnel state in words, when a tunnel is configured.
     pub tunnel: Option<String>,
+    /// The tunnel state's tag: localOnly, connecting, up, down or stopped.
+    pub tunnel_status: Option<String>,
     pub gateway_url: Option<String>,
     /// Calls stopped after the gateway refused our credentials.
     pub circuit_open: bool,
@@ -204,6 +206,8 @@ pub struct SettingsView {
     pub keyring_message: Option<String>,
     /// Credentials come from TILLWATCH_* environment variables and override the keyring.
     pub credentials_from_env: bool,
+    pub has_ngrok_authtoken: bool,
+    pub has_bore_secret: bool,
 }
 
 /// Settings as the window saves them. An absent API key keeps the stored one.
@@ -213,6 +217,9 @@ pub struct SettingsInput {
     pub settings: crate::settings::Settings,
     pub configuration_id: Option<String>,
     pub api_key: Option<String>,
+    /// Absent: keep the stored one.
+    pub ngrok_authtoken: Option<String>,
+    pub bore_secret: Option<String>,
 }
 
 /// The result of "test connection", in words.

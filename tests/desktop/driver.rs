@@ -56,12 +56,26 @@ pub struct Desktop {
 
 impl Desktop {
     pub fn start() -> Desktop {
-        for tool in ["Xvfb", "dbus-daemon", "dbus-monitor", "tauri-driver", "WebKitWebDriver"] {
+        for tool in [
+            "Xvfb",
+            "dbus-daemon",
+            "dbus-monitor",
+            "tauri-driver",
+            "WebKitWebDriver",
+        ] {
             require(tool);
         }
         let mut children = Children::default();
         let mut xvfb = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -105,7 +119,9 @@ impl Desktop {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         children.0.push(monitor);
@@ -147,18 +163,35 @@ impl Window {
         let port = free_port();
         let native = free_port();
         let mut cmd = Command::new("tauri-driver");
-        cmd.args(["--port", &port.to_string(), "--native-port", &native.to_string()])
-            .env("DISPLAY", &launch.desktop.display)
-            .env("DBUS_SESSION_BUS_ADDRESS", &launch.desktop.bus)
-            .env("TILLWATCH_QUIT_ON_CLOSE", "1")
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .env_remove("TILLWATCH_GATEWAY")
-            .env_remove("TILLWATCH_CONFIGURATION_ID")
-            .env_remove("TILLWATCH_API_KEY")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .env("DISPLAY", &launch.desktop.display)
+        .env("DBUS_SESSION_BUS_ADDRESS", &launch.desktop.bus)
+        .env("TILLWATCH_QUIT_ON_CLOSE", "1")
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .env_remove("TILLWATCH_GATEWAY")
+        .env_remove("TILLWATCH_CONFIGURATION_ID")
+        .env_remove("TILLWATCH_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         for (k, v) in &launch.env {
             cmd.env(k, v);
+        }
+        // Each app gets its own WebKit data, window state and caches: two windows sharing
+        // them (tests run in parallel) lock each other out.
+        let xdg = launch.data_dir.join("xdg");
+        for (var, sub) in [
+            ("XDG_CONFIG_HOME", "config"),
+            ("XDG_DATA_HOME", "data"),
+            ("XDG_CACHE_HOME", "cache"),
+        ] {
+            let dir = xdg.join(sub);
+            std::fs::create_dir_all(&dir).unwrap();
+            cmd.env(var, dir);
         }
         let driver = Children(vec![cmd.spawn().expect("tauri-driver starts")]);
         let http = reqwest::Client::new();
@@ -170,14 +203,22 @@ impl Window {
         // The driver listens before its WebKit side does: retry until a session opens.
         let deadline = Instant::now() + WAIT;
         let session = loop {
-            if let Ok(resp) = http.post(format!("{base}/session")).json(&caps).send().await {
+            if let Ok(resp) = http
+                .post(format!("{base}/session"))
+                .json(&caps)
+                .send()
+                .await
+            {
                 if let Ok(v) = resp.json::<Value>().await {
                     if let Some(id) = v["value"]["sessionId"].as_str() {
                         break id.to_owned();
                     }
                 }
             }
-            assert!(Instant::now() < deadline, "no WebDriver session could be opened");
+            assert!(
+                Instant::now() < deadline,
+                "no WebDriver session could be opened"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
         Window {
@@ -224,8 +265,14 @@ impl Window {
                 return e;
             }
             if Instant::now() > deadline {
-                let body = self.script("return document.body.innerText", json!([])).await;
-                panic!("nothing matched {css} in time; the window shows:\n{body}");
+                let body = self
+                    .script("return document.body.innerText", json!([]))
+                    .await;
+                let shot = self.screenshot("failure").await;
+                panic!(
+                    "nothing matched {css} in time; the window ({}) shows:\n{body}",
+                    shot.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -240,39 +287,61 @@ impl Window {
                 if check(&t) {
                     return t;
                 }
-                assert!(Instant::now() < deadline, "{css} never became {what}; it says {t:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "{css} never became {what}; it says {t:?}"
+                );
             } else {
-                assert!(Instant::now() < deadline, "{css} never appeared (waiting for {what})");
+                assert!(
+                    Instant::now() < deadline,
+                    "{css} never appeared (waiting for {what})"
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub async fn text(&self, element: &str) -> String {
-        self.cmd(reqwest::Method::GET, &format!("/element/{element}/text"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.cmd(
+            reqwest::Method::GET,
+            &format!("/element/{element}/text"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
     }
 
     pub async fn attr(&self, element: &str, name: &str) -> Option<String> {
-        self.cmd(reqwest::Method::GET, &format!("/element/{element}/attribute/{name}"), None)
-            .await
-            .as_str()
-            .map(str::to_owned)
+        self.cmd(
+            reqwest::Method::GET,
+            &format!("/element/{element}/attribute/{name}"),
+            None,
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
     }
 
     pub async fn enabled(&self, element: &str) -> bool {
-        self.cmd(reqwest::Method::GET, &format!("/element/{element}/enabled"), None)
-            .await
-            .as_bool()
-            .unwrap_or(false)
+        self.cmd(
+            reqwest::Method::GET,
+            &format!("/element/{element}/enabled"),
+            None,
+        )
+        .await
+        .as_bool()
+        .unwrap_or(false)
     }
 
     pub async fn click(&self, element: &str) {
-        self.cmd(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({})))
-            .await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     pub async fn type_into(&self, element: &str, text: &str) {
@@ -317,7 +386,9 @@ fn decode_base64(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for c in s.bytes() {
-        let Some(v) = T.iter().position(|&t| t == c) else { continue };
+        let Some(v) = T.iter().position(|&t| t == c) else {
+            continue;
+        };
         acc = (acc << 6) | v as u32;
         bits += 6;
         if bits >= 8 {

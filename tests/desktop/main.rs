@@ -57,8 +57,14 @@ impl SimApp {
         .unwrap();
         let env = vec![
             ("TILLWATCH_GATEWAY".to_owned(), sim.base_url()),
-            ("TILLWATCH_CONFIGURATION_ID".to_owned(), sim.config().configuration_id.clone()),
-            ("TILLWATCH_API_KEY".to_owned(), sim.config().api_keys[0].clone()),
+            (
+                "TILLWATCH_CONFIGURATION_ID".to_owned(),
+                sim.config().configuration_id.clone(),
+            ),
+            (
+                "TILLWATCH_API_KEY".to_owned(),
+                sim.config().api_keys[0].clone(),
+            ),
             ("TILLWATCH_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
         ];
         SimApp { sim, port, env }
@@ -70,8 +76,14 @@ impl SimApp {
 
     async fn wait_listening(&self) {
         let deadline = Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
-            assert!(Instant::now() < deadline, "the app's listener never came up");
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the app's listener never came up"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -117,24 +129,32 @@ async fn demo_payment_appears_in_the_live_view() {
         data_dir: &dir.0,
         env: vec![
             ("TILLWATCH_DEMO_EVERY_MS".into(), "700".into()),
-            ("TILLWATCH_LISTEN".into(), format!("127.0.0.1:{}", free_port())),
+            (
+                "TILLWATCH_LISTEN".into(),
+                format!("127.0.0.1:{}", free_port()),
+            ),
         ],
     })
     .await;
     w.wait_for("[data-testid=\"demo-banner\"]").await;
     let row = w.wait_for("[data-testid=\"live-row\"]").await;
     assert!(w.attr(&row, "data-job-ref").await.unwrap().len() >= 18);
-    w.wait_text("[data-testid=\"health-bar\"]", "showing the webhook URL", |t| {
-        t.contains("/webhooks/cashflows")
-    })
+    w.wait_text(
+        "[data-testid=\"health-bar\"]",
+        "showing the webhook URL",
+        |t| t.contains("/webhooks/cashflows"),
+    )
     .await;
-    w.wait_for("[data-testid=\"live-row\"] .chip[data-status=\"Paid\"]").await;
+    w.wait_for("[data-testid=\"live-row\"] .chip[data-status=\"Paid\"]")
+        .await;
     let shot = w.screenshot("live-view").await;
     eprintln!("screenshot: {}", shot.display());
-    w.click(&w.wait_for("[data-testid=\"tab-orders\"]").await).await;
+    w.click(&w.wait_for("[data-testid=\"tab-orders\"]").await)
+        .await;
     w.wait_for("[data-testid=\"order-row\"]").await;
     w.screenshot("orders").await;
-    w.click(&w.wait_for("[data-testid=\"tab-settings\"]").await).await;
+    w.click(&w.wait_for("[data-testid=\"tab-settings\"]").await)
+        .await;
     w.wait_for("[data-testid=\"settings-form\"]").await;
     w.screenshot("settings").await;
     w.close().await;
@@ -160,8 +180,10 @@ async fn detail_shows_attempts_and_deliveries_and_shipping_follows_the_status() 
 
     w.click(&w.wait_for(&live_row(&paid.reference)).await).await;
     w.wait_for(&detail_of(&paid.reference)).await;
-    w.wait_text("[data-testid=\"detail-status\"]", "Paid", |t| t.contains("Paid"))
-        .await;
+    w.wait_text("[data-testid=\"detail-status\"]", "Paid", |t| {
+        t.contains("Paid")
+    })
+    .await;
     let deadline = Instant::now() + WAIT;
     while w.find_all("[data-testid=\"delivery-row\"]").await.len() < 2 {
         assert!(Instant::now() < deadline, "two deliveries never showed");
@@ -173,23 +195,39 @@ async fn detail_shows_attempts_and_deliveries_and_shipping_follows_the_status() 
         serde_json::json!([]),
     )
     .await;
-    assert!(attempts[0].as_str().unwrap().contains("CardDeclined") || attempts[0].as_str().unwrap().contains("declined"), "{attempts}");
-    assert!(!w.find_all("[data-testid=\"timeline-event\"]").await.is_empty());
+    assert!(
+        attempts[0].as_str().unwrap().contains("CardDeclined")
+            || attempts[0].as_str().unwrap().contains("declined"),
+        "{attempts}"
+    );
+    assert!(!w
+        .find_all("[data-testid=\"timeline-event\"]")
+        .await
+        .is_empty());
     w.screenshot("order-detail").await;
 
     let ship = w.wait_for("[data-testid=\"ship-button\"]").await;
     assert!(w.enabled(&ship).await, "a paid order can be shipped");
-    w.type_into(&w.wait_for("[data-testid=\"ship-note\"]").await, "RM123456789GB").await;
+    w.type_into(
+        &w.wait_for("[data-testid=\"ship-note\"]").await,
+        "RM123456789GB",
+    )
+    .await;
     w.click(&ship).await;
     w.wait_for("[data-testid=\"shipped-badge\"]").await;
+    w.click(&w.wait_for("[data-testid=\"close-detail\"]").await)
+        .await;
 
-    w.click(&w.wait_for(&live_row(&pending.reference)).await).await;
+    w.click(&w.wait_for(&live_row(&pending.reference)).await)
+        .await;
     w.wait_for(&detail_of(&pending.reference)).await;
     let ship = w.wait_for("[data-testid=\"ship-button\"]").await;
     assert!(!w.enabled(&ship).await, "a pending order cannot be shipped");
-    w.wait_text("[data-testid=\"ship-disabled-reason\"]", "a reason naming Pending", |t| {
-        t.contains("Pending")
-    })
+    w.wait_text(
+        "[data-testid=\"ship-disabled-reason\"]",
+        "a reason naming Pending",
+        |t| t.contains("Pending"),
+    )
     .await;
     w.screenshot("ship-disabled").await;
     w.close().await;
@@ -211,13 +249,19 @@ async fn lookup_by_payment_reference_opens_the_order() {
     let app = SimApp::start().await;
     let w = app.open(&desktop, &dir.0).await;
     let job = app.job("12.00", "E2E-FIND-1");
-    app.sim.play_and_wait(&job.reference, Script::PaysAtOnce).await.unwrap();
+    app.sim
+        .play_and_wait(&job.reference, Script::PaysAtOnce)
+        .await
+        .unwrap();
     w.wait_for(&live_row(&job.reference)).await;
 
     let search = w.wait_for("[data-testid=\"search-input\"]").await;
     w.type_into(&search, &job.payment_reference).await;
     let hit = w
-        .wait_for(&format!("[data-testid=\"search-result\"][data-job-ref=\"{}\"]", job.reference))
+        .wait_for(&format!(
+            "[data-testid=\"search-result\"][data-job-ref=\"{}\"]",
+            job.reference
+        ))
         .await;
     w.screenshot("search").await;
     w.click(&hit).await;
@@ -233,8 +277,15 @@ async fn a_paid_change_raises_exactly_one_desktop_alert() {
     let app = SimApp::start().await;
     let w = app.open(&desktop, &dir.0).await;
     let job = app.job("31.00", "E2E-ALERT-1");
-    app.sim.play_and_wait(&job.reference, Script::PaysAtOnce).await.unwrap();
-    w.wait_for(&format!("{} .chip[data-status=\"Paid\"]", live_row(&job.reference))).await;
+    app.sim
+        .play_and_wait(&job.reference, Script::PaysAtOnce)
+        .await
+        .unwrap();
+    w.wait_for(&format!(
+        "{} .chip[data-status=\"Paid\"]",
+        live_row(&job.reference)
+    ))
+    .await;
 
     let deadline = Instant::now() + WAIT;
     while desktop.notifications_mentioning("E2E-ALERT-1") == 0 {
@@ -257,7 +308,9 @@ async fn a_paid_change_raises_exactly_one_desktop_alert() {
     let db = dir.0.join("custom.db");
     let deadline = Instant::now() + WAIT;
     loop {
-        let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
         let settled: i64 = conn
             .query_row(
                 "SELECT count(*) FROM deliveries WHERE job_ref = ?1 AND state = 'confirmed'",
@@ -268,7 +321,10 @@ async fn a_paid_change_raises_exactly_one_desktop_alert() {
         if settled == 2 {
             break;
         }
-        assert!(Instant::now() < deadline, "the duplicate was never confirmed");
+        assert!(
+            Instant::now() < deadline,
+            "the duplicate was never confirmed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Give a wrongly raised second alert the time to show up on the bus.

@@ -86,6 +86,7 @@ pub async fn mark_seen<R: Runtime>(
 
 fn settings_view(data_dir: &std::path::Path) -> SettingsView {
     let (configuration_id, has_api_key, keyring) = secrets::describe();
+    let (ngrok, bore) = secrets::tunnel_secrets();
     SettingsView {
         settings: Settings::load(data_dir),
         configuration_id,
@@ -93,6 +94,8 @@ fn settings_view(data_dir: &std::path::Path) -> SettingsView {
         keyring_available: keyring.is_ok(),
         keyring_message: keyring.err(),
         credentials_from_env: matches!(crate::config::credentials_from_env(), Ok(Some(_))),
+        has_ngrok_authtoken: ngrok.is_some(),
+        has_bore_secret: bore.is_some(),
     }
 }
 
@@ -127,6 +130,20 @@ pub async fn save_settings<R: Runtime>(
                 code: "keyring_unavailable".into(),
                 message,
             })?;
+    }
+    let (ngrok, bore) = (input.ngrok_authtoken.clone(), input.bore_secret.clone());
+    if ngrok.as_deref().is_some_and(|t| !t.is_empty())
+        || bore.as_deref().is_some_and(|t| !t.is_empty())
+    {
+        tokio::task::spawn_blocking(move || {
+            secrets::store_tunnel_secrets(ngrok.as_deref(), bore.as_deref())
+        })
+        .await
+        .map_err(|_| invalid("the keyring could not be reached".into()))?
+        .map_err(|message| IpcError {
+            code: "keyring_unavailable".into(),
+            message,
+        })?;
     }
     input
         .settings
@@ -262,4 +279,17 @@ pub async fn cancel_payment_link(
         (r.app.clone(), r.gateway.clone())
     };
     Ok(app.cancel_payment_link(&gateway, &job).await?)
+}
+
+/// The last change of the public URL this run (for a window opened after it).
+#[tauri::command]
+pub async fn get_url_change(
+    state: State<'_, DesktopState>,
+) -> Answer<Option<crate::tunnel::UrlChange>> {
+    Ok(state
+        .running
+        .read()
+        .await
+        .as_ref()
+        .and_then(|r| r.tunnel.last_url_change()))
 }

@@ -9,9 +9,10 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::services::{DesktopState, Running};
 use super::tray;
-use crate::bindings::{EVENT_HEALTH_CHANGED, EVENT_ORDER_CHANGED};
+use crate::bindings::{EVENT_HEALTH_CHANGED, EVENT_ORDER_CHANGED, EVENT_TUNNEL_URL_CHANGED};
 use crate::domain::ChangeSource;
 use crate::pipeline::CoreEvent;
+use crate::tunnel::TunnelEvent;
 
 /// Forwards the running core's events to the window until those services stop.
 pub fn forward<R: Runtime>(handle: AppHandle<R>, running: &Running) {
@@ -19,6 +20,7 @@ pub fn forward<R: Runtime>(handle: AppHandle<R>, running: &Running) {
     let observed = running.observed.clone();
     let alerts_on = running.settings.alerts;
     let mut breaker = running.gateway.breaker().subscribe();
+    let mut tunnel = running.tunnel.subscribe();
     tauri::async_runtime::spawn(async move {
         // The backlog and "last notification" move without a core event of their own
         // when a confirmation settles; a slow tick keeps the health bar honest.
@@ -38,6 +40,15 @@ pub fn forward<R: Runtime>(handle: AppHandle<R>, running: &Running) {
                     emit_health(&handle).await;
                 }
                 _ = tick.tick() => emit_health(&handle).await,
+                event = tunnel.recv() => match event {
+                    Ok(TunnelEvent::UrlChanged(change)) => {
+                        let _ = handle.emit(EVENT_TUNNEL_URL_CHANGED, &change);
+                        emit_health(&handle).await;
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => emit_health(&handle).await,
+                    // Local only: no tunnel will ever speak; keep serving the rest.
+                    Err(RecvError::Closed) => tunnel = tokio::sync::broadcast::channel(1).1,
+                },
             }
         }
     });

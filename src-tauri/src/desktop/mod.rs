@@ -46,6 +46,7 @@ pub fn run(data_dir: PathBuf) -> anyhow::Result<()> {
             commands::suggest_order_number,
             commands::create_payment_link,
             commands::cancel_payment_link,
+            commands::get_url_change,
         ])
         .setup(|app| {
             tray::create(app.handle())?;

@@ -7,6 +7,8 @@ use crate::gateway::ApiKey;
 const SERVICE: &str = "tillwatch";
 const CONFIGURATION_ID: &str = "configuration-id";
 const API_KEY: &str = "api-key";
+const NGROK_AUTHTOKEN: &str = "ngrok-authtoken";
+const BORE_SECRET: &str = "bore-secret";
 
 pub const NO_KEYRING: &str = "No OS keyring is available here (no Secret Service is running). \
 Set TILLWATCH_CONFIGURATION_ID and TILLWATCH_API_KEY in the environment instead.";
@@ -84,6 +86,26 @@ pub fn store(configuration_id: Option<&str>, api_key: Option<&str>) -> Result<()
     }
     if let Some(key) = api_key.filter(|k| !k.is_empty()) {
         entry(API_KEY)?.set_password(key).map_err(words)?;
+    }
+    Ok(())
+}
+
+/// The tunnel's secrets: environment first (servers, tests), then the keyring.
+pub fn tunnel_secrets() -> (Option<String>, Option<String>) {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let ngrok = env(crate::tunnel::cli::ENV_NGROK_AUTHTOKEN)
+        .or_else(|| read(NGROK_AUTHTOKEN).ok().flatten());
+    let bore =
+        env(crate::tunnel::cli::ENV_BORE_SECRET).or_else(|| read(BORE_SECRET).ok().flatten());
+    (ngrok, bore)
+}
+
+pub fn store_tunnel_secrets(ngrok: Option<&str>, bore: Option<&str>) -> Result<(), String> {
+    if let Some(t) = ngrok.filter(|t| !t.is_empty()) {
+        entry(NGROK_AUTHTOKEN)?.set_password(t).map_err(words)?;
+    }
+    if let Some(t) = bore.filter(|t| !t.is_empty()) {
+        entry(BORE_SECRET)?.set_password(t).map_err(words)?;
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ use crate::config::{self, Credentials, Mode};
 use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::tunnel::{ProviderKind, SupervisorConfig, TunnelChoice, TunnelHandle, TunnelSupervisor};
 use crate::views::Health;
 use crate::{listener, sim};
 
@@ -38,6 +39,7 @@ pub struct Running {
     pub webhook_url: Option<String>,
     pub listener_error: Option<String>,
     pub observed: Arc<Mutex<Observed>>,
+    pub tunnel: TunnelHandle,
     stop: Option<oneshot::Sender<()>>,
     serving: Option<tauri::async_runtime::JoinHandle<()>>,
     demo_sim: Option<sim::SimHandle>,
@@ -101,6 +103,10 @@ impl DesktopState {
         let (backlog, last) = r.app.store().inbox_status().await.unwrap_or((0, None));
         let observed = r.observed.lock().map(|o| o.clone()).unwrap_or_default();
         let breaker = r.gateway.breaker().state();
+        let tunnel = r.tunnel.state();
+        let tunnel_status = serde_json::to_value(&tunnel)
+            .ok()
+            .and_then(|v| v.get("state").and_then(|s| s.as_str()).map(str::to_owned));
         let (circuit_open, circuit_reason) = match breaker {
             crate::gateway::BreakerState::Closed => (false, None),
             crate::gateway::BreakerState::Open { reason, .. } => (true, Some(reason)),
@@ -111,8 +117,9 @@ impl DesktopState {
             listener_up: r.listener_error.is_none(),
             listener_error: r.listener_error.clone(),
             webhook_url: r.webhook_url.clone(),
-            public_url: None,
-            tunnel: None,
+            public_url: tunnel.webhook_url().map(str::to_owned),
+            tunnel: Some(tunnel.describe()),
+            tunnel_status,
             gateway_url: Some(r.gateway.base_url().to_owned()),
             circuit_open,
             circuit_reason,
@@ -130,10 +137,13 @@ impl DesktopState {
 impl Running {
     /// The webhook URL the gateway can reach now: the public one when a tunnel is up.
     pub fn public_webhook_url(&self) -> Option<String> {
-        self.webhook_url.clone()
+        self.tunnel
+            .webhook_url()
+            .or_else(|| self.webhook_url.clone())
     }
 
     async fn stop(mut self) {
+        self.tunnel.shutdown().await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -233,6 +243,8 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
     ))
     .map_err(|e| e.to_string())?;
 
+    let local = tcp.as_ref().and_then(|t| t.local_addr().ok());
+    let tunnel = start_tunnel(&settings, &app, local, secret.as_deref(), &db);
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = tcp.map(|tcp| {
         let app = app.clone();
@@ -267,8 +279,53 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
         webhook_url,
         listener_error,
         observed: Arc::new(Mutex::new(Observed::default())),
+        tunnel,
         stop: Some(stop),
         serving,
         demo_sim,
     })
+}
+
+/// The tunnel the settings choose, or local only. A misconfigured tunnel is reported as
+/// down in words rather than keeping the rest from starting.
+fn start_tunnel(
+    settings: &Settings,
+    app: &Tillwatch,
+    local: Option<SocketAddr>,
+    secret: Option<&str>,
+    database: &std::path::Path,
+) -> TunnelHandle {
+    let path = listener::webhook_path(secret);
+    let Some(local) = local else {
+        return TunnelHandle::local_only(String::new());
+    };
+    let local_url = format!("http://{local}{path}");
+    let t = &settings.tunnel;
+    let (ngrok_token, bore_secret) = secrets::tunnel_secrets();
+    let choice = match t.provider {
+        ProviderKind::None => TunnelChoice::None,
+        ProviderKind::Static => TunnelChoice::Static {
+            public_url: t.public_url.clone().unwrap_or_default(),
+        },
+        ProviderKind::Ngrok => TunnelChoice::Ngrok {
+            authtoken: ngrok_token.unwrap_or_default(),
+            domain: t.ngrok_domain.clone(),
+        },
+        ProviderKind::Bore => TunnelChoice::Bore {
+            relay: t.bore_relay.clone().unwrap_or_default(),
+            secret: bore_secret,
+        },
+    };
+    match choice.provider() {
+        Ok(Some(provider)) => {
+            let mut cfg = SupervisorConfig::new(local, path);
+            cfg.url_file = Some(database.with_extension("tunnel-url.txt"));
+            TunnelSupervisor::new(provider, cfg, app.tunnel_hooks()).spawn()
+        }
+        Ok(None) => TunnelHandle::local_only(local_url),
+        Err(e) => {
+            tracing::warn!("the tunnel cannot start: {e}");
+            TunnelHandle::local_only(local_url)
+        }
+    }
 }

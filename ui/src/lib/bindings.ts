@@ -92,7 +92,11 @@ webhookUrl: string | null, publicUrl: string | null,
 /**
  * Tunnel state in words, when a tunnel is configured.
  */
-tunnel: string | null, gatewayUrl: string | null, 
+tunnel: string | null, 
+/**
+ * The tunnel state's tag: localOnly, connecting, up, down or stopped.
+ */
+tunnelStatus: string | null, gatewayUrl: string | null, 
 /**
  * Calls stopped after the gateway refused our credentials.
  */
@@ -122,7 +126,11 @@ webhookSecret: string | null, shipOnReserved: boolean, alerts: boolean, startAtL
 /**
  * Pages of the shop the shopper's browser returns to after paying a link.
  */
-returnUrls: ReturnUrls, };
+returnUrls: ReturnUrls, 
+/**
+ * How the gateway reaches this computer.
+ */
+tunnel: TunnelSettings, };
 
 export type SettingsView = { settings: Settings, configurationId: string | null, hasApiKey: boolean, 
 /**
@@ -132,9 +140,13 @@ keyringAvailable: boolean, keyringMessage: string | null,
 /**
  * Credentials come from TILLWATCH_* environment variables and override the keyring.
  */
-credentialsFromEnv: boolean, };
+credentialsFromEnv: boolean, hasNgrokAuthtoken: boolean, hasBoreSecret: boolean, };
 
-export type SettingsInput = { settings: Settings, configurationId: string | null, apiKey: string | null, };
+export type SettingsInput = { settings: Settings, configurationId: string | null, apiKey: string | null, 
+/**
+ * Absent: keep the stored one.
+ */
+ngrokAuthtoken: string | null, boreSecret: string | null, };
 
 export type ConnectionTest = { ok: boolean, message: string, };
 
@@ -146,5 +158,36 @@ amount: string, currency: string, orderNumber: string, email: string, note: stri
 
 export type ReturnUrls = { success: string | null, failed: string | null, cancelled: string | null, };
 
+export type TunnelSettings = { provider: ProviderKind, 
+/**
+ * Static: the public base URL of the owner's reverse proxy or port forward.
+ */
+publicUrl: string | null, 
+/**
+ * Bore: the relay's host.
+ */
+boreRelay: string | null, 
+/**
+ * Ngrok: the owner's free static domain.
+ */
+ngrokDomain: string | null, };
+
+export type ProviderKind = "none" | "static" | "ngrok" | "bore";
+
+export type UrlChange = { 
+/**
+ * The webhook address before (`None` the first time one is known).
+ */
+previousWebhookUrl: string | null, 
+/**
+ * The address to copy into the Cashflows portal.
+ */
+webhookUrl: string, publicUrl: string, 
+/**
+ * What happened and what to do, for the owner, prominently, with a copy button.
+ */
+message: string, at: string, };
+
 export const EVENT_ORDER_CHANGED = "order-changed";
 export const EVENT_HEALTH_CHANGED = "health-changed";
+export const EVENT_TUNNEL_URL_CHANGED = "tunnel-url-changed";
