@@ -9,6 +9,6 @@ scripts/setup.sh
 cargo build --quiet
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   echo "run: no display; the window opens under Xvfb"
-  exec xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- target/debug/tillwatch "$@"
+  exec xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- cargo run --quiet -- "$@"
 fi
-exec target/debug/tillwatch "$@"
+exec cargo run --quiet -- "$@"

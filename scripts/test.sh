@@ -14,4 +14,4 @@ echo "== cargo clippy -D warnings (with and without the window)"
 cargo clippy --all-targets --locked -- -D warnings
 cargo clippy --lib --no-default-features --locked -- -D warnings
 echo "== cargo test"
-cargo test --all-targets --locked
+cargo test --locked

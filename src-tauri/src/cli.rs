@@ -237,7 +237,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(config::default_data_dir);
-    let creds = config::credentials_from_env().map_err(anyhow::Error::msg)?;
+    let creds = credentials().map_err(anyhow::Error::msg)?;
     let Some(command) = cli.command else {
         bail!("no command given");
     };
@@ -470,6 +470,19 @@ fn current_webhook_url(database: &std::path::Path) -> String {
             local
         }
     }
+}
+
+/// Credentials from the environment, else (in a build with the window) the OS keyring
+/// where the window's settings keep them.
+fn credentials() -> Result<Option<Credentials>, String> {
+    if let Some(c) = config::credentials_from_env()? {
+        return Ok(Some(c));
+    }
+    #[cfg(feature = "desktop")]
+    if let Some(c) = crate::desktop::stored_credentials() {
+        return Ok(Some(c));
+    }
+    Ok(None)
 }
 
 /// Status words are the gateway's ("Paid"); accept "paid" from a hurried owner.

@@ -140,7 +140,7 @@ async fn demo_payment_appears_in_the_live_view() {
     let row = w.wait_for("[data-testid=\"live-row\"]").await;
     assert!(w.attr(&row, "data-job-ref").await.unwrap().len() >= 18);
     w.wait_text(
-        "[data-testid=\"health-bar\"]",
+        "[data-testid=\"health-bar\"] [data-testid=\"webhook-url\"]",
         "showing the webhook URL",
         |t| t.contains("/webhooks/cashflows"),
     )

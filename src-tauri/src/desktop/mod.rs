@@ -15,6 +15,14 @@ use tauri::{Manager, WindowEvent};
 
 pub use services::DesktopState;
 
+/// Credentials the owner saved in the window (the OS keyring), for the CLI.
+pub fn stored_credentials() -> Option<crate::config::Credentials> {
+    match secrets::load() {
+        (Some(c), secrets::Source::Keyring, _) => Some(c),
+        _ => None,
+    }
+}
+
 /// Opens the window (and starts the listener, pipeline and reconciler). Blocks until the
 /// owner quits. Must be called on the main thread.
 pub fn run(data_dir: PathBuf) -> anyhow::Result<()> {

@@ -117,7 +117,11 @@ impl DesktopState {
             listener_up: r.listener_error.is_none(),
             listener_error: r.listener_error.clone(),
             webhook_url: r.webhook_url.clone(),
-            public_url: tunnel.webhook_url().map(str::to_owned),
+            // Only a tunnel that is up gives a public address; local-only is not one.
+            public_url: tunnel
+                .is_up()
+                .then(|| tunnel.webhook_url().map(str::to_owned))
+                .flatten(),
             tunnel: Some(tunnel.describe()),
             tunnel_status,
             gateway_url: Some(r.gateway.base_url().to_owned()),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { api, defaultQuery, errorMessage, onOrderChanged, setBackend, type Backend } from './api';
+import { api, defaultQuery, errorMessage, onOrderChanged, onUrlChanged, setBackend, type Backend } from './api';
 
 describe('api', () => {
   it('calls the commands with camelCase arguments and passes references as strings', async () => {
@@ -57,5 +57,45 @@ describe('api', () => {
     handler!({ kind: 'reconcileFinished', at: 'x', checked: 1, caughtUp: 0, failed: 0 });
     handler!({ kind: 'orderChanged', order: { paymentJobReference: '42' }, previousStatus: null, statusChanged: true, source: 'poll' });
     expect(seen).toEqual(['42']);
+  });
+
+  it('calls the payment link and tunnel commands with camelCase arguments', async () => {
+    const calls: [string, unknown][] = [];
+    setBackend({
+      invoke: async <T>(command: string, args?: Record<string, unknown>) => {
+        calls.push([command, args]);
+        return null as T;
+      },
+      listen: async () => () => {},
+    });
+    const input = { amount: '12.50', currency: 'GBP', orderNumber: '1042', email: 'a@example.com', note: null };
+    await api.suggestOrderNumber();
+    await api.createPaymentLink(input);
+    await api.cancelPaymentLink('123456789012345678');
+    await api.getUrlChange();
+    expect(calls).toEqual([
+      ['suggest_order_number', undefined],
+      ['create_payment_link', { input }],
+      ['cancel_payment_link', { jobRef: '123456789012345678' }],
+      ['get_url_change', undefined],
+    ]);
+  });
+
+  it('listens for a changed public URL', async () => {
+    const events: string[] = [];
+    let handler: ((p: unknown) => void) | null = null;
+    setBackend({
+      invoke: async <T>() => null as T,
+      listen: async <T>(event: string, h: (p: T) => void) => {
+        events.push(event);
+        handler = h as (p: unknown) => void;
+        return () => {};
+      },
+    });
+    const seen: string[] = [];
+    await onUrlChanged((c) => seen.push(c.webhookUrl));
+    handler!({ previousWebhookUrl: null, webhookUrl: 'https://a.example/webhooks/cashflows', publicUrl: 'https://a.example', message: 'm', at: 'x' });
+    expect(events).toEqual(['tunnel-url-changed']);
+    expect(seen).toEqual(['https://a.example/webhooks/cashflows']);
   });
 });

@@ -7,10 +7,12 @@ import { listen as tauriListen } from '@tauri-apps/api/event';
 import {
   EVENT_HEALTH_CHANGED,
   EVENT_ORDER_CHANGED,
+  EVENT_TUNNEL_URL_CHANGED,
   type ConnectionTest,
   type CoreEvent,
   type Health,
   type IpcError,
+  type NewPaymentLink,
   type OrderDetail,
   type OrdersPage,
   type OrdersQuery,
@@ -18,6 +20,7 @@ import {
   type SettingsInput,
   type SettingsView,
   type Today,
+  type UrlChange,
 } from './bindings';
 
 export type Unlisten = () => void;
@@ -110,6 +113,10 @@ export const api = {
   saveSettings: (input: SettingsInput) => call<SettingsView>('save_settings', { input }),
   testConnection: () => call<ConnectionTest>('test_connection'),
   openLog: () => call<null>('open_log'),
+  suggestOrderNumber: () => call<string>('suggest_order_number'),
+  createPaymentLink: (input: NewPaymentLink) => call<OrderDetail>('create_payment_link', { input }),
+  cancelPaymentLink: (jobRef: string) => call<OrderDetail>('cancel_payment_link', { jobRef }),
+  getUrlChange: () => call<UrlChange | null>('get_url_change'),
 };
 
 /** Calls `handler` for every order that changed; resolves to the function that stops it. */
@@ -123,6 +130,12 @@ export async function onOrderChanged(handler: (e: OrderChanged) => void): Promis
 export async function onHealthChanged(handler: (h: Health) => void): Promise<Unlisten> {
   const b = await getBackend();
   return b.listen<Health>(EVENT_HEALTH_CHANGED, handler);
+}
+
+/** The public webhook address changed: the Cashflows portal needs the new one. */
+export async function onUrlChanged(handler: (c: UrlChange) => void): Promise<Unlisten> {
+  const b = await getBackend();
+  return b.listen<UrlChange>(EVENT_TUNNEL_URL_CHANGED, handler);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeliveryView } from './bindings';
-import { deliveryRows, mergeTimeline, prettyJson, responseWords } from './detail';
+import { actionWords, deliveryRows, mergeTimeline, prettyJson, responseWords } from './detail';
 
 const delivery = (id: number, receivedAt: string, responseStatus = 200): DeliveryView => ({
   id,
@@ -53,5 +53,29 @@ describe('words for the detail', () => {
     expect(prettyJson({ a: '123456789012345678' })).toBe('{\n  "a": "123456789012345678"\n}');
     expect(prettyJson('{"a":1}')).toBe('{\n  "a": 1\n}');
     expect(prettyJson(null)).toMatch(/No answer/);
+  });
+});
+
+describe('owner actions', () => {
+  it('words the payment link actions', () => {
+    expect(actionWords('link created')).toBe('Payment link created');
+    expect(actionWords('link cancelled')).toBe('Payment link cancelled');
+    expect(actionWords('shipped')).toBe('Marked as shipped');
+    expect(actionWords('something new')).toBe('Something new');
+  });
+
+  it('puts the owner cancelling a link in the timeline', () => {
+    const items = mergeTimeline(
+      [
+        { paymentReference: null, from: null, to: 'Pending', source: 'owner', at: '2026-11-24T10:00:00.000000Z' },
+        { paymentReference: null, from: 'Pending', to: 'Cancelled', source: 'owner', at: '2026-11-24T11:00:00.000000Z' },
+      ],
+      [{ action: 'link cancelled', detail: null, at: '2026-11-24T11:00:00.000000Z' }],
+    );
+    expect(items.map((i) => (i.kind === 'status' ? `${i.to} via ${i.source}` : actionWords(i.action)))).toEqual([
+      'Pending via owner',
+      'Cancelled via owner',
+      'Payment link cancelled',
+    ]);
   });
 });

@@ -24,6 +24,8 @@ export const SOURCE_WORDS: Record<ChangeSource, string> = {
 const ACTION_WORDS: Record<string, string> = {
   shipped: 'Marked as shipped',
   unshipped: 'Shipping undone',
+  'link created': 'Payment link created',
+  'link cancelled': 'Payment link cancelled',
 };
 
 export function actionWords(action: string): string {

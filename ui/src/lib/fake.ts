@@ -10,6 +10,7 @@ import type {
   DeliveryView,
   Health,
   IpcError,
+  NewPaymentLink,
   OrderDetail,
   OrdersPage,
   OrdersQuery,
@@ -18,9 +19,13 @@ import type {
   SettingsView,
   StatusEventView,
   Today,
+  TunnelSettings,
+  UrlChange,
 } from './bindings';
-import { EVENT_HEALTH_CHANGED, EVENT_ORDER_CHANGED } from './bindings';
+import { EVENT_HEALTH_CHANGED, EVENT_ORDER_CHANGED, EVENT_TUNNEL_URL_CHANGED } from './bindings';
+import { amountProblem, currencyProblem, emailProblem, isFinal, normaliseAmount, orderNumberProblem } from './links';
 import { compareInstants, parseInstant } from './time';
+import { publicUrlProblem } from './tunnel';
 
 const MIN = 60_000;
 
@@ -41,6 +46,14 @@ function iso(ms: number): string {
 
 function fail(code: string, message: string): IpcError {
   return { code, message };
+}
+
+const LOCAL_WEBHOOK = 'http://127.0.0.1:8787/webhooks/cashflows';
+const WEBHOOK_PATH = '/webhooks/cashflows';
+
+/** The Rust side's messages start in lower case: the window adds the context. */
+function lower(message: string): string {
+  return message.charAt(0).toLowerCase() + message.slice(1).replace(/\.$/, '');
 }
 
 const NAMES = ['amelia', 'oliver', 'isla', 'george', 'ava', 'noah', 'freya', 'arthur', 'lily', 'leo', 'mia', 'harry'];
@@ -71,17 +84,25 @@ class FakeGateway {
       alerts: true,
       startAtLogin: false,
       returnUrls: { success: null, failed: null, cancelled: null },
+      tunnel: { provider: 'none', publicUrl: null, boreRelay: null, ngrokDomain: null },
     },
     configurationId: null,
     hasApiKey: false,
     keyringAvailable: true,
     keyringMessage: null,
     credentialsFromEnv: false,
+    hasNgrokAuthtoken: false,
+    hasBoreSecret: false,
   };
+  private urlChange: UrlChange | null = null;
+  /** The public webhook address the tunnel last had, for the next change's "old address". */
+  private lastPublic: string | null = null;
+  private tunnelTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private now: () => number,
     trouble = false,
+    tunnel: string | null = null,
   ) {
     const t = now();
     this.health = {
@@ -89,9 +110,11 @@ class FakeGateway {
       environment: 'demo',
       listenerUp: true,
       listenerError: null,
-      webhookUrl: 'http://127.0.0.1:8787/webhooks/cashflows',
-      publicUrl: null,
-      tunnel: null,
+      webhookUrl: LOCAL_WEBHOOK,
+      // As the Rust side reports it without a tunnel: the local address.
+      publicUrl: LOCAL_WEBHOOK,
+      tunnel: `local only: the gateway cannot reach this computer (listening at ${LOCAL_WEBHOOK})`,
+      tunnelStatus: 'localOnly',
       gatewayUrl: 'http://127.0.0.1:8788',
       circuitOpen: false,
       circuitReason: null,
@@ -109,15 +132,93 @@ class FakeGateway {
         environment: 'production',
         listenerUp: false,
         listenerError: 'port 8787 is already in use by another program',
-        publicUrl: 'https://shop-till.example.net/webhooks/cashflows',
-        tunnel: 'tunnel reconnecting',
+        publicUrl: null,
+        tunnel: 'DOWN (bore): the relay till-relay.example.net refused the connection. Retrying in 32 s.',
+        tunnelStatus: 'down',
         circuitOpen: true,
         circuitReason: 'the gateway refused our credentials (401): check the API key in Settings',
         inboxBacklog: 3,
       };
       this.settings = { ...this.settings, keyringAvailable: false, keyringMessage: 'No keyring service is running: install gnome-keyring, or set TILLWATCH_API_KEY.' };
+      this.settings.settings.tunnel = { provider: 'bore', publicUrl: null, boreRelay: 'till-relay.example.net', ngrokDomain: null };
+    }
+    // `?tunnel=up|connecting|down|changed`: an ngrok tunnel in that state ("changed": up, at a
+    // new address the Cashflows portal does not know yet).
+    if (tunnel) {
+      const domain = 'corner-shop.ngrok-free.app';
+      this.settings.settings.tunnel = { provider: 'ngrok', publicUrl: null, boreRelay: null, ngrokDomain: domain };
+      this.settings.hasNgrokAuthtoken = true;
+      if (tunnel === 'connecting') {
+        this.setTunnel('connecting', null, 'connecting (ngrok, attempt 2)');
+      } else if (tunnel === 'down') {
+        this.setTunnel('down', null, 'DOWN (ngrok): ngrok refused the authtoken (ERR_NGROK_105): copy it again from the ngrok dashboard. Retrying in 1 min.');
+      } else {
+        const url = `https://${domain}${WEBHOOK_PATH}`;
+        this.setTunnel('up', url, `up (ngrok): ${url}`);
+        this.lastPublic = url;
+        if (tunnel === 'changed') {
+          const old = `https://7f3a-81-2-69-160.ngrok-free.app${WEBHOOK_PATH}`;
+          this.urlChange = this.change(old, url, `https://${domain}`, t - 3 * MIN);
+        }
+      }
     }
     this.seed(t);
+  }
+
+  private setTunnel(status: 'localOnly' | 'connecting' | 'up' | 'down', publicUrl: string | null, words: string): void {
+    this.health = {
+      ...this.health,
+      publicUrl: status === 'localOnly' ? this.health.webhookUrl : publicUrl,
+      tunnel: words,
+      tunnelStatus: status,
+    };
+  }
+
+  /** The Rust side's UrlChange, words and all. */
+  private change(previous: string | null, webhookUrl: string, publicUrl: string, at: number): UrlChange {
+    const message = previous
+      ? `The public webhook address changed from ${previous} to ${webhookUrl}. Cashflows will keep sending notifications to the old address for up to a month. In the Cashflows portal, set the webhook URL to ${webhookUrl}. Tillwatch is checking now for payments it may have missed.`
+      : `Tillwatch can now be reached at ${webhookUrl}. In the Cashflows portal, set the webhook URL to ${webhookUrl}.`;
+    return { previousWebhookUrl: previous, webhookUrl, publicUrl, message, at: iso(at) };
+  }
+
+  /** Saved tunnel settings: the demo "opens" the tunnel and tells of a new address. */
+  private applyTunnel(t: TunnelSettings): void {
+    clearTimeout(this.tunnelTimer);
+    const up = (base: string, provider: string): void => {
+      const url = `${base.replace(/\/+$/, '')}${WEBHOOK_PATH}`;
+      this.setTunnel('up', url, `up (${provider}): ${url}`);
+      if (url !== this.lastPublic) {
+        this.urlChange = this.change(this.lastPublic, url, base, this.now());
+        this.lastPublic = url;
+        this.emit(EVENT_TUNNEL_URL_CHANGED, this.urlChange);
+      }
+      this.emit(EVENT_HEALTH_CHANGED, { ...this.health });
+    };
+    const later = (f: () => void): void => {
+      this.tunnelTimer = setTimeout(f, 1500);
+    };
+    switch (t.provider) {
+      case 'none':
+        this.setTunnel('localOnly', null, `local only: the gateway cannot reach this computer (listening at ${LOCAL_WEBHOOK})`);
+        break;
+      case 'static':
+        this.setTunnel('connecting', t.publicUrl, `checking that ${t.publicUrl} reaches this computer (static)`);
+        later(() => up(t.publicUrl ?? '', 'static'));
+        break;
+      case 'ngrok': {
+        const domain = (t.ngrokDomain ?? '').replace(/^https?:\/\//, '').replace(/\/+$/, '');
+        this.setTunnel('connecting', null, 'connecting (ngrok, attempt 1)');
+        later(() => up(`https://${domain || `${Math.floor(this.random() * 0xffff).toString(16)}-81-2-69-160.ngrok-free.app`}`, 'ngrok'));
+        break;
+      }
+      case 'bore': {
+        const relay = (t.boreRelay ?? '').replace(/^bore:\/\//, '').replace(/:7835$/, '');
+        this.setTunnel('connecting', null, 'connecting (bore, attempt 1)');
+        later(() => up(`http://${relay}:${20000 + Math.floor(this.random() * 40000)}`, 'bore'));
+        break;
+      }
+    }
   }
 
   private pick<T>(xs: readonly T[]): T {
@@ -192,7 +293,7 @@ class FakeGateway {
       attempts,
       shipped: false,
       shippedAt: null,
-      createdHere: this.random() < 0.5,
+      createdHere: false,
       mismatch: null,
       firstSeenAt: iso(firstSeen),
       updatedAt: iso(updated),
@@ -237,14 +338,112 @@ class FakeGateway {
         order.shippingNote = this.random() < 0.5 ? `RM${100000000 + this.seq}GB` : null;
         order.audit.push({ action: 'shipped', detail: order.shippingNote, at: order.shippedAt });
       }
+      if (this.random() < 0.3) this.madeHere(order);
       this.orders.set(order.paymentJobReference, { detail: order });
     }
+    // Links the owner sent that nobody has paid yet.
+    for (const minutesAgo of [25, 160]) {
+      const link = this.madeHere(this.makeOrder(t - minutesAgo * MIN, 'Pending', 0));
+      this.orders.set(link.paymentJobReference, { detail: link });
+    }
     // One order the gateway disagrees about, and an unknown status word.
-    const odd = this.makeOrder(t - 95 * MIN, 'Paid', 1);
+    const odd = this.madeHere(this.makeOrder(t - 95 * MIN, 'Paid', 1));
+    odd.amount = '21.00';
     odd.mismatch = 'the gateway says 12.00 GBP was paid, but this job asked for 21.00 GBP';
     this.orders.set(odd.paymentJobReference, { detail: odd });
     const unknown = this.makeOrder(t - 70 * MIN, 'Chargeback', 1);
     this.orders.set(unknown.paymentJobReference, { detail: unknown });
+  }
+
+  private linkFor(jobRef: string): string {
+    return `${this.health.gatewayUrl ?? 'http://127.0.0.1:8788'}/hpp/${jobRef}`;
+  }
+
+  /** Marks an order as a payment link the owner created here. */
+  private madeHere(d: OrderDetail): OrderDetail {
+    d.createdHere = true;
+    d.paymentLink = this.linkFor(d.paymentJobReference);
+    d.orderNumber = String(1001 + this.seq);
+    d.statusEvents.unshift({ paymentReference: null, from: null, to: 'Pending', source: 'owner', at: d.firstSeenAt });
+    if (d.statusEvents[1]?.from === null) d.statusEvents[1].from = 'Pending';
+    d.audit.unshift({ action: 'link created', detail: d.paymentLink, at: d.firstSeenAt });
+    if (d.payments.length === 0) d.updatedAt = d.firstSeenAt;
+    return d;
+  }
+
+  private suggestOrderNumber(): string {
+    let max = 1000;
+    for (const { detail } of this.orders.values()) {
+      const n = detail.orderNumber ?? '';
+      if (/^\d{1,15}$/.test(n)) max = Math.max(max, Number(n));
+    }
+    return String(max + 1);
+  }
+
+  /** The Rust side's checks and messages, then a Pending order with its link. */
+  private createLink(input: NewPaymentLink): OrderDetail {
+    const invalid = (message: string | null): void => {
+      if (message) throw fail('invalid', lower(message));
+    };
+    const currency = String(input.currency ?? '').trim().toUpperCase();
+    invalid(currencyProblem(currency) && `unknown currency ${currency}`);
+    invalid(amountProblem(String(input.amount ?? ''), currency));
+    const orderNumber = String(input.orderNumber ?? '').trim();
+    if (orderNumberProblem(orderNumber)) throw fail('invalid', "the order number must be 1 to 50 letters, digits, '-', '_' or '.'");
+    const email = String(input.email ?? '').trim();
+    if (emailProblem(email)) throw fail('invalid', `'${email}' does not look like an e-mail address`);
+    if ([...this.orders.values()].some((o) => o.detail.orderNumber === orderNumber)) {
+      throw fail('invalid', `order number ${orderNumber} is already used here`);
+    }
+    const t = iso(this.now());
+    const jobRef = this.nextRef('26112400');
+    const paymentReference = this.nextRef('26112499');
+    const amount = normaliseAmount(String(input.amount));
+    const paymentLink = this.linkFor(jobRef);
+    const d: OrderDetail = {
+      paymentJobReference: jobRef,
+      orderNumber,
+      email,
+      status: 'Pending',
+      amount,
+      currency,
+      attempts: 1,
+      shipped: false,
+      shippedAt: null,
+      createdHere: true,
+      mismatch: null,
+      firstSeenAt: t,
+      updatedAt: t,
+      shippingNote: null,
+      paymentLink,
+      lastConfirmedAt: null,
+      payments: [
+        { paymentReference, attempt: 1, status: 'Pending', amount, failureCode: null, failureReason: null, createdAt: null, updatedAt: t },
+      ],
+      deliveries: [],
+      statusEvents: [{ paymentReference: null, from: null, to: 'Pending', source: 'owner', at: t }],
+      audit: [{ action: 'link created', detail: paymentLink, at: t }],
+      rawLastAnswer: { reference: jobRef, orderNumber, status: 'Pending', amountToCollect: amount, currency, payments: [{ reference: paymentReference, status: 'Pending' }] },
+    };
+    this.orders.set(jobRef, { detail: d });
+    this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: this.summary(d), previousStatus: null, statusChanged: true, source: 'owner' } satisfies CoreEvent);
+    return d;
+  }
+
+  private cancelLink(jobRef: unknown): OrderDetail {
+    const d = this.get(jobRef);
+    if (isFinal(d.status)) throw fail('invalid', `this order is ${d.status} and can no longer be cancelled`);
+    const t = iso(this.now());
+    const previous = d.status;
+    d.audit.push({ action: 'link cancelled', detail: null, at: t });
+    d.statusEvents.push({ paymentReference: null, from: previous, to: 'Cancelled', source: 'owner', at: t });
+    d.status = 'Cancelled';
+    d.updatedAt = t;
+    d.lastConfirmedAt = t;
+    for (const p of d.payments) if (!isFinal(p.status)) p.status = 'Cancelled';
+    d.rawLastAnswer = { ...(d.rawLastAnswer as object), status: 'Cancelled' };
+    this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: this.summary(d), previousStatus: previous, statusChanged: true, source: 'owner' } satisfies CoreEvent);
+    return d;
   }
 
   private summary(d: OrderDetail): OrderSummary {
@@ -296,6 +495,11 @@ class FakeGateway {
       order.statusEvents.push({ paymentReference: order.payments.at(-1)?.paymentReference ?? null, from: 'Pending', to: 'Paid', source: 'notification', at: iso(t) });
       const last = order.payments.at(-1);
       if (last) last.status = 'Paid';
+      if (order.attempts === 0) {
+        const paymentReference = this.nextRef('26112499');
+        order.payments.push({ paymentReference, attempt: 1, status: 'Paid', amount: order.amount, failureCode: null, failureReason: null, createdAt: iso(t - MIN), updatedAt: iso(t) });
+        order.attempts = 1;
+      }
     } else {
       order = this.makeOrder(t - 3 * MIN, this.random() < 0.8 ? 'Paid' : 'Pending', 1);
       order.updatedAt = iso(t);
@@ -351,13 +555,26 @@ class FakeGateway {
         if (s.webhookSecret && !/^[A-Za-z0-9_-]{16,128}$/.test(s.webhookSecret)) {
           throw fail('invalidSettings', 'the secret webhook path must be 16 to 128 letters, digits, - or _');
         }
+        if (s.tunnel.provider === 'static' && publicUrlProblem(s.tunnel.publicUrl ?? '')) {
+          throw fail('invalid', `'${s.tunnel.publicUrl ?? ''}' is not a usable public address`);
+        }
+        if (s.tunnel.provider === 'bore' && !(s.tunnel.boreRelay ?? '').trim()) {
+          throw fail('invalid', "the bore tunnel needs the relay's host");
+        }
+        const tunnelChanged = JSON.stringify(s.tunnel) !== JSON.stringify(this.settings.settings.tunnel);
         this.settings = {
           ...this.settings,
           settings: structuredClone(s),
           // null keeps the stored ID, "" removes it (as the keyring side does).
           configurationId: input.configurationId === null ? this.settings.configurationId : input.configurationId.trim() || null,
           hasApiKey: this.settings.hasApiKey || !!input.apiKey,
+          hasNgrokAuthtoken: this.settings.hasNgrokAuthtoken || !!input.ngrokAuthtoken,
+          hasBoreSecret: this.settings.hasBoreSecret || !!input.boreSecret,
         };
+        if (tunnelChanged || this.health.tunnelStatus === 'down') {
+          this.applyTunnel(s.tunnel);
+          this.emit(EVENT_HEALTH_CHANGED, { ...this.health });
+        }
         return structuredClone(this.settings);
       }
       case 'test_connection':
@@ -366,6 +583,14 @@ class FakeGateway {
           : { ok: true, message: 'The demo gateway answered and accepted the credentials.' };
       case 'open_log':
         return null;
+      case 'suggest_order_number':
+        return this.suggestOrderNumber();
+      case 'create_payment_link':
+        return structuredClone(this.createLink(args.input as NewPaymentLink));
+      case 'cancel_payment_link':
+        return structuredClone(this.cancelLink(args.jobRef));
+      case 'get_url_change':
+        return this.urlChange ? { ...this.urlChange } : null;
       default:
         throw fail('unknownCommand', `The demo does not know "${command}".`);
     }
@@ -451,7 +676,8 @@ class FakeGateway {
 
 /** The demo backend: answers after a short delay, and a shopper pays every 20 s. */
 export function createFakeBackend(): Backend {
-  const gw = new FakeGateway(() => Date.now(), new URLSearchParams(location.search).has('trouble'));
+  const params = new URLSearchParams(location.search);
+  const gw = new FakeGateway(() => Date.now(), params.has('trouble'), params.get('tunnel'));
   setInterval(() => gw.tick(), 20_000);
   return {
     invoke<T>(command: string, args: Record<string, unknown> = {}): Promise<T> {

@@ -15,6 +15,8 @@ export const app = $state({
   tab: 'live' as Tab,
   /** The job reference of the order shown in the detail panel. */
   openOrder: null as string | null,
+  /** The "new payment link" dialog is open. */
+  linkForm: false,
   health: null as Health | null,
   settings: null as SettingsView | null,
   now: new Date(),
@@ -51,22 +53,28 @@ export function readHash(hash: string): { tab: Tab; order: string | null } {
   return { tab, order: order && /^[0-9A-Za-z-]{1,64}$/.test(order) ? order : null };
 }
 
-export function writeHash(tab: Tab, order: string | null): string {
-  return `#${tab}${order ? `&order=${order}` : ''}`;
+/** `#live&new-link`: the "new payment link" dialog is open. */
+export function linkFormInHash(hash: string): boolean {
+  return hash.replace(/^#\/?/, '').split('&').includes('new-link');
+}
+
+export function writeHash(tab: Tab, order: string | null, linkForm = false): string {
+  return `#${tab}${order ? `&order=${order}` : ''}${linkForm ? '&new-link' : ''}`;
 }
 
 /** Orders changed by this window (ship, undo), for lists to update without waiting for an event. */
-const localListeners = new Set<(o: OrderSummary) => void>();
+const localListeners = new Set<(o: OrderSummary, created: boolean) => void>();
 
-export function onLocalOrder(handler: (o: OrderSummary) => void): () => void {
+/** `created`: a payment link the owner just made, new to every list. */
+export function onLocalOrder(handler: (o: OrderSummary, created: boolean) => void): () => void {
   localListeners.add(handler);
   return () => {
     localListeners.delete(handler);
   };
 }
 
-export function publishLocalOrder(o: OrderSummary): void {
-  for (const h of localListeners) h(o);
+export function publishLocalOrder(o: OrderSummary, created = false): void {
+  for (const h of localListeners) h(o, created);
 }
 
 /** The summary part of an order's detail. */
