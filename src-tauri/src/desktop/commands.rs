@@ -218,6 +218,27 @@ pub async fn test_connection(state: State<'_, DesktopState>) -> Answer<Connectio
     Ok(result)
 }
 
+/// Opens a `mailto:` address in the owner's mail program. Nothing but mailto: is
+/// accepted, so the window cannot be made to launch arbitrary programs or pages.
+#[tauri::command]
+pub async fn open_mail(url: String) -> Answer<()> {
+    let invalid = |message: &str| IpcError {
+        code: "invalid".into(),
+        message: message.into(),
+    };
+    if !url.starts_with("mailto:") || url.len() > 8192 || url.chars().any(char::is_control) {
+        return Err(invalid("only an e-mail (mailto:) address can be opened"));
+    }
+    std::process::Command::new("xdg-open")
+        .arg(&url)
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| IpcError {
+            code: "open_failed".into(),
+            message: format!("No mail program could be opened ({e}); copy the link instead."),
+        })
+}
+
 #[tauri::command]
 pub async fn open_log(state: State<'_, DesktopState>) -> Answer<()> {
     let log = state.data_dir.join("tillwatch.log");

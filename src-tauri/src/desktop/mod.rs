@@ -51,6 +51,7 @@ pub fn run(data_dir: PathBuf) -> anyhow::Result<()> {
             commands::save_settings,
             commands::test_connection,
             commands::open_log,
+            commands::open_mail,
             commands::suggest_order_number,
             commands::create_payment_link,
             commands::cancel_payment_link,

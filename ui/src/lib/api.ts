@@ -113,6 +113,8 @@ export const api = {
   saveSettings: (input: SettingsInput) => call<SettingsView>('save_settings', { input }),
   testConnection: () => call<ConnectionTest>('test_connection'),
   openLog: () => call<null>('open_log'),
+  /** Hands a mailto: address to the desktop's mail program (the webview cannot). */
+  openMail: (url: string) => call<null>('open_mail', { url }),
   suggestOrderNumber: () => call<string>('suggest_order_number'),
   createPaymentLink: (input: NewPaymentLink) => call<OrderDetail>('create_payment_link', { input }),
   cancelPaymentLink: (jobRef: string) => call<OrderDetail>('cancel_payment_link', { jobRef }),

@@ -581,6 +581,7 @@ class FakeGateway {
         return this.health.circuitOpen
           ? { ok: false, message: 'The gateway refused the credentials (401). Check the configuration ID and API key.' }
           : { ok: true, message: 'The demo gateway answered and accepted the credentials.' };
+      case 'open_mail':
       case 'open_log':
         return null;
       case 'suggest_order_number':
