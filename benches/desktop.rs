@@ -33,7 +33,9 @@ fn family(root: u32) -> Vec<u32> {
         let parent = all[i];
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for e in dir.flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                    continue;
+                };
                 let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
                 // ppid is the 4th field, after the parenthesised name.
                 let ppid = stat
@@ -55,7 +57,8 @@ fn app_pid(data_dir: &std::path::Path) -> Option<u32> {
         let pid: u32 = e.file_name().to_string_lossy().parse().ok()?;
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let cmd = String::from_utf8_lossy(&cmd);
-        (cmd.contains("tillwatch") && cmd.contains(&needle) && !cmd.contains("tauri-driver")).then_some(pid)
+        (cmd.contains("tillwatch") && cmd.contains(&needle) && !cmd.contains("tauri-driver"))
+            .then_some(pid)
     })
 }
 
@@ -74,26 +77,50 @@ async fn main() {
         println!("desktop bench: run with `cargo bench --bench desktop`");
         return;
     }
-    let payments: usize = std::env::var("BENCH_PAYMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let payments: usize = std::env::var("BENCH_PAYMENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let desktop = Desktop::start();
     let dir = std::env::temp_dir().join(format!("tillwatch-bench-desktop-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
 
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = sim::start(tcp, SimConfig { step_gap: Duration::from_millis(50), ..SimConfig::default() })
-        .await
-        .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let sim = sim::start(
+        tcp,
+        SimConfig {
+            step_gap: Duration::from_millis(50),
+            ..SimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let env = vec![
         ("TILLWATCH_GATEWAY".to_owned(), sim.base_url()),
-        ("TILLWATCH_CONFIGURATION_ID".to_owned(), sim.config().configuration_id.clone()),
-        ("TILLWATCH_API_KEY".to_owned(), sim.config().api_keys[0].clone()),
+        (
+            "TILLWATCH_CONFIGURATION_ID".to_owned(),
+            sim.config().configuration_id.clone(),
+        ),
+        (
+            "TILLWATCH_API_KEY".to_owned(),
+            sim.config().api_keys[0].clone(),
+        ),
         ("TILLWATCH_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
     ];
 
     let started = Instant::now();
-    let w = Window::open(Launch { desktop: &desktop, data_dir: &dir, env }).await;
+    let w = Window::open(Launch {
+        desktop: &desktop,
+        data_dir: &dir,
+        env,
+    })
+    .await;
     w.wait_for("[data-testid=\"health-bar\"]").await;
     let first_paint = started.elapsed();
 
@@ -115,23 +142,35 @@ async fn main() {
                 webhook_url: Some(webhook.clone()),
             })
             .unwrap();
-        sim.play_and_wait(&job.reference, Script::PaysAtOnce).await.unwrap();
+        sim.play_and_wait(&job.reference, Script::PaysAtOnce)
+            .await
+            .unwrap();
         jobs.push(job.reference);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     let seen = loop {
-        let seen = w.script("return window.__seen", serde_json::json!([])).await;
+        let seen = w
+            .script("return window.__seen", serde_json::json!([]))
+            .await;
         if jobs.iter().all(|j| seen.get(j).is_some()) || Instant::now() > deadline {
             break seen;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let conn = rusqlite::Connection::open_with_flags(dir.join("custom.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.join("custom.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
     let mut latencies = Vec::new();
     for j in &jobs {
         let confirmed: String = conn
-            .query_row("SELECT first_seen_at FROM payment_jobs WHERE job_ref = ?1", [j], |r| r.get(0))
+            .query_row(
+                "SELECT first_seen_at FROM payment_jobs WHERE job_ref = ?1",
+                [j],
+                |r| r.get(0),
+            )
             .unwrap();
         let confirmed_ms = Timestamp::parse(&confirmed).unwrap().unix_millis() as f64;
         if let Some(shown) = seen.get(j).and_then(|v| v.as_f64()) {
@@ -151,7 +190,10 @@ async fn main() {
     };
 
     println!("tillwatch window ({} payments timed)", latencies.len());
-    println!("  launch to first paint (incl. WebDriver session)  {:>8.0} ms", first_paint.as_secs_f64() * 1000.0);
+    println!(
+        "  launch to first paint (incl. WebDriver session)  {:>8.0} ms",
+        first_paint.as_secs_f64() * 1000.0
+    );
     println!(
         "  confirmation to window   p50 {:>6.1} ms   p99 {:>6.1} ms   max {:>6.1} ms   (target < 200 ms)",
         percentile(&latencies, 0.5),

@@ -71,6 +71,8 @@ pub struct ConfirmWorker {
     bus: EventBus,
     cfg: ConfirmWorkerConfig,
     wake: Arc<Notify>,
+    /// Told when a confirmation hands back its gateway slot, so the next one starts.
+    freed: Arc<Notify>,
 }
 
 impl ConfirmWorker {
@@ -86,6 +88,7 @@ impl ConfirmWorker {
             bus,
             cfg,
             wake: Arc::new(Notify::new()),
+            freed: Arc::new(Notify::new()),
         }
     }
 
@@ -149,9 +152,10 @@ impl ConfirmWorker {
                 let up_to = t.up_to;
                 let (store, gateway, bus) =
                     (self.store.clone(), self.gateway.clone(), self.bus.clone());
+                let freed = Arc::clone(&self.freed);
                 tasks.spawn(async move {
-                    let outcome = confirm(&store, &gateway, &bus, &key, up_to).await;
-                    drop(permit);
+                    let slot = GatewaySlot { permit, freed };
+                    let outcome = confirm(&store, &gateway, &bus, &key, up_to, slot).await;
                     (key, up_to, outcome)
                 });
             }
@@ -170,6 +174,7 @@ impl ConfirmWorker {
                     }
                 }
                 _ = sleep_until_opt(next_wait) => {}
+                _ = self.freed.notified(), if can_start => {}
                 // Permits are shared with the reconciler: look again soon when blocked.
                 _ = tokio::time::sleep(Duration::from_millis(50)), if can_start => {}
                 Ok(()) = breaker.changed() => {}
@@ -275,19 +280,36 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 
 /// One confirmation: payment, then job, then one transaction. Never trusts the
 /// notification's body for anything but the two references.
+/// A gateway request slot, handed back as soon as the gateway has answered: the local
+/// commit that follows must not keep another confirmation from asking.
+struct GatewaySlot {
+    permit: tokio::sync::OwnedSemaphorePermit,
+    freed: Arc<Notify>,
+}
+
+impl GatewaySlot {
+    fn release(self) {
+        drop(self.permit);
+        self.freed.notify_one();
+    }
+}
+
 async fn confirm(
     store: &Store,
     gateway: &GatewayClient,
     bus: &EventBus,
     (job, payment): &Key,
     up_to: i64,
+    slot: GatewaySlot,
 ) -> Outcome {
     let fetched_payment = match gateway.retrieve_payment(job, payment).await {
         Ok(p) => p,
         Err(GatewayError::NotFound) => return unknown(store, bus, job, payment, up_to).await,
         Err(e) => return Outcome::Retry(e),
     };
-    let fetched_job = match gateway.retrieve_job(job).await {
+    let fetched_job = gateway.retrieve_job(job).await;
+    slot.release();
+    let fetched_job = match fetched_job {
         Ok(j) => j,
         Err(GatewayError::NotFound) => return unknown(store, bus, job, payment, up_to).await,
         Err(e) => return Outcome::Retry(e),

@@ -84,11 +84,8 @@ fn apply(
     let now = Timestamp::now().to_string();
     let job = snap.job_ref.as_str();
     let stored: Option<(String, Option<String>)> = conn
-        .query_row(
-            "SELECT status, gateway_updated_at FROM payment_jobs WHERE job_ref = ?1",
-            [job],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT status, gateway_updated_at FROM payment_jobs WHERE job_ref = ?1")?
+        .query_row([job], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
 
     let incoming_ts = snap.gateway_updated_at.map(|t| t.to_string());
@@ -101,7 +98,8 @@ fn apply(
         _ => false,
     };
     if stale {
-        conn.execute(
+        super::exec(
+            conn,
             "UPDATE payment_jobs SET last_confirmed_at = ?2 WHERE job_ref = ?1",
             params![job, now],
         )?;
@@ -125,7 +123,8 @@ fn apply(
         });
     }
 
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO payment_jobs (job_ref, order_number, email, status, amount, paid_amount,
              currency, mismatch, gateway_created_at, gateway_updated_at, first_seen_at,
              updated_at, last_confirmed_at, raw_last_answer)
@@ -170,7 +169,8 @@ fn apply(
             .optional()?;
         let before = before.map(PaymentStatus::from);
         let changed = before.as_ref() != Some(&p.status);
-        conn.execute(
+        super::exec(
+            conn,
             "INSERT INTO payments (job_ref, payment_ref, attempt, status, amount, failure_code,
                  failure_reason, gateway_created_at, updated_at, raw_last_answer)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -224,7 +224,8 @@ pub(super) fn insert_event(
     source: ChangeSource,
     at: &str,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO status_events (job_ref, payment_ref, from_status, to_status, source, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![

@@ -56,7 +56,8 @@ impl Store {
     /// Commits the delivery durably; only after this may the listener answer 200.
     pub async fn record_delivery(&self, d: NewDelivery) -> Result<i64, StoreError> {
         self.write(move |conn| {
-            conn.execute(
+            super::exec(
+                conn,
                 "INSERT INTO deliveries (received_at, remote_addr, forwarded_for, body, job_ref,
                      payment_ref, response_status, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 200, 'pending')",
@@ -77,7 +78,8 @@ impl Store {
     /// Keeps a refused delivery visible to the owner, dropping the oldest beyond the bound.
     pub async fn record_rejected_delivery(&self, d: RejectedDelivery) -> Result<(), StoreError> {
         self.write(move |conn| {
-            conn.execute(
+            super::exec(
+                conn,
                 "INSERT INTO deliveries (received_at, remote_addr, forwarded_for, body,
                      parse_error, response_status, state, outcome)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'malformed', ?5)",
@@ -90,7 +92,8 @@ impl Store {
                     d.response_status,
                 ],
             )?;
-            conn.execute(
+            super::exec(
+                conn,
                 "DELETE FROM deliveries WHERE state = 'malformed' AND id <=
                      (SELECT id FROM deliveries WHERE state = 'malformed'
                       ORDER BY id DESC LIMIT 1 OFFSET ?1)",
@@ -147,7 +150,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (job, payment) = (job.to_string(), payment.to_string());
         self.write(move |conn| {
-            conn.execute(
+            super::exec(
+                conn,
                 "UPDATE deliveries SET confirm_attempts = confirm_attempts + 1, last_error = ?4
                  WHERE job_ref = ?1 AND payment_ref = ?2 AND state = 'pending' AND id <= ?3",
                 params![job, payment, up_to_id, error],
@@ -203,7 +207,8 @@ pub(super) fn settle(
     state: DeliveryState,
     outcome: &str,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    super::exec(
+        conn,
         "UPDATE deliveries SET state = ?4, outcome = ?5, settled_at = ?6
          WHERE job_ref = ?1 AND payment_ref = ?2 AND state = 'pending' AND id <= ?3",
         params![

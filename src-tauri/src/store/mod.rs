@@ -152,6 +152,12 @@ impl Store {
     }
 }
 
+/// Runs a statement through the connection's statement cache (writes repeat the same few
+/// statements; parsing them every time showed in profiles).
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+    Ok(conn.prepare_cached(sql)?.execute(params)?)
+}
+
 /// Reads a stored text column back into a domain value; bad data is an error, not a panic.
 fn parse_col<T, E: std::fmt::Display>(
     value: Option<String>,

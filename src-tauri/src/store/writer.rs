@@ -33,20 +33,24 @@ where
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
     fn run(&mut self, conn: &Connection) {
-        let Some(work) = self.work.take() else { return };
-        let result = match conn.execute_batch("SAVEPOINT job") {
-            Err(e) => Err(StoreError::from(e)),
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        // Cached statements: parsing these per job was a third of the writer's time.
+        let exec = |sql: &str| -> Result<(), StoreError> {
+            conn.prepare_cached(sql)?.execute([])?;
+            Ok(())
+        };
+        let result = match exec("SAVEPOINT job") {
+            Err(e) => Err(e),
             Ok(()) => {
                 let r = work(conn);
                 let end = if r.is_ok() {
-                    "RELEASE job"
+                    exec("RELEASE job")
                 } else {
-                    "ROLLBACK TO job; RELEASE job"
+                    exec("ROLLBACK TO job").and_then(|()| exec("RELEASE job"))
                 };
-                match conn.execute_batch(end) {
-                    Ok(()) => r,
-                    Err(e) => Err(StoreError::from(e)),
-                }
+                end.and(r)
             }
         };
         self.result = Some(result);

@@ -78,7 +78,6 @@ CREATE TABLE deliveries (
 ) STRICT;
 CREATE INDEX deliveries_pending ON deliveries (id) WHERE state = 'pending';
 CREATE INDEX deliveries_by_job ON deliveries (job_ref, id);
-CREATE INDEX deliveries_by_payment_ref ON deliveries (payment_ref);
 CREATE INDEX deliveries_malformed ON deliveries (id) WHERE state = 'malformed';
 
 -- What the owner did.
