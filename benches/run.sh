@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The listener and backlog benchmarks in one command. Installs the load tool (oha, from
+# Every benchmark in one command: the listener against its floors, the confirmation
+# backlog, the orders table at 100,000 orders, and the window (memory, first paint,
+# confirmation-to-window latency, under Xvfb). Installs the load tool (oha, from
 # crates.io) if it is missing, then runs both benches in release. Figures only: nothing
 # here fails on a slow machine.
 #   BENCH_SECONDS=8        length of each listener measurement
@@ -17,3 +19,5 @@ fi
 
 cargo bench --bench listener
 cargo bench --bench backlog
+cargo bench --bench orders
+cargo bench --bench desktop
