@@ -207,5 +207,9 @@ async fn main() {
     );
     w.close().await;
     sim.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        println!("  kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

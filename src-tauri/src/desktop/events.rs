@@ -71,6 +71,7 @@ async fn on_core_event<R: Runtime>(
             if let Err(e) = handle.emit(EVENT_ORDER_CHANGED, &event) {
                 tracing::warn!(error = %e, "could not tell the window");
             }
+            tracing::debug!(job = %order.payment_job_reference, "order change sent to the window");
             if *status_changed && *source != ChangeSource::Owner {
                 if order.status.is_paid() {
                     let n = state.unseen.fetch_add(1, Ordering::Relaxed) + 1;
