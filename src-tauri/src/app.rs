@@ -207,23 +207,24 @@ impl Tillwatch {
     pub async fn resolve(&self, query: &str) -> Result<JobRef, AppError> {
         let q = query.trim();
         let found = self.store.lookup(q, 10).await?;
+        // An exact job reference or order number wins over prefix matches.
         let exact: Vec<&OrderSummary> = found
             .iter()
             .filter(|s| {
                 s.payment_job_reference.as_str() == q || s.order_number.as_deref() == Some(q)
             })
             .collect();
-        match (exact.as_slice(), found.as_slice()) {
-            ([one], _) => Ok(one.payment_job_reference.clone()),
-            ([], [one]) => Ok(one.payment_job_reference.clone()),
-            ([], []) => Err(AppError::NotFound(q.to_owned())),
-            (many, _) if !many.is_empty() => Err(AppError::Ambiguous {
+        let candidates: Vec<&OrderSummary> = if exact.is_empty() {
+            found.iter().collect()
+        } else {
+            exact
+        };
+        match candidates.as_slice() {
+            [] => Err(AppError::NotFound(q.to_owned())),
+            [one] => Ok(one.payment_job_reference.clone()),
+            many => Err(AppError::Ambiguous {
                 query: q.to_owned(),
                 count: many.len(),
-            }),
-            (_, all) => Err(AppError::Ambiguous {
-                query: q.to_owned(),
-                count: all.len(),
             }),
         }
     }

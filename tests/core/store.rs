@@ -229,3 +229,43 @@ async fn a_database_from_a_newer_version_is_refused_not_damaged() {
     drop(Store::open(&other).unwrap());
     drop(Store::open(&other).unwrap());
 }
+
+#[tokio::test]
+async fn an_order_is_named_by_any_reference_and_ambiguity_is_refused() {
+    use tillwatch::app::{AppError, ShopPolicy, Tillwatch};
+    let dir = TestDir::new("resolve");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    for (job, order) in [("111222", "A-7"), ("111333", "A-70")] {
+        let s = snapshot(job, PaymentStatus::Paid, "2026-11-24T10:00:00Z", order);
+        store
+            .apply_snapshot(s, ChangeSource::Notification, None, None)
+            .await
+            .unwrap();
+    }
+    let app = Tillwatch::new(
+        store,
+        ShopPolicy {
+            allow_ship_on_reserved: false,
+        },
+    );
+    assert_eq!(
+        app.resolve("A-7").await.unwrap().as_str(),
+        "111222",
+        "exact wins over prefix"
+    );
+    assert_eq!(
+        app.resolve("1113339").await.unwrap().as_str(),
+        "111333",
+        "payment reference"
+    );
+    assert!(matches!(
+        app.resolve("A-").await,
+        Err(AppError::Ambiguous { count: 2, .. })
+    ));
+    assert!(matches!(
+        app.resolve("nope").await,
+        Err(AppError::NotFound(_))
+    ));
+    let shipped = app.ship("A-70", None).await.unwrap();
+    assert!(shipped.summary.shipped);
+}
