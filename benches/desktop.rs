@@ -96,11 +96,7 @@ async fn main() {
     )
     .await
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = driver::free_port();
     let env = vec![
         ("TILLWATCH_GATEWAY".to_owned(), sim.base_url()),
         (

@@ -241,24 +241,14 @@ impl Tillwatch {
                 allow_reserved: self.policy.allow_ship_on_reserved,
             })
             .await?;
-        self.bus.publish(CoreEvent::OrderChanged {
-            order: Box::new(detail.summary.clone()),
-            previous_status: Some(detail.summary.status.clone()),
-            status_changed: false,
-            source: crate::domain::ChangeSource::Owner,
-        });
+        self.bus.publish(CoreEvent::owner_changed(&detail.summary));
         Ok(detail)
     }
 
     pub async fn unship(&self, query: &str) -> Result<OrderDetail, AppError> {
         let job_ref = self.resolve(query).await?;
         let detail = self.store.unship(&job_ref).await?;
-        self.bus.publish(CoreEvent::OrderChanged {
-            order: Box::new(detail.summary.clone()),
-            previous_status: Some(detail.summary.status.clone()),
-            status_changed: false,
-            source: crate::domain::ChangeSource::Owner,
-        });
+        self.bus.publish(CoreEvent::owner_changed(&detail.summary));
         Ok(detail)
     }
 

@@ -10,3 +10,5 @@ mod crash;
 mod harness;
 mod secrets;
 mod storage;
+#[path = "../common/test_dir.rs"]
+mod test_dir;

@@ -2,8 +2,6 @@
 //! simulator, both on loopback ports, over a real SQLite file in a fresh folder.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tillwatch::app::{ServeOptions, ShopPolicy, Tillwatch};
@@ -16,34 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
+pub use crate::test_dir::TestDir;
+
 pub const WAIT: Duration = Duration::from_secs(20);
-
-/// A folder removed when dropped.
-pub struct TestDir(PathBuf);
-
-impl TestDir {
-    pub fn new(name: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tillwatch-test-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 pub struct RigOptions {
     pub sim: SimConfig,
@@ -181,6 +154,17 @@ impl Rig {
                 webhook_url: webhook,
             })
             .unwrap()
+    }
+
+    /// A job the shopper paid at once, whose notifications go nowhere: the test decides
+    /// what reaches the listener.
+    pub async fn paid_job_not_notified(&self, amount: &str, order: &str) -> sim::JobSnapshot {
+        let job = self.create_job_notifying(amount, order, None);
+        self.sim
+            .play_and_wait(&job.reference, sim::Script::PaysAtOnce)
+            .await
+            .unwrap();
+        job
     }
 
     /// POSTs a notification to our listener as the gateway would.

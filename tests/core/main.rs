@@ -2,6 +2,8 @@
 //! ports, real SQLite files, the gateway simulator standing in for Cashflows.
 
 mod harness;
+#[path = "../common/test_dir.rs"]
+mod test_dir;
 
 mod gateway_client;
 mod links;

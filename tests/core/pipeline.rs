@@ -123,11 +123,7 @@ async fn shopper_retries_make_one_order_with_every_attempt() {
 async fn duplicate_notifications_change_status_once() {
     let mut rig = Rig::start("duplicates").await;
     // No webhook: only the test's own 50 copies reach the listener.
-    let job = rig.create_job_notifying("9.99", "A-1003", None);
-    rig.sim
-        .play_and_wait(&job.reference, Script::PaysAtOnce)
-        .await
-        .unwrap();
+    let job = rig.paid_job_not_notified("9.99", "A-1003").await;
 
     let mut sends = tokio::task::JoinSet::new();
     for _ in 0..50 {
@@ -178,11 +174,7 @@ async fn duplicate_notifications_change_status_once() {
 #[tokio::test]
 async fn stale_gateway_answer_never_overwrites_a_newer_status() {
     let mut rig = Rig::start("stale").await;
-    let job = rig.create_job_notifying("5.00", "A-1004", None);
-    rig.sim
-        .play_and_wait(&job.reference, Script::PaysAtOnce)
-        .await
-        .unwrap();
+    let job = rig.paid_job_not_notified("5.00", "A-1004").await;
     assert_eq!(
         rig.notify(&job.reference, &job.payment_reference)
             .await
@@ -339,11 +331,7 @@ async fn hanging_gateway_times_out_and_is_retried() {
 async fn unauthorized_opens_the_circuit_and_calls_stop() {
     let rig = Rig::start("unauthorized").await;
     rig.sim.set_fault(FaultTarget::AnyApi, Fault::Unauthorized);
-    let job = rig.create_job_notifying("15.00", "A-1007", None);
-    rig.sim
-        .play_and_wait(&job.reference, Script::PaysAtOnce)
-        .await
-        .unwrap();
+    let job = rig.paid_job_not_notified("15.00", "A-1007").await;
     assert_eq!(
         rig.notify(&job.reference, &job.payment_reference)
             .await

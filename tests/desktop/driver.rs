@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 pub const WAIT: Duration = Duration::from_secs(30);
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -3,37 +3,15 @@
 //! bus. The gateway simulator runs in the test process.
 
 mod driver;
+#[path = "../common/test_dir.rs"]
+mod test_dir;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use driver::{Desktop, Launch, Window, WAIT};
+use driver::{free_port, Desktop, Launch, Window, WAIT};
+use test_dir::TestDir;
 use tillwatch::sim::{self, CreateJob, Script, SimConfig, SimHandle};
-
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tillwatch-e2e-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The app pointed at a simulator the test controls.
 struct SimApp {
@@ -126,7 +104,7 @@ async fn demo_payment_appears_in_the_live_view() {
     let dir = TestDir::new("demo");
     let w = Window::open(Launch {
         desktop: &desktop,
-        data_dir: &dir.0,
+        data_dir: dir.path(),
         env: vec![
             ("TILLWATCH_DEMO_EVERY_MS".into(), "700".into()),
             (
@@ -177,7 +155,7 @@ async fn detail_shows_attempts_and_deliveries_and_shipping_follows_the_status() 
     let desktop = Desktop::start();
     let dir = TestDir::new("detail");
     let app = SimApp::start().await;
-    let w = app.open(&desktop, &dir.0).await;
+    let w = app.open(&desktop, dir.path()).await;
 
     let paid = app.job("24.00", "E2E-SHIP-1");
     app.sim
@@ -245,7 +223,7 @@ async fn detail_shows_attempts_and_deliveries_and_shipping_follows_the_status() 
     w.close().await;
 
     // The shipped state survives a restart.
-    let w = app.open(&desktop, &dir.0).await;
+    let w = app.open(&desktop, dir.path()).await;
     w.click(&w.wait_for(&live_row(&paid.reference)).await).await;
     w.wait_for(&detail_of(&paid.reference)).await;
     w.wait_for("[data-testid=\"shipped-badge\"]").await;
@@ -259,7 +237,7 @@ async fn lookup_by_payment_reference_opens_the_order() {
     let desktop = Desktop::start();
     let dir = TestDir::new("lookup");
     let app = SimApp::start().await;
-    let w = app.open(&desktop, &dir.0).await;
+    let w = app.open(&desktop, dir.path()).await;
     let job = app.job("12.00", "E2E-FIND-1");
     app.sim
         .play_and_wait(&job.reference, Script::PaysAtOnce)
@@ -287,7 +265,7 @@ async fn a_paid_change_raises_exactly_one_desktop_alert() {
     let desktop = Desktop::start();
     let dir = TestDir::new("alerts");
     let app = SimApp::start().await;
-    let w = app.open(&desktop, &dir.0).await;
+    let w = app.open(&desktop, dir.path()).await;
     let job = app.job("31.00", "E2E-ALERT-1");
     app.sim
         .play_and_wait(&job.reference, Script::PaysAtOnce)
@@ -317,7 +295,7 @@ async fn a_paid_change_raises_exactly_one_desktop_alert() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let db = dir.0.join("custom.db");
+    let db = dir.path().join("custom.db");
     let deadline = Instant::now() + WAIT;
     loop {
         let conn =
@@ -351,7 +329,7 @@ async fn a_payment_link_made_in_the_window_is_paid() {
     let desktop = Desktop::start();
     let dir = TestDir::new("link");
     let app = SimApp::start().await;
-    let w = app.open(&desktop, &dir.0).await;
+    let w = app.open(&desktop, dir.path()).await;
 
     w.click(&w.wait_for("[data-testid=\"new-link\"]").await)
         .await;

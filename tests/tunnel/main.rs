@@ -7,6 +7,8 @@
 //! runner's thread count.
 
 mod rig;
+#[path = "../common/test_dir.rs"]
+mod test_dir;
 
 mod bore;
 mod supervisor;

@@ -3,8 +3,6 @@
 //! (A few lines copied from tests/core/harness.rs rather than shared.)
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,39 +20,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::JoinHandle;
 
+pub use crate::test_dir::TestDir;
+
 pub const WAIT: Duration = Duration::from_secs(30);
 pub const BORE_CONTROL_PORT: u16 = 7835;
 pub const WEBHOOK_SECRET: &str = "tunnel-test-secret-0123456789";
 
 /// Held by every test that runs a bore relay (the control port is fixed).
 pub static RELAY_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A folder removed when dropped.
-pub struct TestDir(PathBuf);
-
-impl TestDir {
-    pub fn new(name: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tillwatch-tunnel-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Supervisor timings for tests: fast probes, short waits.
 pub fn fast(cfg: &mut SupervisorConfig) {

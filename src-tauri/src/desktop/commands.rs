@@ -178,7 +178,10 @@ pub async fn test_connection(state: State<'_, DesktopState>) -> Answer<Connectio
     let (creds, _, problem) = secrets::load();
     let (configuration_id, api_key) = match creds {
         Some(c) => (c.configuration_id, c.api_key),
-        None if state.health().await.demo => ("sim-config".to_owned(), ApiKey::new("sim-api-key")),
+        None if state.health().await.demo => {
+            let demo = crate::sim::SimConfig::default();
+            (demo.configuration_id, ApiKey::new(demo.api_keys[0].clone()))
+        }
         None => {
             return Ok(ConnectionTest {
                 ok: false,

@@ -104,9 +104,6 @@ impl DesktopState {
         let observed = r.observed.lock().map(|o| o.clone()).unwrap_or_default();
         let breaker = r.gateway.breaker().state();
         let tunnel = r.tunnel.state();
-        let tunnel_status = serde_json::to_value(&tunnel)
-            .ok()
-            .and_then(|v| v.get("state").and_then(|s| s.as_str()).map(str::to_owned));
         let (circuit_open, circuit_reason) = match breaker {
             crate::gateway::BreakerState::Closed => (false, None),
             crate::gateway::BreakerState::Open { reason, .. } => (true, Some(reason)),
@@ -123,7 +120,7 @@ impl DesktopState {
                 .then(|| tunnel.webhook_url().map(str::to_owned))
                 .flatten(),
             tunnel: Some(tunnel.describe()),
-            tunnel_status,
+            tunnel_status: Some(tunnel.status_word().to_owned()),
             gateway_url: Some(r.gateway.base_url().to_owned()),
             circuit_open,
             circuit_reason,

@@ -85,6 +85,23 @@ impl GatewayPayment {
             .max()
     }
 
+    /// The payment as the domain keeps it; `raw` is its JSON as the gateway sent it.
+    pub fn to_snapshot(&self, raw: serde_json::Value) -> crate::domain::PaymentSnapshot {
+        let (failure_code, failure_reason) = match self.failure() {
+            Some((c, r)) => (Some(c), Some(r).filter(|r| !r.is_empty())),
+            None => (None, None),
+        };
+        crate::domain::PaymentSnapshot {
+            payment_ref: self.reference.clone(),
+            status: self.status.clone(),
+            amount: self.amount_to_collect,
+            failure_code,
+            failure_reason,
+            created_at: self.create_date_time_utc,
+            raw,
+        }
+    }
+
     /// Why it failed, in the gateway's words and code.
     pub fn failure(&self) -> Option<(String, String)> {
         let e = self.last_error_report.as_ref()?.errors.first()?;
@@ -174,20 +191,10 @@ impl super::Fetched<GatewayJob> {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let (failure_code, failure_reason) = match p.failure() {
-                    Some((c, r)) => (Some(c), Some(r).filter(|r| !r.is_empty())),
-                    None => (None, None),
-                };
-                let snapshot = PaymentSnapshot {
-                    payment_ref: p.reference.clone(),
-                    status: p.status.clone(),
-                    amount: p.amount_to_collect,
-                    failure_code,
-                    failure_reason,
-                    created_at: p.create_date_time_utc,
-                    raw: raw_payments.get(i).cloned().unwrap_or_default(),
-                };
-                (i, snapshot)
+                (
+                    i,
+                    p.to_snapshot(raw_payments.get(i).cloned().unwrap_or_default()),
+                )
             })
             .collect();
         // Stable: payments without a creation time keep the gateway's order.

@@ -11,8 +11,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::{mismatch, CoreEvent, EventBus};
-use crate::domain::{ChangeSource, DeliveryState, JobRef, PaymentRef, PaymentSnapshot};
-use crate::gateway::{GatewayClient, GatewayError, RetryPolicy};
+use crate::domain::{ChangeSource, DeliveryState, JobRef, PaymentRef};
+use crate::gateway::{Fetched, GatewayClient, GatewayError, RetryPolicy};
 use crate::store::{Settles, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -317,19 +317,8 @@ async fn confirm(
     let mut snapshot = fetched_job.into_snapshot();
     // The job answer may lag the payment answer: never drop the payment we were told of.
     if !snapshot.payments.iter().any(|p| &p.payment_ref == payment) {
-        let p = &fetched_payment.value;
-        let (failure_code, failure_reason) = p
-            .failure()
-            .map_or((None, None), |(c, r)| (Some(c), Some(r)));
-        snapshot.payments.push(PaymentSnapshot {
-            payment_ref: p.reference.clone(),
-            status: p.status.clone(),
-            amount: p.amount_to_collect,
-            failure_code,
-            failure_reason,
-            created_at: p.create_date_time_utc,
-            raw: fetched_payment.raw.clone(),
-        });
+        let Fetched { value, raw } = fetched_payment;
+        snapshot.payments.push(value.to_snapshot(raw));
     }
     let expected = match store.expectation(job).await {
         Ok(e) => e,

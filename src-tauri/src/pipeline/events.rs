@@ -48,6 +48,16 @@ pub struct ReconcileReport {
 }
 
 impl CoreEvent {
+    /// The owner changed something other than the status (shipped, un-shipped).
+    pub fn owner_changed(order: &OrderSummary) -> Self {
+        Self::OrderChanged {
+            order: Box::new(order.clone()),
+            previous_status: Some(order.status.clone()),
+            status_changed: false,
+            source: ChangeSource::Owner,
+        }
+    }
+
     /// The event for an applied answer, if anything changed.
     pub fn from_applied(applied: &Applied, source: ChangeSource) -> Option<Self> {
         if applied.changes.is_empty() {

@@ -98,7 +98,7 @@ impl Reconciler {
             match done {
                 Ok(Ok(true)) => report.caught_up += 1,
                 Ok(Ok(false)) => {}
-                Ok(Err(GatewayError::CircuitOpen)) | Ok(Err(_)) | Err(_) => report.failed += 1,
+                Ok(Err(_)) | Err(_) => report.failed += 1,
             }
         }
         report.at = Timestamp::now();

@@ -72,6 +72,17 @@ impl TunnelState {
     }
 
     /// One line for a terminal or a health bar.
+    /// The state's tag, as serialised (`localOnly`, `connecting`, `up`, `down`, `stopped`).
+    pub fn status_word(&self) -> &'static str {
+        match self {
+            Self::LocalOnly { .. } => "localOnly",
+            Self::Connecting { .. } => "connecting",
+            Self::Up { .. } => "up",
+            Self::Down { .. } => "down",
+            Self::Stopped => "stopped",
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Self::LocalOnly { local_webhook_url } => format!(
@@ -205,6 +216,20 @@ mod tests {
         };
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["state"], "up");
+        for state in [
+            s.clone(),
+            TunnelState::Stopped,
+            TunnelState::LocalOnly {
+                local_webhook_url: "http://127.0.0.1:8787/webhooks/cashflows".into(),
+            },
+        ] {
+            let tag = serde_json::to_value(&state).unwrap()["state"].clone();
+            assert_eq!(
+                tag,
+                state.status_word(),
+                "the health bar's word is the serialised tag"
+            );
+        }
         assert_eq!(v["publicUrl"], "http://relay:4000");
         assert_eq!(v["webhookUrl"], "http://relay:4000/webhooks/cashflows");
         let back: TunnelState = serde_json::from_value(v).unwrap();

@@ -1,7 +1,7 @@
 // Shapes an order's history for the detail view: one timeline from status changes and the
 // owner's actions, and the notification deliveries with the gaps between them.
 
-import type { AuditView, ChangeSource, DeliveryState, DeliveryView, StatusEventView } from './bindings';
+import type { AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail, OrderSummary, StatusEventView } from './bindings';
 import { compareInstants, gapWords, parseInstant } from './time';
 
 export type TimelineItem =
@@ -104,4 +104,23 @@ export function prettyJson(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/** The summary part of an order's detail. */
+export function summaryOf(d: OrderDetail): OrderSummary {
+  return {
+    paymentJobReference: d.paymentJobReference,
+    orderNumber: d.orderNumber,
+    email: d.email,
+    status: d.status,
+    amount: d.amount,
+    currency: d.currency,
+    attempts: d.attempts,
+    shipped: d.shipped,
+    shippedAt: d.shippedAt,
+    createdHere: d.createdHere,
+    mismatch: d.mismatch,
+    firstSeenAt: d.firstSeenAt,
+    updatedAt: d.updatedAt,
+  };
 }

@@ -24,6 +24,7 @@ import type {
 } from './bindings';
 import { EVENT_HEALTH_CHANGED, EVENT_ORDER_CHANGED, EVENT_TUNNEL_URL_CHANGED } from './bindings';
 import { amountProblem, currencyProblem, emailProblem, isFinal, normaliseAmount, orderNumberProblem } from './links';
+import { summaryOf } from './detail';
 import { compareInstants, parseInstant } from './time';
 import { publicUrlProblem } from './tunnel';
 
@@ -426,7 +427,7 @@ class FakeGateway {
       rawLastAnswer: { reference: jobRef, orderNumber, status: 'Pending', amountToCollect: amount, currency, payments: [{ reference: paymentReference, status: 'Pending' }] },
     };
     this.orders.set(jobRef, { detail: d });
-    this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: this.summary(d), previousStatus: null, statusChanged: true, source: 'owner' } satisfies CoreEvent);
+    this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: summaryOf(d), previousStatus: null, statusChanged: true, source: 'owner' } satisfies CoreEvent);
     return d;
   }
 
@@ -442,26 +443,8 @@ class FakeGateway {
     d.lastConfirmedAt = t;
     for (const p of d.payments) if (!isFinal(p.status)) p.status = 'Cancelled';
     d.rawLastAnswer = { ...(d.rawLastAnswer as object), status: 'Cancelled' };
-    this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: this.summary(d), previousStatus: previous, statusChanged: true, source: 'owner' } satisfies CoreEvent);
+    this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: summaryOf(d), previousStatus: previous, statusChanged: true, source: 'owner' } satisfies CoreEvent);
     return d;
-  }
-
-  private summary(d: OrderDetail): OrderSummary {
-    return {
-      paymentJobReference: d.paymentJobReference,
-      orderNumber: d.orderNumber,
-      email: d.email,
-      status: d.status,
-      amount: d.amount,
-      currency: d.currency,
-      attempts: d.attempts,
-      shipped: d.shipped,
-      shippedAt: d.shippedAt,
-      createdHere: d.createdHere,
-      mismatch: d.mismatch,
-      firstSeenAt: d.firstSeenAt,
-      updatedAt: d.updatedAt,
-    };
   }
 
   private get(jobRef: unknown): OrderDetail {
@@ -505,7 +488,7 @@ class FakeGateway {
       order.updatedAt = iso(t);
       this.orders.set(order.paymentJobReference, { detail: order });
     }
-    const e: CoreEvent = { kind: 'orderChanged', order: this.summary(order), previousStatus, statusChanged: true, source: 'notification' };
+    const e: CoreEvent = { kind: 'orderChanged', order: summaryOf(order), previousStatus, statusChanged: true, source: 'notification' };
     this.emit(EVENT_ORDER_CHANGED, e);
     this.health = { ...this.health, lastNotificationAt: iso(t), unseenPayments: this.health.unseenPayments + 1 };
     this.emit(EVENT_HEALTH_CHANGED, this.health);
@@ -528,7 +511,7 @@ class FakeGateway {
         const note = typeof args.note === 'string' && args.note.trim() ? args.note.trim() : null;
         Object.assign(d, { shipped: true, shippedAt: t, shippingNote: note, updatedAt: t });
         d.audit.push({ action: 'shipped', detail: note, at: t } satisfies AuditView);
-        this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: this.summary(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent);
+        this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: summaryOf(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent);
         return structuredClone(d);
       }
       case 'unship_order': {
@@ -537,7 +520,7 @@ class FakeGateway {
         const t = iso(this.now());
         Object.assign(d, { shipped: false, shippedAt: null, shippingNote: null, updatedAt: t });
         d.audit.push({ action: 'unshipped', detail: null, at: t });
-        this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: this.summary(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent);
+        this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: summaryOf(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent);
         return structuredClone(d);
       }
       case 'get_today':
@@ -598,7 +581,7 @@ class FakeGateway {
   }
 
   private list(q: OrdersQuery): OrdersPage {
-    let rows = [...this.orders.values()].map((o) => this.summary(o.detail));
+    let rows = [...this.orders.values()].map((o) => summaryOf(o.detail));
     rows = rows.filter(
       (o) =>
         (q.status === null || o.status === q.status) &&
@@ -644,7 +627,7 @@ class FakeGateway {
           (d.email ?? '').toLowerCase().startsWith(q),
       )
       .slice(0, 20)
-      .map((d) => this.summary(d));
+      .map((d) => summaryOf(d));
   }
 
   private today(since: string, offset: number): Today {

@@ -1,7 +1,8 @@
 // The window's shared state: which tab, which order is open, health, settings, toasts,
 // and a clock for "2 min ago".
 
-import type { Health, OrderDetail, OrderSort, OrderSummary, SettingsView } from './bindings';
+import type { Health, OrderSort, OrderSummary, SettingsView } from './bindings';
+export { summaryOf } from './detail';
 
 export type Tab = 'live' | 'orders' | 'settings';
 
@@ -75,25 +76,6 @@ export function onLocalOrder(handler: (o: OrderSummary, created: boolean) => voi
 
 export function publishLocalOrder(o: OrderSummary, created = false): void {
   for (const h of localListeners) h(o, created);
-}
-
-/** The summary part of an order's detail. */
-export function summaryOf(d: OrderDetail): OrderSummary {
-  return {
-    paymentJobReference: d.paymentJobReference,
-    orderNumber: d.orderNumber,
-    email: d.email,
-    status: d.status,
-    amount: d.amount,
-    currency: d.currency,
-    attempts: d.attempts,
-    shipped: d.shipped,
-    shippedAt: d.shippedAt,
-    createdHere: d.createdHere,
-    mismatch: d.mismatch,
-    firstSeenAt: d.firstSeenAt,
-    updatedAt: d.updatedAt,
-  };
 }
 
 /** The orders tab's filters, sort and page: kept while other tabs are shown. */
