@@ -6,13 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch, Notify, Semaphore};
+use tokio::sync::{broadcast, watch, Notify};
 
-use crate::domain::{JobRef, OrderDetail, OrderSummary, PaymentStatus, Timestamp};
-use crate::gateway::{GatewayClient, GatewayError, RetryPolicy};
+use crate::domain::{
+    DeliveryPolicy, DeliveryState, JobRef, OrderDetail, OrderSummary, PaymentStatus, StuckDelivery,
+    Timestamp,
+};
+use crate::gateway::{GatewayClient, GatewayError};
 use crate::listener;
 use crate::pipeline::{
-    ConfirmWorker, ConfirmWorkerConfig, CoreEvent, EventBus, Reconciler, ReconcilerConfig,
+    ConfirmWorker, ConfirmWorkerConfig, CoreEvent, EventBus, GatewaySlots, Reconciler,
+    ReconcilerConfig,
 };
 use crate::store::{OrderFilter, ShipRequest, Store, StoreError};
 use crate::tunnel::{ProbeBook, SupervisorHooks};
@@ -58,8 +62,8 @@ pub struct ServeOptions {
     /// Gateway requests in flight at once.
     pub concurrency: usize,
     pub reconcile_every: Duration,
-    /// Waits between confirmation attempts of a delivery the gateway keeps failing.
-    pub confirm_backoff: RetryPolicy,
+    /// When to ask the gateway again about a delivery, and when to give up on it.
+    pub delivery_policy: DeliveryPolicy,
 }
 
 impl Default for ServeOptions {
@@ -68,7 +72,7 @@ impl Default for ServeOptions {
             webhook_secret: None,
             concurrency: 8,
             reconcile_every: Duration::from_secs(300),
-            confirm_backoff: ConfirmWorkerConfig::new(1).backoff,
+            delivery_policy: DeliveryPolicy::default(),
         }
     }
 }
@@ -82,6 +86,8 @@ pub struct Tillwatch {
     probes: ProbeBook,
     /// Asks the running reconciler for a pass at once (kept until `serve` runs).
     reconcile_now: Arc<Notify>,
+    /// Tells the confirm worker the inbox has something due (kept until `serve` runs).
+    confirm_now: Arc<Notify>,
 }
 
 impl Tillwatch {
@@ -92,6 +98,7 @@ impl Tillwatch {
             policy,
             probes: ProbeBook::new(),
             reconcile_now: Arc::new(Notify::new()),
+            confirm_now: Arc::new(Notify::new()),
         }
     }
 
@@ -252,6 +259,37 @@ impl Tillwatch {
         Ok(detail)
     }
 
+    /// Deliveries settled without a confirmation that the owner should look at: dead
+    /// ones (the gateway's errors never went away) or unknown ones, newest first.
+    pub async fn stuck_deliveries(
+        &self,
+        state: DeliveryState,
+        limit: u32,
+    ) -> Result<Vec<StuckDelivery>, AppError> {
+        if !state.is_retryable() {
+            return Err(AppError::Invalid(format!(
+                "'{}' deliveries are not listed here; use dead or unknown",
+                state.as_str()
+            )));
+        }
+        Ok(self.store.deliveries_in(state, limit).await?)
+    }
+
+    /// "Retry now": the dead or unknown deliveries of an exact job or payment reference go
+    /// back to the confirm worker with a fresh schedule. A running `serve` (this process's
+    /// at once, another's within its idle poll) asks the gateway again.
+    pub async fn retry_deliveries(&self, reference: &str) -> Result<u64, AppError> {
+        let n = self.store.retry_deliveries(reference).await?;
+        if n == 0 {
+            return Err(AppError::NotFound(format!(
+                "{}: no dead or unknown delivery",
+                reference.trim()
+            )));
+        }
+        self.confirm_now.notify_one();
+        Ok(n)
+    }
+
     /// All orders as CSV, newest first.
     pub async fn export_csv(&self) -> Result<String, AppError> {
         let orders = self.store.orders(OrderFilter::default()).await?;
@@ -273,16 +311,31 @@ impl Tillwatch {
                 let _ = rx.wait_for(|s| *s).await;
             }
         };
-        let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
-        let mut worker_cfg = ConfirmWorkerConfig::new(opts.concurrency);
-        worker_cfg.permits = Arc::clone(&permits);
-        worker_cfg.backoff = opts.confirm_backoff;
+        // Credentials may have changed since these were settled: a 404 may have meant
+        // "wrong account", not "forged". Ask again.
+        match self.store.reopen_unknown().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                deliveries = n,
+                "asking the gateway again about unknown references"
+            ),
+            Err(e) => {
+                tracing::error!(code = e.code(), error = %e, "cannot re-open unknown deliveries")
+            }
+        }
+        let slots = GatewaySlots::new(opts.concurrency);
+        let worker_cfg = ConfirmWorkerConfig {
+            slots: slots.clone(),
+            policy: opts.delivery_policy,
+            ..ConfirmWorkerConfig::new(opts.concurrency)
+        };
         let worker = ConfirmWorker::new(
             self.store.clone(),
             gateway.clone(),
             self.bus.clone(),
             worker_cfg,
-        );
+        )
+        .waking_on(Arc::clone(&self.confirm_now));
         let waker = worker.waker();
         let reconciler = Reconciler::new(
             self.store.clone(),
@@ -290,7 +343,7 @@ impl Tillwatch {
             self.bus.clone(),
             ReconcilerConfig {
                 interval: opts.reconcile_every,
-                permits,
+                slots,
             },
         );
         let reconcile_asked = {

@@ -6,7 +6,7 @@ use ts_rs::{Config, TS};
 
 use crate::domain::{
     Attempt, AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail, OrderSummary,
-    StatusEventView,
+    StatusEventView, StuckDelivery,
 };
 use crate::links::{NewPaymentLink, ReturnUrls};
 use crate::pipeline::{CoreEvent, ReconcileReport};
@@ -33,6 +33,7 @@ pub fn typescript() -> String {
         Attempt::decl(&cfg),
         DeliveryView::decl(&cfg),
         DeliveryState::decl(&cfg),
+        StuckDelivery::decl(&cfg),
         StatusEventView::decl(&cfg),
         AuditView::decl(&cfg),
         ChangeSource::decl(&cfg),

@@ -199,7 +199,8 @@ fn field(map: &Map<String, Value>, name: &'static str) -> Result<String, Refusal
         .ok_or(Refusal::Missing(name))?;
     match value {
         Value::String(s) => Ok(s.clone()),
-        Value::Number(n) if n.is_u64() => Ok(n.to_string()),
+        // int64 in the spec: a number above i64::MAX is no reference of the gateway's.
+        Value::Number(n) if n.as_i64().is_some_and(|v| v >= 0) => Ok(n.to_string()),
         _ => Err(Refusal::NotText(name)),
     }
 }

@@ -36,11 +36,7 @@ impl Default for RigOptions {
             serve: ServeOptions {
                 concurrency: 4,
                 reconcile_every: Duration::from_secs(3600),
-                confirm_backoff: RetryPolicy {
-                    max_attempts: u32::MAX,
-                    base: Duration::from_millis(20),
-                    cap: Duration::from_millis(200),
-                },
+                delivery_policy: crate::policy::quick_delivery_policy(),
                 ..ServeOptions::default()
             },
             gateway_timeout: Duration::from_secs(5),
@@ -57,7 +53,8 @@ pub struct Rig {
     pub events: broadcast::Receiver<CoreEvent>,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
-    serving: Option<JoinHandle<std::io::Result<()>>>,
+    serving: Option<Serving>,
+    serve_opts: ServeOptions,
     _dir: TestDir,
 }
 
@@ -105,17 +102,8 @@ impl Rig {
             },
         );
         let events = app.events();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let serving = {
-            let app = app.clone();
-            let gateway = gateway.clone();
-            tokio::spawn(async move {
-                app.serve(gateway, tcp, opts.serve, async {
-                    let _ = stopped.await;
-                })
-                .await
-            })
-        };
+        let serve_opts = opts.serve.clone();
+        let (stop, serving) = serve(&app, &gateway, tcp, opts.serve);
         Rig {
             sim,
             app,
@@ -126,8 +114,24 @@ impl Rig {
             http: reqwest::Client::new(),
             stop: Some(stop),
             serving: Some(serving),
+            serve_opts,
             _dir: dir,
         }
+    }
+
+    /// Stops serving and serves again on the same address and database, as a restart of
+    /// the app (or a Save in the window's settings) does.
+    pub async fn restart(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            serving.await.unwrap().unwrap();
+        }
+        let tcp = TcpListener::bind(self.addr).await.unwrap();
+        let (stop, serving) = serve(&self.app, &self.gateway, tcp, self.serve_opts.clone());
+        self.stop = Some(stop);
+        self.serving = Some(serving);
     }
 
     pub fn store(&self) -> &Store {
@@ -238,6 +242,25 @@ impl Rig {
         }
         self.sim.shutdown().await;
     }
+}
+
+type Serving = JoinHandle<std::io::Result<()>>;
+
+fn serve(
+    app: &Tillwatch,
+    gateway: &GatewayClient,
+    tcp: TcpListener,
+    opts: ServeOptions,
+) -> (oneshot::Sender<()>, Serving) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (app, gateway) = (app.clone(), gateway.clone());
+    let serving = tokio::spawn(async move {
+        app.serve(gateway, tcp, opts, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    (stop, serving)
 }
 
 /// Order-level status changes (not attempts') recorded for a job.

@@ -2,9 +2,12 @@
 //! ports, real SQLite files, the gateway simulator standing in for Cashflows.
 
 mod harness;
+#[path = "../common/policy.rs"]
+mod policy;
 #[path = "../common/test_dir.rs"]
 mod test_dir;
 
+mod delivery;
 mod gateway_client;
 mod links;
 mod listener;

@@ -6,6 +6,8 @@
 //! `rig::RELAY_LOCK` for its whole length: they run one at a time, whatever the test
 //! runner's thread count.
 
+#[path = "../common/policy.rs"]
+mod policy;
 mod rig;
 #[path = "../common/test_dir.rs"]
 mod test_dir;

@@ -113,11 +113,7 @@ impl Rig {
         let opts = ServeOptions {
             webhook_secret: Some(WEBHOOK_SECRET.to_owned()),
             reconcile_every: Duration::from_secs(3600),
-            confirm_backoff: RetryPolicy {
-                max_attempts: u32::MAX,
-                base: Duration::from_millis(20),
-                cap: Duration::from_millis(200),
-            },
+            delivery_policy: crate::policy::quick_delivery_policy(),
             ..ServeOptions::default()
         };
         let (stop, stopped) = oneshot::channel::<()>();

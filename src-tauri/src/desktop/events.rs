@@ -85,7 +85,7 @@ async fn on_core_event<R: Runtime>(
                 o.last_notification_at = Some(received_at.to_string());
             }
         }
-        CoreEvent::DeliveryUnknown { .. } => {}
+        CoreEvent::DeliverySettled { .. } => {}
         CoreEvent::ReconcileFinished(report) => {
             if let Ok(mut o) = observed.lock() {
                 o.last_reconcile_at = Some(report.at.to_string());

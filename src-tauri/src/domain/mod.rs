@@ -1,6 +1,8 @@
 //! The words of the business: references, money, statuses, timestamps.
 //! Nothing here knows about HTTP, SQL or the window.
 
+mod delivery;
+mod freshness;
 mod money;
 mod order;
 mod refs;
@@ -8,10 +10,12 @@ mod snapshot;
 mod status;
 mod timestamp;
 
+pub use delivery::{DeliveryPolicy, DeliveryState, Failing, FailureClass, NextStep, StuckDelivery};
+pub use freshness::{judge, Seen, Verdict};
 pub use money::{Amount, Currency, MoneyError};
 pub use order::{
-    may_ship, Attempt, AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail,
-    OrderSummary, ShipRefusal, StatusEventView,
+    may_ship, Attempt, AuditView, ChangeSource, DeliveryView, OrderDetail, OrderSummary,
+    ShipRefusal, StatusEventView,
 };
 pub use refs::{JobRef, PaymentRef, RefError, MAX_REF_LEN};
 pub use snapshot::{Expected, JobSnapshot, PaymentSnapshot};

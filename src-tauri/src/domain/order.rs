@@ -5,7 +5,7 @@
 use serde::Serialize;
 use ts_rs::TS;
 
-use super::{Amount, Currency, JobRef, PaymentRef, PaymentStatus, Timestamp};
+use super::{Amount, Currency, DeliveryState, JobRef, PaymentRef, PaymentStatus, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -86,40 +86,6 @@ pub struct DeliveryView {
 impl DeliveryView {
     pub fn state_word(&self) -> &'static str {
         self.state.as_str()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub enum DeliveryState {
-    /// Acknowledged and waiting for the gateway to confirm it.
-    Pending,
-    Confirmed,
-    /// The gateway does not know the references: a forged or mistaken notification.
-    UnknownReference,
-    /// The body could not be read; refused with a 4xx.
-    Malformed,
-}
-
-impl DeliveryState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Confirmed => "confirmed",
-            Self::UnknownReference => "unknownReference",
-            Self::Malformed => "malformed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Confirmed,
-            Self::UnknownReference,
-            Self::Malformed,
-        ]
-        .into_iter()
-        .find(|d| d.as_str() == s)
     }
 }
 

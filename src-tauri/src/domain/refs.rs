@@ -2,9 +2,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// References are 18-digit numbers today; allow some headroom but keep a bound so a
-/// hostile body cannot make us store or forward huge strings.
-pub const MAX_REF_LEN: usize = 32;
+/// References are 18-digit numbers today and the gateway's spec types them int64, whose
+/// largest value has 19 digits; anything longer is not a reference of the gateway's.
+pub const MAX_REF_LEN: usize = 19;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefError {

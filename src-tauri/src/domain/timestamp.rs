@@ -36,6 +36,18 @@ impl Timestamp {
     pub fn inner(self) -> OffsetDateTime {
         self.0
     }
+
+    /// How long after `earlier` this is (zero if it is not after it).
+    pub fn since(self, earlier: Timestamp) -> std::time::Duration {
+        (self.0 - earlier.0).try_into().unwrap_or_default()
+    }
+
+    pub fn plus(self, d: std::time::Duration) -> Timestamp {
+        Self(
+            self.0
+                .saturating_add(d.try_into().unwrap_or(time::Duration::MAX)),
+        )
+    }
 }
 
 impl fmt::Display for Timestamp {

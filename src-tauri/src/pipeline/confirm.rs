@@ -1,40 +1,45 @@
 //! The confirm worker: takes acknowledged deliveries from the inbox, asks the gateway what
-//! really happened, and stores the answer. The inbox is the queue, so a restart simply
-//! picks up whatever is still pending.
+//! really happened, and stores the answer. The inbox is the queue: a delivery that must
+//! wait carries its due time in its row, so the worker holds in memory only what it is
+//! about to start or has in flight, and a restart simply picks up whatever is due.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{mismatch, CoreEvent, EventBus};
-use crate::domain::{ChangeSource, DeliveryState, JobRef, PaymentRef};
-use crate::gateway::{Fetched, GatewayClient, GatewayError, RetryPolicy};
+use super::{mismatch, CoreEvent, EventBus, GatewaySlots, Slot};
+use crate::domain::{
+    ChangeSource, DeliveryPolicy, DeliveryState, Failing, FailureClass, JobRef, NextStep,
+    PaymentRef, Timestamp,
+};
+use crate::gateway::{Fetched, GatewayClient, GatewayError};
 use crate::store::{Settles, Store, StoreError};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConfirmWorkerConfig {
-    /// Requests to the gateway in flight at once (shared with the reconciler).
-    pub permits: Arc<Semaphore>,
-    /// Waits between confirmation attempts of one delivery that keeps failing.
-    pub backoff: RetryPolicy,
-    /// How many inbox rows are read at a time.
+    /// Requests to the gateway in flight at once (shared with the reconciler, which
+    /// only takes what live confirmations leave).
+    pub slots: GatewaySlots,
+    /// When to ask again after a failure, and when to give up.
+    pub policy: DeliveryPolicy,
+    /// How many inbox rows are read at a time; also the most the worker holds queued.
     pub page: u32,
+    /// How often the inbox is looked at with nothing to wake the worker (a "retry now"
+    /// from another process).
+    pub idle_poll: Duration,
 }
 
 impl ConfirmWorkerConfig {
     pub fn new(concurrency: usize) -> Self {
         Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            backoff: RetryPolicy {
-                max_attempts: u32::MAX,
-                base: Duration::from_secs(1),
-                cap: Duration::from_secs(300),
-            },
+            slots: GatewaySlots::new(concurrency),
+            policy: DeliveryPolicy::default(),
             page: 500,
+            idle_poll: Duration::from_secs(5),
         }
     }
 }
@@ -42,27 +47,35 @@ impl ConfirmWorkerConfig {
 type Key = (JobRef, PaymentRef);
 
 #[derive(Debug)]
-enum Phase {
-    Queued,
-    InFlight {
-        seen_newer: bool,
-    },
-    /// Backing off after a failure; the deadline is in the worker's `waiting` list.
-    Waiting,
-}
-
-#[derive(Debug)]
 struct Tracked {
     /// The newest delivery id seen for this key; a confirmation settles up to it.
     up_to: i64,
-    failures: u32,
-    phase: Phase,
+    /// The failure run of its deliveries (the longest one if they differ).
+    failing: Option<Failing>,
+    in_flight: bool,
+    /// A newer delivery arrived while a confirmation was in flight.
+    seen_newer: bool,
 }
 
 enum Outcome {
     Settled,
-    Retry(GatewayError),
+    Failed(FailureClass, GatewayError),
+    /// Calls are stopped (bad credentials): no attempt was made, nothing is counted.
+    Blocked,
     StoreFailed(StoreError),
+}
+
+/// Which way a gateway error takes a delivery (see `domain::delivery`).
+fn classify(e: &GatewayError) -> Option<FailureClass> {
+    match e {
+        GatewayError::NotFound => Some(FailureClass::NotFound),
+        GatewayError::Unavailable(_) => Some(FailureClass::Transient),
+        GatewayError::Decode(_) => Some(FailureClass::Permanent),
+        // A 403 on a read may be a permission the owner is fixing; 400, 406… won't change.
+        GatewayError::Rejected { status: 403, .. } => Some(FailureClass::Transient),
+        GatewayError::Rejected { .. } => Some(FailureClass::Permanent),
+        GatewayError::Unauthorized { .. } | GatewayError::CircuitOpen => None,
+    }
 }
 
 pub struct ConfirmWorker {
@@ -71,8 +84,13 @@ pub struct ConfirmWorker {
     bus: EventBus,
     cfg: ConfirmWorkerConfig,
     wake: Arc<Notify>,
-    /// Told when a confirmation hands back its gateway slot, so the next one starts.
-    freed: Arc<Notify>,
+}
+
+/// The worker's memory: what it has queued or in flight, never what waits in the inbox.
+#[derive(Default)]
+struct Book {
+    tracked: HashMap<Key, Tracked>,
+    queue: VecDeque<Key>,
 }
 
 impl ConfirmWorker {
@@ -88,7 +106,6 @@ impl ConfirmWorker {
             bus,
             cfg,
             wake: Arc::new(Notify::new()),
-            freed: Arc::new(Notify::new()),
         }
     }
 
@@ -97,230 +114,272 @@ impl ConfirmWorker {
         Arc::clone(&self.wake)
     }
 
+    /// Wakes on a notifier the caller already holds (the core's, kept across restarts).
+    pub fn waking_on(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = wake;
+        self
+    }
+
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut tracked: HashMap<Key, Tracked> = HashMap::new();
-        let mut queue: VecDeque<Key> = VecDeque::new();
-        // Only failing keys wait here, so scanning it is cheap.
-        let mut waiting: Vec<(Instant, Key)> = Vec::new();
+        let mut book = Book::default();
         let mut tasks: JoinSet<(Key, i64, Outcome)> = JoinSet::new();
         let mut breaker = self.gateway.breaker().subscribe();
-        // Read from the start of the inbox: after a restart every pending row is ours.
-        let mut cursor: i64 = 0;
-        let mut must_read = true;
+        let slots = self.cfg.slots.clone();
+        let low_water = (self.cfg.page as usize / 2).max(1);
+        // When to read the inbox next; `None` = read now.
+        let mut read_at: Option<Instant> = None;
 
         loop {
-            if must_read {
-                match self.read_new(&mut cursor, &mut tracked, &mut queue).await {
-                    Ok(()) => must_read = false,
+            if read_at.is_none_or(|at| at <= Instant::now()) && book.queue.len() < low_water {
+                read_at = Some(match self.read_due(&mut book).await {
+                    Ok(next) => next,
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot read the inbox; retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                            _ = &mut shutdown => break,
-                        }
-                        continue;
+                        tracing::error!(code = e.code(), error = %e, "cannot read the inbox; retrying");
+                        Instant::now() + Duration::from_secs(1)
                     }
-                }
+                });
             }
 
-            let now = Instant::now();
-            waiting.retain(|(until, key)| {
-                if *until > now {
-                    return true;
-                }
-                if let Some(t) = tracked.get_mut(key) {
-                    t.phase = Phase::Queued;
-                    queue.push_back(key.clone());
-                }
-                false
-            });
-
-            // Start what the permits allow; with the breaker open, start nothing.
-            while !self.gateway.breaker().is_open() {
-                let Some(key) = queue.front().cloned() else {
+            // Start what the slots allow; with the breaker open, start nothing.
+            while !self.gateway.breaker().is_open() && !book.queue.is_empty() {
+                let Some(slot) = slots.try_live() else {
                     break;
                 };
-                let Ok(permit) = Arc::clone(&self.cfg.permits).try_acquire_owned() else {
+                let Some(key) = book.queue.pop_front() else {
                     break;
                 };
-                queue.pop_front();
-                let Some(t) = tracked.get_mut(&key) else {
+                let Some(t) = book.tracked.get_mut(&key) else {
                     continue;
                 };
-                t.phase = Phase::InFlight { seen_newer: false };
+                t.in_flight = true;
+                t.seen_newer = false;
                 let up_to = t.up_to;
                 let (store, gateway, bus) =
                     (self.store.clone(), self.gateway.clone(), self.bus.clone());
-                let freed = Arc::clone(&self.freed);
                 tasks.spawn(async move {
-                    let slot = GatewaySlot { permit, freed };
                     let outcome = confirm(&store, &gateway, &bus, &key, up_to, slot).await;
                     (key, up_to, outcome)
                 });
             }
-
-            let next_wait = waiting.iter().map(|(until, _)| *until).min();
-            let can_start = !queue.is_empty() && !self.gateway.breaker().is_open();
+            if book.queue.is_empty() || self.gateway.breaker().is_open() {
+                slots.live_idle();
+            }
+            let can_start = !book.queue.is_empty() && !self.gateway.breaker().is_open();
+            let next_read = read_at.unwrap_or_else(Instant::now);
 
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = self.wake.notified() => must_read = true,
+                _ = self.wake.notified() => read_at = None,
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Ok((key, up_to, outcome)) = done {
-                        if let Some(until) = self.finish(&mut tracked, &mut queue, key.clone(), up_to, outcome).await {
-                            waiting.push((until, key));
+                        if let Some(again) = self.finish(&mut book, key, up_to, outcome).await {
+                            read_at = Some(read_at.map_or(again, |at| at.min(again)));
                         }
                     }
                 }
-                _ = sleep_until_opt(next_wait) => {}
-                _ = self.freed.notified(), if can_start => {}
-                // Permits are shared with the reconciler: look again soon when blocked.
-                _ = tokio::time::sleep(Duration::from_millis(50)), if can_start => {}
-                Ok(()) = breaker.changed() => {}
+                _ = tokio::time::sleep_until(next_read), if book.queue.len() < low_water => {
+                    read_at = None;
+                }
+                _ = slots.freed(), if can_start => {}
+                Ok(()) = breaker.changed() => read_at = None,
             }
         }
         tasks.shutdown().await;
     }
 
-    /// Reads every inbox row newer than the cursor, a page at a time.
-    async fn read_new(
-        &self,
-        cursor: &mut i64,
-        tracked: &mut HashMap<Key, Tracked>,
-        queue: &mut VecDeque<Key>,
-    ) -> Result<(), StoreError> {
-        loop {
-            let rows = self
-                .store
-                .pending_deliveries_after(*cursor, self.cfg.page)
-                .await?;
-            let full = rows.len() as u32 == self.cfg.page;
-            for row in rows {
-                *cursor = (*cursor).max(row.id);
-                let key = (row.job_ref, row.payment_ref);
-                match tracked.get_mut(&key) {
-                    Some(t) => {
-                        t.up_to = t.up_to.max(row.id);
-                        if let Phase::InFlight { seen_newer } = &mut t.phase {
-                            *seen_newer = true;
-                        }
+    /// Reads the deliveries due now into the queue; returns when to read again.
+    async fn read_due(&self, book: &mut Book) -> Result<Instant, StoreError> {
+        let now = Timestamp::now();
+        // Rows already held are read again; skip past them.
+        let limit = self.cfg.page + book.tracked.len() as u32;
+        let rows = self.store.due_deliveries(now, limit).await?;
+        for row in rows {
+            let key = (row.job_ref, row.payment_ref);
+            match book.tracked.get_mut(&key) {
+                Some(t) => {
+                    if row.id > t.up_to {
+                        t.up_to = row.id;
+                        t.seen_newer |= t.in_flight;
                     }
-                    None => {
-                        tracked.insert(
-                            key.clone(),
-                            Tracked {
-                                up_to: row.id,
-                                failures: row.confirm_attempts,
-                                phase: Phase::Queued,
-                            },
-                        );
-                        queue.push_back(key);
+                    t.failing = longest(t.failing, row.failing);
+                }
+                None => {
+                    if book.queue.len() >= self.cfg.page as usize {
+                        // The rest stay in the inbox until the queue drains.
+                        return Ok(Instant::now());
                     }
+                    book.tracked.insert(
+                        key.clone(),
+                        Tracked {
+                            up_to: row.id,
+                            failing: row.failing,
+                            in_flight: false,
+                            seen_newer: false,
+                        },
+                    );
+                    book.queue.push_back(key);
                 }
             }
-            if !full {
-                return Ok(());
-            }
         }
+        let poll = Instant::now() + self.cfg.idle_poll;
+        Ok(match self.store.next_retry_at(now).await? {
+            Some(at) => poll.min(Instant::now() + at.since(Timestamp::now())),
+            None => poll,
+        })
     }
 
+    /// Settles the book after a confirmation; returns when the inbox should be read again
+    /// if sooner than planned.
     async fn finish(
         &self,
-        tracked: &mut HashMap<Key, Tracked>,
-        queue: &mut VecDeque<Key>,
+        book: &mut Book,
         key: Key,
         up_to: i64,
         outcome: Outcome,
     ) -> Option<Instant> {
-        let t = tracked.get_mut(&key)?;
-        let seen_newer = matches!(t.phase, Phase::InFlight { seen_newer: true }) || t.up_to > up_to;
+        let t = book.tracked.get_mut(&key)?;
+        t.in_flight = false;
         match outcome {
-            Outcome::Settled if seen_newer => {
+            Outcome::Settled if t.seen_newer || t.up_to > up_to => {
                 // A newer delivery came while we asked: it may announce a newer status.
-                t.failures = 0;
-                t.phase = Phase::Queued;
-                queue.push_back(key);
+                t.failing = None;
+                book.queue.push_back(key);
                 None
             }
             Outcome::Settled => {
-                tracked.remove(&key);
+                book.tracked.remove(&key);
                 None
             }
-            Outcome::Retry(e) => {
-                t.failures += 1;
-                let wait = self.cfg.backoff.delay(t.failures);
-                tracing::warn!(job = %key.0, payment = %key.1, error = %e, ?wait, "confirmation failed; will retry");
-                if let Err(se) = self
-                    .store
-                    .note_confirm_failure(&key.0, &key.1, up_to, e.to_string())
-                    .await
-                {
-                    tracing::error!(error = %se, "cannot record a failed confirmation");
+            Outcome::Blocked => {
+                // Due again as soon as calls resume; the breaker wakes the worker.
+                book.tracked.remove(&key);
+                None
+            }
+            Outcome::Failed(class, e) => {
+                let previous = t.failing;
+                book.tracked.remove(&key);
+                let now = Timestamp::now();
+                let (run, next) = self.cfg.policy.after_failure(previous, class, now);
+                match next {
+                    NextStep::RetryIn(wait) => {
+                        let wait = jitter(wait);
+                        tracing::warn!(job = %key.0, payment = %key.1, code = e.code(), error = %e, ?wait, attempts = run.attempts, "confirmation failed; will retry");
+                        let noted = self
+                            .store
+                            .note_confirm_failure(
+                                &key.0,
+                                &key.1,
+                                up_to,
+                                run,
+                                now.plus(wait),
+                                e.to_string(),
+                            )
+                            .await;
+                        if let Err(se) = noted {
+                            tracing::error!(code = se.code(), error = %se, "cannot record a failed confirmation");
+                            return Some(Instant::now() + wait);
+                        }
+                        Some(Instant::now() + wait)
+                    }
+                    NextStep::Settle(state) => {
+                        self.give_up(&key, up_to, state, run, &e).await;
+                        None
+                    }
                 }
-                t.phase = Phase::Waiting;
-                Some(Instant::now() + wait)
             }
             Outcome::StoreFailed(e) => {
-                t.failures += 1;
-                tracing::error!(job = %key.0, error = %e, "cannot store a confirmation; will retry");
-                t.phase = Phase::Waiting;
-                Some(Instant::now() + self.cfg.backoff.ceiling(t.failures))
+                book.tracked.remove(&key);
+                tracing::error!(job = %key.0, code = e.code(), error = %e, "cannot store a confirmation; will retry");
+                // Its rows are still pending and due: read them again shortly.
+                Some(Instant::now() + Duration::from_secs(1))
+            }
+        }
+    }
+
+    /// Settles a delivery without a confirmation (unknown or dead) and tells the owner.
+    async fn give_up(
+        &self,
+        (job, payment): &Key,
+        up_to: i64,
+        state: DeliveryState,
+        run: Failing,
+        e: &GatewayError,
+    ) {
+        let outcome = match state {
+            DeliveryState::Unknown => {
+                "refused: the gateway does not know these references".to_owned()
+            }
+            _ => format!("gave up after {} attempts: {e}", run.attempts),
+        };
+        tracing::warn!(job = %job, payment = %payment, state = state.as_str(), "{outcome}");
+        let noted = self
+            .store
+            .settle_deliveries(job, payment, up_to, state, outcome)
+            .await;
+        match noted {
+            Ok(()) => self.bus.publish(CoreEvent::DeliverySettled {
+                payment_job_reference: job.to_string(),
+                payment_reference: payment.to_string(),
+                state,
+            }),
+            Err(se) => {
+                tracing::error!(code = se.code(), error = %se, "cannot settle a delivery")
             }
         }
     }
 }
 
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+/// Of two failure runs, the one that began first (it is the nearer to its limit).
+fn longest(a: Option<Failing>, b: Option<Failing>) -> Option<Failing> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.since < a.since { b } else { a }),
+        (a, b) => a.or(b),
     }
+}
+
+/// ±20 %: deliveries that failed together do not all ask again in the same instant.
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(0.8 + fastrand::f64() * 0.4)
 }
 
 /// One confirmation: payment, then job, then one transaction. Never trusts the
-/// notification's body for anything but the two references.
-/// A gateway request slot, handed back as soon as the gateway has answered: the local
-/// commit that follows must not keep another confirmation from asking.
-struct GatewaySlot {
-    permit: tokio::sync::OwnedSemaphorePermit,
-    freed: Arc<Notify>,
-}
-
-impl GatewaySlot {
-    fn release(self) {
-        drop(self.permit);
-        self.freed.notify_one();
-    }
-}
-
+/// notification's body for anything but the two references. The gateway slot is handed
+/// back as soon as the gateway has answered: the local commit that follows must not keep
+/// another confirmation from asking.
 async fn confirm(
     store: &Store,
     gateway: &GatewayClient,
     bus: &EventBus,
     (job, payment): &Key,
     up_to: i64,
-    slot: GatewaySlot,
+    slot: Slot,
 ) -> Outcome {
+    let failed = |e: GatewayError| match classify(&e) {
+        Some(class) => Outcome::Failed(class, e),
+        None => Outcome::Blocked,
+    };
     let fetched_payment = match gateway.retrieve_payment(job, payment).await {
         Ok(p) => p,
-        Err(GatewayError::NotFound) => return unknown(store, bus, job, payment, up_to).await,
-        Err(e) => return Outcome::Retry(e),
+        Err(e) => return failed(e),
     };
     let fetched_job = gateway.retrieve_job(job).await;
-    slot.release();
+    drop(slot);
     let fetched_job = match fetched_job {
         Ok(j) => j,
-        Err(GatewayError::NotFound) => return unknown(store, bus, job, payment, up_to).await,
-        Err(e) => return Outcome::Retry(e),
+        Err(e) => return failed(e),
     };
     let mut snapshot = fetched_job.into_snapshot();
     // The job answer may lag the payment answer: never drop the payment we were told of.
-    if !snapshot.payments.iter().any(|p| &p.payment_ref == payment) {
+    if !snapshot
+        .payments
+        .iter()
+        .any(|p| p.payment_ref == fetched_payment.value.reference)
+    {
         let Fetched { value, raw } = fetched_payment;
         snapshot.payments.push(value.to_snapshot(raw));
     }
-    let expected = match store.expectation(job).await {
+    let expected = match store.expectation(&snapshot.job_ref).await {
         Ok(e) => e,
         Err(e) => return Outcome::StoreFailed(e),
     };
@@ -328,7 +387,9 @@ async fn confirm(
     if let Some(m) = &flag {
         tracing::warn!(job = %job, "gateway answer disagrees with the job created here: {m}");
     }
+    // Settled by the references asked, whatever spelling the gateway answers with.
     let settles = Settles {
+        job_ref: job.clone(),
         payment_ref: payment.clone(),
         up_to_id: up_to,
     };
@@ -346,32 +407,42 @@ async fn confirm(
     }
 }
 
-/// References the gateway does not know: recorded as such, no order is created.
-async fn unknown(
-    store: &Store,
-    bus: &EventBus,
-    job: &JobRef,
-    payment: &PaymentRef,
-    up_to: i64,
-) -> Outcome {
-    tracing::warn!(job = %job, payment = %payment, "notification for references the gateway does not know");
-    match store
-        .settle_deliveries(
-            job,
-            payment,
-            up_to,
-            DeliveryState::UnknownReference,
-            "refused: the gateway does not know these references".to_owned(),
-        )
-        .await
-    {
-        Ok(()) => {
-            bus.publish(CoreEvent::DeliveryUnknown {
-                payment_job_reference: job.to_string(),
-                payment_reference: payment.to_string(),
-            });
-            Outcome::Settled
-        }
-        Err(e) => Outcome::StoreFailed(e),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_errors_take_deliveries_the_right_way() {
+        assert_eq!(
+            classify(&GatewayError::NotFound),
+            Some(FailureClass::NotFound)
+        );
+        assert_eq!(
+            classify(&GatewayError::Decode("bad".into())),
+            Some(FailureClass::Permanent)
+        );
+        let rejected = |status| GatewayError::Rejected {
+            status,
+            report: None,
+        };
+        assert_eq!(classify(&rejected(400)), Some(FailureClass::Permanent));
+        assert_eq!(classify(&rejected(403)), Some(FailureClass::Transient));
+        assert_eq!(
+            classify(&GatewayError::Unavailable("down".into())),
+            Some(FailureClass::Transient)
+        );
+        assert_eq!(classify(&GatewayError::CircuitOpen), None);
+    }
+
+    #[test]
+    fn the_longest_failure_run_is_kept() {
+        let run = |secs: i64| Failing {
+            class: FailureClass::NotFound,
+            since: Timestamp::from_unix_millis(secs * 1000),
+            attempts: 1,
+        };
+        assert_eq!(longest(Some(run(5)), Some(run(2))), Some(run(2)));
+        assert_eq!(longest(None, Some(run(2))), Some(run(2)));
+        assert_eq!(longest(Some(run(5)), None), Some(run(5)));
     }
 }

@@ -2,7 +2,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use ts_rs::TS;
 
-use crate::domain::{ChangeSource, OrderSummary, PaymentStatus, Timestamp};
+use crate::domain::{ChangeSource, DeliveryState, OrderSummary, PaymentStatus, Timestamp};
 use crate::store::{Applied, StatusChange};
 
 /// What the core tells its faces (window, CLI, alerts). One enum, so one place can map
@@ -27,11 +27,13 @@ pub enum CoreEvent {
         #[ts(type = "string")]
         received_at: Timestamp,
     },
-    /// A notification named references the gateway does not know.
+    /// An acknowledged notification was settled without a confirmation: the gateway
+    /// never knew its references (`unknown`), or its errors never went away (`dead`).
     #[serde(rename_all = "camelCase")]
-    DeliveryUnknown {
+    DeliverySettled {
         payment_job_reference: String,
         payment_reference: String,
+        state: DeliveryState,
     },
     ReconcileFinished(ReconcileReport),
 }

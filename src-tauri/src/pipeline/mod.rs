@@ -5,8 +5,10 @@ mod confirm;
 mod events;
 mod expectation;
 mod reconciler;
+mod slots;
 
 pub use confirm::{ConfirmWorker, ConfirmWorkerConfig};
 pub use events::{CoreEvent, EventBus, ReconcileReport};
 pub use expectation::mismatch;
 pub use reconciler::{Reconciler, ReconcilerConfig};
+pub use slots::{GatewaySlots, Slot};

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::{mismatch, CoreEvent, EventBus, ReconcileReport};
+use super::{mismatch, CoreEvent, EventBus, GatewaySlots, ReconcileReport, Slot};
 use crate::domain::{ChangeSource, JobRef, Timestamp};
 use crate::gateway::{GatewayClient, GatewayError};
 use crate::store::Store;
@@ -16,7 +16,8 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub struct ReconcilerConfig {
     pub interval: Duration,
-    pub permits: Arc<Semaphore>,
+    /// Shared with the confirm worker; the reconciler takes only slots it leaves free.
+    pub slots: GatewaySlots,
 }
 
 #[derive(Clone)]
@@ -47,7 +48,11 @@ impl Reconciler {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let report = self.reconcile_once().await;
+            // A pass over thousands of jobs must not hold up a shutdown.
+            let report = tokio::select! {
+                report = self.reconcile_once() => report,
+                _ = &mut shutdown => break,
+            };
             tracing::info!(
                 checked = report.checked,
                 caught_up = report.caught_up,
@@ -85,21 +90,26 @@ impl Reconciler {
             }
         };
         let mut tasks = JoinSet::new();
-        for job in jobs {
-            let this = self.clone();
-            let permits = Arc::clone(&self.cfg.permits);
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                this.check(&job).await
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
+        let mut tally = |done: Result<Result<bool, GatewayError>, _>| {
             report.checked += 1;
             match done {
                 Ok(Ok(true)) => report.caught_up += 1,
                 Ok(Ok(false)) => {}
                 Ok(Err(_)) | Err(_) => report.failed += 1,
             }
+        };
+        // A slot first, then a task: the pass never holds more work than it has slots
+        // for, and it waits (not the live confirmations) whenever they need the gateway.
+        for job in jobs {
+            let slot = self.cfg.slots.background().await;
+            while let Some(done) = tasks.try_join_next() {
+                tally(done);
+            }
+            let this = self.clone();
+            tasks.spawn(async move { this.check(&job, slot).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            tally(done);
         }
         report.at = Timestamp::now();
         self.bus
@@ -108,8 +118,10 @@ impl Reconciler {
     }
 
     /// Whether the order's own status changed.
-    async fn check(&self, job: &JobRef) -> Result<bool, GatewayError> {
-        let snapshot = self.gateway.retrieve_job(job).await?.into_snapshot();
+    async fn check(&self, job: &JobRef, slot: Slot) -> Result<bool, GatewayError> {
+        let answer = self.gateway.retrieve_job(job).await;
+        drop(slot);
+        let snapshot = answer?.into_snapshot();
         let store_err = |e: crate::store::StoreError| GatewayError::Unavailable(e.to_string());
         let expected = self.store.expectation(job).await.map_err(store_err)?;
         let flag = mismatch(expected.as_ref(), &snapshot);

@@ -150,11 +150,21 @@ async fn create_job(State(shared): S, headers: HeaderMap, body: Bytes) -> Respon
     job_answer(&shared, StatusCode::CREATED, &job)
 }
 
+/// The spec types references as int64: the gateway reads `0123` in a path as `123`.
+fn canonical(reference: String) -> String {
+    reference
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0 && reference.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(reference, |n| n.to_string())
+}
+
 async fn retrieve_job(
     State(shared): S,
     Path(job_ref): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    let job_ref = canonical(job_ref);
     let stale = match gate(&shared, Endpoint::RetrieveJob, &headers, b"").await {
         Ok(stale) => stale,
         Err(r) => return r,
@@ -178,6 +188,7 @@ async fn retrieve_payment(
     Path((job_ref, payment_ref)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    let (job_ref, payment_ref) = (canonical(job_ref), canonical(payment_ref));
     let stale = match gate(&shared, Endpoint::RetrievePayment, &headers, b"").await {
         Ok(stale) => stale,
         Err(r) => return r,

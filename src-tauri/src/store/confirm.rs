@@ -5,8 +5,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{inbox, orders, Store, StoreError};
 use crate::domain::{
-    ChangeSource, DeliveryState, JobRef, JobSnapshot, OrderSummary, PaymentRef, PaymentStatus,
-    Timestamp,
+    judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, OrderSummary, PaymentRef,
+    PaymentStatus, Seen, Timestamp, Verdict,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,9 +32,12 @@ impl Applied {
     }
 }
 
-/// Deliveries this confirmation answers: the pending ones of one payment up to an id.
+/// Deliveries this confirmation answers: the pending ones of one payment up to an id,
+/// named by the references that were asked (the gateway may spell its own differently,
+/// e.g. without leading zeros).
 #[derive(Debug, Clone)]
 pub struct Settles {
+    pub job_ref: JobRef,
     pub payment_ref: PaymentRef,
     pub up_to_id: i64,
 }
@@ -62,7 +65,7 @@ impl Store {
                 };
                 inbox::settle(
                     conn,
-                    &snapshot.job_ref,
+                    &s.job_ref,
                     &s.payment_ref,
                     s.up_to_id,
                     DeliveryState::Confirmed,
@@ -89,15 +92,21 @@ fn apply(
         .optional()?;
 
     let incoming_ts = snap.gateway_updated_at.map(|t| t.to_string());
-    let stale = match &stored {
-        Some((_, Some(stored_ts))) => match &incoming_ts {
-            Some(incoming) => incoming < stored_ts,
-            // An undated answer must not undo a final status.
-            None => PaymentStatus::from(stored.as_ref().map_or("", |s| &s.0)).is_final(),
-        },
-        _ => false,
+    let held = stored
+        .as_ref()
+        .map(|(status, at)| -> Result<_, StoreError> {
+            Ok((
+                PaymentStatus::from(status.as_str()),
+                super::parse_col(at.clone(), Timestamp::parse)?,
+            ))
+        })
+        .transpose()?;
+    let held_seen = held.as_ref().map(|(status, at)| Seen { status, at: *at });
+    let incoming = Seen {
+        status: &snap.status,
+        at: snap.gateway_updated_at,
     };
-    if stale {
+    if judge(held_seen, incoming) == Verdict::Ignore {
         super::exec(
             conn,
             "UPDATE payment_jobs SET last_confirmed_at = ?2 WHERE job_ref = ?1",
@@ -110,6 +119,11 @@ fn apply(
             order,
         });
     }
+    // Only a newer answer by the gateway's clock may move a payment back or sideways.
+    let clock_newer = matches!(
+        (held.as_ref().and_then(|h| h.1), snap.gateway_updated_at),
+        (Some(h), Some(i)) if i > h
+    );
 
     let mut changes = Vec::new();
     let previous = stored
@@ -168,6 +182,16 @@ fn apply(
             )
             .optional()?;
         let before = before.map(PaymentStatus::from);
+        if !clock_newer {
+            let held = before.as_ref().map(|status| Seen { status, at: None });
+            let answer = Seen {
+                status: &p.status,
+                at: None,
+            };
+            if judge(held, answer) == Verdict::Ignore {
+                continue;
+            }
+        }
         let changed = before.as_ref() != Some(&p.status);
         super::exec(
             conn,

@@ -3,11 +3,17 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{Store, StoreError};
-use crate::domain::{DeliveryState, JobRef, PaymentRef, Timestamp};
+use crate::domain::{
+    DeliveryState, Failing, FailureClass, JobRef, PaymentRef, StuckDelivery, Timestamp,
+};
 
 /// Refused deliveries are kept for the owner to see, but only this many: a flood of
 /// garbage must not fill the disk.
 pub const MAX_KEPT_MALFORMED: i64 = 1000;
+
+/// Back to pending, due at once, with a fresh failure run.
+const REOPEN: &str = "state = 'pending', outcome = NULL, settled_at = NULL, failure_class = NULL,
+     failing_since = NULL, failing_attempts = 0, retry_at = NULL";
 
 /// How much of a body is kept; the listener already refuses bodies larger than its limit.
 const MAX_KEPT_BODY: usize = 4096;
@@ -38,7 +44,8 @@ pub struct PendingDelivery {
     pub id: i64,
     pub job_ref: JobRef,
     pub payment_ref: PaymentRef,
-    pub confirm_attempts: u32,
+    /// The run of failed confirmations it is in, if any.
+    pub failing: Option<Failing>,
 }
 
 fn capped(body: &str) -> String {
@@ -104,35 +111,47 @@ impl Store {
         .await
     }
 
-    /// Acknowledged deliveries not yet settled with an id above `after`, oldest first;
-    /// after a restart this is what the confirm worker picks up again.
-    pub async fn pending_deliveries_after(
+    /// Acknowledged deliveries due for a confirmation attempt at `now`, oldest first: the
+    /// worker's queue. After a restart this is simply what it picks up again.
+    pub async fn due_deliveries(
         &self,
-        after: i64,
+        now: Timestamp,
         limit: u32,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, job_ref, payment_ref, confirm_attempts FROM deliveries
-                 WHERE state = 'pending' AND id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, job_ref, payment_ref, failure_class, failing_since, failing_attempts
+                 FROM deliveries
+                 WHERE state = 'pending' AND (retry_at IS NULL OR retry_at <= ?1)
+                 ORDER BY id LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![after, limit], |r| {
+            let rows = stmt.query_map(params![now.to_string(), limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
-                    r.get::<_, u32>(3)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, u32>(5)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, job, payment, confirm_attempts) = row?;
+                let (id, job, payment, class, since, attempts) = row?;
+                let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
+                let class = super::parse_col(class, |c| {
+                    FailureClass::parse(c).ok_or("unknown failure class")
+                })?;
+                let since = super::parse_col(since, Timestamp::parse)?;
                 out.push(PendingDelivery {
                     id,
-                    job_ref: JobRef::parse(&job).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    payment_ref: PaymentRef::parse(&payment)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    confirm_attempts,
+                    job_ref: JobRef::parse(&job).map_err(|e| corrupt(&e))?,
+                    payment_ref: PaymentRef::parse(&payment).map_err(|e| corrupt(&e))?,
+                    failing: class.zip(since).map(|(class, since)| Failing {
+                        class,
+                        since,
+                        attempts,
+                    }),
                 });
             }
             Ok(out)
@@ -140,23 +159,128 @@ impl Store {
         .await
     }
 
-    /// Counts a failed confirmation attempt on the deliveries it covered.
+    /// When the earliest delivery waiting after `now` is due, if any waits.
+    pub async fn next_retry_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        self.read(move |conn| {
+            let at: Option<String> = conn
+                .prepare_cached(
+                    "SELECT min(retry_at) FROM deliveries
+                     WHERE state = 'pending' AND retry_at > ?1",
+                )?
+                .query_row([now.to_string()], |r| r.get(0))?;
+            super::parse_col(at, Timestamp::parse)
+        })
+        .await
+    }
+
+    /// Records a failed confirmation on the deliveries it covered: the failure run they
+    /// are in, the error in words, and when they are next due.
     pub async fn note_confirm_failure(
         &self,
         job: &JobRef,
         payment: &PaymentRef,
         up_to_id: i64,
+        failing: Failing,
+        retry_at: Timestamp,
         error: String,
     ) -> Result<(), StoreError> {
         let (job, payment) = (job.to_string(), payment.to_string());
         self.write(move |conn| {
             super::exec(
                 conn,
-                "UPDATE deliveries SET confirm_attempts = confirm_attempts + 1, last_error = ?4
+                "UPDATE deliveries SET confirm_attempts = confirm_attempts + 1, last_error = ?4,
+                     failure_class = ?5, failing_since = ?6, failing_attempts = ?7, retry_at = ?8
                  WHERE job_ref = ?1 AND payment_ref = ?2 AND state = 'pending' AND id <= ?3",
-                params![job, payment, up_to_id, error],
+                params![
+                    job,
+                    payment,
+                    up_to_id,
+                    error,
+                    failing.class.as_str(),
+                    failing.since.to_string(),
+                    failing.attempts,
+                    retry_at.to_string(),
+                ],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Sends every delivery settled as unknown back to the worker: after the credentials
+    /// change, a 404 may have meant "wrong account", not "forged". Returns how many.
+    pub async fn reopen_unknown(&self) -> Result<u64, StoreError> {
+        self.write(|conn| {
+            let n = super::exec(
+                conn,
+                &format!("UPDATE deliveries SET {REOPEN} WHERE state = 'unknown'"),
+                [],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    /// The owner's "retry now": sends the dead or unknown deliveries of a job or payment
+    /// reference (exact) back to the worker. Returns how many.
+    pub async fn retry_deliveries(&self, reference: &str) -> Result<u64, StoreError> {
+        let reference = reference.trim().to_owned();
+        self.write(move |conn| {
+            let n = super::exec(
+                conn,
+                &format!(
+                    "UPDATE deliveries SET {REOPEN}
+                     WHERE state IN ('dead', 'unknown') AND (job_ref = ?1 OR payment_ref = ?1)"
+                ),
+                [reference],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    /// Deliveries in a settled state that the owner must know about (dead, unknown),
+    /// newest first.
+    pub async fn deliveries_in(
+        &self,
+        state: DeliveryState,
+        limit: u32,
+    ) -> Result<Vec<StuckDelivery>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, received_at, job_ref, payment_ref, confirm_attempts, last_error,
+                     outcome, settled_at
+                 FROM deliveries WHERE state = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![state.as_str(), limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, received, job, payment, attempts, last_error, outcome, settled) = row?;
+                out.push(StuckDelivery {
+                    id,
+                    received_at: Timestamp::parse(&received)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    payment_job_reference: job.unwrap_or_default(),
+                    payment_reference: payment.unwrap_or_default(),
+                    state,
+                    attempts,
+                    last_error,
+                    outcome,
+                    settled_at: super::parse_col(settled, Timestamp::parse)?,
+                });
+            }
+            Ok(out)
         })
         .await
     }

@@ -20,7 +20,17 @@ export type Attempt = { paymentReference: string, attempt: number, status: strin
 
 export type DeliveryView = { id: number, receivedAt: string, paymentReference: string | null, responseStatus: number, state: DeliveryState, outcome: string | null, };
 
-export type DeliveryState = "pending" | "confirmed" | "unknownReference" | "malformed";
+export type DeliveryState = "pending" | "confirmed" | "unknown" | "dead" | "malformed";
+
+export type StuckDelivery = { id: number, receivedAt: string, paymentJobReference: string, paymentReference: string, state: DeliveryState, 
+/**
+ * Confirmation attempts made.
+ */
+attempts: number, 
+/**
+ * The gateway's last answer, in words.
+ */
+lastError: string | null, outcome: string | null, settledAt: string | null, };
 
 export type StatusEventView = { paymentReference: string | null, from: string | null, to: string, source: ChangeSource, at: string, };
 
@@ -36,7 +46,7 @@ previousStatus: string | null,
 /**
  * `true` when the order's own status changed (not only an attempt's).
  */
-statusChanged: boolean, source: ChangeSource, } | { "kind": "deliveryReceived", receivedAt: string, } | { "kind": "deliveryUnknown", paymentJobReference: string, paymentReference: string, } | { "kind": "reconcileFinished" } & ReconcileReport;
+statusChanged: boolean, source: ChangeSource, } | { "kind": "deliveryReceived", receivedAt: string, } | { "kind": "deliverySettled", paymentJobReference: string, paymentReference: string, state: DeliveryState, } | { "kind": "reconcileFinished" } & ReconcileReport;
 
 export type ReconcileReport = { at: string, checked: number, 
 /**

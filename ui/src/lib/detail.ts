@@ -58,7 +58,8 @@ export function mergeTimeline(events: readonly StatusEventView[], audit: readonl
 export const DELIVERY_STATE_WORDS: Record<DeliveryState, string> = {
   pending: 'not confirmed yet',
   confirmed: 'confirmed',
-  unknownReference: 'unknown to the gateway',
+  unknown: 'unknown to the gateway',
+  dead: 'gave up: needs you',
   malformed: 'unreadable',
 };
 
