@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::app::{ServeOptions, ShopPolicy, Tillwatch};
 use crate::config::{self, Credentials, Mode};
-use crate::domain::{OrderDetail, OrderSummary, PaymentStatus};
+use crate::domain::{DeliveryState, OrderDetail, OrderSummary, PaymentStatus};
 use crate::gateway::{GatewayClient, GatewayConfig, GatewayEnvironment};
 use crate::pipeline::CoreEvent;
 use crate::store::Store;
@@ -84,6 +84,24 @@ enum Command {
     },
     /// Undo `ship`.
     Unship { reference: String },
+    /// Notifications we acknowledged but could not confirm: dead ones (the gateway's
+    /// errors never went away) or unknown ones (the gateway never knew the references).
+    Deliveries {
+        /// Dead deliveries: they wait for `tillwatch retry`.
+        #[arg(long, conflicts_with = "unknown", required_unless_present = "unknown")]
+        dead: bool,
+        /// Deliveries whose references the gateway never knew.
+        #[arg(long)]
+        unknown: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Ask the gateway again about the dead or unknown deliveries of a reference (a
+    /// running `serve` picks them up within seconds).
+    Retry {
+        /// The exact job reference or payment reference.
+        reference: String,
+    },
     /// Write every order as CSV.
     Export {
         #[arg(long, required = true)]
@@ -379,6 +397,39 @@ async fn read(app: Tillwatch, command: Command, json: bool) -> anyhow::Result<()
                 print_json(&d)?;
             } else {
                 println!("no longer shipped: {}", summary_line(&d.summary));
+            }
+        }
+        Command::Deliveries { dead, limit, .. } => {
+            let state = if dead {
+                DeliveryState::Dead
+            } else {
+                DeliveryState::Unknown
+            };
+            let stuck = app.stuck_deliveries(state, limit).await?;
+            if json {
+                print_json(&stuck)?;
+            } else if stuck.is_empty() {
+                println!("no {} deliveries", state.as_str());
+            } else {
+                for d in &stuck {
+                    println!(
+                        "{}  job {}  payment {}  {} attempts  {}",
+                        d.received_at,
+                        d.payment_job_reference,
+                        d.payment_reference,
+                        d.attempts,
+                        d.last_error.as_deref().or(d.outcome.as_deref()).unwrap_or("")
+                    );
+                }
+                println!("retry one with: tillwatch retry <job or payment reference>");
+            }
+        }
+        Command::Retry { reference } => {
+            let n = app.retry_deliveries(&reference).await?;
+            if json {
+                print_json(&serde_json::json!({ "reopened": n }))?;
+            } else {
+                println!("{n} deliveries of {reference} will be asked about again");
             }
         }
         Command::Export { out, .. } => {

@@ -7,6 +7,7 @@
 
 mod commands;
 mod crash;
+mod deliveries;
 mod harness;
 mod secrets;
 mod storage;
