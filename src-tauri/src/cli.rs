@@ -418,7 +418,10 @@ async fn read(app: Tillwatch, command: Command, json: bool) -> anyhow::Result<()
                         d.payment_job_reference,
                         d.payment_reference,
                         d.attempts,
-                        d.last_error.as_deref().or(d.outcome.as_deref()).unwrap_or("")
+                        d.last_error
+                            .as_deref()
+                            .or(d.outcome.as_deref())
+                            .unwrap_or("")
                     );
                 }
                 println!("retry one with: tillwatch retry <job or payment reference>");

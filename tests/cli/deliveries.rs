@@ -13,9 +13,12 @@ async fn dead_deliveries_are_listed_and_retried_through_the_cli() {
     let sim = start_sim(sim_config("sim-api-key")).await;
     let env = Env::for_sim(&sim, tmp.path());
     let job = new_job(&sim, "CLI-DEAD-1", "dora@example.com", "14.00", None);
-    within("a shopper pays", sim.play_and_wait(&job.reference, Script::PaysAtOnce))
-        .await
-        .expect("the shopper pays");
+    within(
+        "a shopper pays",
+        sim.play_and_wait(&job.reference, Script::PaysAtOnce),
+    )
+    .await
+    .expect("the shopper pays");
 
     // A delivery that a past `serve` gave up on after the gateway kept refusing it.
     {
@@ -56,11 +59,20 @@ async fn dead_deliveries_are_listed_and_retried_through_the_cli() {
         .as_str()
         .is_some_and(|o| o.contains("HTTP 400")));
     let text = cli(&env, &["deliveries", "--dead"]).await;
-    assert!(text.ok() && text.stdout.contains(&job.payment_reference), "{text}");
+    assert!(
+        text.ok() && text.stdout.contains(&job.payment_reference),
+        "{text}"
+    );
 
     let nothing = cli(&env, &["retry", "123456789"]).await;
-    assert!(!nothing.ok(), "retrying what is not dead is refused: {nothing}");
-    assert!(nothing.stderr.contains("no dead or unknown delivery"), "{nothing}");
+    assert!(
+        !nothing.ok(),
+        "retrying what is not dead is refused: {nothing}"
+    );
+    assert!(
+        nothing.stderr.contains("no dead or unknown delivery"),
+        "{nothing}"
+    );
 
     let retried = cli(&env, &["retry", &job.payment_reference]).await;
     assert!(retried.ok(), "{retried}");

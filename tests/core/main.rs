@@ -8,6 +8,7 @@ mod policy;
 mod test_dir;
 
 mod delivery;
+mod freshness;
 mod gateway_client;
 mod links;
 mod listener;

@@ -7,7 +7,7 @@ use tillwatch::store::{NewDelivery, ShipRequest, Store, StoreError};
 
 use crate::harness::TestDir;
 
-fn snapshot(job: &str, status: PaymentStatus, updated: &str, order: &str) -> JobSnapshot {
+pub fn snapshot(job: &str, status: PaymentStatus, updated: &str, order: &str) -> JobSnapshot {
     JobSnapshot {
         job_ref: JobRef::parse(job).unwrap(),
         order_number: Some(order.into()),
