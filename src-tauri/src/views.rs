@@ -164,6 +164,9 @@ pub struct Health {
     /// Acknowledged notifications still waiting for the gateway's confirmation.
     #[ts(type = "number")]
     pub inbox_backlog: u64,
+    /// Acknowledged notifications Tillwatch gave up on: they wait for the owner.
+    #[ts(type = "number")]
+    pub dead_deliveries: u64,
     pub last_notification_at: Option<String>,
     pub last_reconcile_at: Option<String>,
     /// How many orders the last reconciliation caught up.

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod commands;
+mod deliveries;
 mod events;
 mod secrets;
 mod services;
@@ -56,6 +57,8 @@ pub fn run(data_dir: PathBuf) -> anyhow::Result<()> {
             commands::create_payment_link,
             commands::cancel_payment_link,
             commands::get_url_change,
+            deliveries::list_stuck_deliveries,
+            deliveries::retry_deliveries,
         ])
         .setup(|app| {
             tray::create(app.handle())?;

@@ -15,6 +15,7 @@ use super::alerts::Alerts;
 use super::secrets::{self, Source};
 use crate::app::{AppError, ServeOptions, ShopPolicy, Tillwatch};
 use crate::config::{self, Credentials, Mode};
+use crate::domain::DeliveryState;
 use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -101,6 +102,12 @@ impl DesktopState {
             };
         };
         let (backlog, last) = r.app.store().inbox_status().await.unwrap_or((0, None));
+        let dead = r
+            .app
+            .store()
+            .count_deliveries(DeliveryState::Dead)
+            .await
+            .unwrap_or(0);
         let observed = r.observed.lock().map(|o| o.clone()).unwrap_or_default();
         let breaker = r.gateway.breaker().state();
         let tunnel = r.tunnel.state();
@@ -125,6 +132,7 @@ impl DesktopState {
             circuit_open,
             circuit_reason,
             inbox_backlog: backlog,
+            dead_deliveries: dead,
             last_notification_at: last
                 .map(|t| t.to_string())
                 .or(observed.last_notification_at),

@@ -239,6 +239,17 @@ impl Store {
         .await
     }
 
+    /// How many deliveries are in `state` (each settled state has its own index).
+    pub async fn count_deliveries(&self, state: DeliveryState) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            let n: i64 = conn
+                .prepare_cached("SELECT count(*) FROM deliveries WHERE state = ?1")?
+                .query_row([state.as_str()], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+
     /// Deliveries in a settled state that the owner must know about (dead, unknown),
     /// newest first.
     pub async fn deliveries_in(

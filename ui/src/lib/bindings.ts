@@ -114,7 +114,11 @@ circuitOpen: boolean, circuitReason: string | null,
 /**
  * Acknowledged notifications still waiting for the gateway's confirmation.
  */
-inboxBacklog: number, lastNotificationAt: string | null, lastReconcileAt: string | null, 
+inboxBacklog: number, 
+/**
+ * Acknowledged notifications Tillwatch gave up on: they wait for the owner.
+ */
+deadDeliveries: number, lastNotificationAt: string | null, lastReconcileAt: string | null, 
 /**
  * How many orders the last reconciliation caught up.
  */

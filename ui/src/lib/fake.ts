@@ -120,6 +120,7 @@ class FakeGateway {
       circuitOpen: false,
       circuitReason: null,
       inboxBacklog: 0,
+      deadDeliveries: 0,
       lastNotificationAt: iso(t - 2 * MIN),
       lastReconcileAt: iso(t - 4 * MIN),
       lastReconcileCaughtUp: 1,

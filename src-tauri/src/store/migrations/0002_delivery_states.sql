@@ -6,3 +6,6 @@ ALTER TABLE deliveries ADD COLUMN failing_since TEXT;
 ALTER TABLE deliveries ADD COLUMN failing_attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN retry_at TEXT;
 UPDATE deliveries SET state = 'unknown' WHERE state = 'unknownReference';
+-- What the owner must look at, counted without a scan of every delivery.
+CREATE INDEX deliveries_dead ON deliveries (id) WHERE state = 'dead';
+CREATE INDEX deliveries_unknown ON deliveries (id) WHERE state = 'unknown';
