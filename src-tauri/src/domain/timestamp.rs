@@ -2,7 +2,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 /// A UTC instant. Written with exactly six fractional digits so that stored strings sort
 /// in time order; read with any number of them (the gateway sends up to seven).
@@ -13,13 +13,24 @@ const STORED: &[time::format_description::FormatItem<'static>] = time::macros::f
     "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
 );
 
+/// `2026-11-24T10:11:56` with up to nine optional fractional digits and no offset.
+const NO_OFFSET: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+);
+
 impl Timestamp {
     pub fn now() -> Self {
         Self(OffsetDateTime::now_utc())
     }
 
+    /// RFC 3339, or the same without an offset, which the gateway means as UTC.
     pub fn parse(s: &str) -> Result<Self, time::error::Parse> {
-        OffsetDateTime::parse(s, &Rfc3339).map(|t| Self(t.to_offset(UtcOffset::UTC)))
+        match OffsetDateTime::parse(s, &Rfc3339) {
+            Ok(t) => Ok(Self(t.to_offset(UtcOffset::UTC))),
+            Err(e) => PrimitiveDateTime::parse(s, NO_OFFSET)
+                .map(|t| Self(t.assume_utc()))
+                .map_err(|_| e),
+        }
     }
 
     pub fn from_unix_millis(ms: i64) -> Self {
@@ -73,5 +84,20 @@ mod tests {
             Timestamp::parse(&a.to_string()).unwrap().to_string(),
             a.to_string()
         );
+    }
+
+    #[test]
+    fn offset_less_times_are_utc() {
+        let plain = Timestamp::parse("2026-11-24T10:11:56").unwrap();
+        assert_eq!(plain, Timestamp::parse("2026-11-24T10:11:56Z").unwrap());
+        let seven = Timestamp::parse("2026-11-24T10:11:56.9346867").unwrap();
+        assert_eq!(seven.to_string(), "2026-11-24T10:11:56.934686Z");
+        let offset = Timestamp::parse("2026-11-24T11:11:56.5+01:00").unwrap();
+        assert_eq!(offset.to_string(), "2026-11-24T10:11:56.500000Z");
+        let t: Timestamp = serde_json::from_str("\"2026-11-24T10:11:56.1\"").unwrap();
+        assert_eq!(t.to_string(), "2026-11-24T10:11:56.100000Z");
+        assert!(Timestamp::parse("2026-11-24").is_err());
+        assert!(Timestamp::parse("yesterday").is_err());
+        assert!(Timestamp::parse("2026-11-24T10:11:56+").is_err());
     }
 }
