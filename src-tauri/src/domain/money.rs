@@ -291,4 +291,13 @@ mod tests {
         assert_eq!(c.as_str(), "EUR");
         assert!(serde_json::from_str::<Currency>("\"pounds\"").is_err());
     }
+
+    #[test]
+    fn amounts_also_read_from_a_json_value() {
+        // Through `Value` a number is already f64; a string keeps its text.
+        let a: Amount = serde_json::from_value(serde_json::json!("10.00")).unwrap();
+        assert_eq!(a.to_string(), "10.00");
+        let b: Amount = serde_json::from_value(serde_json::json!(10.5)).unwrap();
+        assert_eq!(b.to_string(), "10.5");
+    }
 }
