@@ -94,18 +94,35 @@ impl Serialize for Amount {
 
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Numbers are taken from their JSON text, never through f64.
-        let v = serde_json::Value::deserialize(d)?;
-        let text = match &v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            other => {
+        // The value's exact JSON text: serde_json (without `arbitrary_precision`) would
+        // hold a non-integer number as f64 and lose digits before we saw it.
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let text = raw.get();
+        let amount = match text.as_bytes().first() {
+            Some(b'"') => serde_json::from_str::<String>(text)
+                .map_err(serde::de::Error::custom)?
+                .parse(),
+            Some(b'-' | b'0'..=b'9') => Amount::from_json_number(text),
+            _ => {
                 return Err(serde::de::Error::custom(format!(
-                    "expected an amount, found {other}"
+                    "expected an amount, found {text}"
                 )))
             }
         };
-        text.parse().map_err(serde::de::Error::custom)
+        amount.map_err(serde::de::Error::custom)
+    }
+}
+
+impl Amount {
+    /// A JSON number's text, exponent allowed ("1.5e2"), read as a decimal.
+    fn from_json_number(text: &str) -> Result<Amount, MoneyError> {
+        if text.contains(['e', 'E']) {
+            Decimal::from_scientific(text)
+                .map(Amount)
+                .map_err(|_| MoneyError::NotDecimal(text.to_owned()))
+        } else {
+            text.parse()
+        }
     }
 }
 
@@ -164,10 +181,11 @@ impl Currency {
     }
 }
 
+/// From the gateway's JSON: read in any case ("gbp"), kept upper case.
 impl TryFrom<String> for Currency {
     type Error = MoneyError;
     fn try_from(s: String) -> Result<Self, MoneyError> {
-        Self::parse(&s)
+        Self::parse(&s.to_ascii_uppercase())
     }
 }
 
@@ -237,5 +255,49 @@ mod tests {
             Currency::parse("gb"),
             Err(MoneyError::BadCurrency(_))
         ));
+    }
+
+    #[test]
+    fn number_amounts_keep_every_digit() {
+        // f64 would make the first 12345678901234568 and could make the second 0.1000000000000000055…
+        let big: Amount = serde_json::from_slice(b"12345678901234567.891").unwrap();
+        assert_eq!(big.to_string(), "12345678901234567.891");
+        let tenth: Amount = serde_json::from_slice(b"0.1").unwrap();
+        assert_eq!(tenth.to_string(), "0.1");
+        let whole: Amount = serde_json::from_slice(b"40").unwrap();
+        assert_eq!(whole.to_string(), "40");
+        let sci: Amount = serde_json::from_slice(b"1.5e2").unwrap();
+        assert!(sci.same_money("150".parse().unwrap()), "{sci}");
+        let negative: Amount = serde_json::from_slice(b"-0.01").unwrap();
+        assert_eq!(negative.to_string(), "-0.01");
+
+        #[derive(Deserialize)]
+        struct Holder {
+            amount: Option<Amount>,
+        }
+        let h: Holder = serde_json::from_slice(br#"{"amount": 98765432109876543.21}"#).unwrap();
+        assert_eq!(h.amount.unwrap().to_string(), "98765432109876543.21");
+        let h: Holder = serde_json::from_slice(br#"{"amount": null}"#).unwrap();
+        assert_eq!(h.amount, None);
+        assert!(serde_json::from_slice::<Amount>(b"true").is_err());
+        assert!(serde_json::from_slice::<Amount>(br#"{"value": 1}"#).is_err());
+    }
+
+    #[test]
+    fn currency_from_the_gateway_is_upper_cased() {
+        let c: Currency = serde_json::from_str("\"gbp\"").unwrap();
+        assert_eq!(c.as_str(), "GBP");
+        let c: Currency = serde_json::from_str("\"Eur\"").unwrap();
+        assert_eq!(c.as_str(), "EUR");
+        assert!(serde_json::from_str::<Currency>("\"pounds\"").is_err());
+    }
+
+    #[test]
+    fn amounts_also_read_from_a_json_value() {
+        // Through `Value` a number is already f64; a string keeps its text.
+        let a: Amount = serde_json::from_value(serde_json::json!("10.00")).unwrap();
+        assert_eq!(a.to_string(), "10.00");
+        let b: Amount = serde_json::from_value(serde_json::json!(10.5)).unwrap();
+        assert_eq!(b.to_string(), "10.5");
     }
 }

@@ -2,7 +2,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 /// A UTC instant. Written with exactly six fractional digits so that stored strings sort
 /// in time order; read with any number of them (the gateway sends up to seven).
@@ -13,13 +13,28 @@ const STORED: &[time::format_description::FormatItem<'static>] = time::macros::f
     "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
 );
 
+/// `2026-11-24T10:11:56` with up to nine optional fractional digits and no offset.
+const NO_OFFSET: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+);
+
 impl Timestamp {
     pub fn now() -> Self {
         Self(OffsetDateTime::now_utc())
     }
 
+    /// RFC 3339 with its offset: what we store, and what an owner's filter must say.
     pub fn parse(s: &str) -> Result<Self, time::error::Parse> {
         OffsetDateTime::parse(s, &Rfc3339).map(|t| Self(t.to_offset(UtcOffset::UTC)))
+    }
+
+    /// As `parse`, but a time without an offset is UTC: the gateway sends both kinds.
+    pub fn parse_gateway(s: &str) -> Result<Self, time::error::Parse> {
+        Self::parse(s).or_else(|e| {
+            PrimitiveDateTime::parse(s, NO_OFFSET)
+                .map(|t| Self(t.assume_utc()))
+                .map_err(|_| e)
+        })
     }
 
     pub fn from_unix_millis(ms: i64) -> Self {
@@ -65,8 +80,9 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // JSON timestamps come from the gateway's answers (or are our own, with an offset).
         let s = String::deserialize(d)?;
-        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+        Timestamp::parse_gateway(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -85,5 +101,22 @@ mod tests {
             Timestamp::parse(&a.to_string()).unwrap().to_string(),
             a.to_string()
         );
+    }
+
+    #[test]
+    fn gateway_times_without_an_offset_are_utc() {
+        let plain = Timestamp::parse_gateway("2026-11-24T10:11:56").unwrap();
+        assert_eq!(plain, Timestamp::parse("2026-11-24T10:11:56Z").unwrap());
+        let seven = Timestamp::parse_gateway("2026-11-24T10:11:56.9346867").unwrap();
+        assert_eq!(seven.to_string(), "2026-11-24T10:11:56.934686Z");
+        let offset = Timestamp::parse_gateway("2026-11-24T11:11:56.5+01:00").unwrap();
+        assert_eq!(offset.to_string(), "2026-11-24T10:11:56.500000Z");
+        let t: Timestamp = serde_json::from_str("\"2026-11-24T10:11:56.1\"").unwrap();
+        assert_eq!(t.to_string(), "2026-11-24T10:11:56.100000Z");
+        for bad in ["2026-11-24", "yesterday", "2026-11-24T10:11:56+", ""] {
+            assert!(Timestamp::parse_gateway(bad).is_err(), "{bad}");
+        }
+        // An owner's filter still says which zone it means.
+        assert!(Timestamp::parse("2026-11-24T10:11:56").is_err());
     }
 }

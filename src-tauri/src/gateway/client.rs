@@ -3,6 +3,8 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::{
     sign, Breaker, CreateJobRequest, CreatedJob, ErrorReport, GatewayError, GatewayJob,
@@ -42,7 +44,15 @@ impl GatewayEnvironment {
             "integration" => Ok(Self::Integration),
             "production" => Ok(Self::Production),
             url if url.starts_with("http://") || url.starts_with("https://") => {
-                reqwest::Url::parse(url).map_err(|e| format!("'{url}' is not a valid URL: {e}"))?;
+                let parsed = reqwest::Url::parse(url)
+                    .map_err(|e| format!("'{url}' is not a valid URL: {e}"))?;
+                // Plain http would show the signed requests and the answers to the network.
+                if parsed.scheme() == "http" && !is_loopback(&parsed) {
+                    return Err(format!(
+                        "'{url}' must use https://: plain http:// is only for a gateway on this \
+                         computer (a loopback address: 127.x.x.x, [::1] or localhost)"
+                    ));
+                }
                 Ok(Self::Custom(url.trim_end_matches('/').to_owned()))
             }
             other => Err(format!(
@@ -57,6 +67,18 @@ impl GatewayEnvironment {
             Self::Production => "https://gateway.cashflows.com",
             Self::Custom(url) => url,
         }
+    }
+}
+
+/// 127.0.0.0/8, ::1 or `localhost`: traffic that never leaves this computer.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -121,8 +143,8 @@ impl GatewayClient {
 
     pub async fn retrieve_job(&self, job: &JobRef) -> Result<Fetched<GatewayJob>, GatewayError> {
         let path = format!("/payment-jobs/{job}");
-        let (data, _) = self.call(Method::GET, &path, None).await?;
-        decode(data)
+        let body = self.call(Access::Read, Method::GET, &path).await?;
+        decode(Envelope::read(&body)?.data)
     }
 
     /// "RetrievePaymentJob" in Cashflows' docs: one payment of a job.
@@ -132,26 +154,23 @@ impl GatewayClient {
         payment: &PaymentRef,
     ) -> Result<Fetched<GatewayPayment>, GatewayError> {
         let path = format!("/payment-jobs/{job}/payments/{payment}");
-        let (data, _) = self.call(Method::GET, &path, None).await?;
-        decode(data)
+        let body = self.call(Access::Read, Method::GET, &path).await?;
+        decode(Envelope::read(&body)?.data)
     }
 
     /// Creating is not idempotent, so it is never retried automatically after the request
     /// may have reached the gateway: a timeout surfaces to the owner instead.
     pub async fn create_job(&self, req: &CreateJobRequest) -> Result<CreatedJob, GatewayError> {
         let body = serde_json::to_vec(req).map_err(|e| GatewayError::Decode(e.to_string()))?;
-        let (data, envelope) = self
-            .call_once_with_body(Method::POST, "/payment-jobs", body)
+        let answer = self
+            .send(Access::Write, Method::POST, "/payment-jobs", body)
             .await?;
-        let fetched: Fetched<GatewayJob> = decode(data)?;
-        let payment_page_url = envelope
-            .pointer("/links/action/url")
-            .and_then(|u| u.as_str())
-            .map(str::to_owned);
+        let envelope = Envelope::read(&answer)?;
+        let fetched: Fetched<GatewayJob> = decode(envelope.data)?;
         Ok(CreatedJob {
             job: fetched.value,
             raw: fetched.raw,
-            payment_page_url,
+            payment_page_url: envelope.payment_page_url(),
         })
     }
 
@@ -159,7 +178,7 @@ impl GatewayClient {
     /// Callers pass a validated order number (letters, digits, `-`, `_`, `.`).
     pub async fn order_exists(&self, order_number: &str) -> Result<bool, GatewayError> {
         let path = format!("/orders/{order_number}");
-        match self.call(Method::HEAD, &path, None).await {
+        match self.call(Access::Read, Method::HEAD, &path).await {
             Ok(_) => Ok(true),
             Err(GatewayError::NotFound) => Ok(false),
             Err(e) => Err(e),
@@ -168,20 +187,22 @@ impl GatewayClient {
 
     pub async fn cancel_job(&self, job: &JobRef) -> Result<(), GatewayError> {
         let path = format!("/payment-jobs/{job}/cancel");
-        self.call(Method::PATCH, &path, None).await.map(|_| ())
+        self.call(Access::Write, Method::PATCH, &path)
+            .await
+            .map(|_| ())
     }
 
-    /// A signed GET/PATCH with retries on transient failures.
+    /// A signed request without a body, retried on transient failures.
     async fn call(
         &self,
+        access: Access,
         method: Method,
         path: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<(serde_json::Value, serde_json::Value), GatewayError> {
+    ) -> Result<Vec<u8>, GatewayError> {
         let policy = self.cfg.retry;
         let mut attempt = 1;
         loop {
-            match self.send(method.clone(), path, body.clone()).await {
+            match self.send(access, method.clone(), path, Vec::new()).await {
                 Err(e) if e.is_transient() && attempt < policy.max_attempts => {
                     let wait = policy.delay(attempt);
                     tracing::debug!(path, attempt, ?wait, error = %e, "gateway call failed; retrying");
@@ -193,27 +214,19 @@ impl GatewayClient {
         }
     }
 
-    async fn call_once_with_body(
+    /// One signed request; a success gives the answer's bytes as they came.
+    async fn send(
         &self,
+        access: Access,
         method: Method,
         path: &str,
         body: Vec<u8>,
-    ) -> Result<(serde_json::Value, serde_json::Value), GatewayError> {
-        self.send(method, path, Some(body)).await
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<(serde_json::Value, serde_json::Value), GatewayError> {
+    ) -> Result<Vec<u8>, GatewayError> {
         if self.breaker.is_open() {
             return Err(GatewayError::CircuitOpen);
         }
         let url = format!("{}/api/gateway{}", self.base_url(), path);
         // Serialised once: the bytes hashed are the bytes sent.
-        let body = body.unwrap_or_default();
         let hash = sign(self.cfg.api_key.expose(), &body);
         let mut req = self
             .http
@@ -238,59 +251,106 @@ impl GatewayClient {
             .bytes()
             .await
             .map_err(|_| GatewayError::Unavailable("the answer was cut off".to_owned()))?;
-        let envelope: serde_json::Value = if bytes.is_empty() {
-            serde_json::Value::Null
-        } else {
-            match serde_json::from_slice(&bytes) {
-                Ok(v) => v,
-                Err(_) if status.is_server_error() => serde_json::Value::Null,
-                Err(e) if status.is_success() => return Err(GatewayError::Decode(e.to_string())),
-                Err(_) => serde_json::Value::Null,
+        if status.is_success() {
+            self.breaker.count_success();
+            return Ok(bytes.into());
+        }
+        // An error answer may be anything (a proxy's HTML page): its report is a bonus.
+        let report = Envelope::read(&bytes).ok().and_then(|e| e.error_report());
+        Err(match status {
+            StatusCode::UNAUTHORIZED => self.refused_credentials(status, report),
+            StatusCode::FORBIDDEN => match access {
+                Access::Read if self.breaker.count_read_refusal() => {
+                    self.refused_credentials(status, report)
+                }
+                _ => {
+                    let err = GatewayError::Forbidden { report };
+                    tracing::warn!(code = err.code(), path, "{err}");
+                    err
+                }
+            },
+            StatusCode::NOT_FOUND => GatewayError::NotFound,
+            StatusCode::TOO_MANY_REQUESTS => {
+                GatewayError::Unavailable("the gateway asked us to slow down".to_owned())
             }
-        };
-        let report = envelope
-            .get("errorReport")
-            .filter(|r| !r.is_null())
-            .and_then(|r| serde_json::from_value::<ErrorReport>(r.clone()).ok());
-        match status {
-            s if s.is_success() => {
-                let data = envelope
-                    .get("data")
-                    .cloned()
-                    .unwrap_or(serde_json::Value::Null);
-                Ok((data, envelope))
+            s if s.is_server_error() => {
+                GatewayError::Unavailable(format!("the gateway answered HTTP {}", s.as_u16()))
             }
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                let err = GatewayError::Unauthorized {
-                    status: status.as_u16(),
-                    report,
-                };
-                tracing::error!(code = err.code(), "{err}");
-                self.breaker.open(err.to_string());
-                Err(err)
-            }
-            StatusCode::NOT_FOUND => Err(GatewayError::NotFound),
-            StatusCode::TOO_MANY_REQUESTS => Err(GatewayError::Unavailable(
-                "the gateway asked us to slow down".to_owned(),
-            )),
-            s if s.is_server_error() => Err(GatewayError::Unavailable(format!(
-                "the gateway answered HTTP {}",
-                s.as_u16()
-            ))),
-            s => Err(GatewayError::Rejected {
+            s => GatewayError::Rejected {
                 status: s.as_u16(),
                 report,
-            }),
-        }
+            },
+        })
+    }
+
+    /// Stops every call: repeated bad signatures may lock the merchant's account.
+    fn refused_credentials(&self, status: StatusCode, report: Option<ErrorReport>) -> GatewayError {
+        let err = GatewayError::Unauthorized {
+            status: status.as_u16(),
+            report,
+        };
+        tracing::error!(code = err.code(), "{err}");
+        self.breaker.open(err.to_string());
+        err
     }
 }
 
-fn decode<T: DeserializeOwned>(data: serde_json::Value) -> Result<Fetched<T>, GatewayError> {
-    if data.is_null() {
-        return Err(GatewayError::Decode("the answer held no data".to_owned()));
+/// Whether an operation only reads: a 403 on a write is about that one operation (a job
+/// just paid cannot be cancelled), while 403s on reads, in a row, mean our credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// The answer's envelope with each part still as its exact JSON text: parts are decoded
+/// on their own (a malformed `errorReport` hides nothing else), straight from the bytes,
+/// so no number passes through f64 on the way to an `Amount`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    links: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error_report: Option<&'a RawValue>,
+}
+
+impl<'a> Envelope<'a> {
+    fn read(bytes: &'a [u8]) -> Result<Self, GatewayError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(GatewayError::Decode("the answer was empty".to_owned()));
+        }
+        serde_json::from_slice(bytes).map_err(|e| GatewayError::Decode(e.to_string()))
     }
-    let value = T::deserialize(&data).map_err(|e| GatewayError::Decode(e.to_string()))?;
-    Ok(Fetched { value, raw: data })
+
+    fn error_report(&self) -> Option<ErrorReport> {
+        serde_json::from_str(self.error_report?.get()).ok()
+    }
+
+    /// `links.action.url`: the hosted payment page of a new job.
+    fn payment_page_url(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Links {
+            action: Option<Link>,
+        }
+        #[derive(Deserialize)]
+        struct Link {
+            url: Option<String>,
+        }
+        let links: Links = serde_json::from_str(self.links?.get()).ok()?;
+        links.action?.url
+    }
+}
+
+/// The typed answer and, for the owner, the `data` JSON it came from.
+fn decode<T: DeserializeOwned>(data: Option<&RawValue>) -> Result<Fetched<T>, GatewayError> {
+    let data = data.ok_or_else(|| GatewayError::Decode("the answer held no data".to_owned()))?;
+    let bad = |e: serde_json::Error| GatewayError::Decode(e.to_string());
+    let value = serde_json::from_str(data.get()).map_err(bad)?;
+    let raw = serde_json::from_str(data.get()).map_err(bad)?;
+    Ok(Fetched { value, raw })
 }
 
 #[cfg(test)]
@@ -321,5 +381,34 @@ mod tests {
             "http://127.0.0.1:9"
         );
         assert!(GatewayEnvironment::parse("staging").is_err());
+    }
+
+    #[test]
+    fn custom_gateway_must_be_https_unless_loopback() {
+        for ok in [
+            "https://gateway.example.com",
+            "https://gateway.example.com:8443/",
+            "http://127.0.0.1:9",
+            "http://127.8.9.10:9",
+            "http://[::1]:8080/",
+            "http://localhost:3000",
+            "http://LocalHost",
+        ] {
+            assert!(GatewayEnvironment::parse(ok).is_ok(), "{ok} is allowed");
+        }
+        for plain in [
+            "http://gateway.example.com",
+            "http://10.0.0.5:8080",
+            "http://0.0.0.0:9",
+            "http://[::2]:9",
+            "http://localhost.example.com",
+            "http://127.0.0.1.example.com",
+        ] {
+            let err = GatewayEnvironment::parse(plain).unwrap_err();
+            assert!(
+                err.contains("must use https://") && err.contains("loopback"),
+                "{plain}: {err}"
+            );
+        }
     }
 }

@@ -1,10 +1,12 @@
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
-/// The gateway's `errorReport`.
+/// The gateway's `errorReport`. Any field may be missing or `null`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ErrorReport {
+    #[serde(deserialize_with = "null_as_default")]
     pub errors: Vec<ErrorEntry>,
+    #[serde(deserialize_with = "null_as_default")]
     pub warnings: Vec<serde_json::Value>,
     pub language: Option<String>,
     pub is_fatal_error: Option<bool>,
@@ -13,10 +15,20 @@ pub struct ErrorReport {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ErrorEntry {
+    #[serde(deserialize_with = "null_as_default")]
     pub code: String,
     pub message: Option<String>,
     pub translated_message: Option<String>,
     pub parameters: Option<serde_json::Value>,
+}
+
+/// `null` reads as the field's default, as a missing field does: the gateway sends both.
+pub(super) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 impl ErrorReport {
@@ -62,6 +74,10 @@ pub enum GatewayError {
         status: u16,
         report: Option<ErrorReport>,
     },
+    /// A 403 on one operation (e.g. cancelling a job that was just paid): other calls
+    /// carry on.
+    #[error("the gateway refused this operation (HTTP 403): {}", report_text(.report))]
+    Forbidden { report: Option<ErrorReport> },
     #[error("calls to the gateway are stopped because it refused our credentials; fix the configuration ID and API key")]
     CircuitOpen,
     #[error("the gateway does not know this reference")]
@@ -92,6 +108,7 @@ impl GatewayError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized { .. } => "gateway_unauthorized",
+            Self::Forbidden { .. } => "gateway_forbidden",
             Self::CircuitOpen => "gateway_circuit_open",
             Self::NotFound => "gateway_not_found",
             Self::Rejected { .. } => "gateway_rejected",

@@ -1,8 +1,10 @@
-//! The gateway's JSON, read tolerantly: optional fields may be missing or null, unknown
-//! fields are ignored, unknown statuses are kept.
+//! The gateway's JSON, read tolerantly: optional fields and lists may be missing or null,
+//! unknown fields are ignored, unknown statuses are kept, currencies are upper-cased,
+//! timestamps without an offset are UTC and amounts keep every digit (see `domain`).
 
 use serde::{Deserialize, Serialize};
 
+use super::error::null_as_default;
 use super::ErrorReport;
 use crate::domain::{Amount, Currency, JobRef, PaymentRef, PaymentStatus, Timestamp};
 
@@ -26,7 +28,7 @@ pub struct GatewayJob {
     pub last_update_time_utc: Option<Timestamp>,
     #[serde(default)]
     pub payment_status: Option<PaymentStatus>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub payments: Vec<GatewayPayment>,
 }
 
@@ -63,7 +65,7 @@ pub struct GatewayPayment {
     pub amount_to_collect: Option<Amount>,
     #[serde(default)]
     pub paid_amount: Option<Amount>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub steps: Vec<PaymentStep>,
 }
 
