@@ -3,7 +3,8 @@
 //! HTTP on loopback, SIGKILL and restarts, real storage failures, and the read commands.
 //!
 //! Run with `cargo test --test cli`. The storage tests need root (they mount a tmpfs
-//! and an ext4 loop device); without it they say so and return early.
+//! and an ext4 loop device); without it they say so and return early, except under
+//! `CI=true`, where a storage test that cannot run fails.
 
 mod commands;
 mod crash;
