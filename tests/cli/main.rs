@@ -1,6 +1,7 @@
 //! The real `tillwatch` binary, driven as a child process: `serve` against the gateway
 //! simulator running in this process, real SQLite files in per-test temp dirs, real
-//! HTTP on loopback, SIGKILL and restarts, real storage failures, and the read commands.
+//! HTTP on loopback, SIGKILL and restarts, real storage failures, the read commands and
+//! payment links.
 //!
 //! Run with `cargo test --test cli`. The storage tests need root (they mount a tmpfs
 //! and an ext4 loop device); without it they say so and return early, except under
@@ -9,6 +10,7 @@
 mod commands;
 mod crash;
 mod harness;
+mod links;
 mod secrets;
 mod storage;
 #[path = "../common/test_dir.rs"]
