@@ -13,6 +13,8 @@ packages=(
   libayatana-appindicator3-dev librsvg2-dev
   # running and testing the window without a display; desktop alerts on a session bus
   xvfb xauth dbus at-spi2-core fonts-dejavu-core libgl1-mesa-dri webkit2gtk-driver dunst
+  # the storage tests: a tmpfs and an ext4 loop device (mount, losetup, mkfs.ext4, e2fsck)
+  mount e2fsprogs
 )
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 

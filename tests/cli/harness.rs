@@ -455,6 +455,15 @@ impl Db {
             .map_err(|e| e.to_string())
     }
 
+    /// A single text value from `sql` with one parameter; `None` for no row or NULL.
+    pub fn text(&self, sql: &str, param: &str) -> Result<Option<String>, String> {
+        let c = self.open()?;
+        c.query_row(sql, [param], |r| r.get::<_, Option<String>>(0))
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| e.to_string())
+    }
+
     /// Ok once the job's order is Paid and none of its deliveries waits for confirmation.
     pub fn paid_and_settled(&self, job_ref: &str) -> Result<(), String> {
         let status = self.order_status(job_ref)?;

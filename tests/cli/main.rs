@@ -1,14 +1,17 @@
 //! The real `tillwatch` binary, driven as a child process: `serve` against the gateway
 //! simulator running in this process, real SQLite files in per-test temp dirs, real
-//! HTTP on loopback, SIGKILL and restarts, real storage failures, and the read commands.
+//! HTTP on loopback, SIGKILL and restarts, real storage failures, the read commands and
+//! payment links.
 //!
 //! Run with `cargo test --test cli`. The storage tests need root (they mount a tmpfs
-//! and an ext4 loop device); without it they say so and return early.
+//! and an ext4 loop device); without it they say so and return early, except under
+//! `CI=true`, where a storage test that cannot run fails.
 
 mod commands;
 mod crash;
 mod deliveries;
 mod harness;
+mod links;
 mod secrets;
 mod storage;
 #[path = "../common/test_dir.rs"]

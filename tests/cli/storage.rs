@@ -11,16 +11,26 @@ use tillwatch::sim::{JobSnapshot, Script, SimHandle};
 
 use crate::harness::*;
 
+/// Why a storage test could not run. Outside CI it says so loudly and the test returns
+/// early; under `CI=true` (where we are root and these tests must run) it fails the test,
+/// so a broken precondition cannot pass as green.
+fn not_run(test: &str, why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test} must run in CI (CI=true) but cannot: {why}");
+    }
+    eprintln!("NOT RUN: {test}: {why}; returning early");
+}
+
 /// Root and a working mount, or `None` after saying loudly why the test did not run.
 fn privileged(test: &str, mount: impl FnOnce() -> Result<Mount, String>) -> Option<Mount> {
     if !is_root() {
-        eprintln!("NOT RUN: {test} needs root to mount a filesystem; returning early");
+        not_run(test, "needs root to mount a filesystem");
         return None;
     }
     match mount() {
         Ok(m) => Some(m),
         Err(why) => {
-            eprintln!("NOT RUN: {test} could not mount its filesystem ({why}); returning early");
+            not_run(test, &format!("could not mount its filesystem ({why})"));
             None
         }
     }
@@ -195,12 +205,12 @@ async fn read_only_database_answers_503_never_200() {
     let trigger = match mount.device_name() {
         Ok(dev) => format!("/sys/fs/ext4/{dev}/trigger_fs_error"),
         Err(why) => {
-            eprintln!("NOT RUN: {name}: cannot name the ext4 device ({why}); returning early");
+            not_run(name, &format!("cannot name the ext4 device ({why})"));
             return;
         }
     };
     if !Path::new(&trigger).exists() {
-        eprintln!("NOT RUN: {name}: this kernel has no {trigger}; returning early");
+        not_run(name, &format!("this kernel has no {trigger}"));
         return;
     }
     let sim = start_sim(sim_config("sim-api-key")).await;

@@ -5,18 +5,13 @@
 use std::time::{Duration, Instant};
 
 use tillwatch::domain::{
-    ChangeSource, DeliveryPolicy, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Timestamp,
+    ChangeSource, DeliveryPolicy, DeliveryState, JobRef, JobSnapshot, PaymentStatus,
 };
 use tillwatch::pipeline::CoreEvent;
 use tillwatch::sim::{Endpoint, Fault, FaultTarget};
 use tillwatch::store::Store;
 
-use crate::harness::{Rig, RigOptions, WAIT};
-
-/// Far enough ahead that every pending delivery counts as due.
-fn far_future() -> Timestamp {
-    Timestamp::now().plus(Duration::from_secs(365 * 24 * 3600))
-}
+use crate::harness::{far_future, Rig, RigOptions, WAIT};
 
 /// Polls the store until the deliveries of `job` hold a failure run.
 async fn wait_failing(store: &Store, job: &str) {

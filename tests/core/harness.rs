@@ -7,7 +7,7 @@ use std::time::Duration;
 use tillwatch::app::{ServeOptions, ShopPolicy, Tillwatch};
 use tillwatch::domain::{JobRef, OrderDetail};
 use tillwatch::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment, RetryPolicy};
-use tillwatch::pipeline::CoreEvent;
+use tillwatch::pipeline::{CoreEvent, ReconcileReport};
 use tillwatch::sim::{self, CreateJob, SimConfig, SimHandle};
 use tillwatch::store::Store;
 use tokio::net::TcpListener;
@@ -224,6 +224,37 @@ impl Rig {
         }
     }
 
+    /// Polls until the first pending delivery records a failed confirmation: the attempt
+    /// that was in flight has ended.
+    pub async fn wait_failed_confirmation(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let pending = self.store().due_deliveries(far_future(), 10).await.unwrap();
+            if pending.first().is_some_and(|p| p.failing.is_some()) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no failed attempt recorded: {pending:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The next reconciliation pass to finish (from the events seen since the rig started).
+    pub async fn next_reconciliation(&mut self) -> ReconcileReport {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.events.recv()).await {
+                Ok(Ok(CoreEvent::ReconcileFinished(r))) => return r,
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(e)) => panic!("event bus closed: {e}"),
+                Err(_) => panic!("no reconciliation finished within {WAIT:?}"),
+            }
+        }
+    }
+
     /// Every event published so far.
     pub fn drain_events(&mut self) -> Vec<CoreEvent> {
         let mut out = Vec::new();
@@ -242,6 +273,11 @@ impl Rig {
         }
         self.sim.shutdown().await;
     }
+}
+
+/// Far enough ahead that every pending delivery counts as due.
+pub fn far_future() -> tillwatch::domain::Timestamp {
+    tillwatch::domain::Timestamp::now().plus(Duration::from_secs(365 * 24 * 3600))
 }
 
 type Serving = JoinHandle<std::io::Result<()>>;

@@ -186,6 +186,7 @@ async fn shipping_follows_the_status_and_is_audited() {
 async fn concurrent_writes_are_grouped_and_all_committed() {
     let dir = TestDir::new("store-group");
     let store = Store::open(dir.path().join("t.db")).unwrap();
+    let commits_before = store.commit_count();
     let mut writes = tokio::task::JoinSet::new();
     for i in 0..500u32 {
         let store = store.clone();
@@ -210,6 +211,11 @@ async fn concurrent_writes_are_grouped_and_all_committed() {
     ids.dedup();
     assert_eq!(ids.len(), 500);
     assert_eq!(store.inbox_status().await.unwrap().0, 500);
+    let commits = store.commit_count() - commits_before;
+    assert!(
+        commits < 500,
+        "500 concurrent writes must share transactions; they took {commits} commits"
+    );
 }
 
 #[tokio::test]

@@ -39,10 +39,24 @@ async fn correct_echo_is_acknowledged_once_and_never_retried() {
 
     let series = sim.wait_settled(1, WAIT).await.unwrap();
     assert_eq!(series.state, SeriesState::Acknowledged);
-    // Let more than the whole retry month pass on the sim clock: nothing more is sent.
-    tokio::time::sleep(sim.clock().to_real(Duration::from_secs(31 * DAY))).await;
+    // The signal that the whole retry month has passed, instead of sleeping through it: a
+    // witness series that starts after ours was acknowledged and is never acknowledged
+    // runs the whole schedule. Every retry ours could still owe falls due before the
+    // witness's last attempt, so once the witness gives up nothing more can come.
+    let refuser = receiver(Ack::WrongEcho).await;
+    let witness = create(&sim, "A-1-witness", Some(refuser.url.clone()));
+    sim.play_and_wait(&witness.reference, Script::PaysAtOnce)
+        .await
+        .unwrap();
+    let witness_series = sim.wait_settled(2, WAIT).await.unwrap();
+    assert_eq!(witness_series.state, SeriesState::GaveUp);
+    assert_eq!(witness_series.attempts as usize, expected_offsets().len());
 
-    let deliveries = sim.deliveries();
+    let deliveries: Vec<_> = sim
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.job_ref == job.reference)
+        .collect();
     assert_eq!(deliveries.len(), 1, "{deliveries:#?}");
     let d = &deliveries[0];
     assert!(d.acknowledged);

@@ -60,7 +60,7 @@ struct Tracked {
 enum Outcome {
     Settled,
     Failed(FailureClass, GatewayError),
-    /// Calls are stopped (bad credentials): no attempt was made, nothing is counted.
+    /// Calls were already stopped (bad credentials): no attempt was made, none counted.
     Blocked,
     StoreFailed(StoreError),
 }
@@ -71,10 +71,14 @@ fn classify(e: &GatewayError) -> Option<FailureClass> {
         GatewayError::NotFound => Some(FailureClass::NotFound),
         GatewayError::Unavailable(_) => Some(FailureClass::Transient),
         GatewayError::Decode(_) => Some(FailureClass::Permanent),
-        // A 403 on a read may be a permission the owner is fixing; 400, 406… won't change.
-        GatewayError::Rejected { status: 403, .. } => Some(FailureClass::Transient),
+        // A 403 on a read may be a permission the owner is fixing (three in a row open
+        // the breaker); 400, 406… will not change by asking again.
+        GatewayError::Forbidden { .. } => Some(FailureClass::Transient),
         GatewayError::Rejected { .. } => Some(FailureClass::Permanent),
-        GatewayError::Unauthorized { .. } | GatewayError::CircuitOpen => None,
+        // The attempt reached the gateway and failed; the breaker now holds every call
+        // until the owner fixes the credentials, so this run cannot grow meanwhile.
+        GatewayError::Unauthorized { .. } => Some(FailureClass::Transient),
+        GatewayError::CircuitOpen => None,
     }
 }
 
@@ -426,7 +430,10 @@ mod tests {
             report: None,
         };
         assert_eq!(classify(&rejected(400)), Some(FailureClass::Permanent));
-        assert_eq!(classify(&rejected(403)), Some(FailureClass::Transient));
+        assert_eq!(
+            classify(&GatewayError::Forbidden { report: None }),
+            Some(FailureClass::Transient)
+        );
         assert_eq!(
             classify(&GatewayError::Unavailable("down".into())),
             Some(FailureClass::Transient)

@@ -129,6 +129,11 @@ impl Store {
         &self.path
     }
 
+    /// Write transactions committed since open (the writer groups concurrent writes).
+    pub fn commit_count(&self) -> u64 {
+        self.writer.commit_count()
+    }
+
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

@@ -6,6 +6,8 @@
 //! is durable.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 
 use rusqlite::Connection;
@@ -70,16 +72,24 @@ where
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::UnboundedSender<Box<dyn Job>>,
+    /// Transactions committed so far: tests and diagnostics compare it with rows written.
+    commits: Arc<AtomicU64>,
 }
 
 impl Writer {
     /// `dir` is the database's folder, probed to name an I/O failure (see `classify`).
     pub fn spawn(conn: Connection, dir: PathBuf) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&commits);
         thread::Builder::new()
             .name("tillwatch-store-writer".into())
-            .spawn(move || run(conn, rx, dir))?;
-        Ok(Self { tx })
+            .spawn(move || run(conn, rx, dir, &counter))?;
+        Ok(Self { tx, commits })
+    }
+
+    pub fn commit_count(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -100,7 +110,12 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Box<dyn Job>>, dir: PathBuf) {
+fn run(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Box<dyn Job>>,
+    dir: PathBuf,
+    commits: &AtomicU64,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -111,6 +126,9 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Box<dyn Job>>, dir: Pat
             }
         }
         let commit = run_batch(&conn, &mut batch).map_err(|e| classify(e, &dir));
+        if commit.is_ok() {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
         if let Err(e) = &commit {
             tracing::error!(error = %e, jobs = batch.len(), "store commit failed");
         }
