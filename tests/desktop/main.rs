@@ -382,3 +382,91 @@ async fn a_payment_link_made_in_the_window_is_paid() {
     w.close().await;
     app.sim.shutdown().await;
 }
+
+/// A notification Tillwatch gave up confirming waits for the owner in the window, with
+/// the gateway's answer, and "Retry now" gets it confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_deliveries_are_shown_with_the_gateways_answer_and_retried() {
+    use tillwatch::domain::{DeliveryState, JobRef, PaymentRef, Timestamp};
+    use tillwatch::store::{NewDelivery, Store};
+
+    let desktop = Desktop::start();
+    let dir = TestDir::new("dead");
+    let app = SimApp::start().await;
+    let paid = app.job("17.25", "E2E-DEAD-1");
+    app.sim
+        .play_and_wait(&paid.reference, Script::PaysAtOnce)
+        .await
+        .unwrap();
+    // Its notification was answered, then the gateway refused every confirmation.
+    {
+        let store = Store::open(dir.path().join("custom.db")).unwrap();
+        let (job, payment) = (
+            JobRef::parse(&paid.reference).unwrap(),
+            PaymentRef::parse(&paid.payment_reference).unwrap(),
+        );
+        let id = store
+            .record_delivery(NewDelivery {
+                received_at: Timestamp::now(),
+                remote_addr: Some("127.0.0.1".into()),
+                forwarded_for: None,
+                body: "{}".into(),
+                job_ref: job.clone(),
+                payment_ref: payment.clone(),
+            })
+            .await
+            .unwrap();
+        store
+            .settle_deliveries(
+                &job,
+                &payment,
+                id,
+                DeliveryState::Dead,
+                "gave up after 10 attempts: the gateway refused the request (HTTP 400): InvalidRequest".into(),
+            )
+            .await
+            .unwrap();
+    }
+
+    let w = app.open(&desktop, dir.path()).await;
+    w.wait_text(
+        "[data-testid=\"dead-problem\"]",
+        "one dead notification",
+        |t| t.contains("1 notification needs you"),
+    )
+    .await;
+    w.click(&w.wait_for("[data-testid=\"review-dead\"]").await)
+        .await;
+    let row = format!(
+        "[data-testid=\"dead-row\"][data-payment-ref=\"{}\"]",
+        paid.payment_reference
+    );
+    w.wait_for(&row).await;
+    w.wait_text(
+        "[data-testid=\"dead-answer\"]",
+        "the gateway's answer",
+        |t| t.contains("HTTP 400"),
+    )
+    .await;
+    let shot = w.screenshot("dead-deliveries").await;
+    eprintln!("screenshot: {}", shot.display());
+
+    w.click(&w.wait_for("[data-testid=\"dead-retry\"]").await)
+        .await;
+    w.wait_for("[data-testid=\"dead-empty\"]").await;
+    w.wait_for(&format!(
+        "{} .chip[data-status=\"Paid\"]",
+        live_row(&paid.reference)
+    ))
+    .await;
+    let deadline = Instant::now() + WAIT;
+    while !w
+        .find_all("[data-testid=\"dead-problem\"]")
+        .await
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the health bar still shows it");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.close().await;
+}

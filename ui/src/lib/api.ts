@@ -19,6 +19,8 @@ import {
   type OrderSummary,
   type SettingsInput,
   type SettingsView,
+  type StuckDelivery,
+  type DeliveryState,
   type Today,
   type UrlChange,
 } from './bindings';
@@ -119,6 +121,10 @@ export const api = {
   createPaymentLink: (input: NewPaymentLink) => call<OrderDetail>('create_payment_link', { input }),
   cancelPaymentLink: (jobRef: string) => call<OrderDetail>('cancel_payment_link', { jobRef }),
   getUrlChange: () => call<UrlChange | null>('get_url_change'),
+  /** Acknowledged notifications settled without a confirmation (dead or unknown), newest first. */
+  listStuckDeliveries: (deliveryState: DeliveryState) => call<StuckDelivery[]>('list_stuck_deliveries', { deliveryState }),
+  /** "Retry now": resolves to how many deliveries go back to the confirm worker. */
+  retryDeliveries: (reference: string) => call<number>('retry_deliveries', { reference }),
 };
 
 /** Calls `handler` for every order that changed; resolves to the function that stops it. */

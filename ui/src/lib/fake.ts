@@ -574,6 +574,10 @@ class FakeGateway {
         return structuredClone(this.createLink(args.input as NewPaymentLink));
       case 'cancel_payment_link':
         return structuredClone(this.cancelLink(args.jobRef));
+      case 'list_stuck_deliveries':
+        return [] as T;
+      case 'retry_deliveries':
+        throw { code: 'not_found', message: 'no dead or unknown delivery' };
       case 'get_url_change':
         return this.urlChange ? { ...this.urlChange } : null;
       default:
