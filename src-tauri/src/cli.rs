@@ -73,17 +73,24 @@ enum Command {
     },
     /// Mark a paid order as shipped.
     Ship {
-        /// Job reference, payment reference or order number.
+        /// Exact job reference, payment reference or order number.
         reference: String,
         /// A note or tracking number.
         #[arg(long)]
         note: Option<String>,
+        /// Ship although the gateway confirmed other money than was asked; the reason is
+        /// kept in the audit log.
+        #[arg(long, value_name = "REASON")]
+        override_mismatch: Option<String>,
         /// This shop ships on Reserved (authorised, captured later).
         #[arg(long, env = "TILLWATCH_SHIP_ON_RESERVED")]
         allow_reserved: bool,
     },
     /// Undo `ship`.
-    Unship { reference: String },
+    Unship {
+        /// Exact job reference, payment reference or order number.
+        reference: String,
+    },
     /// Write every order as CSV.
     Export {
         #[arg(long, required = true)]
@@ -130,6 +137,10 @@ enum LinkAction {
         email: String,
         #[arg(long)]
         note: Option<String>,
+        /// The largest amount a link may ask for (default: `maxLinkAmount` in the data
+        /// folder's settings.json, else 100000).
+        #[arg(long, env = "TILLWATCH_MAX_LINK_AMOUNT")]
+        max_amount: Option<String>,
         /// The public webhook URL the gateway must notify (default: the last public URL
         /// the tunnel reported, else the local listener's).
         #[arg(long, env = "TILLWATCH_PUBLIC_WEBHOOK_URL")]
@@ -237,7 +248,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(config::default_data_dir);
-    let creds = credentials().map_err(anyhow::Error::msg)?;
+    // The keyring call blocks: keep it off the async workers.
+    let creds = tokio::task::spawn_blocking(credentials)
+        .await
+        .context("reading the credentials")?
+        .map_err(anyhow::Error::msg)?;
     let Some(command) = cli.command else {
         bail!("no command given");
     };
@@ -296,7 +311,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     allow_ship_on_reserved: false,
                 },
             );
-            link(app, gateway, action, &db, cli.json).await
+            link(app, gateway, action, &data_dir, &db, cli.json).await
         }
         read_command => {
             // Read commands need no credentials: the mode only picks the database.
@@ -364,9 +379,15 @@ async fn read(app: Tillwatch, command: Command, json: bool) -> anyhow::Result<()
             }
         }
         Command::Ship {
-            reference, note, ..
+            reference,
+            note,
+            override_mismatch,
+            ..
         } => {
-            let d = app.ship(&reference, note).await?;
+            let d = match override_mismatch {
+                Some(reason) => app.ship_despite_mismatch(&reference, note, reason).await?,
+                None => app.ship(&reference, note).await?,
+            };
             if json {
                 print_json(&d)?;
             } else {
@@ -400,6 +421,7 @@ async fn link(
     app: Tillwatch,
     gateway: GatewayClient,
     action: LinkAction,
+    data_dir: &std::path::Path,
     database: &std::path::Path,
     json: bool,
 ) -> anyhow::Result<()> {
@@ -410,6 +432,7 @@ async fn link(
             order,
             email,
             note,
+            max_amount,
             webhook_url,
             return_url_success,
             return_url_failed,
@@ -435,7 +458,14 @@ async fn link(
                 email,
                 note,
             };
-            app.create_payment_link(&gateway, new, &webhook_url, &returns)
+            // The flag wins; else the ceiling the owner set in the window's settings.
+            let max_amount = match max_amount {
+                Some(m) => {
+                    crate::settings::parse_max_link_amount(&m).map_err(anyhow::Error::msg)?
+                }
+                None => crate::settings::Settings::load(data_dir).max_link_amount()?,
+            };
+            app.create_payment_link(&gateway, new, &webhook_url, &returns, max_amount)
                 .await?
         }
         LinkAction::Cancel { reference } => {
