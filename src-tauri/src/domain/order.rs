@@ -270,6 +270,20 @@ pub struct ShipCheck {
     pub code: Option<String>,
 }
 
+/// The refusal's words as a sentence on its own (they also follow "error: " in the CLI).
+fn sentence(words: &str) -> String {
+    let mut chars = words.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
 impl ShipCheck {
     pub fn of(order: &OrderSummary, rules: ShipRules) -> Self {
         match may_ship(order, rules, None) {
@@ -280,7 +294,7 @@ impl ShipCheck {
             },
             Err(refusal) => Self {
                 allowed: false,
-                reason: Some(refusal.to_string()),
+                reason: Some(sentence(&refusal.to_string())),
                 code: Some(refusal.code().to_owned()),
             },
         }
@@ -391,7 +405,7 @@ mod tests {
         let c = ShipCheck::of(&order(PaymentStatus::Pending, false, None), STRICT);
         assert_eq!(
             c.reason.as_deref(),
-            Some("order is Pending: only paid orders can be shipped")
+            Some("Order is Pending: only paid orders can be shipped.")
         );
         assert_eq!(c.code.as_deref(), Some("not_paid"));
     }

@@ -58,10 +58,10 @@ const UNCHECKED: ShipCheck = { allowed: false, reason: null, code: null };
  */
 function demoShipCheck(d: OrderDetail, shipOnReserved: boolean): ShipCheck {
   const no = (code: string, reason: string): ShipCheck => ({ allowed: false, reason, code });
-  if (d.shipped) return no('already_shipped', 'order was already marked as shipped');
+  if (d.shipped) return no('already_shipped', 'Order was already marked as shipped.');
   const paid = d.status === 'Paid' || d.status === 'Verified' || (d.status === 'Reserved' && shipOnReserved);
-  if (!paid) return no('not_paid', `order is ${d.status}: only paid orders can be shipped`);
-  if (d.mismatch) return no('mismatch', `the gateway's answer does not match this order (${d.mismatch}): check it in the Cashflows portal; shipping it anyway needs an override with a reason`);
+  if (!paid) return no('not_paid', `Order is ${d.status}: only paid orders can be shipped.`);
+  if (d.mismatch) return no('mismatch', `The gateway's answer does not match this order (${d.mismatch}): check it in the Cashflows portal; shipping it anyway needs an override with a reason.`);
   return { allowed: true, reason: null, code: null };
 }
 

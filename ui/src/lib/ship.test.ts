@@ -56,7 +56,7 @@ describe('the shipping card', () => {
 
   it('offers "Ship anyway…" for a mismatch only', () => {
     const reason =
-      "the gateway's answer does not match this order (amount 0.01 where 40.00 was asked): check it in the Cashflows portal; shipping it anyway needs an override with a reason";
+      "The gateway's answer does not match this order (amount 0.01 where 40.00 was asked): check it in the Cashflows portal; shipping it anyway needs an override with a reason.";
     const out = html(detail({ allowed: false, reason, code: 'mismatch' }, { mismatch: 'amount 0.01 where 40.00 was asked' }));
     expect(part(out, 'ship-disabled-reason')).toContain('amount 0.01 where 40.00 was asked');
     expect(part(out, 'ship-anyway')).toContain('Ship anyway…');
@@ -71,7 +71,7 @@ describe('the shipping card', () => {
 
   it('shows a shipped order with its undo', () => {
     const out = html(
-      detail({ allowed: false, reason: 'order was already marked as shipped', code: 'already_shipped' }, { shipped: true, shippingNote: 'RM1' }),
+      detail({ allowed: false, reason: 'Order was already marked as shipped.', code: 'already_shipped' }, { shipped: true, shippingNote: 'RM1' }),
     );
     expect(part(out, 'shipped-note')).toContain('RM1');
     expect(out).toContain('unship-button');
