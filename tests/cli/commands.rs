@@ -396,7 +396,10 @@ async fn ship_by_a_prefix_lists_the_candidates_and_refuses() {
     assert!(!out.ok(), "a prefix must not ship: {out}");
     assert!(out.stderr.contains("not an exact"), "{out}");
     for part in [paid.reference.as_str(), "CLI-1001", "Paid", "12.50 GBP"] {
-        assert!(out.stderr.contains(part), "the candidate shows {part}: {out}");
+        assert!(
+            out.stderr.contains(part),
+            "the candidate shows {part}: {out}"
+        );
     }
     assert_eq!(shop.lookup_one("CLI-1001").await["shipped"], false);
 
