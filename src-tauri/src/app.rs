@@ -9,8 +9,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch, Notify};
 
 use crate::domain::{
-    DeliveryPolicy, DeliveryState, JobRef, OrderDetail, OrderSummary, PaymentStatus, StuckDelivery,
-    Timestamp,
+    DeliveryPolicy, DeliveryState, JobRef, OrderDetail, OrderSummary, PaymentStatus, ShipRules,
+    StuckDelivery, Timestamp,
 };
 use crate::gateway::{GatewayClient, GatewayError};
 use crate::listener;
@@ -31,10 +31,46 @@ pub enum AppError {
     Gateway(#[from] GatewayError),
     #[error("no order matches '{0}'")]
     NotFound(String),
-    #[error("'{query}' matches {count} orders; use the payment job reference")]
-    Ambiguous { query: String, count: usize },
+    #[error(
+        "'{query}' names {count} orders; use the payment job reference:{}",
+        candidate_lines(candidates)
+    )]
+    Ambiguous {
+        query: String,
+        count: usize,
+        candidates: Vec<OrderSummary>,
+    },
+    /// Only a prefix matched: acting on a guess could ship the wrong order.
+    #[error(
+        "'{query}' is not an exact job reference, payment reference or order number; \
+         orders that start with it:{}",
+        candidate_lines(candidates)
+    )]
+    NotExact {
+        query: String,
+        candidates: Vec<OrderSummary>,
+    },
     #[error("{0}")]
     Invalid(String),
+}
+
+/// One line per candidate order: job reference, order number, status, amount.
+fn candidate_lines(candidates: &[OrderSummary]) -> String {
+    candidates
+        .iter()
+        .map(|o| {
+            let money = match (&o.amount, &o.currency) {
+                (Some(a), Some(c)) => format!("{} {c}", a.display_in(c)),
+                _ => "-".to_owned(),
+            };
+            format!(
+                "\n  job {}  order {}  {}  {money}",
+                o.payment_job_reference,
+                o.order_number.as_deref().unwrap_or("-"),
+                o.status
+            )
+        })
+        .collect()
 }
 
 impl AppError {
@@ -44,6 +80,7 @@ impl AppError {
             Self::Gateway(e) => e.code(),
             Self::NotFound(_) => "not_found",
             Self::Ambiguous { .. } => "ambiguous",
+            Self::NotExact { .. } => "not_exact",
             Self::Invalid(_) => "invalid",
         }
     }
@@ -53,6 +90,14 @@ impl AppError {
 pub struct ShopPolicy {
     /// Ship on Reserved (authorised, captured later by the shop).
     pub allow_ship_on_reserved: bool,
+}
+
+impl ShopPolicy {
+    pub fn ship_rules(&self) -> ShipRules {
+        ShipRules {
+            allow_reserved: self.allow_ship_on_reserved,
+        }
+    }
 }
 
 /// Serving options: what the listener, worker and reconciler need beyond the core.
@@ -126,6 +171,11 @@ impl Tillwatch {
         &self.store
     }
 
+    /// The shop's shipping rules, for read models built outside this file.
+    pub fn ship_rules(&self) -> ShipRules {
+        self.policy.ship_rules()
+    }
+
     pub fn events(&self) -> broadcast::Receiver<CoreEvent> {
         self.bus.subscribe()
     }
@@ -141,7 +191,7 @@ impl Tillwatch {
         let mut out = Vec::with_capacity(found.len());
         for s in found {
             if let Some(d) = self.store.order(&s.payment_job_reference).await? {
-                out.push(d);
+                out.push(d.under(self.policy.ship_rules()));
             }
         }
         Ok(out)
@@ -151,10 +201,12 @@ impl Tillwatch {
         Ok(self.store.lookup(query, limit).await?)
     }
 
+    /// One order, with whether the shop's rule lets it ship.
     pub async fn order(&self, job: &JobRef) -> Result<OrderDetail, AppError> {
         self.store
             .order(job)
             .await?
+            .map(|d| d.under(self.policy.ship_rules()))
             .ok_or_else(|| AppError::NotFound(job.to_string()))
     }
 
@@ -210,35 +262,56 @@ impl Tillwatch {
         Ok(crate::views::today(&paid, utc_offset_minutes))
     }
 
-    /// One order named by any of its references; refuses a query that names several.
+    /// One order named exactly by its job reference, payment reference or order number.
+    /// A query that only starts some references is refused with those orders listed, as
+    /// is one that names several: the owner's actions must never land on a guess.
     pub async fn resolve(&self, query: &str) -> Result<JobRef, AppError> {
         let q = query.trim();
-        let found = self.store.lookup(q, 10).await?;
-        // An exact job reference or order number wins over prefix matches.
-        let exact: Vec<&OrderSummary> = found
-            .iter()
-            .filter(|s| {
-                s.payment_job_reference.as_str() == q || s.order_number.as_deref() == Some(q)
-            })
-            .collect();
-        let candidates: Vec<&OrderSummary> = if exact.is_empty() {
-            found.iter().collect()
-        } else {
-            exact
-        };
-        match candidates.as_slice() {
-            [] => Err(AppError::NotFound(q.to_owned())),
+        let exact = self.store.exact_matches(q, 10).await?;
+        match exact.as_slice() {
             [one] => Ok(one.payment_job_reference.clone()),
+            [] => {
+                let candidates = self.store.lookup(q, 10).await?;
+                if candidates.is_empty() {
+                    Err(AppError::NotFound(q.to_owned()))
+                } else {
+                    Err(AppError::NotExact {
+                        query: q.to_owned(),
+                        candidates,
+                    })
+                }
+            }
             many => Err(AppError::Ambiguous {
                 query: q.to_owned(),
                 count: many.len(),
+                candidates: many.to_vec(),
             }),
         }
     }
 
     /// Marks an order shipped; refused with the reason unless it is paid (or Reserved
-    /// where the shop allows it).
+    /// where the shop allows it) and its confirmed money matches what was asked.
     pub async fn ship(&self, query: &str, note: Option<String>) -> Result<OrderDetail, AppError> {
+        self.ship_request(query, note, None).await
+    }
+
+    /// Ships a paid order whose confirmed money differs from what was asked: the owner's
+    /// reason goes into the audit log with the mismatch.
+    pub async fn ship_despite_mismatch(
+        &self,
+        query: &str,
+        note: Option<String>,
+        reason: String,
+    ) -> Result<OrderDetail, AppError> {
+        self.ship_request(query, note, Some(reason)).await
+    }
+
+    async fn ship_request(
+        &self,
+        query: &str,
+        note: Option<String>,
+        override_mismatch: Option<String>,
+    ) -> Result<OrderDetail, AppError> {
         let job_ref = self.resolve(query).await?;
         let detail = self
             .store
@@ -246,6 +319,7 @@ impl Tillwatch {
                 job_ref,
                 note,
                 allow_reserved: self.policy.allow_ship_on_reserved,
+                override_mismatch,
             })
             .await?;
         self.bus.publish(CoreEvent::owner_changed(&detail.summary));
@@ -254,7 +328,11 @@ impl Tillwatch {
 
     pub async fn unship(&self, query: &str) -> Result<OrderDetail, AppError> {
         let job_ref = self.resolve(query).await?;
-        let detail = self.store.unship(&job_ref).await?;
+        let detail = self
+            .store
+            .unship(&job_ref)
+            .await?
+            .under(self.policy.ship_rules());
         self.bus.publish(CoreEvent::owner_changed(&detail.summary));
         Ok(detail)
     }

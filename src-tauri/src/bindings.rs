@@ -6,7 +6,7 @@ use ts_rs::{Config, TS};
 
 use crate::domain::{
     Attempt, AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail, OrderSummary,
-    StatusEventView, StuckDelivery,
+    ShipCheck, StatusEventView, StuckDelivery,
 };
 use crate::links::{NewPaymentLink, ReturnUrls};
 use crate::pipeline::{CoreEvent, ReconcileReport};
@@ -30,6 +30,7 @@ pub fn typescript() -> String {
     let decls = [
         OrderSummary::decl(&cfg),
         OrderDetail::decl(&cfg),
+        ShipCheck::decl(&cfg),
         Attempt::decl(&cfg),
         DeliveryView::decl(&cfg),
         DeliveryState::decl(&cfg),

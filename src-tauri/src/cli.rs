@@ -73,17 +73,24 @@ enum Command {
     },
     /// Mark a paid order as shipped.
     Ship {
-        /// Job reference, payment reference or order number.
+        /// Exact job reference, payment reference or order number.
         reference: String,
         /// A note or tracking number.
         #[arg(long)]
         note: Option<String>,
+        /// Ship although the gateway confirmed other money than was asked; the reason is
+        /// kept in the audit log.
+        #[arg(long, value_name = "REASON")]
+        override_mismatch: Option<String>,
         /// This shop ships on Reserved (authorised, captured later).
         #[arg(long, env = "TILLWATCH_SHIP_ON_RESERVED")]
         allow_reserved: bool,
     },
     /// Undo `ship`.
-    Unship { reference: String },
+    Unship {
+        /// Exact job reference, payment reference or order number.
+        reference: String,
+    },
     /// Notifications we acknowledged but could not confirm: dead ones (the gateway's
     /// errors never went away) or unknown ones (the gateway never knew the references).
     Deliveries {
@@ -131,6 +138,8 @@ enum Command {
     },
 }
 
+// Parsed once per run: the size of the larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum LinkAction {
     /// Create a payment job and print the link to send the customer.
@@ -148,6 +157,10 @@ enum LinkAction {
         email: String,
         #[arg(long)]
         note: Option<String>,
+        /// The largest amount a link may ask for (default: `maxLinkAmount` in the data
+        /// folder's settings.json, else 100000).
+        #[arg(long, env = "TILLWATCH_MAX_LINK_AMOUNT")]
+        max_amount: Option<String>,
         /// The public webhook URL the gateway must notify (default: the last public URL
         /// the tunnel reported, else the local listener's).
         #[arg(long, env = "TILLWATCH_PUBLIC_WEBHOOK_URL")]
@@ -255,7 +268,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(config::default_data_dir);
-    let creds = credentials().map_err(anyhow::Error::msg)?;
+    // The keyring call blocks: keep it off the async workers.
+    let creds = tokio::task::spawn_blocking(credentials)
+        .await
+        .context("reading the credentials")?
+        .map_err(anyhow::Error::msg)?;
     let Some(command) = cli.command else {
         bail!("no command given");
     };
@@ -314,7 +331,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     allow_ship_on_reserved: false,
                 },
             );
-            link(app, gateway, action, &db, cli.json).await
+            link(app, gateway, action, &data_dir, &db, cli.json).await
         }
         read_command => {
             // Read commands need no credentials: the mode only picks the database.
@@ -382,9 +399,15 @@ async fn read(app: Tillwatch, command: Command, json: bool) -> anyhow::Result<()
             }
         }
         Command::Ship {
-            reference, note, ..
+            reference,
+            note,
+            override_mismatch,
+            ..
         } => {
-            let d = app.ship(&reference, note).await?;
+            let d = match override_mismatch {
+                Some(reason) => app.ship_despite_mismatch(&reference, note, reason).await?,
+                None => app.ship(&reference, note).await?,
+            };
             if json {
                 print_json(&d)?;
             } else {
@@ -454,6 +477,7 @@ async fn link(
     app: Tillwatch,
     gateway: GatewayClient,
     action: LinkAction,
+    data_dir: &std::path::Path,
     database: &std::path::Path,
     json: bool,
 ) -> anyhow::Result<()> {
@@ -464,6 +488,7 @@ async fn link(
             order,
             email,
             note,
+            max_amount,
             webhook_url,
             return_url_success,
             return_url_failed,
@@ -489,7 +514,14 @@ async fn link(
                 email,
                 note,
             };
-            app.create_payment_link(&gateway, new, &webhook_url, &returns)
+            // The flag wins; else the ceiling the owner set in the window's settings.
+            let max_amount = match max_amount {
+                Some(m) => {
+                    crate::settings::parse_max_link_amount(&m).map_err(anyhow::Error::msg)?
+                }
+                None => crate::settings::Settings::load(data_dir).max_link_amount()?,
+            };
+            app.create_payment_link(&gateway, new, &webhook_url, &returns, max_amount)
                 .await?
         }
         LinkAction::Cancel { reference } => {

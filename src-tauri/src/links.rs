@@ -69,17 +69,19 @@ impl Tillwatch {
     }
 
     /// Creates the job at the gateway with the current public webhook URL, and records it
-    /// as Pending with its payment page link.
+    /// as Pending with its payment page link. Nothing reaches the gateway unless the
+    /// amount is positive, within the currency's decimals and at most `max_amount`.
     pub async fn create_payment_link(
         &self,
         gateway: &GatewayClient,
         link: NewPaymentLink,
         webhook_url: &str,
         returns: &ReturnUrls,
+        max_amount: Amount,
     ) -> Result<OrderDetail, AppError> {
         let currency =
             Currency::known(&link.currency).map_err(|e| AppError::Invalid(e.to_string()))?;
-        let amount = Amount::for_charge(&link.amount, &currency)
+        let amount = Amount::for_link(&link.amount, &currency, max_amount)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         let order_number = link.order_number.trim().to_owned();
         validate_order_number(&order_number)?;
@@ -133,7 +135,7 @@ impl Tillwatch {
             status_changed: true,
             source: ChangeSource::Owner,
         });
-        Ok(detail)
+        Ok(detail.under(self.ship_rules()))
     }
 
     /// Cancels an unpaid link at the gateway; the timeline records it.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::config::Mode;
+use crate::domain::Amount;
 use crate::gateway::GatewayEnvironment;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
@@ -35,7 +36,13 @@ pub struct Settings {
     pub return_urls: crate::links::ReturnUrls,
     /// How the gateway reaches this computer.
     pub tunnel: TunnelSettings,
+    /// The largest amount a payment link may ask for, in the link's currency (decimal
+    /// text): a guard against a slipped finger, not a business limit.
+    pub max_link_amount: String,
 }
+
+/// `Settings::max_link_amount` unless the owner changes it.
+pub const DEFAULT_MAX_LINK_AMOUNT: &str = "100000";
 
 /// The tunnel provider and its non-secret settings (the ngrok authtoken and the bore
 /// secret live in the keyring).
@@ -74,7 +81,18 @@ impl Default for Settings {
             start_at_login: false,
             return_urls: crate::links::ReturnUrls::default(),
             tunnel: TunnelSettings::default(),
+            max_link_amount: DEFAULT_MAX_LINK_AMOUNT.to_owned(),
         }
+    }
+}
+
+/// A payment link ceiling: a positive decimal amount.
+pub fn parse_max_link_amount(s: &str) -> Result<Amount, String> {
+    match s.trim().parse::<Amount>() {
+        Ok(a) if a > Amount::ZERO => Ok(a),
+        _ => Err(format!(
+            "the largest payment link amount must be a positive number, not '{s}'"
+        )),
     }
 }
 
@@ -104,7 +122,13 @@ impl Settings {
         }
     }
 
+    /// The payment link ceiling as an amount.
+    pub fn max_link_amount(&self) -> Result<Amount, SettingsError> {
+        parse_max_link_amount(&self.max_link_amount).map_err(SettingsError::Invalid)
+    }
+
     pub fn validate(&self) -> Result<(), SettingsError> {
+        self.max_link_amount()?;
         if self.listen_port == 0 {
             return Err(SettingsError::Invalid(
                 "the listener port must be 1 to 65535".into(),
@@ -188,6 +212,16 @@ mod tests {
             ..Settings::default()
         };
         assert!(bad.save(&dir).is_err());
+        let bad = Settings {
+            max_link_amount: "-5".into(),
+            ..Settings::default()
+        };
+        assert!(bad.save(&dir).is_err());
+        // A file from before the ceiling existed gets the default one.
+        std::fs::write(Settings::path(&dir), br#"{"listenPort": 9000}"#).unwrap();
+        let old = Settings::load(&dir);
+        assert_eq!(old.listen_port, 9000);
+        assert_eq!(old.max_link_amount().unwrap().to_string(), "100000");
         std::fs::write(Settings::path(&dir), b"{not json").unwrap();
         assert_eq!(Settings::load(&dir), Settings::default());
         let _ = std::fs::remove_dir_all(&dir);

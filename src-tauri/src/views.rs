@@ -99,6 +99,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn settings_input_debug_shows_no_secret() {
+        let input = SettingsInput {
+            settings: crate::settings::Settings::default(),
+            configuration_id: Some("cfg-123".into()),
+            api_key: Some("tw-api-key-secret".into()),
+            ngrok_authtoken: Some("tw-ngrok-secret".into()),
+            bore_secret: Some("tw-bore-secret".into()),
+        };
+        let shown = format!("{input:?} {input:#?}");
+        for secret in ["tw-api-key-secret", "tw-ngrok-secret", "tw-bore-secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("[redacted]") && shown.contains("cfg-123"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn an_ipc_error_from_a_database_failure_holds_no_sql_text() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let sqlite = conn
+            .execute("SELEC job_ref FROM payment_jobs", [])
+            .unwrap_err();
+        assert!(
+            sqlite.to_string().contains("SELEC"),
+            "the raw text has SQL in it"
+        );
+        let ipc = IpcError::from(crate::app::AppError::from(crate::store::StoreError::from(
+            sqlite,
+        )));
+        assert_eq!(ipc.code, "store_failed");
+        for leak in ["SELEC", "syntax", "payment_jobs", "sqlite"] {
+            assert!(!ipc.message.contains(leak), "{leak} in {ipc:?}");
+        }
+        let as_json = serde_json::to_string(&ipc).unwrap();
+        assert!(!as_json.contains("SELEC"), "{as_json}");
+    }
+
+    #[test]
     fn takings_sum_in_decimal_per_currency_and_bucket_by_local_hour() {
         let gbp = Currency::parse("GBP").unwrap();
         let eur = Currency::parse("EUR").unwrap();
@@ -214,7 +254,7 @@ pub struct SettingsView {
 }
 
 /// Settings as the window saves them. An absent API key keeps the stored one.
-#[derive(Debug, Clone, Deserialize, TS)]
+#[derive(Clone, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsInput {
     pub settings: crate::settings::Settings,
@@ -223,6 +263,20 @@ pub struct SettingsInput {
     /// Absent: keep the stored one.
     pub ngrok_authtoken: Option<String>,
     pub bore_secret: Option<String>,
+}
+
+/// Written by hand so a logged or panicking `SettingsInput` never shows a secret.
+impl std::fmt::Debug for SettingsInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| "[redacted]");
+        f.debug_struct("SettingsInput")
+            .field("settings", &self.settings)
+            .field("configuration_id", &self.configuration_id)
+            .field("api_key", &redacted(&self.api_key))
+            .field("ngrok_authtoken", &redacted(&self.ngrok_authtoken))
+            .field("bore_secret", &redacted(&self.bore_secret))
+            .finish()
+    }
 }
 
 /// The result of "test connection", in words.

@@ -385,3 +385,197 @@ async fn bad_input_gives_a_clear_message_and_a_non_zero_exit() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ship_by_a_prefix_lists_the_candidates_and_refuses() {
+    let shop = Shop::open("ship-prefix").await;
+    let paid = &shop.paid;
+
+    // An e-mail prefix names one order only, but it is not the owner naming it.
+    let out = cli(&shop.env, &["ship", "alice.cli", "--note", "RM1"]).await;
+    assert!(!out.ok(), "a prefix must not ship: {out}");
+    assert!(out.stderr.contains("not an exact"), "{out}");
+    for part in [paid.reference.as_str(), "CLI-1001", "Paid", "12.50 GBP"] {
+        assert!(
+            out.stderr.contains(part),
+            "the candidate shows {part}: {out}"
+        );
+    }
+    assert_eq!(shop.lookup_one("CLI-1001").await["shipped"], false);
+
+    // Several candidates: all listed.
+    let out = cli(&shop.env, &["ship", "CLI-100"]).await;
+    assert!(!out.ok(), "{out}");
+    for job in [&shop.paid, &shop.pending, &shop.retried] {
+        assert!(out.stderr.contains(&job.reference), "{out}");
+    }
+    let job_prefix = &paid.reference[..paid.reference.len() - 1];
+    let out = cli(&shop.env, &["ship", job_prefix]).await;
+    assert!(!out.ok(), "{out}");
+    assert!(out.stderr.contains(&paid.reference), "{out}");
+
+    // Exact payment reference and exact order number work.
+    let out = cli(&shop.env, &["ship", &paid.payment_reference]).await;
+    assert!(out.ok(), "{out}");
+    assert_eq!(shop.lookup_one("CLI-1001").await["shipped"], true);
+    let out = cli(&shop.env, &["unship", "CLI-10"]).await;
+    assert!(!out.ok(), "unship by prefix is refused too: {out}");
+    assert!(out.stderr.contains("not an exact"), "{out}");
+    assert_eq!(shop.lookup_one("CLI-1001").await["shipped"], true);
+    let out = cli(&shop.env, &["unship", "CLI-1001"]).await;
+    assert!(out.ok(), "{out}");
+    assert_eq!(shop.lookup_one("CLI-1001").await["shipped"], false);
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ship_refuses_a_mismatched_order_unless_overridden_with_a_reason() {
+    let tmp = TempDir::new("ship-mismatch");
+    let sim = start_sim(sim_config("sim-api-key")).await;
+    let env = Env::for_sim(&sim, tmp.path());
+    let serve = Serve::start(&env, 1).await;
+    // A link that asked 40.00; the gateway's job holds, and the shopper pays, 0.01.
+    let job = new_job(
+        &sim,
+        "MIS-1",
+        "mis@example.com",
+        "0.01",
+        Some(serve.webhook_url()),
+    );
+    {
+        use tillwatch::domain::{Currency, JobRef, PaymentRef};
+        let store = tillwatch::store::Store::open(env.db_path()).expect("the serve database");
+        store
+            .record_created_job(tillwatch::store::CreatedJobRecord {
+                job_ref: JobRef::parse(&job.reference).unwrap(),
+                first_payment: Some(PaymentRef::parse(&job.payment_reference).unwrap()),
+                order_number: "MIS-1".into(),
+                email: "mis@example.com".into(),
+                amount: "40.00".parse().unwrap(),
+                currency: Currency::parse("GBP").unwrap(),
+                payment_link: None,
+                note: None,
+                raw: serde_json::json!({}),
+            })
+            .await
+            .expect("record the link");
+    }
+    within(
+        "the shopper pays",
+        sim.play_and_wait(&job.reference, Script::PaysAtOnce),
+    )
+    .await
+    .expect("the shopper pays");
+    let db = env.db();
+    let flagged = format!(
+        "SELECT count(*) FROM payment_jobs WHERE job_ref = '{}' AND status = 'Paid'
+         AND mismatch IS NOT NULL",
+        job.reference
+    );
+    poll_until("the order Paid and flagged", DEADLINE, || {
+        match db.count(&flagged)? {
+            1 => Ok(()),
+            n => Err(format!("{n} flagged rows")),
+        }
+    })
+    .await;
+
+    let out = cli(&env, &["ship", "MIS-1", "--note", "RM9"]).await;
+    assert!(!out.ok(), "a mis-stated payment must not ship: {out}");
+    assert!(
+        out.stderr.contains("does not match") && out.stderr.contains("0.01 where 40.00"),
+        "the refusal says why: {out}"
+    );
+    let out = cli(&env, &["ship", "MIS-1", "--override-mismatch", " "]).await;
+    assert!(!out.ok(), "an override needs a reason: {out}");
+    assert!(out.stderr.contains("needs a reason"), "{out}");
+
+    let out = cli(
+        &env,
+        &[
+            "ship",
+            "MIS-1",
+            "--note",
+            "RM9",
+            "--override-mismatch",
+            "the rest was paid by bank transfer",
+            "--json",
+        ],
+    )
+    .await;
+    let shipped = out.json();
+    assert_eq!(shipped["shipped"], true, "{out}");
+    let overrides: Vec<&Value> = shipped["audit"]
+        .as_array()
+        .expect("an audit trail")
+        .iter()
+        .filter(|a| a["action"] == "mismatch overridden")
+        .collect();
+    assert_eq!(overrides.len(), 1, "{shipped:#}");
+    let why = overrides[0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("the rest was paid by bank transfer") && why.contains("0.01 where 40.00"),
+        "{why}"
+    );
+    drop(serve);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_create_refuses_an_amount_nobody_meant_before_calling_the_gateway() {
+    use tillwatch::sim::Endpoint;
+    let tmp = TempDir::new("link-ceiling");
+    let sim = start_sim(sim_config("sim-api-key")).await;
+    let env = Env::for_sim(&sim, tmp.path());
+    let create = |amount: &str, order: &str, extra: &[&str]| {
+        let amount = format!("--amount={amount}");
+        let mut args = vec![
+            "link".to_owned(),
+            "create".to_owned(),
+            amount,
+            "--currency".to_owned(),
+            "GBP".to_owned(),
+            "--order".to_owned(),
+            order.to_owned(),
+            "--email".to_owned(),
+            "a@example.com".to_owned(),
+            "--webhook-url".to_owned(),
+            "http://127.0.0.1:9/webhooks/cashflows".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let env = env.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli(&env, &args).await
+        }
+    };
+    let asked = || {
+        sim.api_request_count(Endpoint::CreateJob) + sim.api_request_count(Endpoint::OrderExists)
+    };
+    for amount in ["99999999999999999999", "100000.01", "0", "-1", "1.005"] {
+        let out = create(amount, "7001", &[]).await;
+        assert!(!out.ok(), "{amount} must be refused: {out}");
+        assert_eq!(asked(), 0, "{amount} reached the gateway: {out}");
+    }
+    let out = create("100000.01", "7001", &[]).await;
+    assert!(out.stderr.contains("100000.00 GBP"), "{out}");
+
+    // The owner's ceiling: the flag, else the window's settings.
+    let out = create("60", "7001", &["--max-amount", "50"]).await;
+    assert!(!out.ok() && out.stderr.contains("50.00 GBP"), "{out}");
+    std::fs::write(
+        tmp.path().join("settings.json"),
+        r#"{"maxLinkAmount": "20"}"#,
+    )
+    .expect("write the settings");
+    let out = create("25", "7001", &[]).await;
+    assert!(!out.ok() && out.stderr.contains("20.00 GBP"), "{out}");
+    assert_eq!(asked(), 0, "{out}");
+    std::fs::remove_file(tmp.path().join("settings.json")).expect("remove the settings");
+
+    let out = create("100000.00", "7002", &[]).await;
+    assert!(out.ok(), "the ceiling itself is accepted: {out}");
+    assert_eq!(sim.api_request_count(Endpoint::CreateJob), 1);
+    assert!(out.stdout.contains("100000.00"), "{out}");
+    sim.shutdown().await;
+}

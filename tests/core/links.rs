@@ -1,12 +1,19 @@
 use std::time::Duration;
 
 use tillwatch::app::{AppError, ServeOptions};
-use tillwatch::domain::{ChangeSource, JobRef, PaymentRef, PaymentStatus};
+use tillwatch::domain::{Amount, ChangeSource, JobRef, PaymentRef, PaymentStatus};
 use tillwatch::links::{NewPaymentLink, ReturnUrls};
-use tillwatch::sim::{Fault, FaultTarget, Script};
+use tillwatch::sim::{Endpoint, Fault, FaultTarget, Script};
 use tillwatch::store::CreatedJobRecord;
 
 use crate::harness::{Rig, RigOptions};
+
+/// The default ceiling for a link's amount.
+fn ceiling() -> Amount {
+    tillwatch::settings::DEFAULT_MAX_LINK_AMOUNT
+        .parse()
+        .unwrap()
+}
 
 fn link(amount: &str, order: &str) -> NewPaymentLink {
     NewPaymentLink {
@@ -32,6 +39,7 @@ async fn a_payment_link_is_paid_through_its_notification() {
             link("12.50", "1042"),
             &rig.webhook_url,
             &returns,
+            ceiling(),
         )
         .await
         .unwrap();
@@ -88,6 +96,7 @@ async fn a_payment_link_whose_notification_is_lost_is_paid_through_the_reconcile
             link("7.00", "2001"),
             dead,
             &ReturnUrls::default(),
+            ceiling(),
         )
         .await
         .unwrap();
@@ -119,6 +128,7 @@ async fn an_unpaid_link_can_be_cancelled_once() {
             link("9.99", "3001"),
             &rig.webhook_url,
             &ReturnUrls::default(),
+            ceiling(),
         )
         .await
         .unwrap();
@@ -195,7 +205,7 @@ async fn bad_links_are_refused_with_clear_words() {
             rig.webhook_url.clone(),
         );
         async move {
-            app.create_payment_link(&gw, l, &url, &ReturnUrls::default())
+            app.create_payment_link(&gw, l, &url, &ReturnUrls::default(), ceiling())
                 .await
         }
     };
@@ -234,5 +244,56 @@ async fn bad_links_are_refused_with_clear_words() {
         rig.app.orders(None, None, 0, 0).await.unwrap().len() == 1,
         "nothing else was recorded"
     );
+    rig.stop().await;
+}
+
+#[tokio::test]
+async fn a_link_amount_nobody_meant_never_reaches_the_gateway() {
+    let rig = Rig::start("link-ceiling").await;
+    let create = |amount: &str, order: &str, max: Amount| {
+        let (app, gw, url) = (
+            rig.app.clone(),
+            rig.gateway.clone(),
+            rig.webhook_url.clone(),
+        );
+        let l = link(amount, order);
+        async move {
+            app.create_payment_link(&gw, l, &url, &ReturnUrls::default(), max)
+                .await
+        }
+    };
+    let asked = || {
+        (
+            rig.sim.api_request_count(Endpoint::CreateJob),
+            rig.sim.api_request_count(Endpoint::OrderExists),
+        )
+    };
+    for amount in [
+        "99999999999999999999",
+        "100000.01",
+        "0",
+        "-1",
+        "1.005",
+        "0.001",
+    ] {
+        let refused = create(amount, "6001", ceiling()).await.unwrap_err();
+        assert_eq!(refused.code(), "invalid", "{amount}: {refused}");
+        assert_eq!(asked(), (0, 0), "{amount} reached the gateway");
+    }
+    let words = create("100000.01", "6001", ceiling())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        words.contains("ceiling") && words.contains("100000.00 GBP"),
+        "{words}"
+    );
+    // The owner's own ceiling holds too.
+    assert!(create("60", "6001", "50".parse().unwrap()).await.is_err());
+    assert_eq!(asked(), (0, 0));
+
+    let at_ceiling = create("100000.00", "6002", ceiling()).await.unwrap();
+    assert_eq!(at_ceiling.summary.amount.unwrap().to_string(), "100000.00");
+    assert_eq!(rig.sim.api_request_count(Endpoint::CreateJob), 1);
     rig.stop().await;
 }

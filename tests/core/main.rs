@@ -13,4 +13,5 @@ mod gateway_client;
 mod links;
 mod listener;
 mod pipeline;
+mod shipping;
 mod store;

@@ -136,6 +136,7 @@ async fn shipping_follows_the_status_and_is_audited() {
         job_ref: JobRef::parse(job).unwrap(),
         note: Some("  RM123456789GB ".into()),
         allow_reserved,
+        override_mismatch: None,
     };
     assert!(matches!(
         store.ship(ship("1", false)).await,
@@ -257,7 +258,7 @@ async fn an_order_is_named_by_any_reference_and_ambiguity_is_refused() {
     assert_eq!(
         app.resolve("A-7").await.unwrap().as_str(),
         "111222",
-        "exact wins over prefix"
+        "exact, not a prefix of another"
     );
     assert_eq!(
         app.resolve("1113339").await.unwrap().as_str(),
@@ -266,7 +267,7 @@ async fn an_order_is_named_by_any_reference_and_ambiguity_is_refused() {
     );
     assert!(matches!(
         app.resolve("A-").await,
-        Err(AppError::Ambiguous { count: 2, .. })
+        Err(AppError::NotExact { candidates, .. }) if candidates.len() == 2
     ));
     assert!(matches!(
         app.resolve("nope").await,

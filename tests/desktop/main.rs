@@ -233,6 +233,77 @@ async fn detail_shows_attempts_and_deliveries_and_shipping_follows_the_status() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mismatched_order_ships_only_through_ship_anyway_with_a_reason() {
+    let desktop = Desktop::start();
+    let dir = TestDir::new("mismatch");
+    let app = SimApp::start().await;
+    // A link that asked 40.00 GBP; the gateway's job holds, and the shopper pays, 0.01.
+    let job = app.job("0.01", "E2E-MIS-1");
+    {
+        use tillwatch::domain::{Currency, JobRef, PaymentRef};
+        let store = tillwatch::store::Store::open(dir.path().join("custom.db")).unwrap();
+        store
+            .record_created_job(tillwatch::store::CreatedJobRecord {
+                job_ref: JobRef::parse(&job.reference).unwrap(),
+                first_payment: Some(PaymentRef::parse(&job.payment_reference).unwrap()),
+                order_number: "E2E-MIS-1".into(),
+                email: "e2e-mis-1@example.com".into(),
+                amount: "40.00".parse().unwrap(),
+                currency: Currency::parse("GBP").unwrap(),
+                payment_link: None,
+                note: None,
+                raw: serde_json::json!({}),
+            })
+            .await
+            .unwrap();
+    }
+    let w = app.open(&desktop, dir.path()).await;
+    app.sim
+        .play_and_wait(&job.reference, Script::PaysAtOnce)
+        .await
+        .unwrap();
+    w.click(&w.wait_for(&live_row(&job.reference)).await).await;
+    w.wait_for(&detail_of(&job.reference)).await;
+    w.wait_for("[data-testid=\"mismatch\"]").await;
+    let reason = w
+        .wait_text(
+            "[data-testid=\"ship-disabled-reason\"]",
+            "the rule's mismatch reason",
+            |t| t.contains("0.01 where 40.00"),
+        )
+        .await;
+    assert!(reason.contains("does not match"), "{reason}");
+    let ship = w.wait_for("[data-testid=\"ship-button\"]").await;
+    assert!(
+        !w.enabled(&ship).await,
+        "a mismatched order cannot ship plainly"
+    );
+    w.click(&w.wait_for("[data-testid=\"ship-anyway\"]").await)
+        .await;
+    let confirm = w.wait_for("[data-testid=\"confirm-override\"]").await;
+    assert!(!w.enabled(&confirm).await, "no reason, no override");
+    w.type_into(
+        &w.wait_for("[data-testid=\"override-reason\"]").await,
+        "The rest was paid by bank transfer",
+    )
+    .await;
+    let shot = w.screenshot("mismatch-ship-anyway").await;
+    let _ = std::fs::copy(&shot, "/tmp/owner-mismatch-ship-anyway.png");
+    w.click(&confirm).await;
+    w.wait_for("[data-testid=\"shipped-badge\"]").await;
+    w.wait_text(
+        "[data-testid=\"order-detail\"]",
+        "the override in the history",
+        |t| t.contains("Shipped despite the mismatch") && t.contains("bank transfer"),
+    )
+    .await;
+    let shot = w.screenshot("mismatch-shipped").await;
+    let _ = std::fs::copy(&shot, "/tmp/owner-mismatch-shipped.png");
+    w.close().await;
+    app.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookup_by_payment_reference_opens_the_order() {
     let desktop = Desktop::start();
     let dir = TestDir::new("lookup");

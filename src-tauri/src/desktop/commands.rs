@@ -44,14 +44,20 @@ pub async fn search_orders(
     Ok(state.app().await?.search(&query, 20).await?)
 }
 
+/// `override_reason`: the owner's reason for shipping despite a mismatch ("Ship anyway…").
 #[tauri::command]
 pub async fn ship_order(
     state: State<'_, DesktopState>,
     job_ref: String,
     note: Option<String>,
+    override_reason: Option<String>,
 ) -> Answer<OrderDetail> {
     self::job_ref(&job_ref)?;
-    Ok(state.app().await?.ship(&job_ref, note).await?)
+    let app = state.app().await?;
+    Ok(match override_reason {
+        Some(reason) => app.ship_despite_mismatch(&job_ref, note, reason).await?,
+        None => app.ship(&job_ref, note).await?,
+    })
 }
 
 #[tauri::command]
@@ -175,7 +181,7 @@ pub async fn test_connection(state: State<'_, DesktopState>) -> Answer<Connectio
         };
         (r.gateway.base_url().to_owned(), r.gateway.clone())
     };
-    let (creds, _, problem) = secrets::load();
+    let (creds, _, problem) = secrets::load_off_runtime().await;
     let (configuration_id, api_key) = match creds {
         Some(c) => (c.configuration_id, c.api_key),
         None if state.health().await.demo => {
@@ -232,8 +238,7 @@ pub async fn open_mail(url: String) -> Answer<()> {
     if !url.starts_with("mailto:") || url.len() > 8192 || url.chars().any(char::is_control) {
         return Err(invalid("only an e-mail (mailto:) address can be opened"));
     }
-    std::process::Command::new("xdg-open")
-        .arg(&url)
+    super::child::desktop_open(&url)
         .spawn()
         .map(|_| ())
         .map_err(|e| IpcError {
@@ -245,8 +250,7 @@ pub async fn open_mail(url: String) -> Answer<()> {
 #[tauri::command]
 pub async fn open_log(state: State<'_, DesktopState>) -> Answer<()> {
     let log = state.data_dir.join("tillwatch.log");
-    std::process::Command::new("xdg-open")
-        .arg(&log)
+    super::child::desktop_open(&log)
         .spawn()
         .map(|_| ())
         .map_err(|e| IpcError {
@@ -269,7 +273,7 @@ pub async fn create_payment_link(
     state: State<'_, DesktopState>,
     input: crate::links::NewPaymentLink,
 ) -> Answer<OrderDetail> {
-    let (app, gateway, webhook_url, returns) = {
+    let (app, gateway, webhook_url, returns, max_amount) = {
         let guard = state.running.read().await;
         let r = guard.as_ref().ok_or_else(|| {
             AppError::Invalid("Tillwatch is still starting; try again in a moment".into())
@@ -277,15 +281,20 @@ pub async fn create_payment_link(
         let url = r.public_webhook_url().ok_or_else(|| {
             AppError::Invalid("the listener is not running, so the gateway could not notify us: fix it in Settings first".into())
         })?;
+        let max_amount = r
+            .settings
+            .max_link_amount()
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
         (
             r.app.clone(),
             r.gateway.clone(),
             url,
             r.settings.return_urls.clone(),
+            max_amount,
         )
     };
     Ok(app
-        .create_payment_link(&gateway, input, &webhook_url, &returns)
+        .create_payment_link(&gateway, input, &webhook_url, &returns, max_amount)
         .await?)
 }
 

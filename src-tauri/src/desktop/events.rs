@@ -10,7 +10,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::services::{DesktopState, Running};
 use super::tray;
 use crate::bindings::{EVENT_HEALTH_CHANGED, EVENT_ORDER_CHANGED, EVENT_TUNNEL_URL_CHANGED};
-use crate::domain::ChangeSource;
+use crate::domain::{ChangeSource, Outcome};
 use crate::pipeline::CoreEvent;
 use crate::tunnel::TunnelEvent;
 
@@ -64,20 +64,23 @@ async fn on_core_event<R: Runtime>(
     match &event {
         CoreEvent::OrderChanged {
             order,
+            previous_status,
             status_changed,
             source,
-            ..
         } => {
             if let Err(e) = handle.emit(EVENT_ORDER_CHANGED, &event) {
                 tracing::warn!(error = %e, "could not tell the window");
             }
             tracing::debug!(job = %order.payment_job_reference, "order change sent to the window");
             if *status_changed && *source != ChangeSource::Owner {
-                if order.status.is_paid() {
-                    let n = state.unseen.fetch_add(1, Ordering::Relaxed) + 1;
-                    tray::set_unseen(handle, n);
+                // One decision for the tray and the alert, by outcome class.
+                if let Some(outcome) = state.alerts.news(order, previous_status.as_ref()) {
+                    if outcome == Outcome::Paid {
+                        let n = state.unseen.fetch_add(1, Ordering::Relaxed) + 1;
+                        tray::set_unseen(handle, n);
+                    }
+                    state.alerts.show(order, alerts_on);
                 }
-                state.alerts.on_change(order, alerts_on);
             }
         }
         CoreEvent::DeliveryReceived { received_at } => {

@@ -3,6 +3,7 @@
 //! (`app::Tillwatch`); the one place that maps core events to window events is `events`.
 
 mod alerts;
+mod child;
 mod commands;
 mod deliveries;
 mod events;

@@ -41,6 +41,24 @@ fn read(name: &str) -> Result<Option<String>, String> {
     }
 }
 
+/// `load` on a blocking thread: the keyring's calls block, and async workers must not.
+pub async fn load_off_runtime() -> (Option<Credentials>, Source, Option<String>) {
+    tokio::task::spawn_blocking(load).await.unwrap_or_else(|_| {
+        (
+            None,
+            Source::None,
+            Some("the keyring could not be read".to_owned()),
+        )
+    })
+}
+
+/// `tunnel_secrets` on a blocking thread.
+pub async fn tunnel_secrets_off_runtime() -> (Option<String>, Option<String>) {
+    tokio::task::spawn_blocking(tunnel_secrets)
+        .await
+        .unwrap_or((None, None))
+}
+
 /// Credentials and where they came from; the error says why the keyring could not help.
 pub fn load() -> (Option<Credentials>, Source, Option<String>) {
     match config::credentials_from_env() {

@@ -182,7 +182,7 @@ fn demo_every() -> Duration {
 }
 
 async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Result<Running, String> {
-    let (creds, source, keyring_problem) = secrets::load();
+    let (creds, source, keyring_problem) = secrets::load_off_runtime().await;
     if let Some(p) = &keyring_problem {
         tracing::warn!("{p}");
     }
@@ -253,7 +253,15 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
     .map_err(|e| e.to_string())?;
 
     let local = tcp.as_ref().and_then(|t| t.local_addr().ok());
-    let tunnel = start_tunnel(&settings, &app, local, secret.as_deref(), &db);
+    let tunnel_secrets = secrets::tunnel_secrets_off_runtime().await;
+    let tunnel = start_tunnel(
+        &settings,
+        &app,
+        local,
+        secret.as_deref(),
+        &db,
+        tunnel_secrets,
+    );
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = tcp.map(|tcp| {
         let app = app.clone();
@@ -303,6 +311,7 @@ fn start_tunnel(
     local: Option<SocketAddr>,
     secret: Option<&str>,
     database: &std::path::Path,
+    (ngrok_token, bore_secret): (Option<String>, Option<String>),
 ) -> TunnelHandle {
     let path = listener::webhook_path(secret);
     let Some(local) = local else {
@@ -310,7 +319,6 @@ fn start_tunnel(
     };
     let local_url = format!("http://{local}{path}");
     let t = &settings.tunnel;
-    let (ngrok_token, bore_secret) = secrets::tunnel_secrets();
     let choice = match t.provider {
         ProviderKind::None => TunnelChoice::None,
         ProviderKind::Static => TunnelChoice::Static {

@@ -21,3 +21,4 @@ pub use refs::{JobRef, PaymentRef, RefError, MAX_REF_LEN};
 pub use snapshot::{Expected, JobSnapshot, PaymentSnapshot};
 pub use status::PaymentStatus;
 pub use timestamp::Timestamp;
+pub use {order::ShipCheck, order::ShipPermit, order::ShipRules, status::Outcome};

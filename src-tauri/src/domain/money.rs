@@ -16,6 +16,15 @@ pub enum MoneyError {
     BadCurrency(String),
     #[error("{0} is not a currency Tillwatch knows")]
     UnknownCurrency(String),
+    #[error(
+        "{amount} {currency} is above this shop's ceiling for a payment link ({max} {currency}); \
+         the ceiling can be changed in Settings"
+    )]
+    AboveCeiling {
+        amount: String,
+        max: String,
+        currency: Currency,
+    },
 }
 
 /// An amount of money in major units. Decimal, never floating point.
@@ -56,6 +65,22 @@ impl Amount {
             return Err(MoneyError::TooManyDecimals {
                 currency: currency.clone(),
                 max: currency.minor_digits(),
+            });
+        }
+        Ok(a)
+    }
+}
+
+impl Amount {
+    /// Validates an owner-entered amount for a payment link: as `for_charge`, and no more
+    /// than the shop's ceiling, so a slipped finger never reaches the gateway.
+    pub fn for_link(s: &str, currency: &Currency, ceiling: Amount) -> Result<Amount, MoneyError> {
+        let a = Self::for_charge(s, currency)?;
+        if a.0 > ceiling.0 {
+            return Err(MoneyError::AboveCeiling {
+                amount: s.trim().to_owned(),
+                max: ceiling.display_in(currency),
+                currency: currency.clone(),
             });
         }
         Ok(a)
@@ -247,6 +272,15 @@ mod tests {
             Amount::for_charge("100.5", &jpy),
             Err(MoneyError::TooManyDecimals { .. })
         ));
+        let max: Amount = "100000".parse().unwrap();
+        assert!(Amount::for_link("100000.00", &gbp, max).is_ok());
+        for refused in ["100000.01", "99999999999999999999", "0", "-1", "1.005"] {
+            assert!(Amount::for_link(refused, &gbp, max).is_err(), "{refused}");
+        }
+        let words = Amount::for_link("100000.01", &gbp, max)
+            .unwrap_err()
+            .to_string();
+        assert!(words.contains("100000.00 GBP"), "{words}");
         assert!(matches!(
             Currency::known("XYZ"),
             Err(MoneyError::UnknownCurrency(_))

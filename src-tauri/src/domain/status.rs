@@ -71,6 +71,27 @@ impl PaymentStatus {
     }
 }
 
+/// The class of a final status the owner hears about once: paid, or ended without
+/// payment. Paid→Verified (or Failed→Declined) stays in one class, so it is no new news.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Paid,
+    NotPaid,
+}
+
+impl PaymentStatus {
+    /// `None` while the payment may still change (Pending, Reserved, unknown words).
+    pub fn outcome(&self) -> Option<Outcome> {
+        if self.is_paid() {
+            Some(Outcome::Paid)
+        } else if self.is_failure() {
+            Some(Outcome::NotPaid)
+        } else {
+            None
+        }
+    }
+}
+
 impl From<String> for PaymentStatus {
     fn from(s: String) -> Self {
         match s.as_str() {
@@ -131,5 +152,21 @@ mod tests {
         assert!(!PaymentStatus::Commissioned.is_final());
         assert!(PaymentStatus::Declined.is_failure());
         assert!(!PaymentStatus::Pending.is_failure());
+    }
+
+    #[test]
+    fn outcome_classes_group_final_statuses() {
+        assert_eq!(PaymentStatus::Paid.outcome(), Some(Outcome::Paid));
+        assert_eq!(PaymentStatus::Verified.outcome(), Some(Outcome::Paid));
+        for s in ["Failed", "Declined", "Cancelled", "Expired", "Blocked"] {
+            assert_eq!(
+                PaymentStatus::from(s).outcome(),
+                Some(Outcome::NotPaid),
+                "{s}"
+            );
+        }
+        for s in ["Pending", "Reserved", "Commissioned", "PartiallyRefunded"] {
+            assert_eq!(PaymentStatus::from(s).outcome(), None, "{s}");
+        }
     }
 }

@@ -31,7 +31,9 @@ pub enum StoreError {
     ReadOnly,
     #[error("the database is busy")]
     Busy,
-    #[error("the database failed: {0}")]
+    /// The detail (SQLite's own text) is logged where it happens and never shown: it may
+    /// quote SQL and stored values.
+    #[error("the database could not do that; the log has the details")]
     Sqlite(String),
     #[error("the database writer has stopped")]
     WriterGone,
@@ -53,12 +55,19 @@ impl From<rusqlite::Error> for StoreError {
             Some(ErrorCode::DiskFull) => Self::Full,
             Some(ErrorCode::ReadOnly) => Self::ReadOnly,
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy,
-            _ => Self::Sqlite(e.to_string()),
+            _ => Self::failed(e),
         }
     }
 }
 
 impl StoreError {
+    /// A failure whose detail goes to the log only.
+    pub fn failed(detail: impl std::fmt::Display) -> Self {
+        let detail = detail.to_string();
+        tracing::error!(error = %detail, "database failure");
+        Self::Sqlite(detail)
+    }
+
     /// Stable code for logs and IPC.
     pub fn code(&self) -> &'static str {
         match self {
@@ -70,7 +79,7 @@ impl StoreError {
             Self::TooNew { .. } => "store_too_new",
             Self::Corrupt(_) => "store_corrupt",
             Self::NotFound(_) => "not_found",
-            Self::Ship(_) => "ship_refused",
+            Self::Ship(refusal) => refusal.code(),
         }
     }
 }
@@ -88,7 +97,7 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Sqlite(format!("cannot create {}: {e}", dir.display())))?;
+                .map_err(|e| StoreError::failed(format!("cannot create {}: {e}", dir.display())))?;
         }
         let mut write_conn = Connection::open(&path)?;
         write_conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -117,7 +126,7 @@ impl Store {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         let writer = Writer::spawn(write_conn, dir)
-            .map_err(|e| StoreError::Sqlite(format!("cannot start the writer: {e}")))?;
+            .map_err(|e| StoreError::failed(format!("cannot start the writer: {e}")))?;
         Ok(Self {
             writer,
             reader: Arc::new(Mutex::new(read_conn)),
@@ -153,7 +162,7 @@ impl Store {
             work(&conn)
         })
         .await
-        .map_err(|_| StoreError::Sqlite("a read was interrupted".into()))?
+        .map_err(|_| StoreError::failed("a read was interrupted"))?
     }
 }
 

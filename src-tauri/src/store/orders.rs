@@ -5,7 +5,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::{parse_col, Store, StoreError};
 use crate::domain::{
     may_ship, Amount, Attempt, AuditView, ChangeSource, Currency, DeliveryState, DeliveryView,
-    JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, StatusEventView, Timestamp,
+    JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, ShipCheck, ShipPermit, ShipRules,
+    StatusEventView, Timestamp,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -58,6 +59,8 @@ pub struct ShipRequest {
     pub job_ref: JobRef,
     pub note: Option<String>,
     pub allow_reserved: bool,
+    /// The owner's reason for shipping despite a mismatch; `None`: no override.
+    pub override_mismatch: Option<String>,
 }
 
 const SUMMARY_COLUMNS: &str = "j.job_ref, j.order_number, j.email, j.status, j.amount,
@@ -294,6 +297,8 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
     }
 
     Ok(Some(OrderDetail {
+        // The strict rule until the core applies the shop's (`OrderDetail::under`).
+        ship: ShipCheck::of(&summary, ShipRules::default()),
         summary,
         shipping_note,
         payment_link,
@@ -453,6 +458,29 @@ impl Store {
         .await
     }
 
+    /// Orders named exactly by a job reference, payment reference or order number (not
+    /// e-mail: one address names many orders). At most `limit`.
+    pub async fn exact_matches(
+        &self,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<OrderSummary>, StoreError> {
+        let q = query.trim().to_owned();
+        if q.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM payment_jobs j
+                 WHERE j.job_ref = ?1 OR j.order_number = ?1
+                    OR j.job_ref IN (SELECT job_ref FROM payments WHERE payment_ref = ?1)
+                 ORDER BY j.first_seen_at DESC LIMIT ?2"
+            );
+            collect_summaries(conn, &sql, params![q, limit])
+        })
+        .await
+    }
+
     /// Jobs whose status may still change, least recently confirmed first.
     pub async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
         self.read(|conn| {
@@ -476,30 +504,28 @@ impl Store {
         .await
     }
 
-    /// Marks an order as shipped, if its status allows it; recorded in the audit log.
+    /// Marks an order as shipped if the shipping rule allows it; recorded in the audit log,
+    /// with the owner's reason when a mismatch was overridden.
     pub async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
         self.write(move |conn| {
-            let row: Option<(String, Option<String>)> = conn
-                .query_row(
-                    "SELECT status, shipped_at FROM payment_jobs WHERE job_ref = ?1",
-                    [req.job_ref.as_str()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let (status, shipped_at) =
-                row.ok_or_else(|| StoreError::NotFound(req.job_ref.to_string()))?;
-            may_ship(
-                &PaymentStatus::from(status),
-                shipped_at.is_some(),
-                req.allow_reserved,
-            )?;
+            let order = summary(conn, &req.job_ref)?;
+            let rules = ShipRules {
+                allow_reserved: req.allow_reserved,
+            };
+            let permit = may_ship(&order, rules, req.override_mismatch.as_deref())?;
             let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
             conn.execute(
                 "UPDATE payment_jobs SET shipped_at = ?2, shipping_note = ?3 WHERE job_ref = ?1",
                 params![req.job_ref.as_str(), Timestamp::now().to_string(), note],
             )?;
             audit(conn, "shipped", &req.job_ref, note)?;
-            detail(conn, &req.job_ref)?.ok_or_else(|| StoreError::NotFound(req.job_ref.to_string()))
+            if let ShipPermit::MismatchOverridden { mismatch, reason } = permit {
+                let detail = format!("{reason} (the gateway's answer: {mismatch})");
+                audit(conn, "mismatch overridden", &req.job_ref, Some(&detail))?;
+            }
+            detail(conn, &req.job_ref)?
+                .map(|d| d.under(rules))
+                .ok_or_else(|| StoreError::NotFound(req.job_ref.to_string()))
         })
         .await
     }

@@ -14,12 +14,14 @@ describe('api', () => {
     setBackend(backend);
     await api.getOrder('123456789012345678');
     await api.shipOrder('123456789012345678', null);
+    await api.shipOrder('123456789012345678', 'RM1', 'paid the rest by phone');
     await api.getToday('2026-11-24T00:00:00.000Z', 60);
     await api.listOrders(defaultQuery());
     await api.markSeen();
     expect(calls).toEqual([
       ['get_order', { jobRef: '123456789012345678' }],
-      ['ship_order', { jobRef: '123456789012345678', note: null }],
+      ['ship_order', { jobRef: '123456789012345678', note: null, overrideReason: null }],
+      ['ship_order', { jobRef: '123456789012345678', note: 'RM1', overrideReason: 'paid the rest by phone' }],
       ['get_today', { since: '2026-11-24T00:00:00.000Z', utcOffsetMinutes: 60 }],
       [
         'list_orders',

@@ -106,7 +106,9 @@ export const api = {
   listOrders: (query: OrdersQuery) => call<OrdersPage>('list_orders', { query }),
   getOrder: (jobRef: string) => call<OrderDetail>('get_order', { jobRef }),
   searchOrders: (query: string) => call<OrderSummary[]>('search_orders', { query }),
-  shipOrder: (jobRef: string, note: string | null) => call<OrderDetail>('ship_order', { jobRef, note }),
+  /** `overrideReason`: the owner's reason for shipping despite a mismatch (audited). */
+  shipOrder: (jobRef: string, note: string | null, overrideReason: string | null = null) =>
+    call<OrderDetail>('ship_order', { jobRef, note, overrideReason }),
   unshipOrder: (jobRef: string) => call<OrderDetail>('unship_order', { jobRef }),
   getToday: (since: string, utcOffsetMinutes: number) => call<Today>('get_today', { since, utcOffsetMinutes }),
   getHealth: () => call<Health>('get_health'),

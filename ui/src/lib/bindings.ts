@@ -6,7 +6,11 @@ export type OrderSummary = { paymentJobReference: string, orderNumber: string | 
  */
 mismatch: string | null, firstSeenAt: string, updatedAt: string, };
 
-export type OrderDetail = { shippingNote: string | null, paymentLink: string | null, lastConfirmedAt: string | null, payments: Array<Attempt>, deliveries: Array<DeliveryView>, statusEvents: Array<StatusEventView>, audit: Array<AuditView>, 
+export type OrderDetail = { 
+/**
+ * Whether the shop's shipping rule lets this order ship now, and why not.
+ */
+ship: ShipCheck, shippingNote: string | null, paymentLink: string | null, lastConfirmedAt: string | null, payments: Array<Attempt>, deliveries: Array<DeliveryView>, statusEvents: Array<StatusEventView>, audit: Array<AuditView>, 
 /**
  * The gateway's last answer for the job, as it came.
  */
@@ -15,6 +19,16 @@ rawLastAnswer: unknown, paymentJobReference: string, orderNumber: string | null,
  * Why the gateway's answer disagrees with the job we created, if it does.
  */
 mismatch: string | null, firstSeenAt: string, updatedAt: string, };
+
+export type ShipCheck = { allowed: boolean, 
+/**
+ * Why not, in the owner's words.
+ */
+reason: string | null, 
+/**
+ * `ShipRefusal::code`; `mismatch` is the only refusal an override lifts.
+ */
+code: string | null, };
 
 export type Attempt = { paymentReference: string, attempt: number, status: string, amount: string | null, failureCode: string | null, failureReason: string | null, createdAt: string | null, updatedAt: string, };
 
@@ -144,7 +158,12 @@ returnUrls: ReturnUrls,
 /**
  * How the gateway reaches this computer.
  */
-tunnel: TunnelSettings, };
+tunnel: TunnelSettings, 
+/**
+ * The largest amount a payment link may ask for, in the link's currency (decimal
+ * text): a guard against a slipped finger, not a business limit.
+ */
+maxLinkAmount: string, };
 
 export type SettingsView = { settings: Settings, configurationId: string | null, hasApiKey: boolean, 
 /**

@@ -24,6 +24,7 @@ export const SOURCE_WORDS: Record<ChangeSource, string> = {
 const ACTION_WORDS: Record<string, string> = {
   shipped: 'Marked as shipped',
   unshipped: 'Shipping undone',
+  'mismatch overridden': 'Shipped despite the mismatch',
   'link created': 'Payment link created',
   'link cancelled': 'Payment link cancelled',
 };

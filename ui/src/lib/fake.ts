@@ -17,6 +17,7 @@ import type {
   OrderSummary,
   SettingsInput,
   SettingsView,
+  ShipCheck,
   StatusEventView,
   Today,
   TunnelSettings,
@@ -47,6 +48,21 @@ function iso(ms: number): string {
 
 function fail(code: string, message: string): IpcError {
   return { code, message };
+}
+
+const UNCHECKED: ShipCheck = { allowed: false, reason: null, code: null };
+
+/**
+ * The browser-only demo's stand-in for the Rust shipping rule, so previews look right. The
+ * real window never runs this: in Tauri, `ship` comes from `domain::may_ship`.
+ */
+function demoShipCheck(d: OrderDetail, shipOnReserved: boolean): ShipCheck {
+  const no = (code: string, reason: string): ShipCheck => ({ allowed: false, reason, code });
+  if (d.shipped) return no('already_shipped', 'Order was already marked as shipped.');
+  const paid = d.status === 'Paid' || d.status === 'Verified' || (d.status === 'Reserved' && shipOnReserved);
+  if (!paid) return no('not_paid', `Order is ${d.status}: only paid orders can be shipped.`);
+  if (d.mismatch) return no('mismatch', `The gateway's answer does not match this order (${d.mismatch}): check it in the Cashflows portal; shipping it anyway needs an override with a reason.`);
+  return { allowed: true, reason: null, code: null };
 }
 
 const LOCAL_WEBHOOK = 'http://127.0.0.1:8787/webhooks/cashflows';
@@ -86,6 +102,7 @@ class FakeGateway {
       startAtLogin: false,
       returnUrls: { success: null, failed: null, cancelled: null },
       tunnel: { provider: 'none', publicUrl: null, boreRelay: null, ngrokDomain: null },
+      maxLinkAmount: '100000',
     },
     configurationId: null,
     hasApiKey: false,
@@ -299,6 +316,7 @@ class FakeGateway {
       mismatch: null,
       firstSeenAt: iso(firstSeen),
       updatedAt: iso(updated),
+      ship: UNCHECKED,
       shippingNote: null,
       paymentLink: null,
       lastConfirmedAt: iso(updated),
@@ -416,6 +434,7 @@ class FakeGateway {
       mismatch: null,
       firstSeenAt: t,
       updatedAt: t,
+      ship: UNCHECKED,
       shippingNote: null,
       paymentLink,
       lastConfirmedAt: null,
@@ -451,6 +470,7 @@ class FakeGateway {
   private get(jobRef: unknown): OrderDetail {
     const o = typeof jobRef === 'string' ? this.orders.get(jobRef) : undefined;
     if (!o) throw fail('notFound', `No order has the reference ${String(jobRef)}.`);
+    o.detail.ship = demoShipCheck(o.detail, this.settings.settings.shipOnReserved);
     return o.detail;
   }
 
@@ -505,13 +525,15 @@ class FakeGateway {
         return this.search(String(args.query ?? ''));
       case 'ship_order': {
         const d = this.get(args.jobRef);
-        const ok = d.status === 'Paid' || d.status === 'Verified' || (d.status === 'Reserved' && this.settings.settings.shipOnReserved);
-        if (d.shipped) throw fail('notShippable', 'This order was already marked as shipped.');
-        if (!ok) throw fail('notShippable', `This order is ${d.status}: only paid orders can be shipped.`);
+        const reason = typeof args.overrideReason === 'string' ? args.overrideReason.trim() : null;
+        const overridden = d.ship.code === 'mismatch' && !!reason;
+        if (!d.ship.allowed && !overridden) throw fail(d.ship.code ?? 'invalid', d.ship.reason ?? 'This order cannot ship.');
         const t = iso(this.now());
         const note = typeof args.note === 'string' && args.note.trim() ? args.note.trim() : null;
         Object.assign(d, { shipped: true, shippedAt: t, shippingNote: note, updatedAt: t });
         d.audit.push({ action: 'shipped', detail: note, at: t } satisfies AuditView);
+        if (overridden) d.audit.push({ action: 'mismatch overridden', detail: `${reason} (the gateway's answer: ${d.mismatch})`, at: t });
+        d.ship = demoShipCheck(d, this.settings.settings.shipOnReserved);
         this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: summaryOf(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent);
         return structuredClone(d);
       }
@@ -521,6 +543,7 @@ class FakeGateway {
         const t = iso(this.now());
         Object.assign(d, { shipped: false, shippedAt: null, shippingNote: null, updatedAt: t });
         d.audit.push({ action: 'unshipped', detail: null, at: t });
+        d.ship = demoShipCheck(d, this.settings.settings.shipOnReserved);
         this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: summaryOf(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent);
         return structuredClone(d);
       }
@@ -575,9 +598,9 @@ class FakeGateway {
       case 'cancel_payment_link':
         return structuredClone(this.cancelLink(args.jobRef));
       case 'list_stuck_deliveries':
-        return [] as T;
+        return [];
       case 'retry_deliveries':
-        throw { code: 'not_found', message: 'no dead or unknown delivery' };
+        throw fail('not_found', 'no dead or unknown delivery');
       case 'get_url_change':
         return this.urlChange ? { ...this.urlChange } : null;
       default:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chipClass, shipCheck, statusTone } from './status';
+import { chipClass, statusTone } from './status';
 
 describe('status chips', () => {
   it('colours statuses', () => {
@@ -17,30 +17,5 @@ describe('status chips', () => {
     expect(chipClass('')).toBe('chip chip-neutral');
     expect(chipClass(null)).toBe('chip chip-neutral');
     expect(chipClass('constructor')).toBe('chip chip-neutral');
-  });
-});
-
-describe('shipCheck', () => {
-  it('lets Paid and Verified ship', () => {
-    expect(shipCheck('Paid', false, false)).toEqual({ allowed: true });
-    expect(shipCheck('Verified', false, false)).toEqual({ allowed: true });
-  });
-
-  it('ships Reserved only when the shop allows it', () => {
-    const no = shipCheck('Reserved', false, false);
-    expect(no.allowed).toBe(false);
-    if (!no.allowed) expect(no.reason).toMatch(/^Can't ship yet: payment is Reserved/);
-    expect(shipCheck('Reserved', false, true)).toEqual({ allowed: true });
-  });
-
-  it('says why an unpaid order cannot ship', () => {
-    expect(shipCheck('Pending', false, true)).toEqual({ allowed: false, reason: "Can't ship yet: payment is Pending" });
-    expect(shipCheck('Failed', false, true)).toEqual({ allowed: false, reason: "Can't ship: payment is Failed, no money was taken" });
-    expect(shipCheck('Cancelled', false, false).allowed).toBe(false);
-    expect(shipCheck('Chargeback', false, true)).toEqual({ allowed: false, reason: "Can't ship yet: payment is Chargeback" });
-  });
-
-  it('never ships twice', () => {
-    expect(shipCheck('Paid', true, false)).toEqual({ allowed: false, reason: 'Already marked as shipped' });
   });
 });

@@ -1,4 +1,5 @@
-// Payment statuses as the gateway words them, their colours, and who may ship what.
+// Payment statuses as the gateway words them, and their colours. Whether an order may ship
+// is the Rust rule's answer (`OrderDetail.ship`), never decided here.
 
 export type Tone = 'paid' | 'waiting' | 'failed' | 'neutral';
 
@@ -41,32 +42,4 @@ export function statusTone(status: string | null | undefined): Tone {
 /** The classes of a status chip: `chip chip-paid` and so on. */
 export function chipClass(status: string | null | undefined): string {
   return `chip chip-${statusTone(status)}`;
-}
-
-/** Money has been taken (or verified as good). */
-export function isPaid(status: string): boolean {
-  return status === 'Paid' || status === 'Verified';
-}
-
-export type ShipCheck = { allowed: true } | { allowed: false; reason: string };
-
-/**
- * The same rule as the Rust side's `may_ship`: Paid or Verified ship; Reserved only when
- * the shop ships on Reserved; nothing ships twice.
- */
-export function shipCheck(status: string, shipped: boolean, shipOnReserved: boolean): ShipCheck {
-  if (shipped) return { allowed: false, reason: 'Already marked as shipped' };
-  if (isPaid(status)) return { allowed: true };
-  if (status === 'Reserved') {
-    if (shipOnReserved) return { allowed: true };
-    return {
-      allowed: false,
-      reason:
-        "Can't ship yet: payment is Reserved (authorised, not yet taken). Shipping on Reserved is off in Settings.",
-    };
-  }
-  if (statusTone(status) === 'failed' || status === 'Cancelled' || status === 'Expired') {
-    return { allowed: false, reason: `Can't ship: payment is ${status}, no money was taken` };
-  }
-  return { allowed: false, reason: `Can't ship yet: payment is ${status || 'unknown'}` };
 }
