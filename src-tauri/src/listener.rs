@@ -80,6 +80,9 @@ pub fn webhook_path(secret: Option<&str>) -> String {
 }
 
 pub fn router(store: Store, secret: Option<&str>, on_delivery: OnDelivery) -> Router {
+    // A full write queue answers 503 at once (the gateway retries) rather than holding
+    // the connection until there is room.
+    let store = store.refusing_when_full();
     Router::new()
         .route(&webhook_path(secret), post(receive))
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))) })

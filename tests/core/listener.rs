@@ -4,10 +4,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tillwatch::listener::{router, BODY_LIMIT};
-use tillwatch::store::{Store, MAX_KEPT_MALFORMED};
+use tillwatch::store::{Store, MAX_KEPT_MALFORMED, WRITE_QUEUE};
 use tower::ServiceExt;
 
-use crate::harness::{Rig, TestDir};
+use crate::harness::{Rig, TestDir, WAIT};
 
 const SECRET: &str = "s3cret-path-0123456789";
 
@@ -238,4 +238,59 @@ async fn listener_keeps_serving_after_garbage_over_real_sockets() {
     rig.wait_inbox_empty().await;
     assert!(rig.app.orders(None, None, 0, 0).await.unwrap().is_empty());
     rig.stop().await;
+}
+
+fn notification(job: &str, payment: &str) -> String {
+    serde_json::json!({
+        "notifyType": "PaymentStatusChange",
+        "paymentJobReference": job,
+        "paymentReference": payment,
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_full_write_queue_answers_503_and_acknowledges_only_what_is_stored() {
+    let dir = TestDir::new("listener-queue-full");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let (r, _) = app(&store, None);
+    let paused = store.pause_writer().await.unwrap();
+    let beyond = 10;
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..(WRITE_QUEUE + beyond) {
+        let r = r.clone();
+        sends.spawn(async move {
+            let job = (100_000 + i).to_string();
+            let resp = r
+                .oneshot(post("/webhooks/cashflows", notification(&job, "1")))
+                .await
+                .unwrap();
+            (job, resp.status())
+        });
+    }
+    tokio::time::timeout(WAIT, async {
+        // While the writer is held only the refused can answer, and they answer at once.
+        for _ in 0..beyond {
+            let (_, status) = sends.join_next().await.unwrap().unwrap();
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        }
+        drop(paused);
+        let mut acknowledged = Vec::new();
+        while let Some(sent) = sends.join_next().await {
+            let (job, status) = sent.unwrap();
+            assert_eq!(status, StatusCode::OK, "job {job}");
+            acknowledged.push(job);
+        }
+        acknowledged.sort();
+        let mut stored: Vec<String> = delivery_states(&store)
+            .await
+            .into_iter()
+            .map(|(job, _)| job)
+            .collect();
+        stored.sort();
+        assert_eq!(acknowledged.len(), WRITE_QUEUE);
+        assert_eq!(stored, acknowledged, "every 200 has its row, and only those");
+    })
+    .await
+    .expect("the listener answered");
 }
