@@ -1,10 +1,16 @@
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use tillwatch::listener::{router, BODY_LIMIT};
+use tillwatch::listener::{router, serve_with, ServeLimits, BODY_LIMIT};
 use tillwatch::store::{Store, MAX_KEPT_MALFORMED, WRITE_QUEUE};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use crate::harness::{Rig, TestDir, WAIT};
@@ -293,4 +299,203 @@ async fn a_full_write_queue_answers_503_and_acknowledges_only_what_is_stored() {
     })
     .await
     .expect("the listener answered");
+}
+
+/// A listener serving `router` on a loopback port until `stop` is sent.
+struct Served {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    serving: JoinHandle<std::io::Result<()>>,
+}
+
+async fn serve_router(r: axum::Router, limits: ServeLimits) -> Served {
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tokio::spawn(serve_with(tcp, r, limits, async {
+        let _ = stopped.await;
+    }));
+    Served {
+        addr,
+        stop,
+        serving,
+    }
+}
+
+impl Served {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(WAIT, self.serving)
+            .await
+            .expect("the listener stopped")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Long enough never to fire in a test that is not about it.
+const NEVER: Duration = Duration::from_secs(3600);
+
+fn limits() -> ServeLimits {
+    ServeLimits {
+        header_read_timeout: NEVER,
+        body_timeout: NEVER,
+        shutdown_grace: NEVER,
+        ..ServeLimits::default()
+    }
+}
+
+/// Everything the server sends until it closes the connection (a reset counts as closed).
+async fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(WAIT, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server never closed the connection");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+fn raw_notification(job: &str) -> String {
+    let body = notification(job, "1");
+    format!(
+        "POST /webhooks/cashflows HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test]
+async fn a_body_sent_byte_by_byte_gets_408_after_the_body_timeout() {
+    let dir = TestDir::new("listener-slow-body");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let (r, woken) = app(&store, None);
+    let served = serve_router(
+        r,
+        ServeLimits {
+            body_timeout: Duration::from_millis(200),
+            ..limits()
+        },
+    )
+    .await;
+    let mut slow = TcpStream::connect(served.addr).await.unwrap();
+    slow.write_all(
+        b"POST /webhooks/cashflows HTTP/1.1\r\nHost: t\r\nContent-Length: 60\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    let answer = read_until_closed(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(woken.load(Ordering::SeqCst), 0);
+    // Still serving others.
+    let mut ok = TcpStream::connect(served.addr).await.unwrap();
+    ok.write_all(raw_notification("77").as_bytes())
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut ok).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn headers_sent_slowly_are_cut_off_after_the_header_timeout() {
+    let dir = TestDir::new("listener-slow-header");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let (r, _) = app(&store, None);
+    let served = serve_router(
+        r,
+        ServeLimits {
+            header_read_timeout: Duration::from_millis(200),
+            ..limits()
+        },
+    )
+    .await;
+    let mut slow = TcpStream::connect(served.addr).await.unwrap();
+    slow.write_all(b"POST /webhooks/cashflows HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut slow).await;
+    assert!(!answer.contains(" 200 "), "{answer}");
+    // A connection that never sends a byte is cut off too.
+    let mut silent = TcpStream::connect(served.addr).await.unwrap();
+    read_until_closed(&mut silent).await;
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_a_straggler_after_the_grace_period() {
+    let dir = TestDir::new("listener-straggler");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let (r, _) = app(&store, None);
+    // Tells the test the straggler's request is inside the server.
+    let (started_tx, started) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let r = r.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let _ = started_tx.send(());
+            next.run(req)
+        },
+    ));
+    let served = serve_router(
+        r,
+        ServeLimits {
+            shutdown_grace: Duration::from_millis(200),
+            ..limits()
+        },
+    )
+    .await;
+    let mut straggler = TcpStream::connect(served.addr).await.unwrap();
+    straggler
+        .write_all(b"POST /webhooks/cashflows HTTP/1.1\r\nHost: t\r\nContent-Length: 60\r\n\r\n{")
+        .await
+        .unwrap();
+    let mut started = started;
+    started.recv().await.unwrap();
+    served.stop().await;
+    // Given up on: its connection is closed.
+    read_until_closed(&mut straggler).await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_refused_until_one_is_released() {
+    let dir = TestDir::new("listener-cap");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let (r, _) = app(&store, None);
+    let served = serve_router(
+        r,
+        ServeLimits {
+            max_connections: 2,
+            ..limits()
+        },
+    )
+    .await;
+    // Accepted in order, so when the third is accepted the first two hold the slots.
+    let first = TcpStream::connect(served.addr).await.unwrap();
+    let _second = TcpStream::connect(served.addr).await.unwrap();
+    let mut third = TcpStream::connect(served.addr).await.unwrap();
+    let _ = third.write_all(raw_notification("1").as_bytes()).await;
+    let answer = read_until_closed(&mut third).await;
+    assert!(answer.is_empty(), "refused without an answer: {answer}");
+
+    drop(first);
+    // The slot frees once the server has seen the first one go.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let mut next = TcpStream::connect(served.addr).await.unwrap();
+            let _ = next.write_all(raw_notification("2").as_bytes()).await;
+            let answer = read_until_closed(&mut next).await;
+            if !answer.is_empty() {
+                assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("served once a slot was released");
+    served.stop().await;
 }
