@@ -4,8 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use tillwatch::listener::{router, serve_with, ServeLimits, BODY_LIMIT};
+use tillwatch::listener::{
+    router, serve_with, RateLimit, ServeLimits, SourceGuard, SourcePolicy, BODY_LIMIT,
+    GATEWAY_INTEGRATION,
+};
 use tillwatch::store::{Store, MAX_KEPT_MALFORMED, WRITE_QUEUE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -295,7 +299,10 @@ async fn a_full_write_queue_answers_503_and_acknowledges_only_what_is_stored() {
             .collect();
         stored.sort();
         assert_eq!(acknowledged.len(), WRITE_QUEUE);
-        assert_eq!(stored, acknowledged, "every 200 has its row, and only those");
+        assert_eq!(
+            stored, acknowledged,
+            "every 200 has its row, and only those"
+        );
     })
     .await
     .expect("the listener answered");
@@ -384,11 +391,9 @@ async fn a_body_sent_byte_by_byte_gets_408_after_the_body_timeout() {
     )
     .await;
     let mut slow = TcpStream::connect(served.addr).await.unwrap();
-    slow.write_all(
-        b"POST /webhooks/cashflows HTTP/1.1\r\nHost: t\r\nContent-Length: 60\r\n\r\n{",
-    )
-    .await
-    .unwrap();
+    slow.write_all(b"POST /webhooks/cashflows HTTP/1.1\r\nHost: t\r\nContent-Length: 60\r\n\r\n{")
+        .await
+        .unwrap();
     let answer = read_until_closed(&mut slow).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert_eq!(woken.load(Ordering::SeqCst), 0);
@@ -498,4 +503,156 @@ async fn connections_beyond_the_cap_are_refused_until_one_is_released() {
     .await
     .expect("served once a slot was released");
     served.stop().await;
+}
+
+fn from(ip: &str, forwarded_for: Option<&str>, body: String) -> Request<Body> {
+    let mut req = post("/webhooks/cashflows", body);
+    if let Some(xff) = forwarded_for {
+        req.headers_mut()
+            .insert("x-forwarded-for", xff.parse().unwrap());
+    }
+    let peer: SocketAddr = format!("{ip}:40000").parse().unwrap();
+    req.extensions_mut().insert(ConnectInfo(peer));
+    req
+}
+
+fn guarded(store: &Store, policy: SourcePolicy) -> axum::Router {
+    let (r, _) = app(store, None);
+    SourceGuard::new(store.clone(), policy).layer(r)
+}
+
+fn kept_refusals(dir: &TestDir) -> Vec<(Option<String>, i64)> {
+    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT remote_addr, response_status FROM deliveries WHERE state = 'malformed' ORDER BY id")
+        .unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[tokio::test]
+async fn the_allow_list_refuses_other_sources_with_403_and_keeps_a_record() {
+    let dir = TestDir::new("listener-allow");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let r = guarded(
+        &store,
+        SourcePolicy {
+            allow_from: GATEWAY_INTEGRATION.to_vec(),
+            trusted_proxies: vec!["10.0.0.5".parse().unwrap()],
+            ..SourcePolicy::default()
+        },
+    );
+    let send = |ip: &str, xff: Option<&str>, job: &str| {
+        r.clone().oneshot(from(ip, xff, notification(job, "1")))
+    };
+    // The gateway itself, and through the trusted proxy.
+    assert_eq!(send("54.75.5.171", None, "1").await.unwrap().status(), 200);
+    assert_eq!(
+        send("10.0.0.5", Some("203.0.113.9, 54.73.83.234"), "2")
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "the right-most address the proxy did not add is the gateway"
+    );
+    // Anyone else, including one naming the gateway in a header it could write itself.
+    for (ip, xff) in [
+        ("203.0.113.9", None),
+        ("203.0.113.9", Some("54.75.5.171")),
+        ("10.0.0.5", Some("54.75.5.171, 203.0.113.9")),
+        ("10.0.0.5", None),
+    ] {
+        let resp = send(ip, xff, "3").await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{ip} {xff:?}");
+        assert!(body_json(resp).await.get("error").is_some());
+    }
+    let stored: Vec<String> = delivery_states(&store)
+        .await
+        .into_iter()
+        .map(|(job, _)| job)
+        .collect();
+    assert_eq!(stored, vec!["1", "2"]);
+    let refusals = kept_refusals(&dir);
+    assert_eq!(refusals.len(), 4);
+    assert!(refusals.iter().all(|(_, status)| *status == 403));
+    assert_eq!(refusals[0].0.as_deref(), Some("203.0.113.9"));
+}
+
+#[tokio::test]
+async fn without_an_allow_list_every_source_is_served() {
+    let dir = TestDir::new("listener-allow-off");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let r = guarded(&store, SourcePolicy::default());
+    let resp = r
+        .oneshot(from(
+            "198.51.100.7",
+            Some("1.2.3.4"),
+            notification("5", "1"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_allow_list_holds_over_real_sockets() {
+    let dir = TestDir::new("listener-allow-socket");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let policy = |allow: &str| SourcePolicy {
+        allow_from: vec![allow.parse().unwrap()],
+        ..SourcePolicy::default()
+    };
+    let http = reqwest::Client::new();
+    for (allow, want) in [("127.0.0.2", 403), ("127.0.0.1", 200)] {
+        let served = serve_router(guarded(&store, policy(allow)), limits()).await;
+        let resp = http
+            .post(format!("http://{}/webhooks/cashflows", served.addr))
+            .header("x-forwarded-for", "127.0.0.1")
+            .body(notification("9", "1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), want, "allowing {allow}");
+        served.stop().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_from_one_source_gets_429_while_others_are_served() {
+    let dir = TestDir::new("listener-rate");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let r = guarded(
+        &store,
+        SourcePolicy {
+            rate_limit: Some(RateLimit {
+                per_second: 2,
+                burst: 4,
+            }),
+            ..SourcePolicy::default()
+        },
+    );
+    let send = |ip: &'static str, job: usize| {
+        let r = r.clone();
+        async move {
+            r.oneshot(from(ip, None, notification(&job.to_string(), "1")))
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for job in 0..4 {
+        assert_eq!(send("203.0.113.1", job).await, StatusCode::OK);
+    }
+    assert_eq!(send("203.0.113.1", 4).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        send("203.0.113.2", 5).await,
+        StatusCode::OK,
+        "another source"
+    );
+    // Half a second refills one token at 2 per second.
+    tokio::time::advance(Duration::from_millis(500)).await;
+    assert_eq!(send("203.0.113.1", 6).await, StatusCode::OK);
+    assert_eq!(send("203.0.113.1", 7).await, StatusCode::TOO_MANY_REQUESTS);
+    let stored = delivery_states(&store).await.len();
+    assert_eq!(stored, 6, "nothing refused was queued");
 }

@@ -3,7 +3,10 @@
 //! references, which is what stops the gateway's retries) only once its delivery row is
 //! durably committed; it is never believed here, only queued for confirmation.
 
+mod guard;
+mod rate;
 mod serve;
+mod sources;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +22,10 @@ use serde_json::{json, Map, Value};
 use crate::domain::{JobRef, PaymentRef, RefError, Timestamp};
 use crate::store::{NewDelivery, RejectedDelivery, Store};
 
+pub use guard::SourceGuard;
+pub use rate::RateLimit;
 pub use serve::{serve, serve_with, ServeLimits};
+pub use sources::{parse_addresses, SourcePolicy, GATEWAY_INTEGRATION, GATEWAY_PRODUCTION};
 
 /// Notifications are tiny; anything near this is not one.
 pub const BODY_LIMIT: usize = 16 * 1024;
