@@ -140,11 +140,7 @@ impl Writer {
 
     async fn send(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
         match self.when_full {
-            WhenFull::Wait => self
-                .tx
-                .send(job)
-                .await
-                .map_err(|_| StoreError::WriterGone),
+            WhenFull::Wait => self.tx.send(job).await.map_err(|_| StoreError::WriterGone),
             WhenFull::Refuse => self.tx.try_send(job).map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => StoreError::WriterGone,
