@@ -7,6 +7,7 @@ mod inbox;
 mod links;
 mod migrations;
 mod orders;
+mod retention;
 mod writer;
 
 use std::path::{Path, PathBuf};
