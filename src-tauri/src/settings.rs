@@ -35,6 +35,13 @@ pub struct Settings {
     pub return_urls: crate::links::ReturnUrls,
     /// How the gateway reaches this computer.
     pub tunnel: TunnelSettings,
+    /// Days a settled delivery is kept before it is pruned.
+    pub delivery_retention_days: u32,
+    /// Accept notifications only from these addresses (empty: any). `integration` and
+    /// `production` stand for Cashflows' published addresses.
+    pub allow_from: Vec<String>,
+    /// Proxies whose X-Forwarded-For names the real sender.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// The tunnel provider and its non-secret settings (the ngrok authtoken and the bore
@@ -74,9 +81,15 @@ impl Default for Settings {
             start_at_login: false,
             return_urls: crate::links::ReturnUrls::default(),
             tunnel: TunnelSettings::default(),
+            delivery_retention_days: crate::app::DEFAULT_DELIVERY_RETENTION_DAYS,
+            allow_from: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
+
+/// Ten years: longer is almost certainly a typo.
+pub const MAX_RETENTION_DAYS: u32 = 3650;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -134,6 +147,15 @@ impl Settings {
             }
             _ => {}
         }
+        if !(1..=MAX_RETENTION_DAYS).contains(&self.delivery_retention_days) {
+            return Err(SettingsError::Invalid(format!(
+                "deliveries must be kept 1 to {MAX_RETENTION_DAYS} days"
+            )));
+        }
+        crate::listener::parse_addresses(&self.allow_from.join(","))
+            .map_err(|e| SettingsError::Invalid(format!("allowed sources: {e}")))?;
+        crate::listener::parse_addresses(&self.trusted_proxies.join(","))
+            .map_err(|e| SettingsError::Invalid(format!("trusted proxies: {e}")))?;
         if self.environment == Environment::Custom {
             let url = self.custom_url.as_deref().unwrap_or("");
             GatewayEnvironment::parse(url).map_err(SettingsError::Invalid)?;
@@ -151,6 +173,30 @@ impl Settings {
             serde_json::to_vec_pretty(self).map_err(|e| SettingsError::Io(e.to_string()))?;
         std::fs::write(&tmp, bytes).map_err(|e| SettingsError::Io(e.to_string()))?;
         std::fs::rename(&tmp, &path).map_err(|e| SettingsError::Io(e.to_string()))
+    }
+
+    /// The listener's source policy. Saved settings are validated; an entry broken by
+    /// hand-editing the file is skipped (and logged) rather than keeping the app down.
+    pub fn source_policy(&self) -> crate::listener::SourcePolicy {
+        let parse = |list: &[String]| -> Vec<std::net::IpAddr> {
+            list.iter()
+                .flat_map(|item| {
+                    crate::listener::parse_addresses(item).unwrap_or_else(|e| {
+                        tracing::warn!("settings: ignoring {e}");
+                        Vec::new()
+                    })
+                })
+                .collect()
+        };
+        crate::listener::SourcePolicy {
+            allow_from: parse(&self.allow_from),
+            trusted_proxies: parse(&self.trusted_proxies),
+            ..crate::listener::SourcePolicy::default()
+        }
+    }
+
+    pub fn delivery_retention(&self) -> std::time::Duration {
+        crate::app::retention_days(self.delivery_retention_days.max(1))
     }
 
     pub fn mode(&self) -> Result<Mode, SettingsError> {
@@ -188,6 +234,21 @@ mod tests {
             ..Settings::default()
         };
         assert!(bad.save(&dir).is_err());
+        // Files written before a field existed read it as its default.
+        std::fs::write(Settings::path(&dir), br#"{"listenPort": 9000}"#).unwrap();
+        let old = Settings::load(&dir);
+        assert_eq!((old.listen_port, old.delivery_retention_days), (9000, 90));
+        assert!(old.source_policy().allow_from.is_empty());
+        let bad = Settings {
+            allow_from: vec!["not an address".into()],
+            ..Settings::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = Settings {
+            delivery_retention_days: 0,
+            ..Settings::default()
+        };
+        assert!(bad.validate().is_err());
         std::fs::write(Settings::path(&dir), b"{not json").unwrap();
         assert_eq!(Settings::load(&dir), Settings::default());
         let _ = std::fs::remove_dir_all(&dir);

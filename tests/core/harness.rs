@@ -7,6 +7,7 @@ use std::time::Duration;
 use tillwatch::app::{ServeOptions, ShopPolicy, Tillwatch};
 use tillwatch::domain::{JobRef, OrderDetail};
 use tillwatch::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment, RetryPolicy};
+use tillwatch::listener::SourcePolicy;
 use tillwatch::pipeline::CoreEvent;
 use tillwatch::sim::{self, CreateJob, SimConfig, SimHandle};
 use tillwatch::store::Store;
@@ -40,6 +41,12 @@ impl Default for RigOptions {
                     max_attempts: u32::MAX,
                     base: Duration::from_millis(20),
                     cap: Duration::from_millis(200),
+                },
+                // The tests post faster from one address than a gateway would; the rate
+                // limit has its own tests.
+                sources: SourcePolicy {
+                    rate_limit: None,
+                    ..SourcePolicy::default()
                 },
                 ..ServeOptions::default()
             },

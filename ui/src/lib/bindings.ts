@@ -130,7 +130,20 @@ returnUrls: ReturnUrls,
 /**
  * How the gateway reaches this computer.
  */
-tunnel: TunnelSettings, };
+tunnel: TunnelSettings, 
+/**
+ * Days a settled delivery is kept before it is pruned.
+ */
+deliveryRetentionDays: number, 
+/**
+ * Accept notifications only from these addresses (empty: any). `integration` and
+ * `production` stand for Cashflows' published addresses.
+ */
+allowFrom: Array<string>, 
+/**
+ * Proxies whose X-Forwarded-For names the real sender.
+ */
+trustedProxies: Array<string>, };
 
 export type SettingsView = { settings: Settings, configurationId: string | null, hasApiKey: boolean, 
 /**
