@@ -773,3 +773,45 @@ async fn run_sim(
     handle.shutdown().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_listener_args(args: &[&str]) -> ListenerArgs {
+        let cli = Cli::try_parse_from([&["tillwatch", "serve"], args].concat()).unwrap();
+        match cli.command {
+            Some(Command::Serve { listener, .. }) => listener,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn serve_takes_an_allow_list_trusted_proxies_and_a_retention() {
+        let args = serve_listener_args(&[
+            "--allow-from",
+            "production,192.0.2.1",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--delivery-retention-days",
+            "30",
+        ]);
+        let sources = args.sources().unwrap();
+        assert_eq!(sources.allow_from.len(), 3);
+        assert_eq!(
+            sources.trusted_proxies,
+            vec![std::net::IpAddr::from([127, 0, 0, 1])]
+        );
+        assert_eq!(args.delivery_retention_days, 30);
+        // Off by default.
+        let args = serve_listener_args(&[]);
+        assert!(args.sources().unwrap().allow_from.is_empty());
+        assert_eq!(args.delivery_retention_days, 90);
+        assert!(serve_listener_args(&["--allow-from", "gateway.example"])
+            .sources()
+            .is_err());
+        assert!(
+            Cli::try_parse_from(["tillwatch", "serve", "--delivery-retention-days", "0"]).is_err()
+        );
+    }
+}
