@@ -566,6 +566,14 @@ async fn the_allow_list_refuses_other_sources_with_403_and_keeps_a_record() {
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{ip} {xff:?}");
         assert!(body_json(resp).await.get("error").is_some());
     }
+    // Only notifications are guarded: the tunnel's probe still gets its 405, and an
+    // unknown path its 404, without a refusal kept for either.
+    let mut probe = from("203.0.113.9", None, String::new());
+    *probe.method_mut() = axum::http::Method::GET;
+    assert_eq!(r.clone().oneshot(probe).await.unwrap().status(), 405);
+    let mut elsewhere = from("203.0.113.9", None, String::new());
+    *elsewhere.uri_mut() = "/admin".parse().unwrap();
+    assert_eq!(r.clone().oneshot(elsewhere).await.unwrap().status(), 404);
     let stored: Vec<String> = delivery_states(&store)
         .await
         .into_iter()

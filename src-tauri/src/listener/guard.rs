@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::to_bytes;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -35,13 +35,18 @@ impl SourceGuard {
         }
     }
 
-    /// Guards the router's routes (the webhook); unknown paths answer 404 as before.
+    /// Guards POSTs to the router's routes (the webhook); unknown paths answer 404 as before.
     pub fn layer(&self, router: Router) -> Router {
         router.route_layer(middleware::from_fn_with_state(self.clone(), check))
     }
 }
 
 async fn check(State(guard): State<SourceGuard>, request: Request, next: Next) -> Response {
+    // Only notifications are guarded: anything else on the route is a 405 that writes
+    // nothing (the tunnel's probe relies on it), and should not be kept as a refusal.
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
     // Absent only when a router is driven without a socket; such sources share one bucket.
     let peer = request
         .extensions()
