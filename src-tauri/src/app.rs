@@ -109,6 +109,20 @@ pub struct ServeOptions {
     pub reconcile_every: Duration,
     /// When to ask the gateway again about a delivery, and when to give up on it.
     pub delivery_policy: DeliveryPolicy,
+    /// Timeouts, connection cap and shutdown grace of the webhook listener.
+    pub limits: listener::ServeLimits,
+    /// Allow-list, trusted proxies and per-source rate limit of the webhook listener.
+    pub sources: listener::SourcePolicy,
+    /// How long settled deliveries are kept (pruned at start, then daily).
+    pub delivery_retention: Duration,
+}
+
+/// Settled deliveries are kept this long unless the owner says otherwise.
+pub const DEFAULT_DELIVERY_RETENTION_DAYS: u32 = 90;
+
+/// Days as a retention period.
+pub fn retention_days(days: u32) -> Duration {
+    Duration::from_secs(u64::from(days) * 86_400)
 }
 
 impl Default for ServeOptions {
@@ -118,6 +132,9 @@ impl Default for ServeOptions {
             concurrency: 8,
             reconcile_every: Duration::from_secs(300),
             delivery_policy: DeliveryPolicy::default(),
+            limits: listener::ServeLimits::default(),
+            sources: listener::SourcePolicy::default(),
+            delivery_retention: retention_days(DEFAULT_DELIVERY_RETENTION_DAYS),
         }
     }
 }
@@ -439,6 +456,11 @@ impl Tillwatch {
             })
         };
         let worker_task = tokio::spawn(worker.run(stopped()));
+        let pruning_task = tokio::spawn(keep_pruning(
+            self.store.clone(),
+            opts.delivery_retention,
+            stopped(),
+        ));
         let reconciler_task = tokio::spawn(reconciler.run(stopped()));
 
         let bus = self.bus.clone();
@@ -453,13 +475,38 @@ impl Tillwatch {
             opts.webhook_secret.as_deref(),
             on_delivery,
         );
+        // Allow-list and rate limit, before a notification reaches the write queue.
+        let router = listener::SourceGuard::new(self.store.clone(), opts.sources).layer(router);
         // Notes tunnel probes' nonces; adds no route and changes no answer.
         let router = self.probes.layer(router);
-        let served = listener::serve(tcp, router, shutdown).await;
+        let served = listener::serve_with(tcp, router, opts.limits, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = reconcile_asked.await;
         let _ = worker_task.await;
+        let _ = pruning_task.await;
         let _ = reconciler_task.await;
         served
+    }
+}
+
+/// Prunes settled deliveries past `keep` now, then daily, until `stop` resolves.
+async fn keep_pruning(store: Store, keep: Duration, stop: impl Future<Output = ()>) {
+    const DAILY: Duration = Duration::from_secs(86_400);
+    tokio::pin!(stop);
+    loop {
+        match store.prune_settled_deliveries(keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                pruned = n,
+                "pruned settled deliveries past the retention period"
+            ),
+            Err(e) => {
+                tracing::warn!(code = e.code(), error = %e, "cannot prune settled deliveries")
+            }
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(DAILY) => {}
+        }
     }
 }

@@ -57,6 +57,8 @@ enum Command {
         demo_every: u64,
         #[command(flatten)]
         tunnel: crate::tunnel::cli::TunnelArgs,
+        #[command(flatten)]
+        listener: ListenerArgs,
     },
     /// Find orders by job reference, payment reference, order number or e-mail.
     Lookup { query: String },
@@ -136,6 +138,36 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
     },
+}
+
+/// Who may post notifications, and how long settled ones are kept.
+#[derive(clap::Args, Debug)]
+struct ListenerArgs {
+    /// Accept notifications only from these addresses, comma-separated; `integration` and
+    /// `production` stand for Cashflows' published addresses. Default: any address.
+    #[arg(long, env = "TILLWATCH_ALLOW_FROM", value_name = "IP,...")]
+    allow_from: Option<String>,
+    /// Reverse proxies (or a tunnel agent) whose X-Forwarded-For names the real sender.
+    #[arg(long, env = "TILLWATCH_TRUSTED_PROXY", value_name = "IP,...")]
+    trusted_proxy: Option<String>,
+    /// Days a settled delivery is kept before it is pruned.
+    #[arg(long, default_value_t = crate::app::DEFAULT_DELIVERY_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    delivery_retention_days: u32,
+}
+
+impl ListenerArgs {
+    fn sources(&self) -> anyhow::Result<listener::SourcePolicy> {
+        let parse = |list: &Option<String>, flag: &str| {
+            listener::parse_addresses(list.as_deref().unwrap_or(""))
+                .map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
+        };
+        Ok(listener::SourcePolicy {
+            allow_from: parse(&self.allow_from, "allow-from")?,
+            trusted_proxies: parse(&self.trusted_proxy, "trusted-proxy")?,
+            ..listener::SourcePolicy::default()
+        })
+    }
 }
 
 // Parsed once per run: the size of the larger variant costs nothing.
@@ -283,13 +315,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             reconcile_every,
             demo_every,
             tunnel,
+            listener,
         } => {
             let mode = config::resolve_mode(cli.gateway.as_deref(), creds.as_ref())
                 .map_err(anyhow::Error::msg)?;
-            // Missing tunnel settings fail before anything starts.
+            // Missing tunnel settings and bad addresses fail before anything starts.
             tunnel.choice()?;
+            let sources = listener.sources()?;
             serve(ServeArgs {
                 tunnel,
+                sources,
+                delivery_retention: crate::app::retention_days(listener.delivery_retention_days),
                 data_dir,
                 mode,
                 creds,
@@ -660,6 +696,8 @@ struct ServeArgs {
     reconcile_every: Duration,
     demo_every: Duration,
     tunnel: crate::tunnel::cli::TunnelArgs,
+    sources: listener::SourcePolicy,
+    delivery_retention: Duration,
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -756,6 +794,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             webhook_secret: secret,
             concurrency: args.concurrency,
             reconcile_every: args.reconcile_every,
+            sources: args.sources,
+            delivery_retention: args.delivery_retention,
             ..ServeOptions::default()
         },
         shutdown_signal(),
@@ -818,4 +858,46 @@ async fn run_sim(
     shutdown_signal().await;
     handle.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_listener_args(args: &[&str]) -> ListenerArgs {
+        let cli = Cli::try_parse_from([&["tillwatch", "serve"], args].concat()).unwrap();
+        match cli.command {
+            Some(Command::Serve { listener, .. }) => listener,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn serve_takes_an_allow_list_trusted_proxies_and_a_retention() {
+        let args = serve_listener_args(&[
+            "--allow-from",
+            "production,192.0.2.1",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--delivery-retention-days",
+            "30",
+        ]);
+        let sources = args.sources().unwrap();
+        assert_eq!(sources.allow_from.len(), 3);
+        assert_eq!(
+            sources.trusted_proxies,
+            vec![std::net::IpAddr::from([127, 0, 0, 1])]
+        );
+        assert_eq!(args.delivery_retention_days, 30);
+        // Off by default.
+        let args = serve_listener_args(&[]);
+        assert!(args.sources().unwrap().allow_from.is_empty());
+        assert_eq!(args.delivery_retention_days, 90);
+        assert!(serve_listener_args(&["--allow-from", "gateway.example"])
+            .sources()
+            .is_err());
+        assert!(
+            Cli::try_parse_from(["tillwatch", "serve", "--delivery-retention-days", "0"]).is_err()
+        );
+    }
 }

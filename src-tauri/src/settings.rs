@@ -39,6 +39,13 @@ pub struct Settings {
     /// The largest amount a payment link may ask for, in the link's currency (decimal
     /// text): a guard against a slipped finger, not a business limit.
     pub max_link_amount: String,
+    /// Days a settled delivery is kept before it is pruned.
+    pub delivery_retention_days: u32,
+    /// Accept notifications only from these addresses (empty: any). `integration` and
+    /// `production` stand for Cashflows' published addresses.
+    pub allow_from: Vec<String>,
+    /// Proxies whose X-Forwarded-For names the real sender.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `Settings::max_link_amount` unless the owner changes it.
@@ -82,6 +89,9 @@ impl Default for Settings {
             return_urls: crate::links::ReturnUrls::default(),
             tunnel: TunnelSettings::default(),
             max_link_amount: DEFAULT_MAX_LINK_AMOUNT.to_owned(),
+            delivery_retention_days: crate::app::DEFAULT_DELIVERY_RETENTION_DAYS,
+            allow_from: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -95,6 +105,8 @@ pub fn parse_max_link_amount(s: &str) -> Result<Amount, String> {
         )),
     }
 }
+/// Ten years: longer is almost certainly a typo.
+pub const MAX_RETENTION_DAYS: u32 = 3650;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -158,6 +170,15 @@ impl Settings {
             }
             _ => {}
         }
+        if !(1..=MAX_RETENTION_DAYS).contains(&self.delivery_retention_days) {
+            return Err(SettingsError::Invalid(format!(
+                "deliveries must be kept 1 to {MAX_RETENTION_DAYS} days"
+            )));
+        }
+        crate::listener::parse_addresses(&self.allow_from.join(","))
+            .map_err(|e| SettingsError::Invalid(format!("allowed sources: {e}")))?;
+        crate::listener::parse_addresses(&self.trusted_proxies.join(","))
+            .map_err(|e| SettingsError::Invalid(format!("trusted proxies: {e}")))?;
         if self.environment == Environment::Custom {
             let url = self.custom_url.as_deref().unwrap_or("");
             GatewayEnvironment::parse(url).map_err(SettingsError::Invalid)?;
@@ -175,6 +196,30 @@ impl Settings {
             serde_json::to_vec_pretty(self).map_err(|e| SettingsError::Io(e.to_string()))?;
         std::fs::write(&tmp, bytes).map_err(|e| SettingsError::Io(e.to_string()))?;
         std::fs::rename(&tmp, &path).map_err(|e| SettingsError::Io(e.to_string()))
+    }
+
+    /// The listener's source policy. Saved settings are validated; an entry broken by
+    /// hand-editing the file is skipped (and logged) rather than keeping the app down.
+    pub fn source_policy(&self) -> crate::listener::SourcePolicy {
+        let parse = |list: &[String]| -> Vec<std::net::IpAddr> {
+            list.iter()
+                .flat_map(|item| {
+                    crate::listener::parse_addresses(item).unwrap_or_else(|e| {
+                        tracing::warn!("settings: ignoring {e}");
+                        Vec::new()
+                    })
+                })
+                .collect()
+        };
+        crate::listener::SourcePolicy {
+            allow_from: parse(&self.allow_from),
+            trusted_proxies: parse(&self.trusted_proxies),
+            ..crate::listener::SourcePolicy::default()
+        }
+    }
+
+    pub fn delivery_retention(&self) -> std::time::Duration {
+        crate::app::retention_days(self.delivery_retention_days.max(1))
     }
 
     pub fn mode(&self) -> Result<Mode, SettingsError> {
@@ -222,6 +267,19 @@ mod tests {
         let old = Settings::load(&dir);
         assert_eq!(old.listen_port, 9000);
         assert_eq!(old.max_link_amount().unwrap().to_string(), "100000");
+        let old = Settings::load(&dir);
+        assert_eq!((old.listen_port, old.delivery_retention_days), (9000, 90));
+        assert!(old.source_policy().allow_from.is_empty());
+        let bad = Settings {
+            allow_from: vec!["not an address".into()],
+            ..Settings::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = Settings {
+            delivery_retention_days: 0,
+            ..Settings::default()
+        };
+        assert!(bad.validate().is_err());
         std::fs::write(Settings::path(&dir), b"{not json").unwrap();
         assert_eq!(Settings::load(&dir), Settings::default());
         let _ = std::fs::remove_dir_all(&dir);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tillwatch::app::{ServeOptions, ShopPolicy, Tillwatch};
 use tillwatch::domain::{JobRef, OrderDetail};
 use tillwatch::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment, RetryPolicy};
+use tillwatch::listener::SourcePolicy;
 use tillwatch::pipeline::{CoreEvent, ReconcileReport};
 use tillwatch::sim::{self, CreateJob, SimConfig, SimHandle};
 use tillwatch::store::Store;
@@ -37,6 +38,12 @@ impl Default for RigOptions {
                 concurrency: 4,
                 reconcile_every: Duration::from_secs(3600),
                 delivery_policy: crate::policy::quick_delivery_policy(),
+                // The tests post faster from one address than a gateway would; the rate
+                // limit has its own tests.
+                sources: SourcePolicy {
+                    rate_limit: None,
+                    ..SourcePolicy::default()
+                },
                 ..ServeOptions::default()
             },
             gateway_timeout: Duration::from_secs(5),

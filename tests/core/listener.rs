@@ -1,13 +1,23 @@
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use tillwatch::listener::{router, BODY_LIMIT};
-use tillwatch::store::{Store, MAX_KEPT_MALFORMED};
+use tillwatch::listener::{
+    router, serve_with, RateLimit, ServeLimits, SourceGuard, SourcePolicy, BODY_LIMIT,
+    GATEWAY_INTEGRATION,
+};
+use tillwatch::store::{Store, MAX_KEPT_MALFORMED, WRITE_QUEUE};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
-use crate::harness::{Rig, TestDir};
+use crate::harness::{Rig, TestDir, WAIT};
 
 const SECRET: &str = "s3cret-path-0123456789";
 
@@ -239,4 +249,420 @@ async fn listener_keeps_serving_after_garbage_over_real_sockets() {
     rig.wait_inbox_empty().await;
     assert!(rig.app.orders(None, None, 0, 0).await.unwrap().is_empty());
     rig.stop().await;
+}
+
+fn notification(job: &str, payment: &str) -> String {
+    serde_json::json!({
+        "notifyType": "PaymentStatusChange",
+        "paymentJobReference": job,
+        "paymentReference": payment,
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_full_write_queue_answers_503_and_acknowledges_only_what_is_stored() {
+    let dir = TestDir::new("listener-queue-full");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let (r, _) = app(&store, None);
+    let paused = store.pause_writer().await.unwrap();
+    let beyond = 10;
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..(WRITE_QUEUE + beyond) {
+        let r = r.clone();
+        sends.spawn(async move {
+            let job = (100_000 + i).to_string();
+            let resp = r
+                .oneshot(post("/webhooks/cashflows", notification(&job, "1")))
+                .await
+                .unwrap();
+            (job, resp.status())
+        });
+    }
+    tokio::time::timeout(WAIT, async {
+        // While the writer is held only the refused can answer, and they answer at once.
+        for _ in 0..beyond {
+            let (_, status) = sends.join_next().await.unwrap().unwrap();
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        }
+        drop(paused);
+        let mut acknowledged = Vec::new();
+        while let Some(sent) = sends.join_next().await {
+            let (job, status) = sent.unwrap();
+            assert_eq!(status, StatusCode::OK, "job {job}");
+            acknowledged.push(job);
+        }
+        acknowledged.sort();
+        let mut stored: Vec<String> = delivery_states(&store)
+            .await
+            .into_iter()
+            .map(|(job, _)| job)
+            .collect();
+        stored.sort();
+        assert_eq!(acknowledged.len(), WRITE_QUEUE);
+        assert_eq!(
+            stored, acknowledged,
+            "every 200 has its row, and only those"
+        );
+    })
+    .await
+    .expect("the listener answered");
+}
+
+/// A listener serving `router` on a loopback port until `stop` is sent.
+struct Served {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    serving: JoinHandle<std::io::Result<()>>,
+}
+
+async fn serve_router(r: axum::Router, limits: ServeLimits) -> Served {
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tokio::spawn(serve_with(tcp, r, limits, async {
+        let _ = stopped.await;
+    }));
+    Served {
+        addr,
+        stop,
+        serving,
+    }
+}
+
+impl Served {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(WAIT, self.serving)
+            .await
+            .expect("the listener stopped")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Long enough never to fire in a test that is not about it.
+const NEVER: Duration = Duration::from_secs(3600);
+
+fn limits() -> ServeLimits {
+    ServeLimits {
+        header_read_timeout: NEVER,
+        body_timeout: NEVER,
+        shutdown_grace: NEVER,
+        ..ServeLimits::default()
+    }
+}
+
+/// Everything the server sends until it closes the connection (a reset counts as closed).
+async fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(WAIT, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server never closed the connection");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+fn raw_notification(job: &str) -> String {
+    let body = notification(job, "1");
+    format!(
+        "POST /webhooks/cashflows HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test]
+async fn a_body_sent_byte_by_byte_gets_408_after_the_body_timeout() {
+    let dir = TestDir::new("listener-slow-body");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let (r, woken) = app(&store, None);
+    let served = serve_router(
+        r,
+        ServeLimits {
+            body_timeout: Duration::from_millis(200),
+            ..limits()
+        },
+    )
+    .await;
+    let mut slow = TcpStream::connect(served.addr).await.unwrap();
+    slow.write_all(b"POST /webhooks/cashflows HTTP/1.1\r\nHost: t\r\nContent-Length: 60\r\n\r\n{")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(woken.load(Ordering::SeqCst), 0);
+    // Still serving others (a GET: its 405 needs no write racing the short timeout).
+    let mut other = TcpStream::connect(served.addr).await.unwrap();
+    other
+        .write_all(b"GET /webhooks/cashflows HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut other).await;
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn headers_sent_slowly_are_cut_off_after_the_header_timeout() {
+    let dir = TestDir::new("listener-slow-header");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let (r, _) = app(&store, None);
+    let served = serve_router(
+        r,
+        ServeLimits {
+            header_read_timeout: Duration::from_millis(200),
+            ..limits()
+        },
+    )
+    .await;
+    let mut slow = TcpStream::connect(served.addr).await.unwrap();
+    slow.write_all(b"POST /webhooks/cashflows HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut slow).await;
+    assert!(!answer.contains(" 200 "), "{answer}");
+    // A connection that never sends a byte is cut off too.
+    let mut silent = TcpStream::connect(served.addr).await.unwrap();
+    read_until_closed(&mut silent).await;
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_a_straggler_after_the_grace_period() {
+    let dir = TestDir::new("listener-straggler");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let (r, _) = app(&store, None);
+    // Tells the test the straggler's request is inside the server.
+    let (started_tx, started) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let r = r.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let _ = started_tx.send(());
+            next.run(req)
+        },
+    ));
+    let served = serve_router(
+        r,
+        ServeLimits {
+            shutdown_grace: Duration::from_millis(200),
+            ..limits()
+        },
+    )
+    .await;
+    let mut straggler = TcpStream::connect(served.addr).await.unwrap();
+    straggler
+        .write_all(b"POST /webhooks/cashflows HTTP/1.1\r\nHost: t\r\nContent-Length: 60\r\n\r\n{")
+        .await
+        .unwrap();
+    let mut started = started;
+    started.recv().await.unwrap();
+    served.stop().await;
+    // Given up on: its connection is closed.
+    read_until_closed(&mut straggler).await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_refused_until_one_is_released() {
+    let dir = TestDir::new("listener-cap");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let (r, _) = app(&store, None);
+    let served = serve_router(
+        r,
+        ServeLimits {
+            max_connections: 2,
+            ..limits()
+        },
+    )
+    .await;
+    // Accepted in order, so when the third is accepted the first two hold the slots.
+    let first = TcpStream::connect(served.addr).await.unwrap();
+    let _second = TcpStream::connect(served.addr).await.unwrap();
+    let mut third = TcpStream::connect(served.addr).await.unwrap();
+    let _ = third.write_all(raw_notification("1").as_bytes()).await;
+    let answer = read_until_closed(&mut third).await;
+    assert!(answer.is_empty(), "refused without an answer: {answer}");
+
+    drop(first);
+    // The slot frees once the server has seen the first one go.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let mut next = TcpStream::connect(served.addr).await.unwrap();
+            let _ = next.write_all(raw_notification("2").as_bytes()).await;
+            let answer = read_until_closed(&mut next).await;
+            if !answer.is_empty() {
+                assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("served once a slot was released");
+    served.stop().await;
+}
+
+fn from(ip: &str, forwarded_for: Option<&str>, body: String) -> Request<Body> {
+    let mut req = post("/webhooks/cashflows", body);
+    if let Some(xff) = forwarded_for {
+        req.headers_mut()
+            .insert("x-forwarded-for", xff.parse().unwrap());
+    }
+    let peer: SocketAddr = format!("{ip}:40000").parse().unwrap();
+    req.extensions_mut().insert(ConnectInfo(peer));
+    req
+}
+
+fn guarded(store: &Store, policy: SourcePolicy) -> axum::Router {
+    let (r, _) = app(store, None);
+    SourceGuard::new(store.clone(), policy).layer(r)
+}
+
+fn kept_refusals(dir: &TestDir) -> Vec<(Option<String>, i64)> {
+    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT remote_addr, response_status FROM deliveries WHERE state = 'malformed' ORDER BY id")
+        .unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[tokio::test]
+async fn the_allow_list_refuses_other_sources_with_403_and_keeps_a_record() {
+    let dir = TestDir::new("listener-allow");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let r = guarded(
+        &store,
+        SourcePolicy {
+            allow_from: GATEWAY_INTEGRATION.to_vec(),
+            trusted_proxies: vec!["10.0.0.5".parse().unwrap()],
+            ..SourcePolicy::default()
+        },
+    );
+    let send = |ip: &str, xff: Option<&str>, job: &str| {
+        r.clone().oneshot(from(ip, xff, notification(job, "1")))
+    };
+    // The gateway itself, and through the trusted proxy.
+    assert_eq!(send("54.75.5.171", None, "1").await.unwrap().status(), 200);
+    assert_eq!(
+        send("10.0.0.5", Some("203.0.113.9, 54.73.83.234"), "2")
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "the right-most address the proxy did not add is the gateway"
+    );
+    // Anyone else, including one naming the gateway in a header it could write itself.
+    for (ip, xff) in [
+        ("203.0.113.9", None),
+        ("203.0.113.9", Some("54.75.5.171")),
+        ("10.0.0.5", Some("54.75.5.171, 203.0.113.9")),
+        ("10.0.0.5", None),
+    ] {
+        let resp = send(ip, xff, "3").await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{ip} {xff:?}");
+        assert!(body_json(resp).await.get("error").is_some());
+    }
+    // Only notifications are guarded: the tunnel's probe still gets its 405, and an
+    // unknown path its 404, without a refusal kept for either.
+    let mut probe = from("203.0.113.9", None, String::new());
+    *probe.method_mut() = axum::http::Method::GET;
+    assert_eq!(r.clone().oneshot(probe).await.unwrap().status(), 405);
+    let mut elsewhere = from("203.0.113.9", None, String::new());
+    *elsewhere.uri_mut() = "/admin".parse().unwrap();
+    assert_eq!(r.clone().oneshot(elsewhere).await.unwrap().status(), 404);
+    let stored: Vec<String> = delivery_states(&store)
+        .await
+        .into_iter()
+        .map(|(job, _)| job)
+        .collect();
+    assert_eq!(stored, vec!["1", "2"]);
+    let refusals = kept_refusals(&dir);
+    assert_eq!(refusals.len(), 4);
+    assert!(refusals.iter().all(|(_, status)| *status == 403));
+    assert_eq!(refusals[0].0.as_deref(), Some("203.0.113.9"));
+}
+
+#[tokio::test]
+async fn without_an_allow_list_every_source_is_served() {
+    let dir = TestDir::new("listener-allow-off");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let r = guarded(&store, SourcePolicy::default());
+    let resp = r
+        .oneshot(from(
+            "198.51.100.7",
+            Some("1.2.3.4"),
+            notification("5", "1"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_allow_list_holds_over_real_sockets() {
+    let dir = TestDir::new("listener-allow-socket");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let policy = |allow: &str| SourcePolicy {
+        allow_from: vec![allow.parse().unwrap()],
+        ..SourcePolicy::default()
+    };
+    let http = reqwest::Client::new();
+    for (allow, want) in [("127.0.0.2", 403), ("127.0.0.1", 200)] {
+        let served = serve_router(guarded(&store, policy(allow)), limits()).await;
+        let resp = http
+            .post(format!("http://{}/webhooks/cashflows", served.addr))
+            .header("x-forwarded-for", "127.0.0.1")
+            .body(notification("9", "1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), want, "allowing {allow}");
+        served.stop().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_from_one_source_gets_429_while_others_are_served() {
+    let dir = TestDir::new("listener-rate");
+    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let r = guarded(
+        &store,
+        SourcePolicy {
+            rate_limit: Some(RateLimit {
+                per_second: 2,
+                burst: 4,
+            }),
+            ..SourcePolicy::default()
+        },
+    );
+    let send = |ip: &'static str, job: usize| {
+        let r = r.clone();
+        async move {
+            r.oneshot(from(ip, None, notification(&job.to_string(), "1")))
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for job in 0..4 {
+        assert_eq!(send("203.0.113.1", job).await, StatusCode::OK);
+    }
+    assert_eq!(send("203.0.113.1", 4).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        send("203.0.113.2", 5).await,
+        StatusCode::OK,
+        "another source"
+    );
+    // Half a second refills one token at 2 per second.
+    tokio::time::advance(Duration::from_millis(500)).await;
+    assert_eq!(send("203.0.113.1", 6).await, StatusCode::OK);
+    assert_eq!(send("203.0.113.1", 7).await, StatusCode::TOO_MANY_REQUESTS);
+    let stored = delivery_states(&store).await.len();
+    assert_eq!(stored, 6, "nothing refused was queued");
 }

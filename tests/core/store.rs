@@ -276,3 +276,58 @@ async fn an_order_is_named_by_any_reference_and_ambiguity_is_refused() {
     let shipped = app.ship("A-70", None).await.unwrap();
     assert!(shipped.summary.shipped);
 }
+
+#[tokio::test]
+async fn settled_deliveries_are_pruned_after_the_retention_period_and_pending_or_dead_never() {
+    let dir = TestDir::new("store-retention");
+    let path = dir.path().join("t.db");
+    let store = Store::open(&path).unwrap();
+    for job in ["1", "2", "3", "4", "5"] {
+        store
+            .record_delivery(NewDelivery {
+                received_at: Timestamp::now(),
+                remote_addr: None,
+                forwarded_for: None,
+                body: String::new(),
+                job_ref: JobRef::parse(job).unwrap(),
+                payment_ref: PaymentRef::parse("1").unwrap(),
+            })
+            .await
+            .unwrap();
+    }
+    let days_ago = |d: i64| {
+        Timestamp::from_unix_millis(Timestamp::now().unix_millis() - d * 86_400_000).to_string()
+    };
+    {
+        // Ages set by hand: the retention counts from settled_at.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let set = |job: &str, state: &str, settled: Option<String>, received: String| {
+            conn.execute(
+                "UPDATE deliveries SET state = ?2, settled_at = ?3, received_at = ?4 WHERE job_ref = ?1",
+                rusqlite::params![job, state, settled, received],
+            )
+            .unwrap();
+        };
+        set("1", "confirmed", Some(days_ago(91)), days_ago(92));
+        set("2", "confirmed", Some(days_ago(89)), days_ago(92));
+        set("3", "unknown", Some(days_ago(91)), days_ago(92));
+        set("4", "pending", None, days_ago(200));
+        // Dead deliveries wait for the owner however old they are.
+        set("5", "dead", Some(days_ago(400)), days_ago(400));
+    }
+    let pruned = store
+        .prune_settled_deliveries(std::time::Duration::from_secs(90 * 86_400))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT job_ref FROM deliveries ORDER BY job_ref")
+        .unwrap();
+    let left: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(left, vec!["2", "4", "5"]);
+}

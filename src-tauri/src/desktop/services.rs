@@ -268,6 +268,8 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
         let gateway = gateway.clone();
         let opts = ServeOptions {
             webhook_secret: secret,
+            sources: settings.source_policy(),
+            delivery_retention: settings.delivery_retention(),
             ..ServeOptions::default()
         };
         tauri::async_runtime::spawn(async move {

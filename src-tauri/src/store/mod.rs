@@ -7,6 +7,7 @@ mod inbox;
 mod links;
 mod migrations;
 mod orders;
+mod retention;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -20,7 +21,8 @@ pub use links::CreatedJobRecord;
 pub use orders::{OrderFilter, OrderSort, ShipRequest};
 
 use crate::domain::ShipRefusal;
-use writer::Writer;
+pub use writer::{Paused as WriterPaused, WRITE_QUEUE};
+use writer::{WhenFull, Writer};
 
 /// A store failure, in words safe for an owner; SQL details go to the log only.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -37,6 +39,10 @@ pub enum StoreError {
     Sqlite(String),
     #[error("the database writer has stopped")]
     WriterGone,
+    #[error("too many writes are waiting; try again shortly")]
+    Overloaded,
+    #[error("a database write failed unexpectedly")]
+    Internal,
     #[error(
         "this database was written by a newer Tillwatch (schema {found}; this build knows {known})"
     )]
@@ -76,6 +82,8 @@ impl StoreError {
             Self::Busy => "store_busy",
             Self::Sqlite(_) => "store_failed",
             Self::WriterGone => "store_stopped",
+            Self::Overloaded => "store_overloaded",
+            Self::Internal => "store_internal",
             Self::TooNew { .. } => "store_too_new",
             Self::Corrupt(_) => "store_corrupt",
             Self::NotFound(_) => "not_found",
@@ -141,6 +149,21 @@ impl Store {
     /// Write transactions committed since open (the writer groups concurrent writes).
     pub fn commit_count(&self) -> u64 {
         self.writer.commit_count()
+    }
+
+    /// The same store, whose writes fail at once with `StoreError::Overloaded` when the
+    /// writer's queue is full instead of waiting for room (the listener's handle).
+    pub fn refusing_when_full(&self) -> Store {
+        Store {
+            writer: self.writer.when_full(WhenFull::Refuse),
+            ..self.clone()
+        }
+    }
+
+    /// Stalls the writer until the guard is dropped (tests of a full queue).
+    #[doc(hidden)]
+    pub async fn pause_writer(&self) -> Result<WriterPaused, StoreError> {
+        self.writer.pause().await
     }
 
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>

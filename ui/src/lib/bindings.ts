@@ -163,7 +163,20 @@ tunnel: TunnelSettings,
  * The largest amount a payment link may ask for, in the link's currency (decimal
  * text): a guard against a slipped finger, not a business limit.
  */
-maxLinkAmount: string, };
+maxLinkAmount: string, 
+/**
+ * Days a settled delivery is kept before it is pruned.
+ */
+deliveryRetentionDays: number, 
+/**
+ * Accept notifications only from these addresses (empty: any). `integration` and
+ * `production` stand for Cashflows' published addresses.
+ */
+allowFrom: Array<string>, 
+/**
+ * Proxies whose X-Forwarded-For names the real sender.
+ */
+trustedProxies: Array<string>, };
 
 export type SettingsView = { settings: Settings, configurationId: string | null, hasApiKey: boolean, 
 /**

@@ -3,6 +3,11 @@
 //! references, which is what stops the gateway's retries) only once its delivery row is
 //! durably committed; it is never believed here, only queued for confirmation.
 
+mod guard;
+mod rate;
+mod serve;
+mod sources;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -16,6 +21,11 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::{JobRef, PaymentRef, RefError, Timestamp};
 use crate::store::{NewDelivery, RejectedDelivery, Store};
+
+pub use guard::SourceGuard;
+pub use rate::RateLimit;
+pub use serve::{serve, serve_with, ServeLimits};
+pub use sources::{parse_addresses, SourcePolicy, GATEWAY_INTEGRATION, GATEWAY_PRODUCTION};
 
 /// Notifications are tiny; anything near this is not one.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -80,25 +90,13 @@ pub fn webhook_path(secret: Option<&str>) -> String {
 }
 
 pub fn router(store: Store, secret: Option<&str>, on_delivery: OnDelivery) -> Router {
+    // A full write queue answers 503 at once (the gateway retries) rather than holding
+    // the connection until there is room.
+    let store = store.refusing_when_full();
     Router::new()
         .route(&webhook_path(secret), post(receive))
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))) })
         .with_state(ListenerState { store, on_delivery })
-}
-
-/// Serves until `shutdown` resolves. Takes a bound listener so callers (and tests, on
-/// port 0) choose the address.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }
 
 async fn receive(State(state): State<ListenerState>, request: Request) -> Response {

@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { addressList, retentionProblem } from './sources';
+
+describe('source settings', () => {
+  it('takes retention as whole days within bounds', () => {
+    expect(retentionProblem('90')).toBeNull();
+    expect(retentionProblem(' 1 ')).toBeNull();
+    expect(retentionProblem('0')).not.toBeNull();
+    expect(retentionProblem('3651')).not.toBeNull();
+    expect(retentionProblem('9.5')).not.toBeNull();
+    expect(retentionProblem('')).not.toBeNull();
+  });
+
+  it('splits address lists on commas and spaces', () => {
+    expect(addressList('integration, 192.0.2.1,,  10.0.0.1 ')).toEqual(['integration', '192.0.2.1', '10.0.0.1']);
+    expect(addressList('  ')).toEqual([]);
+  });
+});
