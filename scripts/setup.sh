@@ -39,6 +39,13 @@ if ! command -v tauri-driver >/dev/null 2>&1; then
   cargo install tauri-driver --locked --quiet
 fi
 
+# Tauri's bundler, for the installable packages (scripts/package.sh). Pinned: the .deb's
+# layout and dependencies come from it. Building it takes ~9 minutes, once.
+if ! command -v cargo-tauri >/dev/null 2>&1; then
+  echo "setup: installing tauri-cli (Tauri's bundler; ~9 minutes, once)"
+  cargo install tauri-cli --version 2.12.4 --locked --quiet
+fi
+
 # The window's front end.
 if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
   echo "setup: installing the UI's npm packages"
