@@ -158,29 +158,19 @@ pub struct Launch<'a> {
     pub env: Vec<(String, String)>,
 }
 
+/// Any Tauri binary to open under the driver (an installed copy of the app, the bare
+/// window the benches compare with), with exactly these arguments and environment.
+pub struct Program<'a> {
+    pub desktop: &'a Desktop,
+    pub path: &'a Path,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
 impl Window {
+    /// The app built with this test, on its own data folder and WebKit data.
     pub async fn open(launch: Launch<'_>) -> Window {
-        let port = free_port();
-        let native = free_port();
-        let mut cmd = Command::new("tauri-driver");
-        cmd.args([
-            "--port",
-            &port.to_string(),
-            "--native-port",
-            &native.to_string(),
-        ])
-        .env("DISPLAY", &launch.desktop.display)
-        .env("DBUS_SESSION_BUS_ADDRESS", &launch.desktop.bus)
-        .env("TILLWATCH_QUIT_ON_CLOSE", "1")
-        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-        .env_remove("TILLWATCH_GATEWAY")
-        .env_remove("TILLWATCH_CONFIGURATION_ID")
-        .env_remove("TILLWATCH_API_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        for (k, v) in &launch.env {
-            cmd.env(k, v);
-        }
+        let mut env = launch.env;
         // Each app gets its own WebKit data, window state and caches: two windows sharing
         // them (tests run in parallel) lock each other out.
         let xdg = launch.data_dir.join("xdg");
@@ -191,14 +181,57 @@ impl Window {
         ] {
             let dir = xdg.join(sub);
             std::fs::create_dir_all(&dir).unwrap();
-            cmd.env(var, dir);
+            env.push((var.to_owned(), dir.to_str().unwrap().to_owned()));
+        }
+        Window::open_program(Program {
+            desktop: launch.desktop,
+            path: Path::new(env!("CARGO_BIN_EXE_tillwatch")),
+            args: vec![
+                "--data-dir".to_owned(),
+                launch.data_dir.to_str().unwrap().to_owned(),
+            ],
+            env,
+        })
+        .await
+    }
+
+    pub async fn open_program(program: Program<'_>) -> Window {
+        let port = free_port();
+        let native = free_port();
+        let mut cmd = Command::new("tauri-driver");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .env("DISPLAY", &program.desktop.display)
+        .env("DBUS_SESSION_BUS_ADDRESS", &program.desktop.bus)
+        .env("TILLWATCH_QUIT_ON_CLOSE", "1")
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        // Nothing of the caller's own setup leaks into the program: only what it is given.
+        for var in [
+            "TILLWATCH_GATEWAY",
+            "TILLWATCH_CONFIGURATION_ID",
+            "TILLWATCH_API_KEY",
+            "TILLWATCH_DATA_DIR",
+            "XDG_CONFIG_HOME",
+            "XDG_DATA_HOME",
+            "XDG_CACHE_HOME",
+        ] {
+            cmd.env_remove(var);
+        }
+        for (k, v) in &program.env {
+            cmd.env(k, v);
         }
         let driver = Children(vec![cmd.spawn().expect("tauri-driver starts")]);
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {
-            "application": env!("CARGO_BIN_EXE_tillwatch"),
-            "args": ["--data-dir", launch.data_dir.to_str().unwrap()],
+            "application": program.path,
+            "args": program.args,
         }}}});
         // The driver listens before its WebKit side does: retry until a session opens.
         let deadline = Instant::now() + WAIT;
