@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark in one command: the listener against its floors, the confirmation
-# backlog, the orders table at 100,000 orders, and the window (memory, first paint,
-# confirmation-to-window latency, under Xvfb). Installs the load tool (oha, from
+# backlog, the orders table at 100,000 orders, and the window against a bare Tauri window
+# (memory, idle CPU, first paint, confirmation-to-row latency, memory after 10,000
+# payments; under Xvfb). Installs the load tool (oha, from
 # crates.io) if it is missing, then runs both benches in release. Figures only: nothing
 # here fails on a slow machine.
 #   BENCH_SECONDS=8        length of each listener measurement
@@ -17,7 +18,12 @@ if ! command -v oha >/dev/null 2>&1; then
     cargo install oha --locked
 fi
 
-cargo bench --bench listener
-cargo bench --bench backlog
-cargo bench --bench orders
-cargo bench --bench desktop
+# All with the feature `cargo tauri build` adds, so every bench shares the one release
+# build of scripts/package.sh (the .deb's binary) instead of building Tauri twice.
+features=(--features tauri/custom-protocol)
+cargo bench --bench listener "${features[@]}"
+cargo bench --bench backlog "${features[@]}"
+cargo bench --bench orders "${features[@]}"
+# The window against a bare Tauri window, built the same way.
+cargo build --release --example bare "${features[@]}"
+cargo bench --bench desktop "${features[@]}"
