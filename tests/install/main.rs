@@ -59,17 +59,17 @@ async fn installed_app_opens_the_demo_and_confirms_a_payment() {
         }
         if Instant::now() > deadline {
             let shot = w.screenshot("install-no-paid-row").await;
-            panic!("no demo payment was confirmed as paid in time ({})", shot.display());
+            panic!(
+                "no demo payment was confirmed as paid in time ({})",
+                shot.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let alert = format!("Order {order} is paid.");
     let deadline = Instant::now() + driver::WAIT;
     while desktop.notifications_mentioning(&alert) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "no desktop alert said {alert:?}"
-        );
+        assert!(Instant::now() < deadline, "no desktop alert said {alert:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
