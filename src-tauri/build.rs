@@ -4,7 +4,9 @@ fn main() {
     {
         // The window embeds the built UI at compile time. Without it Tauri's context macro
         // panics with a page of macro backtrace; say in one line what to run instead.
-        let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ui/dist/index.html");
+        // Read at run time: cargo reuses one build script for every checkout of the crate.
+        let root = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+        let dist = std::path::Path::new(&root).join("ui/dist/index.html");
         println!("cargo:rerun-if-changed=ui/dist/index.html");
         if !dist.is_file() {
             println!(
