@@ -66,14 +66,16 @@ size=$(stat -c %s "$deb")
 echo "   size: $((size / 1024)) KiB"
 [ "$size" -lt $((15 * 1024 * 1024)) ] || fail "the .deb is $((size / 1024)) KiB, over 15 MiB"
 
-dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's|^\./|/|' >"$listing"
+# Entries are `./usr/...` or `usr/...` depending on the tool that made the archive.
+dpkg-deb -c "$deb" | awk '{print substr($1, 1, 1), $NF}' | sed 's| \./| /|; s| \([^/]\)| /\1|' >"$listing"
+files=$(awk '$1 == "-" {print $2}' "$listing")
 for path in /usr/bin/tillwatch /usr/share/applications/Tillwatch.desktop \
     /usr/share/icons/hicolor/32x32/apps/tillwatch.png /usr/share/icons/hicolor/128x128/apps/tillwatch.png; do
-    grep -qx "$path" "$listing" || fail "the package does not install $path"
+    printf '%s\n' "$files" | grep -qx "$path" || fail "the package does not install $path"
 done
-outside=$(grep -v -e '^/$' -e '^/usr/' -e '^/usr$' "$listing" || true)
+outside=$(awk '{print $2}' "$listing" | grep -v -e '^/$' -e '^/usr/' -e '^/usr$' || true)
 [ -z "$outside" ] || fail "the package installs outside /usr: $outside"
-entry=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/applications/Tillwatch.desktop)
+entry=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards '*usr/share/applications/Tillwatch.desktop')
 for line in 'Exec=tillwatch' 'Icon=tillwatch' 'Name=Tillwatch' 'Type=Application'; do
     printf '%s\n' "$entry" | grep -qx "$line" || fail "the .desktop entry lacks $line"
 done
@@ -96,10 +98,11 @@ TILLWATCH_INSTALLED_APP=/usr/bin/tillwatch TILLWATCH_INSTALL_HOME="$home" \
 
 step "removing it (dpkg -r), then purging it (dpkg --purge)"
 $SUDO dpkg -r tillwatch >/dev/null
-while read -r path; do
+for path in $files; do
     if [ -e "$path" ]; then fail "$path is still there after dpkg -r"; fi
-done < <(grep -v '/$' "$listing")
-$SUDO dpkg --purge tillwatch >/dev/null
+done
+# Without conffiles `dpkg -r` already forgot it; purge whatever is left.
+if known; then $SUDO dpkg --purge tillwatch >/dev/null; fi
 known && fail "dpkg still knows tillwatch after --purge"
 ls /var/lib/dpkg/info/tillwatch.* >/dev/null 2>&1 && fail "dpkg's records of tillwatch remain"
 snapshot >"$after"
