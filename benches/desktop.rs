@@ -12,12 +12,13 @@
 //!   first animation frame in the page's clock against the confirmation's stored time);
 //! - memory after BENCH_HISTORY more payments have gone through the live view.
 //!
-//! It prints figures and asserts nothing. Run through `benches/run.sh`, which builds the
-//! bare window first, or:
+//! It prints figures and asserts nothing. Run through `benches/run.sh`: it measures the
+//! .deb's own binary (BENCH_APP, unpacked from scripts/package.sh's package) and builds
+//! the bare window first. By hand:
 //! `cargo build --release --example bare --features tauri/custom-protocol &&
-//!  cargo bench --bench desktop --features tauri/custom-protocol`
-//! (`tauri/custom-protocol` is what `cargo tauri build` adds: the same binary as the .deb's).
-//! BENCH_APP=/usr/bin/tillwatch measures an installed copy instead.
+//!  BENCH_APP=/usr/bin/tillwatch cargo bench --bench desktop --features tauri/custom-protocol`
+//! (`tauri/custom-protocol` is what `cargo tauri build` adds). Without BENCH_APP it
+//! measures the app built for the bench, which carries the dev-dependencies' features.
 
 #[path = "../tests/desktop/driver.rs"]
 #[allow(dead_code)]
