@@ -177,6 +177,8 @@ impl Memory {
 struct Launched {
     window: Window,
     pid: u32,
+    /// The app's listener port (each launch has its own, so a closing one never holds it).
+    port: u16,
     first_paint_ms: f64,
     dir: PathBuf,
 }
@@ -237,8 +239,10 @@ impl Bench {
             std::fs::create_dir_all(&d).unwrap();
             env.push((var.to_owned(), d.to_str().unwrap().to_owned()));
         }
+        let port = driver::free_port();
         if kind == Kind::App {
             env.extend(self.env.iter().cloned());
+            env.push(("TILLWATCH_LISTEN".to_owned(), format!("127.0.0.1:{port}")));
         }
         let marker = dir.to_str().unwrap().to_owned();
         // The bare window ignores its arguments; they name the launch in its command line.
@@ -275,6 +279,7 @@ impl Bench {
         Launched {
             window,
             pid,
+            port,
             first_paint_ms: painted - launched_ns / 1e6,
             dir,
         }
@@ -322,7 +327,6 @@ async fn main() {
     )
     .await
     .unwrap();
-    let port = driver::free_port();
     let bench = Bench {
         app: app.clone(),
         bare: bare.clone(),
@@ -338,7 +342,6 @@ async fn main() {
                 "TILLWATCH_API_KEY".to_owned(),
                 sim.config().api_keys[0].clone(),
             ),
-            ("TILLWATCH_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
         ],
     };
     println!(
@@ -389,6 +392,7 @@ async fn main() {
         serde_json::json!([]),
     )
     .await;
+    let port = app_w.port;
     let webhook = format!("http://127.0.0.1:{port}/webhooks/cashflows");
     let mut jobs = Vec::new();
     for i in 0..payments {
