@@ -241,7 +241,7 @@ async fn bad_links_are_refused_with_clear_words() {
     let refused = words(create(link("1", "5004")).await);
     assert!(refused.contains("refused"), "{refused}");
     assert!(
-        rig.app.orders(None, None, 0, 0).await.unwrap().len() == 1,
+        rig.app.orders(None, None, 0).await.unwrap().len() == 1,
         "nothing else was recorded"
     );
     rig.stop().await;

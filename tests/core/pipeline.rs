@@ -88,7 +88,7 @@ async fn shopper_retries_make_one_order_with_every_attempt() {
         })
         .await;
 
-    let orders = rig.app.orders(None, None, 0, 0).await.unwrap();
+    let orders = rig.app.orders(None, None, 0).await.unwrap();
     assert_eq!(orders.len(), 1, "one order for the job");
     assert_eq!(order.summary.attempts, 3);
     let statuses: Vec<_> = order.payments.iter().map(|p| p.status.clone()).collect();
@@ -233,7 +233,7 @@ async fn forged_references_create_no_order() {
     // Acknowledged (we cannot know yet), but never believed.
     assert_eq!(resp.status(), 200);
     rig.wait_inbox_empty().await;
-    assert!(rig.app.orders(None, None, 0, 0).await.unwrap().is_empty());
+    assert!(rig.app.orders(None, None, 0).await.unwrap().is_empty());
     assert!(rig
         .app
         .lookup("200421017498767380")
@@ -253,7 +253,7 @@ async fn forged_references_create_no_order() {
         200
     );
     rig.wait_inbox_empty().await;
-    assert!(rig.app.orders(None, None, 0, 0).await.unwrap().is_empty());
+    assert!(rig.app.orders(None, None, 0).await.unwrap().is_empty());
     rig.stop().await;
 }
 

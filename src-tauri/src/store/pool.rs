@@ -1,0 +1,140 @@
+//! The reader side: a few read-only connections (WAL lets them read while the writer
+//! commits), so a slow read never queues the pipeline's reads behind it, and one more
+//! connection for the window's search box, where a newer search interrupts the one the
+//! owner has typed past.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, InterruptHandle, OpenFlags};
+use tokio::sync::Semaphore;
+
+use super::StoreError;
+
+/// Connections for ordinary reads: enough that a long read (an export) leaves the others
+/// free, few enough for two cores.
+pub const READERS: usize = 3;
+
+pub struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    free: Semaphore,
+    search: Mutex<Connection>,
+    /// The search running now, to interrupt when a newer one starts.
+    running: Mutex<Option<(u64, InterruptHandle)>>,
+    /// The number of the newest search asked for.
+    newest: AtomicU64,
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// Puts a connection back in the pool even if the read panicked.
+struct Lease<'a> {
+    conn: Option<Connection>,
+    readers: &'a Readers,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.readers
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+        }
+    }
+}
+
+impl Readers {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let idle = (0..READERS)
+            .map(|_| open_reader(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            idle: Mutex::new(idle),
+            free: Semaphore::new(READERS),
+            search: Mutex::new(open_reader(path)?),
+            running: Mutex::new(None),
+            newest: AtomicU64::new(0),
+        })
+    }
+
+    /// Runs a read on a free connection, waiting (without holding a thread) for one.
+    pub async fn read<T, F>(self: &Arc<Self>, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = self
+            .free
+            .acquire()
+            .await
+            .map_err(|_| StoreError::failed("the readers are closed"))?;
+        let readers = Arc::clone(self);
+        let result = tokio::task::spawn_blocking(move || {
+            let conn = readers
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop()
+                .ok_or_else(|| StoreError::failed("no free reader under a permit"))?;
+            let lease = Lease {
+                conn: Some(conn),
+                readers: &readers,
+            };
+            work(lease.conn.as_ref().expect("leased"))
+        })
+        .await
+        .map_err(|_| StoreError::failed("a read was interrupted"))?;
+        drop(permit);
+        result
+    }
+
+    /// Runs the newest search: interrupts the one running, and fails with `Superseded`
+    /// when an even newer one was asked for before this one started.
+    pub async fn search<T, F>(self: &Arc<Self>, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let me = self.newest.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some((_, running)) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            running.interrupt();
+        }
+        let readers = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.search.lock().unwrap_or_else(|p| p.into_inner());
+            {
+                let mut running = readers.running.lock().unwrap_or_else(|p| p.into_inner());
+                if readers.newest.load(Ordering::SeqCst) != me {
+                    return Err(StoreError::Superseded);
+                }
+                *running = Some((me, conn.get_interrupt_handle()));
+            }
+            let result = work(&conn);
+            // Cleared before the connection is free, so no later read is interrupted.
+            {
+                let mut running = readers.running.lock().unwrap_or_else(|p| p.into_inner());
+                if matches!(running.as_ref(), Some((id, _)) if *id == me) {
+                    *running = None;
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|_| StoreError::failed("a search was interrupted"))?
+    }
+}
