@@ -13,8 +13,8 @@ use crate::domain::{JobRef, OrderDetail};
 use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayError};
 use crate::settings::Settings;
 use crate::views::{
-    ConnectionTest, Health, IpcError, OrdersPage, OrdersQuery, SearchHit, SettingsInput, SettingsView,
-    Today,
+    ConnectionTest, Health, IpcError, OrdersPage, OrdersQuery, SearchHit, SettingsInput,
+    SettingsView, Today,
 };
 
 type Answer<T> = Result<T, IpcError>;

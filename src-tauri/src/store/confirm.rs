@@ -140,7 +140,12 @@ fn apply(
 
     // What the row names and holds before this answer: the references index drops names
     // that change, and the minor amount follows the amount and currency the row will hold.
-    type Held = (Option<String>, Option<String>, Option<String>, Option<String>);
+    type Held = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
     let held_row: Option<Held> = conn
         .prepare_cached(
             "SELECT order_number, email, amount, currency FROM payment_jobs WHERE job_ref = ?1",

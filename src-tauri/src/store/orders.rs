@@ -98,6 +98,20 @@ pub(super) fn summary(conn: &Connection, job: &JobRef) -> Result<OrderSummary, S
         .ok_or_else(|| StoreError::NotFound(job.to_string()))
 }
 
+/// Jobs not final, least recently confirmed first. The list is written as the partial
+/// index `payment_jobs_unfinished` words it, so the planner reads that index alone.
+pub(super) fn unfinished_sql() -> String {
+    let words = PaymentStatus::FINAL_WORDS
+        .iter()
+        .map(|w| format!("'{w}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT job_ref FROM payment_jobs WHERE status NOT IN ({words})
+         ORDER BY last_confirmed_at"
+    )
+}
+
 /// An order found by one of its references.
 #[derive(Debug, Clone)]
 pub struct Found {
@@ -126,7 +140,12 @@ fn find(
     let mut matches = refs::exact(conn, q, true)?;
     if (matches.len() as u32) < limit {
         // Twice the limit: one job may match by several references.
-        matches.extend(refs::starting_with(conn, q, min_prefix, limit.saturating_mul(2))?);
+        matches.extend(refs::starting_with(
+            conn,
+            q,
+            min_prefix,
+            limit.saturating_mul(2),
+        )?);
         matches.extend(refs::ending_with(conn, q, limit.saturating_mul(2))?);
     }
     rank(conn, matches, limit)
@@ -157,7 +176,12 @@ fn rank(conn: &Connection, matches: Vec<RefMatch>, limit: u32) -> Result<Vec<Fou
         a.how
             .cmp(&b.how)
             .then(b.order.first_seen_at.cmp(&a.order.first_seen_at))
-            .then(b.order.payment_job_reference.as_str().cmp(a.order.payment_job_reference.as_str()))
+            .then(
+                b.order
+                    .payment_job_reference
+                    .as_str()
+                    .cmp(a.order.payment_job_reference.as_str()),
+            )
     });
     found.truncate(limit as usize);
     Ok(found)
@@ -409,16 +433,7 @@ impl Store {
     /// Jobs whose status may still change, least recently confirmed first.
     pub async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
         self.read(|conn| {
-            let placeholders = PaymentStatus::FINAL_WORDS
-                .iter()
-                .map(|w| format!("'{w}'"))
-                .collect::<Vec<_>>()
-                .join(",");
-            let sql = format!(
-                "SELECT job_ref FROM payment_jobs WHERE status NOT IN ({placeholders})
-                 ORDER BY last_confirmed_at"
-            );
-            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut stmt = conn.prepare_cached(&unfinished_sql())?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
             let mut out = Vec::new();
             for r in rows {

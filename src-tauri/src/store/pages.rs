@@ -200,13 +200,15 @@ fn cursor_of(conn: &Connection, sort: OrderSort, job: &str) -> Result<OrderCurso
     );
     let n = sort.keys().len() + 1;
     let values = conn.prepare_cached(&sql)?.query_row([job], |r| {
-        (0..n).map(|i| r.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>()
+        (0..n)
+            .map(|i| r.get::<_, Value>(i))
+            .collect::<Result<Vec<_>, _>>()
     })?;
     Ok(OrderCursor { sort, values })
 }
 
-/// One page of orders.
-pub fn page(conn: &Connection, filter: &OrderFilter) -> Result<OrdersSlice, StoreError> {
+/// A page's SELECT and its parameters; backwards pages read in the opposite order.
+fn page_sql(filter: &OrderFilter) -> Result<(String, Vec<Value>, bool), StoreError> {
     let sort = filter.sort;
     let cursor = match &filter.at {
         PageAt::After(c) | PageAt::Before(c) if c.sort != sort => {
@@ -215,7 +217,6 @@ pub fn page(conn: &Connection, filter: &OrderFilter) -> Result<OrdersSlice, Stor
         PageAt::After(c) | PageAt::Before(c) => Some(c),
         PageAt::First | PageAt::Last => None,
     };
-    // Backwards pages are read in the opposite order and turned round.
     let backwards = matches!(filter.at, PageAt::Before(_) | PageAt::Last);
     let descending = !filter.ascending != backwards;
     let mut clause = Clause::of(filter);
@@ -242,7 +243,10 @@ pub fn page(conn: &Connection, filter: &OrderFilter) -> Result<OrdersSlice, Stor
     let limit = if filter.limit == 0 {
         String::new()
     } else {
-        format!("LIMIT {}", clause.param(Value::Integer(i64::from(filter.limit) + 1)))
+        format!(
+            "LIMIT {}",
+            clause.param(Value::Integer(i64::from(filter.limit) + 1))
+        )
     };
     let indexed = clause
         .index
@@ -252,7 +256,14 @@ pub fn page(conn: &Connection, filter: &OrderFilter) -> Result<OrdersSlice, Stor
         "SELECT {SUMMARY_COLUMNS} FROM payment_jobs j {indexed} {} ORDER BY {order} {limit}",
         clause.sql()
     );
-    let mut orders = collect_summaries(conn, &sql, rusqlite::params_from_iter(clause.params))?;
+    Ok((sql, clause.params, backwards))
+}
+
+/// One page of orders.
+pub fn page(conn: &Connection, filter: &OrderFilter) -> Result<OrdersSlice, StoreError> {
+    let sort = filter.sort;
+    let (sql, params, backwards) = page_sql(filter)?;
+    let mut orders = collect_summaries(conn, &sql, rusqlite::params_from_iter(params))?;
     let more = filter.limit != 0 && orders.len() > filter.limit as usize;
     if more {
         orders.truncate(filter.limit as usize);
@@ -271,7 +282,11 @@ pub fn page(conn: &Connection, filter: &OrderFilter) -> Result<OrdersSlice, Stor
         PageAt::Last => (more, false),
     };
     Ok(OrdersSlice {
-        prev: if has_prev { edge(orders.first())? } else { None },
+        prev: if has_prev {
+            edge(orders.first())?
+        } else {
+            None
+        },
         next: if has_next { edge(orders.last())? } else { None },
         orders,
     })
@@ -322,6 +337,87 @@ pub fn count(conn: &Connection, filter: &OrderFilter) -> Result<(u64, bool), Sto
 mod tests {
     use super::*;
 
+    fn plan(conn: &Connection, sql: &str, params: Vec<Value>) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join(" | ")
+    }
+
+    /// Every page the orders view asks for, first or deep, is a range of one index read
+    /// in its order: no scan of the table and no sort of the rows.
+    #[test]
+    fn every_page_is_an_index_range_with_no_sort() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrations::run(&mut conn).unwrap();
+        let sorts = [
+            (OrderSort::FirstSeen, vec![Value::Text("t".into())]),
+            (OrderSort::Updated, vec![Value::Text("t".into())]),
+            (OrderSort::Status, vec![Value::Text("Paid".into())]),
+            (OrderSort::OrderNumber, vec![Value::Text("A".into())]),
+            (
+                OrderSort::Amount,
+                vec![Value::Text("GBP".into()), Value::Integer(5)],
+            ),
+        ];
+        for (sort, mut key) in sorts {
+            key.push(Value::Text("200".into()));
+            let cursor = OrderCursor { sort, values: key };
+            for ascending in [false, true] {
+                for at in [
+                    PageAt::First,
+                    PageAt::After(cursor.clone()),
+                    PageAt::Before(cursor.clone()),
+                    PageAt::Last,
+                ] {
+                    let filter = OrderFilter {
+                        sort,
+                        ascending,
+                        limit: 50,
+                        at,
+                        ..OrderFilter::default()
+                    };
+                    let (sql, params, _) = page_sql(&filter).unwrap();
+                    let plan = plan(&conn, &sql, params);
+                    assert!(plan.contains("USING INDEX"), "{filter:?}: {plan}");
+                    assert!(!plan.contains("TEMP B-TREE"), "{filter:?}: {plan}");
+                }
+            }
+        }
+        let cursor = OrderCursor {
+            sort: OrderSort::FirstSeen,
+            values: vec![Value::Text("t".into()), Value::Text("200".into())],
+        };
+        for (status, shipped, index) in [
+            (PaymentStatus::Paid, Some(false), "payment_jobs_to_ship"),
+            (
+                PaymentStatus::Failed,
+                None,
+                "payment_jobs_by_status_first_seen",
+            ),
+        ] {
+            let filter = OrderFilter {
+                status: Some(status),
+                shipped,
+                limit: 50,
+                at: PageAt::After(cursor.clone()),
+                ..OrderFilter::default()
+            };
+            let (sql, params, _) = page_sql(&filter).unwrap();
+            let plan = plan(&conn, &sql, params);
+            assert!(plan.contains(index), "{filter:?}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{filter:?}: {plan}");
+        }
+        let unfinished = plan(&conn, &super::super::orders::unfinished_sql(), Vec::new());
+        assert!(
+            unfinished.contains("payment_jobs_unfinished") && !unfinished.contains("TEMP B-TREE"),
+            "{unfinished}"
+        );
+    }
+
     #[test]
     fn a_cursor_reads_back_only_for_its_own_sort() {
         let c = OrderCursor {
@@ -335,7 +431,10 @@ mod tests {
         let text = c.encode();
         assert_eq!(OrderCursor::decode(OrderSort::Amount, &text), Some(c));
         assert_eq!(OrderCursor::decode(OrderSort::FirstSeen, &text), None);
-        assert_eq!(OrderCursor::decode(OrderSort::Amount, "[\"amount\",1]"), None);
+        assert_eq!(
+            OrderCursor::decode(OrderSort::Amount, "[\"amount\",1]"),
+            None
+        );
         assert_eq!(OrderCursor::decode(OrderSort::Amount, "nonsense"), None);
     }
 }

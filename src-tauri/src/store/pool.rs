@@ -138,3 +138,76 @@ impl Readers {
         .map_err(|_| StoreError::failed("a search was interrupted"))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A query that never ends by itself.
+    const ENDLESS: &str = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n)
+                           SELECT count(*) FROM n";
+
+    fn readers(name: &str) -> (std::path::PathBuf, Arc<Readers>) {
+        let dir = std::env::temp_dir().join(format!("tw-pool-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7);")
+            .unwrap();
+        (dir, Arc::new(Readers::open(&path).unwrap()))
+    }
+
+    /// Starts a search that runs until interrupted; resolves once it is running.
+    async fn endless_search(
+        readers: &Arc<Readers>,
+    ) -> tokio::task::JoinHandle<Result<i64, StoreError>> {
+        let (started, running) = tokio::sync::oneshot::channel();
+        let r = Arc::clone(readers);
+        let search = tokio::spawn(async move {
+            r.search(move |conn| {
+                let _ = started.send(());
+                Ok(conn.query_row(ENDLESS, [], |row| row.get(0))?)
+            })
+            .await
+        });
+        running.await.unwrap();
+        search
+    }
+
+    #[tokio::test]
+    async fn a_newer_search_interrupts_the_one_typed_past() {
+        let (dir, readers) = readers("supersede");
+        let old = endless_search(&readers).await;
+        let new = readers
+            .search(|conn| Ok(conn.query_row("SELECT x FROM t", [], |r| r.get::<_, i64>(0))?))
+            .await;
+        assert_eq!(new.unwrap(), 7);
+        assert!(matches!(old.await.unwrap(), Err(StoreError::Superseded)));
+        // The interrupt touched nothing after it: the search connection serves again.
+        let again = readers
+            .search(|conn| Ok(conn.query_row("SELECT x FROM t", [], |r| r.get::<_, i64>(0))?))
+            .await;
+        assert_eq!(again.unwrap(), 7);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_running_search_never_holds_up_other_reads() {
+        let (dir, readers) = readers("apart");
+        let search = endless_search(&readers).await;
+        // Every ordinary reader, each while the search still runs.
+        for _ in 0..READERS * 2 {
+            let x = readers
+                .read(|conn| Ok(conn.query_row("SELECT x FROM t", [], |r| r.get::<_, i64>(0))?))
+                .await
+                .unwrap();
+            assert_eq!(x, 7);
+        }
+        assert!(!search.is_finished());
+        let _ = readers.search(|_| Ok(())).await;
+        assert!(matches!(search.await.unwrap(), Err(StoreError::Superseded)));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -149,7 +149,11 @@ impl JobNames {
 /// Indexes a job's references after its row was written; `before` is what the row named
 /// before this write (`None` for a new job), so a changed order number or e-mail stops
 /// finding it.
-pub fn index_job(conn: &Connection, job: &str, before: Option<&JobNames>) -> Result<(), StoreError> {
+pub fn index_job(
+    conn: &Connection,
+    job: &str,
+    before: Option<&JobNames>,
+) -> Result<(), StoreError> {
     let now = JobNames::read(conn, job)?.unwrap_or_default();
     if let Some(before) = before {
         if before == &now {
@@ -319,7 +323,11 @@ pub fn starting_with(
 }
 
 /// References that end with `query` (at least `MIN_PARTIAL` characters), at most `limit`.
-pub fn ending_with(conn: &Connection, query: &str, limit: u32) -> Result<Vec<RefMatch>, StoreError> {
+pub fn ending_with(
+    conn: &Connection,
+    query: &str,
+    limit: u32,
+) -> Result<Vec<RefMatch>, StoreError> {
     let mut out = Vec::new();
     if query.chars().count() < MIN_PARTIAL {
         return Ok(out);
