@@ -103,6 +103,11 @@ impl StoreError {
     }
 }
 
+/// The schema version this build writes (`PRAGMA user_version`).
+pub fn schema_version() -> usize {
+    migrations::latest()
+}
+
 #[derive(Clone)]
 pub struct Store {
     writer: Writer,

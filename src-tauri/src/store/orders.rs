@@ -137,16 +137,20 @@ fn find(
     if q.is_empty() || limit == 0 {
         return Ok(Vec::new());
     }
+    let distinct = |m: &[RefMatch]| {
+        m.iter()
+            .map(|m| m.job_ref.as_str())
+            .collect::<std::collections::HashSet<_>>()
+            .len() as u32
+    };
     let mut matches = refs::exact(conn, q, true)?;
-    if (matches.len() as u32) < limit {
-        // Twice the limit: one job may match by several references.
-        matches.extend(refs::starting_with(
-            conn,
-            q,
-            min_prefix,
-            limit.saturating_mul(2),
-        )?);
-        matches.extend(refs::ending_with(conn, q, limit.saturating_mul(2))?);
+    // Twice the limit: one job may match by several references.
+    let wanted = limit.saturating_mul(2);
+    if distinct(&matches) < limit {
+        matches.extend(refs::starting_with(conn, q, min_prefix, wanted)?);
+    }
+    if distinct(&matches) < limit {
+        matches.extend(refs::ending_with(conn, q, wanted)?);
     }
     rank(conn, matches, limit)
 }
