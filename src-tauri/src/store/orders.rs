@@ -156,38 +156,64 @@ fn find(
 }
 
 /// One entry per job (its best match), best matches first and newest first within them.
+/// Summaries are read only for the jobs shown: every exact match competes on age (one
+/// address may name many orders), while prefixes and suffixes keep the range's order
+/// (the last references first) and only the first that fit are read.
 fn rank(conn: &Connection, matches: Vec<RefMatch>, limit: u32) -> Result<Vec<Found>, StoreError> {
-    let mut best: std::collections::HashMap<String, RefMatch> = std::collections::HashMap::new();
-    for m in matches {
-        match best.get(&m.job_ref) {
-            Some(held) if held.how <= m.how => {}
-            _ => {
-                best.insert(m.job_ref.clone(), m);
-            }
+    let mut seen = std::collections::HashSet::new();
+    let mut classes: [Vec<RefMatch>; 3] = Default::default();
+    let mut sorted = matches;
+    // Stable: within a class the range's order is kept.
+    sorted.sort_by_key(|m| m.how);
+    for m in sorted {
+        if seen.insert(m.job_ref.clone()) {
+            let class = match m.how {
+                MatchHow::Exact => 0,
+                MatchHow::Prefix => 1,
+                MatchHow::Suffix => 2,
+            };
+            classes[class].push(m);
         }
     }
-    let mut found = Vec::with_capacity(best.len());
-    for (job, m) in best {
-        let job = JobRef::parse(&job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        found.push(Found {
-            order: summary(conn, &job)?,
-            kind: m.kind,
-            how: m.how,
-            reference: m.reference,
-        });
-    }
-    found.sort_by(|a, b| {
-        a.how
-            .cmp(&b.how)
-            .then(b.order.first_seen_at.cmp(&a.order.first_seen_at))
-            .then(
+    let mut found = Vec::new();
+    for (class, mut members) in classes.into_iter().enumerate() {
+        let room = (limit as usize).saturating_sub(found.len());
+        if room == 0 {
+            break;
+        }
+        if class == 0 && members.len() > room {
+            let mut aged = Vec::with_capacity(members.len());
+            let mut stmt =
+                conn.prepare_cached("SELECT first_seen_at FROM payment_jobs WHERE job_ref = ?1")?;
+            for m in members {
+                let at: Option<String> = stmt
+                    .query_row([m.job_ref.as_str()], |r| r.get(0))
+                    .optional()?;
+                aged.push((at, m));
+            }
+            aged.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.job_ref.cmp(&a.1.job_ref)));
+            members = aged.into_iter().map(|(_, m)| m).collect();
+        }
+        let mut chosen = Vec::with_capacity(room);
+        for m in members.into_iter().take(room) {
+            let job = JobRef::parse(&m.job_ref).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            chosen.push(Found {
+                order: summary(conn, &job)?,
+                kind: m.kind,
+                how: m.how,
+                reference: m.reference,
+            });
+        }
+        chosen.sort_by(|a, b| {
+            b.order.first_seen_at.cmp(&a.order.first_seen_at).then(
                 b.order
                     .payment_job_reference
                     .as_str()
                     .cmp(a.order.payment_job_reference.as_str()),
             )
-    });
-    found.truncate(limit as usize);
+        });
+        found.extend(chosen);
+    }
     Ok(found)
 }
 
