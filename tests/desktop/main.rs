@@ -3,6 +3,8 @@
 //! bus. The gateway simulator runs in the test process.
 
 mod driver;
+#[path = "../common/seed.rs"]
+mod seed;
 #[path = "../common/test_dir.rs"]
 mod test_dir;
 
@@ -458,9 +460,6 @@ async fn a_payment_link_made_in_the_window_is_paid() {
 /// the gateway's answer, and "Retry now" gets it confirmed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_deliveries_are_shown_with_the_gateways_answer_and_retried() {
-    use tillwatch::domain::{DeliveryState, JobRef, PaymentRef, Timestamp};
-    use tillwatch::store::{NewDelivery, Store};
-
     let desktop = Desktop::start();
     let dir = TestDir::new("dead");
     let app = SimApp::start().await;
@@ -470,34 +469,13 @@ async fn dead_deliveries_are_shown_with_the_gateways_answer_and_retried() {
         .await
         .unwrap();
     // Its notification was answered, then the gateway refused every confirmation.
-    {
-        let store = Store::open(dir.path().join("custom.db")).unwrap();
-        let (job, payment) = (
-            JobRef::parse(&paid.reference).unwrap(),
-            PaymentRef::parse(&paid.payment_reference).unwrap(),
-        );
-        let id = store
-            .record_delivery(NewDelivery {
-                received_at: Timestamp::now(),
-                remote_addr: Some("127.0.0.1".into()),
-                forwarded_for: None,
-                body: "{}".into(),
-                job_ref: job.clone(),
-                payment_ref: payment.clone(),
-            })
-            .await
-            .unwrap();
-        store
-            .settle_deliveries(
-                &job,
-                &payment,
-                id,
-                DeliveryState::Dead,
-                "gave up after 10 attempts: the gateway refused the request (HTTP 400): InvalidRequest".into(),
-            )
-            .await
-            .unwrap();
-    }
+    seed::dead_delivery(
+        &dir.path().join("custom.db"),
+        &paid.reference,
+        &paid.payment_reference,
+        "gave up after 10 attempts: the gateway refused the request (HTTP 400): InvalidRequest",
+    )
+    .await;
 
     let w = app.open(&desktop, dir.path()).await;
     w.wait_text(

@@ -216,7 +216,7 @@ pub async fn test_connection(state: State<'_, DesktopState>) -> Answer<Connectio
                 message: "Connected: the gateway accepted our signed request.".into(),
             }
         }
-        Err(GatewayError::Unauthorized { .. }) => ConnectionTest {
+        Err(GatewayError::Unauthorized { .. } | GatewayError::Forbidden { .. }) => ConnectionTest {
             ok: false,
             message: "The gateway refused the configuration ID or API key. Check both in the Cashflows portal.".into(),
         },
