@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark in one command: the listener against its floors, the confirmation
-# backlog, the orders table at 100,000 orders, and the window (memory, first paint,
+# backlog, a history of 1,000,000 payments, and the window (memory, first paint,
 # confirmation-to-window latency, under Xvfb). Installs the load tool (oha, from
 # crates.io) if it is missing, then runs both benches in release. Figures only: nothing
 # here fails on a slow machine.

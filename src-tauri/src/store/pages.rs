@@ -218,7 +218,7 @@ fn page_sql(filter: &OrderFilter) -> Result<(String, Vec<Value>, bool), StoreErr
         PageAt::First | PageAt::Last => None,
     };
     let backwards = matches!(filter.at, PageAt::Before(_) | PageAt::Last);
-    let descending = !filter.ascending != backwards;
+    let descending = filter.ascending == backwards;
     let mut clause = Clause::of(filter);
     if let Some(c) = cursor {
         let placeholders: Vec<String> = c.values.iter().map(|v| clause.param(v.clone())).collect();

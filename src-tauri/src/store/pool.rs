@@ -16,6 +16,10 @@ use super::StoreError;
 /// free, few enough for two cores.
 pub const READERS: usize = 3;
 
+/// How often (in SQLite virtual machine steps) a search checks whether it was typed past:
+/// well under a millisecond apart, too rare to cost anything measurable.
+const CHECK_EVERY_STEPS: std::ffi::c_int = 4000;
+
 pub struct Readers {
     idle: Mutex<Vec<Connection>>,
     free: Semaphore,
@@ -128,7 +132,16 @@ impl Readers {
                 }
                 *running = Some((me, conn.get_interrupt_handle()));
             }
+            // The interrupt above is a no-op when it lands between two statements (or
+            // before the first), so each search also checks, every few thousand SQLite
+            // steps, whether a newer one was asked for, and stops itself if so.
+            let watcher = Arc::clone(&readers);
+            conn.progress_handler(
+                CHECK_EVERY_STEPS,
+                Some(move || watcher.newest.load(Ordering::SeqCst) != me),
+            )?;
             let result = work(&conn);
+            conn.progress_handler(0, None::<fn() -> bool>)?;
             // Cleared before the connection is free, so no later read is interrupted.
             {
                 let mut running = readers.running.lock().unwrap_or_else(|p| p.into_inner());
@@ -194,6 +207,49 @@ mod tests {
             .search(|conn| Ok(conn.query_row("SELECT x FROM t", [], |r| r.get::<_, i64>(0))?))
             .await;
         assert_eq!(again.unwrap(), 7);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The interrupt is a no-op when no statement is running; a search typed past between
+    /// two of its statements must still stop at the next one.
+    #[tokio::test]
+    async fn a_search_typed_past_between_statements_stops_at_its_next_one() {
+        let (dir, readers) = readers("between");
+        // To end the test's own query if the search fails to stop it (else the test hangs).
+        let rescue = readers.search.lock().unwrap().get_interrupt_handle();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let r = Arc::clone(&readers);
+        let old = tokio::spawn(async move {
+            r.search(move |conn| {
+                let _ = started.send(());
+                // Between statements when the newer search interrupts.
+                wait.recv().unwrap();
+                Ok(conn.query_row(ENDLESS, [], |row| row.get::<_, i64>(0))?)
+            })
+            .await
+        });
+        running.await.unwrap();
+        let r = Arc::clone(&readers);
+        let new = tokio::spawn(async move {
+            r.search(|conn| Ok(conn.query_row("SELECT x FROM t", [], |r| r.get::<_, i64>(0))?))
+                .await
+        });
+        // Let the newer search ask (and interrupt) before the old one starts its query.
+        while readers.newest.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        go.send(()).unwrap();
+        let old = match tokio::time::timeout(std::time::Duration::from_secs(10), old).await {
+            Ok(old) => old,
+            Err(_) => {
+                rescue.interrupt();
+                panic!("the search typed past ran on after the interrupt");
+            }
+        };
+        assert!(matches!(old.unwrap(), Err(StoreError::Superseded)));
+        assert_eq!(new.await.unwrap().unwrap(), 7);
         let _ = std::fs::remove_dir_all(dir);
     }
 
