@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark in one command: the listener against its floors, the confirmation
-# backlog, the orders table at 100,000 orders, and the window against a bare Tauri window
+# backlog, a history of 1,000,000 payments, and the window against a bare Tauri window
 # (memory, idle CPU, first paint, confirmation-to-row latency, memory after 10,000
 # payments; under Xvfb). Installs the load tool (oha, from
 # crates.io) if it is missing, then runs both benches in release. Figures only: nothing

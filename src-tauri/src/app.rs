@@ -18,9 +18,9 @@ use crate::pipeline::{
     ConfirmWorker, ConfirmWorkerConfig, CoreEvent, EventBus, GatewaySlots, Reconciler,
     ReconcilerConfig,
 };
-use crate::store::{OrderFilter, ShipRequest, Store, StoreError};
+use crate::store::{OrderCursor, OrderFilter, PageAt, ShipRequest, Store, StoreError};
 use crate::tunnel::{ProbeBook, SupervisorHooks};
-use crate::views::{OrdersPage, OrdersQuery, Today};
+use crate::views::{OrdersPage, OrdersQuery, SearchHit, Today};
 
 /// An error for the faces: a stable code plus words for the owner.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -214,8 +214,11 @@ impl Tillwatch {
         Ok(out)
     }
 
-    pub async fn search(&self, query: &str, limit: u32) -> Result<Vec<OrderSummary>, AppError> {
-        Ok(self.store.lookup(query, limit).await?)
+    /// The window's search box: what matched, for highlighting. A newer search interrupts
+    /// this one, which then fails with the code `superseded`.
+    pub async fn search(&self, query: &str, limit: u32) -> Result<Vec<SearchHit>, AppError> {
+        let found = self.store.search(query, limit).await?;
+        Ok(found.into_iter().map(SearchHit::from).collect())
     }
 
     /// One order, with whether the shop's rule lets it ship.
@@ -227,12 +230,12 @@ impl Tillwatch {
             .ok_or_else(|| AppError::NotFound(job.to_string()))
     }
 
+    /// The newest orders (at most `limit`; 0: all).
     pub async fn orders(
         &self,
         status: Option<PaymentStatus>,
         shipped: Option<bool>,
         limit: u32,
-        offset: u32,
     ) -> Result<Vec<OrderSummary>, AppError> {
         Ok(self
             .store
@@ -240,10 +243,10 @@ impl Tillwatch {
                 status,
                 shipped,
                 limit,
-                offset,
                 ..OrderFilter::default()
             })
-            .await?)
+            .await?
+            .orders)
     }
 
     /// One page of the orders table.
@@ -264,11 +267,30 @@ impl Tillwatch {
             sort: q.sort,
             ascending: q.ascending,
             limit: q.limit.clamp(1, 500),
-            offset: q.offset,
+            at: PageAt::First,
         };
-        let total = self.store.count_orders(filter.clone()).await?;
-        let orders = self.store.orders(filter).await?;
-        Ok(OrdersPage { orders, total })
+        let cursor = |text: String| {
+            OrderCursor::decode(q.sort, &text)
+                .ok_or_else(|| AppError::Invalid("that page is not in this list".into()))
+        };
+        let filter = OrderFilter {
+            at: match (q.after, q.before, q.last) {
+                (Some(after), _, _) => PageAt::After(cursor(after)?),
+                (None, Some(before), _) => PageAt::Before(cursor(before)?),
+                (None, None, true) => PageAt::Last,
+                (None, None, false) => PageAt::First,
+            },
+            ..filter
+        };
+        let (total, total_capped) = self.store.count_orders(filter.clone()).await?;
+        let slice = self.store.orders(filter).await?;
+        Ok(OrdersPage {
+            orders: slice.orders,
+            total,
+            total_capped,
+            next: slice.next.map(|c| c.encode()),
+            prev: slice.prev.map(|c| c.encode()),
+        })
     }
 
     /// Today's takings and the day's chart, "today" starting at `since` (local midnight).
@@ -387,7 +409,7 @@ impl Tillwatch {
 
     /// All orders as CSV, newest first.
     pub async fn export_csv(&self) -> Result<String, AppError> {
-        let orders = self.store.orders(OrderFilter::default()).await?;
+        let orders = self.store.orders(OrderFilter::default()).await?.orders;
         Ok(crate::export::orders_csv(&orders))
     }
 

@@ -11,11 +11,11 @@ use crate::domain::{
 use crate::links::{NewPaymentLink, ReturnUrls};
 use crate::pipeline::{CoreEvent, ReconcileReport};
 use crate::settings::{Environment, Settings, TunnelSettings};
-use crate::store::OrderSort;
+use crate::store::{MatchHow, OrderSort, RefKind};
 use crate::tunnel::{ProviderKind, UrlChange};
 use crate::views::{
-    ConnectionTest, Health, HourBucket, IpcError, OrdersPage, OrdersQuery, SettingsInput,
-    SettingsView, Takings, Today,
+    ConnectionTest, Health, HourBucket, IpcError, OrdersPage, OrdersQuery, SearchHit,
+    SettingsInput, SettingsView, Takings, Today,
 };
 
 /// Names of the window events; one place maps core events onto them.
@@ -43,6 +43,9 @@ pub fn typescript() -> String {
         OrderSort::decl(&cfg),
         OrdersQuery::decl(&cfg),
         OrdersPage::decl(&cfg),
+        SearchHit::decl(&cfg),
+        RefKind::decl(&cfg),
+        MatchHow::decl(&cfg),
         Takings::decl(&cfg),
         HourBucket::decl(&cfg),
         Today::decl(&cfg),

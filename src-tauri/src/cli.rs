@@ -423,7 +423,7 @@ async fn read(app: Tillwatch, command: Command, json: bool) -> anyhow::Result<()
             limit,
         } => {
             let status = status.map(|s| PaymentStatus::from(capitalise(&s)));
-            let orders = app.orders(status, shipped, limit, 0).await?;
+            let orders = app.orders(status, shipped, limit).await?;
             if json {
                 print_json(&orders)?;
             } else if orders.is_empty() {

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::domain::{Amount, Currency, OrderSummary, Timestamp};
-use crate::store::OrderSort;
+use crate::store::{MatchHow, OrderSort, RefKind};
 
-/// The orders table's question.
+/// The orders table's question. A page starts at the top unless `after` (the next page),
+/// `before` (the previous one) or `last` says otherwise; cursors come from `OrdersPage`.
 #[derive(Debug, Clone, Default, Deserialize, TS)]
 #[serde(rename_all = "camelCase", default)]
 pub struct OrdersQuery {
@@ -23,7 +24,12 @@ pub struct OrdersQuery {
     pub sort: OrderSort,
     pub ascending: bool,
     pub limit: u32,
-    pub offset: u32,
+    /// `OrdersPage::next` of the page before: the rows after it.
+    pub after: Option<String>,
+    /// `OrdersPage::prev` of the page after: the rows before it.
+    pub before: Option<String>,
+    /// The end of the list.
+    pub last: bool,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -33,6 +39,34 @@ pub struct OrdersPage {
     /// All orders matching the filter, for the pager.
     #[ts(type = "number")]
     pub total: u64,
+    /// `total` is a lower bound: more than this many match ("10,000+").
+    pub total_capped: bool,
+    /// Where the next page starts (`OrdersQuery::after`); `null` at the end.
+    pub next: Option<String>,
+    /// Where the previous page ends (`OrdersQuery::before`); `null` at the start.
+    pub prev: Option<String>,
+}
+
+/// A search result: the order and the reference that matched, for highlighting.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchHit {
+    pub order: OrderSummary,
+    pub kind: RefKind,
+    pub how: MatchHow,
+    /// The whole reference that matched (an e-mail in lower case).
+    pub reference: String,
+}
+
+impl From<crate::store::Found> for SearchHit {
+    fn from(f: crate::store::Found) -> Self {
+        Self {
+            order: f.order,
+            kind: f.kind,
+            how: f.how,
+            reference: f.reference,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]

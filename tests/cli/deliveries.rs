@@ -1,9 +1,7 @@
 //! `deliveries --dead` and `retry`: the owner sees the notifications we acknowledged but
 //! could not confirm, with the gateway's answer, and sends one back to be asked again.
 
-use tillwatch::domain::{DeliveryState, JobRef, PaymentRef, Timestamp};
 use tillwatch::sim::Script;
-use tillwatch::store::{NewDelivery, Store};
 
 use crate::harness::*;
 
@@ -21,34 +19,13 @@ async fn dead_deliveries_are_listed_and_retried_through_the_cli() {
     .expect("the shopper pays");
 
     // A delivery that a past `serve` gave up on after the gateway kept refusing it.
-    {
-        let store = Store::open(env.db_path()).expect("open the database");
-        let (job_ref, payment_ref) = (
-            JobRef::parse(&job.reference).unwrap(),
-            PaymentRef::parse(&job.payment_reference).unwrap(),
-        );
-        let id = store
-            .record_delivery(NewDelivery {
-                received_at: Timestamp::now(),
-                remote_addr: Some("127.0.0.1".into()),
-                forwarded_for: None,
-                body: "{}".into(),
-                job_ref: job_ref.clone(),
-                payment_ref: payment_ref.clone(),
-            })
-            .await
-            .unwrap();
-        store
-            .settle_deliveries(
-                &job_ref,
-                &payment_ref,
-                id,
-                DeliveryState::Dead,
-                "gave up after 10 attempts: the gateway refused the request (HTTP 400)".into(),
-            )
-            .await
-            .unwrap();
-    }
+    crate::seed::dead_delivery(
+        &env.db_path(),
+        &job.reference,
+        &job.payment_reference,
+        "gave up after 10 attempts: the gateway refused the request (HTTP 400)",
+    )
+    .await;
 
     let listed = cli(&env, &["deliveries", "--dead", "--json"]).await.json();
     let listed = listed.as_array().expect("a list");

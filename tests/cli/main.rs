@@ -13,6 +13,8 @@ mod deliveries;
 mod harness;
 mod links;
 mod secrets;
+#[path = "../common/seed.rs"]
+mod seed;
 mod storage;
 #[path = "../common/test_dir.rs"]
 mod test_dir;

@@ -111,7 +111,7 @@ impl Rig {
         let events = app.events();
         let serve_opts = opts.serve.clone();
         let (stop, serving) = serve(&app, &gateway, tcp, opts.serve);
-        Rig {
+        let mut rig = Rig {
             sim,
             app,
             gateway,
@@ -123,7 +123,11 @@ impl Rig {
             serving: Some(serving),
             serve_opts,
             _dir: dir,
-        }
+        };
+        // The pass every start makes is over before the test acts: a job the test creates
+        // is then confirmed by its notification, not caught by that pass at random.
+        rig.next_reconciliation().await;
+        rig
     }
 
     /// Stops serving and serves again on the same address and database, as a restart of
@@ -139,6 +143,7 @@ impl Rig {
         let (stop, serving) = serve(&self.app, &self.gateway, tcp, self.serve_opts.clone());
         self.stop = Some(stop);
         self.serving = Some(serving);
+        self.next_reconciliation().await;
     }
 
     pub fn store(&self) -> &Store {

@@ -247,7 +247,7 @@ async fn listener_keeps_serving_after_garbage_over_real_sockets() {
     let resp = rig.notify("1", "2").await;
     assert_eq!(resp.status(), 200);
     rig.wait_inbox_empty().await;
-    assert!(rig.app.orders(None, None, 0, 0).await.unwrap().is_empty());
+    assert!(rig.app.orders(None, None, 0).await.unwrap().is_empty());
     rig.stop().await;
 }
 

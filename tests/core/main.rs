@@ -10,6 +10,7 @@ mod test_dir;
 mod delivery;
 mod freshness;
 mod gateway_client;
+mod history;
 mod links;
 mod listener;
 mod pipeline;

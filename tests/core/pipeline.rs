@@ -88,7 +88,7 @@ async fn shopper_retries_make_one_order_with_every_attempt() {
         })
         .await;
 
-    let orders = rig.app.orders(None, None, 0, 0).await.unwrap();
+    let orders = rig.app.orders(None, None, 0).await.unwrap();
     assert_eq!(orders.len(), 1, "one order for the job");
     assert_eq!(order.summary.attempts, 3);
     let statuses: Vec<_> = order.payments.iter().map(|p| p.status.clone()).collect();
@@ -233,7 +233,7 @@ async fn forged_references_create_no_order() {
     // Acknowledged (we cannot know yet), but never believed.
     assert_eq!(resp.status(), 200);
     rig.wait_inbox_empty().await;
-    assert!(rig.app.orders(None, None, 0, 0).await.unwrap().is_empty());
+    assert!(rig.app.orders(None, None, 0).await.unwrap().is_empty());
     assert!(rig
         .app
         .lookup("200421017498767380")
@@ -253,7 +253,7 @@ async fn forged_references_create_no_order() {
         200
     );
     rig.wait_inbox_empty().await;
-    assert!(rig.app.orders(None, None, 0, 0).await.unwrap().is_empty());
+    assert!(rig.app.orders(None, None, 0).await.unwrap().is_empty());
     rig.stop().await;
 }
 
@@ -352,8 +352,8 @@ async fn unauthorized_opens_the_circuit_and_calls_stop() {
             200
         );
     }
-    // The pass run at start has finished; then one more is asked for and awaited.
-    rig.next_reconciliation().await;
+    // The pass run at start has finished (the rig waits for it); one more is asked for
+    // and awaited.
     rig.app.reconcile_now();
     rig.next_reconciliation().await;
     let total = |rig: &Rig| {
@@ -374,18 +374,26 @@ async fn unauthorized_opens_the_circuit_and_calls_stop() {
     })
     .await;
     rig.wait_inbox_empty().await;
-    // Every call is accounted for, with no wait for "nothing more": the 401, then ONE
-    // confirmation of the six coalesced deliveries. A call made while the circuit was open,
-    // however late, would be counted here (the simulator counts refused requests too).
-    assert_eq!(
-        (
-            rig.sim.api_request_count(Endpoint::RetrievePayment),
-            rig.sim.api_request_count(Endpoint::RetrieveJob),
-            total(&rig)
-        ),
-        (2, 1, 3),
-        "calls: the 401, then one payment and one job request"
+    // Every call is accounted for, with no wait for "nothing more": the 401, then whole
+    // confirmations (a payment and a job request each) of the six coalesced deliveries. A
+    // call made while the circuit was open, however late, would be counted here (the
+    // simulator counts refused requests too). Usually one confirmation covers all six; on a
+    // loaded machine the worker may have read only some of them when calls resumed, and a
+    // delivery read while its confirmation is in flight earns one more, never more.
+    let (payment_calls, job_calls) = (
+        rig.sim.api_request_count(Endpoint::RetrievePayment),
+        rig.sim.api_request_count(Endpoint::RetrieveJob),
     );
+    assert_eq!(
+        payment_calls,
+        job_calls + 1,
+        "the 401, then whole confirmations"
+    );
+    assert!(
+        (1..=2).contains(&job_calls),
+        "{job_calls} confirmations of six coalesced deliveries"
+    );
+    assert_eq!(total(&rig), payment_calls + job_calls);
     rig.stop().await;
 }
 

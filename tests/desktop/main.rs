@@ -3,6 +3,8 @@
 //! bus. The gateway simulator runs in the test process.
 
 mod driver;
+#[path = "../common/seed.rs"]
+mod seed;
 #[path = "../common/test_dir.rs"]
 mod test_dir;
 
@@ -458,9 +460,6 @@ async fn a_payment_link_made_in_the_window_is_paid() {
 /// the gateway's answer, and "Retry now" gets it confirmed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_deliveries_are_shown_with_the_gateways_answer_and_retried() {
-    use tillwatch::domain::{DeliveryState, JobRef, PaymentRef, Timestamp};
-    use tillwatch::store::{NewDelivery, Store};
-
     let desktop = Desktop::start();
     let dir = TestDir::new("dead");
     let app = SimApp::start().await;
@@ -470,34 +469,13 @@ async fn dead_deliveries_are_shown_with_the_gateways_answer_and_retried() {
         .await
         .unwrap();
     // Its notification was answered, then the gateway refused every confirmation.
-    {
-        let store = Store::open(dir.path().join("custom.db")).unwrap();
-        let (job, payment) = (
-            JobRef::parse(&paid.reference).unwrap(),
-            PaymentRef::parse(&paid.payment_reference).unwrap(),
-        );
-        let id = store
-            .record_delivery(NewDelivery {
-                received_at: Timestamp::now(),
-                remote_addr: Some("127.0.0.1".into()),
-                forwarded_for: None,
-                body: "{}".into(),
-                job_ref: job.clone(),
-                payment_ref: payment.clone(),
-            })
-            .await
-            .unwrap();
-        store
-            .settle_deliveries(
-                &job,
-                &payment,
-                id,
-                DeliveryState::Dead,
-                "gave up after 10 attempts: the gateway refused the request (HTTP 400): InvalidRequest".into(),
-            )
-            .await
-            .unwrap();
-    }
+    seed::dead_delivery(
+        &dir.path().join("custom.db"),
+        &paid.reference,
+        &paid.payment_reference,
+        "gave up after 10 attempts: the gateway refused the request (HTTP 400): InvalidRequest",
+    )
+    .await;
 
     let w = app.open(&desktop, dir.path()).await;
     w.wait_text(
@@ -540,4 +518,93 @@ async fn dead_deliveries_are_shown_with_the_gateways_answer_and_retried() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     w.close().await;
+}
+
+/// The order numbers shown in the orders table, top to bottom.
+async fn shown_orders(w: &Window) -> Vec<String> {
+    w.script(
+        "return [...document.querySelectorAll('[data-testid=\"order-row\"] strong')].map(e => e.textContent.trim());",
+        serde_json::json!([]),
+    )
+    .await
+    .as_array()
+    .expect("a list")
+    .iter()
+    .map(|v| v.as_str().unwrap_or_default().to_owned())
+    .collect()
+}
+
+async fn wait_range(w: &Window, what: &str, want: &str) {
+    w.wait_text("[data-testid=\"pager-range\"]", what, |t| t == want)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_page_through_the_history_and_search_marks_what_matched() {
+    let desktop = Desktop::start();
+    let dir = TestDir::new("history");
+    seed::paid_orders(&dir.path().join("custom.db"), 120).await;
+    let app = SimApp::start().await;
+    let w = app.open(&desktop, dir.path()).await;
+
+    w.click(&w.wait_for("[data-testid=\"tab-orders\"]").await)
+        .await;
+    wait_range(&w, "the first page", "1–50 of 120").await;
+    let first = shown_orders(&w).await;
+    assert_eq!(first.len(), 50, "{first:?}");
+    assert_eq!(first[0], "ORD-119", "newest first");
+
+    w.click(&w.wait_for("[data-testid=\"pager-next\"]").await)
+        .await;
+    wait_range(&w, "the second page", "51–100 of 120").await;
+    let second = shown_orders(&w).await;
+    assert_eq!(second.first().map(String::as_str), Some("ORD-69"));
+    assert_eq!(second.len(), 50);
+
+    w.click(&w.wait_for("[data-testid=\"pager-last\"]").await)
+        .await;
+    wait_range(&w, "the last page", "101–120 of 120").await;
+    let last = shown_orders(&w).await;
+    assert_eq!(last.first().map(String::as_str), Some("ORD-19"));
+    assert_eq!(last.last().map(String::as_str), Some("ORD-0"));
+    assert!(
+        !w.enabled(&w.wait_for("[data-testid=\"pager-next\"]").await)
+            .await
+    );
+
+    w.click(&w.wait_for("[data-testid=\"pager-prev\"]").await)
+        .await;
+    wait_range(&w, "back one page", "51–100 of 120").await;
+    assert_eq!(shown_orders(&w).await, second, "the same page coming back");
+
+    // A prefix of an order number: every match listed, the typed part marked.
+    let search = w.wait_for("[data-testid=\"search-input\"]").await;
+    w.type_into(&search, "ORD-11").await;
+    w.wait_for("[data-testid=\"search-result\"]").await;
+    let deadline = Instant::now() + WAIT;
+    let marked = loop {
+        let marked = w
+            .script(
+                "return [...document.querySelectorAll('[data-testid=\"search-match\"] mark')].map(e => e.textContent);",
+                serde_json::json!([]),
+            )
+            .await;
+        let marked: Vec<String> = marked
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect();
+        // ORD-11 and ORD-110 … ORD-119.
+        if marked.len() == 11 || Instant::now() > deadline {
+            break marked;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(marked.len(), 11, "{marked:?}");
+    assert!(marked.iter().all(|m| m == "ORD-11"), "{marked:?}");
+    let shot = w.screenshot("history-search").await;
+    let _ = std::fs::copy(&shot, "/tmp/owner-history-search.png");
+    w.close().await;
+    app.sim.shutdown().await;
 }

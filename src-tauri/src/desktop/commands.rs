@@ -9,11 +9,12 @@ use tauri_plugin_autostart::ManagerExt;
 use super::secrets;
 use super::services::DesktopState;
 use crate::app::AppError;
-use crate::domain::{JobRef, OrderDetail, OrderSummary};
+use crate::domain::{JobRef, OrderDetail};
 use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayError};
 use crate::settings::Settings;
 use crate::views::{
-    ConnectionTest, Health, IpcError, OrdersPage, OrdersQuery, SettingsInput, SettingsView, Today,
+    ConnectionTest, Health, IpcError, OrdersPage, OrdersQuery, SearchHit, SettingsInput,
+    SettingsView, Today,
 };
 
 type Answer<T> = Result<T, IpcError>;
@@ -40,7 +41,7 @@ pub async fn get_order(state: State<'_, DesktopState>, job_ref: String) -> Answe
 pub async fn search_orders(
     state: State<'_, DesktopState>,
     query: String,
-) -> Answer<Vec<OrderSummary>> {
+) -> Answer<Vec<SearchHit>> {
     Ok(state.app().await?.search(&query, 20).await?)
 }
 
@@ -215,7 +216,7 @@ pub async fn test_connection(state: State<'_, DesktopState>) -> Answer<Connectio
                 message: "Connected: the gateway accepted our signed request.".into(),
             }
         }
-        Err(GatewayError::Unauthorized { .. }) => ConnectionTest {
+        Err(GatewayError::Unauthorized { .. } | GatewayError::Forbidden { .. }) => ConnectionTest {
             ok: false,
             message: "The gateway refused the configuration ID or API key. Check both in the Cashflows portal.".into(),
         },

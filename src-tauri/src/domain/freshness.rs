@@ -49,24 +49,13 @@ pub fn judge(stored: Option<Seen<'_>>, incoming: Seen<'_>) -> Verdict {
 mod tests {
     use super::*;
 
+    /// Every final word, the in-progress ones, and a word nobody has seen yet.
     fn statuses() -> Vec<PaymentStatus> {
-        [
-            "Pending",
-            "Reserved",
-            "Paid",
-            "Verified",
-            "Cancelled",
-            "Failed",
-            "Declined",
-            "Rejected",
-            "Blocked",
-            "Expired",
-            "Commissioned",
-            "SomethingNew",
-        ]
-        .into_iter()
-        .map(PaymentStatus::from)
-        .collect()
+        PaymentStatus::FINAL_WORDS
+            .iter()
+            .chain(&["Pending", "Reserved", "Commissioned", "SomethingNew"])
+            .map(|w| PaymentStatus::from(*w))
+            .collect()
     }
 
     fn times() -> Vec<Option<Timestamp>> {

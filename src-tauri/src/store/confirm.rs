@@ -3,6 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::refs::{self, JobNames};
 use super::{inbox, orders, Store, StoreError};
 use crate::domain::{
     judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, OrderSummary, PaymentRef,
@@ -137,11 +138,46 @@ fn apply(
         });
     }
 
+    // What the row names and holds before this answer: the references index drops names
+    // that change, and the minor amount follows the amount and currency the row will hold.
+    type Held = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let held_row: Option<Held> = conn
+        .prepare_cached(
+            "SELECT order_number, email, amount, currency FROM payment_jobs WHERE job_ref = ?1",
+        )?
+        .query_row([job], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let (before, held_amount, held_currency) = match held_row {
+        Some((order_number, email, amount, currency)) => (
+            Some(JobNames {
+                order_number,
+                email,
+            }),
+            amount,
+            currency,
+        ),
+        None => (None, None, None),
+    };
+    let amount = match snap.amount {
+        Some(a) => Some(a),
+        None => super::parse_col(held_amount, str::parse::<crate::domain::Amount>)?,
+    };
+    let currency = match &snap.currency {
+        Some(c) => Some(c.clone()),
+        None => super::parse_col(held_currency, crate::domain::Currency::parse)?,
+    };
+    let amount_minor = refs::amount_minor(amount, currency.as_ref());
+
     super::exec(
         conn,
         "INSERT INTO payment_jobs (job_ref, order_number, email, status, amount, paid_amount,
              currency, mismatch, gateway_created_at, gateway_updated_at, first_seen_at,
-             updated_at, last_confirmed_at, raw_last_answer)
+             updated_at, last_confirmed_at, amount_minor)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12)
          ON CONFLICT (job_ref) DO UPDATE SET
              order_number = coalesce(excluded.order_number, order_number),
@@ -156,7 +192,7 @@ fn apply(
              updated_at = CASE WHEN status IS excluded.status THEN updated_at
                                ELSE excluded.updated_at END,
              last_confirmed_at = excluded.last_confirmed_at,
-             raw_last_answer = excluded.raw_last_answer",
+             amount_minor = excluded.amount_minor",
         params![
             job,
             snap.order_number,
@@ -169,9 +205,16 @@ fn apply(
             snap.created_at.map(|t| t.to_string()),
             incoming_ts,
             now,
-            snap.raw.to_string(),
+            amount_minor,
         ],
     )?;
+    super::exec(
+        conn,
+        "INSERT INTO job_answers (job_ref, raw) VALUES (?1, ?2)
+         ON CONFLICT (job_ref) DO UPDATE SET raw = excluded.raw",
+        params![job, snap.raw.to_string()],
+    )?;
+    refs::index_job(conn, job, before.as_ref())?;
 
     for (i, p) in snap.payments.iter().enumerate() {
         let before: Option<String> = conn
@@ -196,8 +239,8 @@ fn apply(
         super::exec(
             conn,
             "INSERT INTO payments (job_ref, payment_ref, attempt, status, amount, failure_code,
-                 failure_reason, gateway_created_at, updated_at, raw_last_answer)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 failure_reason, gateway_created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (job_ref, payment_ref) DO UPDATE SET
                  attempt = excluded.attempt,
                  status = excluded.status,
@@ -206,8 +249,7 @@ fn apply(
                  failure_reason = excluded.failure_reason,
                  gateway_created_at = coalesce(excluded.gateway_created_at, gateway_created_at),
                  updated_at = CASE WHEN status IS excluded.status THEN updated_at
-                                   ELSE excluded.updated_at END,
-                 raw_last_answer = excluded.raw_last_answer",
+                                   ELSE excluded.updated_at END",
             params![
                 job,
                 p.payment_ref.as_str(),
@@ -218,9 +260,15 @@ fn apply(
                 p.failure_reason,
                 p.created_at.map(|t| t.to_string()),
                 now,
-                p.raw.to_string(),
             ],
         )?;
+        super::exec(
+            conn,
+            "INSERT INTO payment_answers (job_ref, payment_ref, raw) VALUES (?1, ?2, ?3)
+             ON CONFLICT (job_ref, payment_ref) DO UPDATE SET raw = excluded.raw",
+            params![job, p.payment_ref.as_str(), p.raw.to_string()],
+        )?;
+        refs::index_payment(conn, job, p.payment_ref.as_str())?;
         if changed {
             changes.push(StatusChange {
                 payment_ref: Some(p.payment_ref.clone()),

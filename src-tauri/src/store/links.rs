@@ -61,7 +61,7 @@ impl Store {
             conn.execute(
                 "INSERT INTO payment_jobs (job_ref, order_number, email, status, amount, currency,
                      created_here, expected_amount, expected_currency, expected_order_number,
-                     payment_link, note, first_seen_at, updated_at, raw_last_answer)
+                     payment_link, note, first_seen_at, updated_at, amount_minor)
                  VALUES (?1, ?2, ?3, 'Pending', ?4, ?5, 1, ?4, ?5, ?2, ?6, ?7, ?8, ?8, ?9)",
                 params![
                     r.job_ref.as_str(),
@@ -72,15 +72,21 @@ impl Store {
                     r.payment_link,
                     r.note,
                     now,
-                    r.raw.to_string(),
+                    super::refs::amount_minor(Some(r.amount), Some(&r.currency)),
                 ],
             )?;
+            conn.execute(
+                "INSERT INTO job_answers (job_ref, raw) VALUES (?1, ?2)",
+                params![r.job_ref.as_str(), r.raw.to_string()],
+            )?;
+            super::refs::index_job(conn, r.job_ref.as_str(), None)?;
             if let Some(p) = &r.first_payment {
                 conn.execute(
                     "INSERT INTO payments (job_ref, payment_ref, attempt, status, amount, updated_at)
                      VALUES (?1, ?2, 1, 'Pending', ?3, ?4)",
                     params![r.job_ref.as_str(), p.as_str(), r.amount.to_string(), now],
                 )?;
+                super::refs::index_payment(conn, r.job_ref.as_str(), p.as_str())?;
             }
             let change = StatusChange {
                 payment_ref: None,

@@ -1,19 +1,37 @@
 //! Embedded, ordered migrations. `PRAGMA user_version` records how many have run; each
 //! runs in its own transaction, so a crash mid-way leaves the previous version intact.
+//! A migration may end with a Rust step, for what SQL cannot compute (minor units from
+//! decimal text, references written backwards).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_initial.sql"),
-    include_str!("migrations/0002_delivery_states.sql"),
+use super::StoreError;
+
+type Backfill = fn(&Transaction<'_>) -> Result<(), StoreError>;
+
+const MIGRATIONS: &[(&str, Option<Backfill>)] = &[
+    (include_str!("migrations/0001_initial.sql"), None),
+    (include_str!("migrations/0002_delivery_states.sql"), None),
+    (
+        include_str!("migrations/0003_history.sql"),
+        Some(super::refs::backfill),
+    ),
 ];
 
-pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {
+pub fn run(conn: &mut Connection) -> Result<(), StoreError> {
+    run_to(conn, latest())
+}
+
+/// Brings the schema to version `target` (tests build older databases with it).
+pub fn run_to(conn: &mut Connection, target: usize) -> Result<(), StoreError> {
     let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let done = usize::try_from(done).unwrap_or(0);
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+    for (i, (sql, backfill)) in MIGRATIONS.iter().enumerate().take(target).skip(done) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if let Some(backfill) = backfill {
+            backfill(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }

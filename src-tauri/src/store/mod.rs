@@ -1,24 +1,30 @@
 //! SQLite storage: orders, attempts, status history, the delivery inbox and the audit log.
 //! All SQL lives here; the rest of the app speaks domain types. WAL with synchronous=FULL,
-//! one writer thread that groups concurrent writes (see `writer`), one reader connection.
+//! one writer thread that groups concurrent writes (see `writer`), a few read-only
+//! connections (see `pool`).
 
 mod confirm;
 mod inbox;
 mod links;
 mod migrations;
 mod orders;
+mod pages;
+mod pool;
+mod refs;
 mod retention;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode};
 
 pub use confirm::{Applied, Settles, StatusChange};
 pub use inbox::{NewDelivery, PendingDelivery, RejectedDelivery, MAX_KEPT_MALFORMED};
 pub use links::CreatedJobRecord;
-pub use orders::{OrderFilter, OrderSort, ShipRequest};
+pub use orders::{Found, ShipRequest};
+pub use pages::{OrderCursor, OrderFilter, OrderSort, OrdersSlice, PageAt, COUNT_CAP};
+pub use refs::{MatchHow, RefKind, MIN_PARTIAL};
 
 use crate::domain::ShipRefusal;
 pub use writer::{Paused as WriterPaused, WRITE_QUEUE};
@@ -49,6 +55,9 @@ pub enum StoreError {
     TooNew { found: usize, known: usize },
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+    /// A newer search started: this one was interrupted and its answer is not wanted.
+    #[error("a newer search replaced this one")]
+    Superseded,
     #[error("no order matches {0}")]
     NotFound(String),
     #[error(transparent)]
@@ -61,6 +70,7 @@ impl From<rusqlite::Error> for StoreError {
             Some(ErrorCode::DiskFull) => Self::Full,
             Some(ErrorCode::ReadOnly) => Self::ReadOnly,
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy,
+            Some(ErrorCode::OperationInterrupted) => Self::Superseded,
             _ => Self::failed(e),
         }
     }
@@ -86,16 +96,22 @@ impl StoreError {
             Self::Internal => "store_internal",
             Self::TooNew { .. } => "store_too_new",
             Self::Corrupt(_) => "store_corrupt",
+            Self::Superseded => "superseded",
             Self::NotFound(_) => "not_found",
             Self::Ship(refusal) => refusal.code(),
         }
     }
 }
 
+/// The schema version this build writes (`PRAGMA user_version`).
+pub fn schema_version() -> usize {
+    migrations::latest()
+}
+
 #[derive(Clone)]
 pub struct Store {
     writer: Writer,
-    reader: Arc<Mutex<Connection>>,
+    readers: Arc<pool::Readers>,
     path: PathBuf,
 }
 
@@ -122,12 +138,7 @@ impl Store {
             });
         }
         migrations::run(&mut write_conn)?;
-
-        let read_conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        read_conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let readers = pool::Readers::open(&path)?;
 
         let dir = path
             .parent()
@@ -137,9 +148,19 @@ impl Store {
             .map_err(|e| StoreError::failed(format!("cannot start the writer: {e}")))?;
         Ok(Self {
             writer,
-            reader: Arc::new(Mutex::new(read_conn)),
+            readers: Arc::new(readers),
             path,
         })
+    }
+
+    /// Creates a database at an older schema version (tests of the upgrade path).
+    #[doc(hidden)]
+    pub fn create_at_schema_version(
+        path: impl AsRef<Path>,
+        version: usize,
+    ) -> Result<(), StoreError> {
+        let mut conn = Connection::open(path)?;
+        migrations::run_to(&mut conn, version)
     }
 
     pub fn path(&self) -> &Path {
@@ -179,13 +200,16 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let reader = Arc::clone(&self.reader);
-        tokio::task::spawn_blocking(move || {
-            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
-            work(&conn)
-        })
-        .await
-        .map_err(|_| StoreError::failed("a read was interrupted"))?
+        self.readers.read(work).await
+    }
+
+    /// A read for the window's search box: a newer one interrupts it (`Superseded`).
+    async fn read_latest_search<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.readers.search(work).await
     }
 }
 

@@ -2,57 +2,14 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::pages::{self, OrderFilter, OrdersSlice};
+use super::refs::{self, MatchHow, RefKind, RefMatch};
 use super::{parse_col, Store, StoreError};
 use crate::domain::{
     may_ship, Amount, Attempt, AuditView, ChangeSource, Currency, DeliveryState, DeliveryView,
     JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, ShipCheck, ShipPermit, ShipRules,
     StatusEventView, Timestamp,
 };
-
-#[derive(Debug, Clone, Default)]
-pub struct OrderFilter {
-    pub status: Option<PaymentStatus>,
-    pub shipped: Option<bool>,
-    /// First seen at or after.
-    pub from: Option<Timestamp>,
-    /// First seen before.
-    pub to: Option<Timestamp>,
-    pub sort: OrderSort,
-    pub ascending: bool,
-    /// 0: no limit.
-    pub limit: u32,
-    pub offset: u32,
-}
-
-/// Columns the orders table sorts by; each has an index or is cheap to sort.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, ts_rs::TS)]
-#[serde(rename_all = "camelCase")]
-pub enum OrderSort {
-    #[default]
-    FirstSeen,
-    Updated,
-    Status,
-    OrderNumber,
-    Amount,
-}
-
-impl OrderSort {
-    fn column(self) -> &'static str {
-        match self {
-            Self::FirstSeen => "j.first_seen_at",
-            Self::Updated => "j.updated_at",
-            Self::Status => "j.status",
-            Self::OrderNumber => "j.order_number",
-            // Stored as decimal text: sort by value, not by characters.
-            Self::Amount => "CAST(j.amount AS REAL)",
-        }
-    }
-}
-
-const FILTER_WHERE: &str = "(?1 IS NULL OR j.status = ?1)
-       AND (?2 IS NULL OR (j.shipped_at IS NOT NULL) = ?2)
-       AND (?3 IS NULL OR j.first_seen_at >= ?3)
-       AND (?4 IS NULL OR j.first_seen_at < ?4)";
 
 #[derive(Debug, Clone)]
 pub struct ShipRequest {
@@ -63,9 +20,9 @@ pub struct ShipRequest {
     pub override_mismatch: Option<String>,
 }
 
-const SUMMARY_COLUMNS: &str = "j.job_ref, j.order_number, j.email, j.status, j.amount,
-    j.currency, (SELECT count(*) FROM payments p WHERE p.job_ref = j.job_ref),
-    j.shipped_at, j.created_here, j.mismatch, j.first_seen_at, j.updated_at";
+pub(super) const SUMMARY_COLUMNS: &str = "j.job_ref, j.order_number, j.email, j.status, j.amount,
+    j.currency, j.attempts, j.shipped_at, j.created_here, j.mismatch, j.first_seen_at,
+    j.updated_at";
 
 /// Raw columns first, then parsed, so a bad stored value is an error and not a panic.
 type SummaryColumns = (
@@ -120,7 +77,7 @@ fn to_summary(c: SummaryColumns) -> Result<OrderSummary, StoreError> {
     })
 }
 
-fn collect_summaries(
+pub(super) fn collect_summaries(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -141,33 +98,123 @@ pub(super) fn summary(conn: &Connection, job: &JobRef) -> Result<OrderSummary, S
         .ok_or_else(|| StoreError::NotFound(job.to_string()))
 }
 
-/// GLOB pattern for "starts with", with GLOB's own metacharacters taken literally.
-fn prefix_glob(prefix: &str) -> String {
-    let mut p = String::with_capacity(prefix.len() + 1);
-    for ch in prefix.chars() {
-        match ch {
-            '*' | '?' | '[' | ']' => {
-                p.push('[');
-                p.push(ch);
-                p.push(']');
-            }
-            c => p.push(c),
-        }
-    }
-    p.push('*');
-    p
+/// Jobs not final, least recently confirmed first. The list is written as the partial
+/// index `payment_jobs_unfinished` words it, so the planner reads that index alone.
+pub(super) fn unfinished_sql() -> String {
+    let words = PaymentStatus::FINAL_WORDS
+        .iter()
+        .map(|w| format!("'{w}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT job_ref FROM payment_jobs WHERE status NOT IN ({words})
+         ORDER BY last_confirmed_at"
+    )
 }
 
-fn like_prefix(prefix: &str) -> String {
-    let mut p = String::with_capacity(prefix.len() + 1);
-    for ch in prefix.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
+/// An order found by one of its references.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub order: OrderSummary,
+    pub kind: RefKind,
+    pub how: MatchHow,
+    /// The whole reference that matched (an e-mail in lower case).
+    pub reference: String,
+}
+
+fn found_orders(found: Vec<Found>) -> Vec<OrderSummary> {
+    found.into_iter().map(|f| f.order).collect()
+}
+
+/// Exact matches, then (if fewer than `limit`) prefixes of `min_prefix` characters or
+/// more, then suffixes.
+fn find(
+    conn: &Connection,
+    q: &str,
+    min_prefix: usize,
+    limit: u32,
+) -> Result<Vec<Found>, StoreError> {
+    if q.is_empty() || limit == 0 {
+        return Ok(Vec::new());
     }
-    p.push('%');
-    p
+    let distinct = |m: &[RefMatch]| {
+        m.iter()
+            .map(|m| m.job_ref.as_str())
+            .collect::<std::collections::HashSet<_>>()
+            .len() as u32
+    };
+    let mut matches = refs::exact(conn, q, true)?;
+    // Twice the limit: one job may match by several references.
+    let wanted = limit.saturating_mul(2);
+    if distinct(&matches) < limit {
+        matches.extend(refs::starting_with(conn, q, min_prefix, wanted)?);
+    }
+    if distinct(&matches) < limit {
+        matches.extend(refs::ending_with(conn, q, wanted)?);
+    }
+    rank(conn, matches, limit)
+}
+
+/// One entry per job (its best match), best matches first and newest first within them.
+/// Summaries are read only for the jobs shown: every exact match competes on age (one
+/// address may name many orders), while prefixes and suffixes keep the range's order
+/// (the last references first) and only the first that fit are read.
+fn rank(conn: &Connection, matches: Vec<RefMatch>, limit: u32) -> Result<Vec<Found>, StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut classes: [Vec<RefMatch>; 3] = Default::default();
+    let mut sorted = matches;
+    // Stable: within a class the range's order is kept.
+    sorted.sort_by_key(|m| m.how);
+    for m in sorted {
+        if seen.insert(m.job_ref.clone()) {
+            let class = match m.how {
+                MatchHow::Exact => 0,
+                MatchHow::Prefix => 1,
+                MatchHow::Suffix => 2,
+            };
+            classes[class].push(m);
+        }
+    }
+    let mut found = Vec::new();
+    for (class, mut members) in classes.into_iter().enumerate() {
+        let room = (limit as usize).saturating_sub(found.len());
+        if room == 0 {
+            break;
+        }
+        if class == 0 && members.len() > room {
+            let mut aged = Vec::with_capacity(members.len());
+            let mut stmt =
+                conn.prepare_cached("SELECT first_seen_at FROM payment_jobs WHERE job_ref = ?1")?;
+            for m in members {
+                let at: Option<String> = stmt
+                    .query_row([m.job_ref.as_str()], |r| r.get(0))
+                    .optional()?;
+                aged.push((at, m));
+            }
+            aged.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.job_ref.cmp(&a.1.job_ref)));
+            members = aged.into_iter().map(|(_, m)| m).collect();
+        }
+        let mut chosen = Vec::with_capacity(room);
+        for m in members.into_iter().take(room) {
+            let job = JobRef::parse(&m.job_ref).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            chosen.push(Found {
+                order: summary(conn, &job)?,
+                kind: m.kind,
+                how: m.how,
+                reference: m.reference,
+            });
+        }
+        chosen.sort_by(|a, b| {
+            b.order.first_seen_at.cmp(&a.order.first_seen_at).then(
+                b.order
+                    .payment_job_reference
+                    .as_str()
+                    .cmp(a.order.payment_job_reference.as_str()),
+            )
+        });
+        found.extend(chosen);
+    }
+    Ok(found)
 }
 
 pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
@@ -182,8 +229,9 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
         Option<String>,
         Option<String>,
     ) = conn.query_row(
-        "SELECT shipping_note, payment_link, last_confirmed_at, raw_last_answer
-         FROM payment_jobs WHERE job_ref = ?1",
+        "SELECT j.shipping_note, j.payment_link, j.last_confirmed_at, a.raw
+         FROM payment_jobs j LEFT JOIN job_answers a ON a.job_ref = j.job_ref
+         WHERE j.job_ref = ?1",
         [job.as_str()],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
@@ -331,53 +379,14 @@ impl Store {
     }
 
     /// One page of orders, newest first unless sorted otherwise.
-    pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
-        self.read(move |conn| {
-            let dir = if filter.ascending { "ASC" } else { "DESC" };
-            let sql = format!(
-                "SELECT {SUMMARY_COLUMNS} FROM payment_jobs j WHERE {FILTER_WHERE}
-                 ORDER BY {} {dir}, j.job_ref {dir}
-                 LIMIT ?5 OFFSET ?6",
-                filter.sort.column()
-            );
-            let limit = if filter.limit == 0 {
-                u32::MAX
-            } else {
-                filter.limit
-            };
-            collect_summaries(
-                conn,
-                &sql,
-                params![
-                    filter.status.as_ref().map(|s| s.as_str().to_owned()),
-                    filter.shipped,
-                    filter.from.map(|t| t.to_string()),
-                    filter.to.map(|t| t.to_string()),
-                    limit,
-                    filter.offset
-                ],
-            )
-        })
-        .await
+    pub async fn orders(&self, filter: OrderFilter) -> Result<OrdersSlice, StoreError> {
+        self.read(move |conn| pages::page(conn, &filter)).await
     }
 
-    /// How many orders the filter matches (paging ignored).
-    pub async fn count_orders(&self, filter: OrderFilter) -> Result<u64, StoreError> {
-        self.read(move |conn| {
-            let sql = format!("SELECT count(*) FROM payment_jobs j WHERE {FILTER_WHERE}");
-            let n: i64 = conn.query_row(
-                &sql,
-                params![
-                    filter.status.as_ref().map(|s| s.as_str().to_owned()),
-                    filter.shipped,
-                    filter.from.map(|t| t.to_string()),
-                    filter.to.map(|t| t.to_string()),
-                ],
-                |r| r.get(0),
-            )?;
-            Ok(n.max(0) as u64)
-        })
-        .await
+    /// How many orders the filter matches (paging ignored), and whether that is only a
+    /// lower bound (`pages::COUNT_CAP`).
+    pub async fn count_orders(&self, filter: OrderFilter) -> Result<(u64, bool), StoreError> {
+        self.read(move |conn| pages::count(conn, &filter)).await
     }
 
     /// Paid orders whose status last changed at or after `since`: (amount, currency, when).
@@ -415,47 +424,22 @@ impl Store {
     }
 
     /// Finds orders by job reference, payment reference, order number or e-mail: exact
-    /// matches first, then those that start with the query. At most `limit`.
+    /// matches first, then those that start with the query, then those that end with its
+    /// last `refs::MIN_PARTIAL` or more characters, newest first within each. At most
+    /// `limit`.
     pub async fn lookup(&self, query: &str, limit: u32) -> Result<Vec<OrderSummary>, StoreError> {
         let q = query.trim().to_owned();
-        if q.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.read(move |conn| {
-            let exact = format!(
-                "SELECT {SUMMARY_COLUMNS} FROM payment_jobs j
-                 WHERE j.job_ref = ?1 OR j.order_number = ?1 OR j.email = ?1 COLLATE NOCASE
-                    OR j.job_ref IN (SELECT job_ref FROM payments WHERE payment_ref = ?1)
-                 ORDER BY j.first_seen_at DESC LIMIT ?2"
-            );
-            let mut found = collect_summaries(conn, &exact, params![q, limit])?;
-            if (found.len() as u32) < limit {
-                let prefix = format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM payment_jobs j
-                     WHERE j.job_ref GLOB ?1 OR j.order_number GLOB ?1
-                        OR j.email LIKE ?2 ESCAPE '\\'
-                        OR j.job_ref IN (SELECT job_ref FROM payments WHERE payment_ref GLOB ?1)
-                     ORDER BY j.first_seen_at DESC LIMIT ?3"
-                );
-                for s in collect_summaries(
-                    conn,
-                    &prefix,
-                    params![prefix_glob(&q), like_prefix(&q), limit],
-                )? {
-                    if found.len() as u32 >= limit {
-                        break;
-                    }
-                    if !found
-                        .iter()
-                        .any(|f| f.payment_job_reference == s.payment_job_reference)
-                    {
-                        found.push(s);
-                    }
-                }
-            }
-            Ok(found)
-        })
-        .await
+        self.read(move |conn| Ok(found_orders(find(conn, &q, 1, limit)?)))
+            .await
+    }
+
+    /// As `lookup`, with what matched, for the window's search box: prefixes from
+    /// `refs::MIN_PARTIAL` characters (exact references of any length), and a newer search
+    /// interrupts this one, which then fails with `StoreError::Superseded`.
+    pub async fn search(&self, query: &str, limit: u32) -> Result<Vec<Found>, StoreError> {
+        let q = query.trim().to_owned();
+        self.read_latest_search(move |conn| find(conn, &q, refs::MIN_PARTIAL, limit))
+            .await
     }
 
     /// Orders named exactly by a job reference, payment reference or order number (not
@@ -466,17 +450,12 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<OrderSummary>, StoreError> {
         let q = query.trim().to_owned();
-        if q.is_empty() {
-            return Ok(Vec::new());
-        }
         self.read(move |conn| {
-            let sql = format!(
-                "SELECT {SUMMARY_COLUMNS} FROM payment_jobs j
-                 WHERE j.job_ref = ?1 OR j.order_number = ?1
-                    OR j.job_ref IN (SELECT job_ref FROM payments WHERE payment_ref = ?1)
-                 ORDER BY j.first_seen_at DESC LIMIT ?2"
-            );
-            collect_summaries(conn, &sql, params![q, limit])
+            if q.is_empty() {
+                return Ok(Vec::new());
+            }
+            let found = rank(conn, refs::exact(conn, &q, false)?, limit)?;
+            Ok(found_orders(found))
         })
         .await
     }
@@ -484,16 +463,7 @@ impl Store {
     /// Jobs whose status may still change, least recently confirmed first.
     pub async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
         self.read(|conn| {
-            let placeholders = PaymentStatus::FINAL_WORDS
-                .iter()
-                .map(|w| format!("'{w}'"))
-                .collect::<Vec<_>>()
-                .join(",");
-            let sql = format!(
-                "SELECT job_ref FROM payment_jobs WHERE status NOT IN ({placeholders})
-                 ORDER BY last_confirmed_at"
-            );
-            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut stmt = conn.prepare_cached(&unfinished_sql())?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
             let mut out = Vec::new();
             for r in rows {

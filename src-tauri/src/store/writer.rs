@@ -220,6 +220,11 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, dir: PathBuf, com
             job.finish(commit.clone());
         }
     }
+    // Every handle is gone: the store is closing. Let SQLite refresh the statistics its
+    // planner uses where they drifted (bounded, so closing a large file stays quick).
+    if let Err(e) = conn.execute_batch("PRAGMA analysis_limit = 400; PRAGMA optimize;") {
+        tracing::warn!(error = %e, "PRAGMA optimize at close failed");
+    }
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {

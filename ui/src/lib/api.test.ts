@@ -25,7 +25,7 @@ describe('api', () => {
       ['get_today', { since: '2026-11-24T00:00:00.000Z', utcOffsetMinutes: 60 }],
       [
         'list_orders',
-        { query: { status: null, shipped: null, from: null, to: null, sort: 'updated', ascending: false, limit: 50, offset: 0 } },
+        { query: { status: null, shipped: null, from: null, to: null, sort: 'updated', ascending: false, limit: 50, after: null, before: null, last: false } },
       ],
       ['mark_seen', undefined],
     ]);

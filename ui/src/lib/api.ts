@@ -16,7 +16,7 @@ import {
   type OrderDetail,
   type OrdersPage,
   type OrdersQuery,
-  type OrderSummary,
+  type SearchHit,
   type SettingsInput,
   type SettingsView,
   type StuckDelivery,
@@ -97,7 +97,9 @@ export function defaultQuery(overrides: Partial<OrdersQuery> = {}): OrdersQuery 
     sort: 'updated',
     ascending: false,
     limit: 50,
-    offset: 0,
+    after: null,
+    before: null,
+    last: false,
     ...overrides,
   };
 }
@@ -105,7 +107,8 @@ export function defaultQuery(overrides: Partial<OrdersQuery> = {}): OrdersQuery 
 export const api = {
   listOrders: (query: OrdersQuery) => call<OrdersPage>('list_orders', { query }),
   getOrder: (jobRef: string) => call<OrderDetail>('get_order', { jobRef }),
-  searchOrders: (query: string) => call<OrderSummary[]>('search_orders', { query }),
+  /** Rejects with the code `superseded` when a newer search replaced this one. */
+  searchOrders: (query: string) => call<SearchHit[]>('search_orders', { query }),
   /** `overrideReason`: the owner's reason for shipping despite a mismatch (audited). */
   shipOrder: (jobRef: string, note: string | null, overrideReason: string | null = null) =>
     call<OrderDetail>('ship_order', { jobRef, note, overrideReason }),

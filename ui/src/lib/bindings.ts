@@ -78,13 +78,47 @@ from: string | null,
 /**
  * ISO-8601 instant: first seen before.
  */
-to: string | null, sort: OrderSort, ascending: boolean, limit: number, offset: number, };
+to: string | null, sort: OrderSort, ascending: boolean, limit: number, 
+/**
+ * `OrdersPage::next` of the page before: the rows after it.
+ */
+after: string | null, 
+/**
+ * `OrdersPage::prev` of the page after: the rows before it.
+ */
+before: string | null, 
+/**
+ * The end of the list.
+ */
+last: boolean, };
 
 export type OrdersPage = { orders: Array<OrderSummary>, 
 /**
  * All orders matching the filter, for the pager.
  */
-total: number, };
+total: number, 
+/**
+ * `total` is a lower bound: more than this many match ("10,000+").
+ */
+totalCapped: boolean, 
+/**
+ * Where the next page starts (`OrdersQuery::after`); `null` at the end.
+ */
+next: string | null, 
+/**
+ * Where the previous page ends (`OrdersQuery::before`); `null` at the start.
+ */
+prev: string | null, };
+
+export type SearchHit = { order: OrderSummary, kind: RefKind, how: MatchHow, 
+/**
+ * The whole reference that matched (an e-mail in lower case).
+ */
+reference: string, };
+
+export type RefKind = "job" | "payment" | "orderNumber" | "email";
+
+export type MatchHow = "exact" | "prefix" | "suffix";
 
 export type Takings = { currency: string, 
 /**

@@ -10,11 +10,14 @@ import type {
   DeliveryView,
   Health,
   IpcError,
+  MatchHow,
   NewPaymentLink,
   OrderDetail,
   OrdersPage,
   OrdersQuery,
   OrderSummary,
+  RefKind,
+  SearchHit,
   SettingsInput,
   SettingsView,
   ShipCheck,
@@ -638,27 +641,54 @@ class FakeGateway {
     rows.sort((a, b) => {
       const ka = key(a);
       const kb = key(b);
-      const c = ka < kb ? -1 : ka > kb ? 1 : 0;
+      const c = ka < kb ? -1 : ka > kb ? 1 : a.paymentJobReference < b.paymentJobReference ? -1 : 1;
       return q.ascending ? c : -c;
     });
+    // Cursors as the real store words them in spirit: the place of one row (here its job reference).
     const limit = q.limit || rows.length;
-    return { orders: rows.slice(q.offset, q.offset + limit), total: rows.length };
+    const at = (cursor: string) => rows.findIndex((o) => o.paymentJobReference === JSON.parse(cursor));
+    let start = 0;
+    if (q.after) start = at(q.after) + 1;
+    else if (q.before) start = Math.max(0, at(q.before) - limit);
+    else if (q.last) start = Math.max(0, rows.length - limit);
+    const end = q.before ? Math.max(0, at(q.before)) : start + limit;
+    const orders = rows.slice(start, end);
+    const cursor = (o: OrderSummary | undefined) => (o ? JSON.stringify(o.paymentJobReference) : null);
+    return {
+      orders,
+      total: rows.length,
+      totalCapped: false,
+      prev: start > 0 ? cursor(orders[0]) : null,
+      next: start + orders.length < rows.length ? cursor(orders[orders.length - 1]) : null,
+    };
   }
 
-  private search(query: string): OrderSummary[] {
+  private search(query: string): SearchHit[] {
     const q = query.trim().toLowerCase();
     if (!q) return [];
-    return [...this.orders.values()]
-      .map((o) => o.detail)
-      .filter(
-        (d) =>
-          d.paymentJobReference.startsWith(q) ||
-          d.payments.some((p) => p.paymentReference.startsWith(q)) ||
-          (d.orderNumber ?? '').toLowerCase().startsWith(q) ||
-          (d.email ?? '').toLowerCase().startsWith(q),
-      )
-      .slice(0, 20)
-      .map((d) => summaryOf(d));
+    const hits: SearchHit[] = [];
+    for (const { detail: d } of this.orders.values()) {
+      const refs: [RefKind, string][] = [
+        ['job', d.paymentJobReference],
+        ...d.payments.map((p): [RefKind, string] => ['payment', p.paymentReference]),
+        ['orderNumber', d.orderNumber ?? ''],
+        ['email', (d.email ?? '').toLowerCase()],
+      ];
+      const match = (test: (r: string) => boolean) => refs.find(([, r]) => r !== '' && test(r.toLowerCase()));
+      const exact = match((r) => r === q);
+      const prefix = q.length >= 3 ? match((r) => r.startsWith(q)) : undefined;
+      const suffix = q.length >= 3 ? refs.find(([k, r]) => k !== 'email' && r !== '' && r.toLowerCase().endsWith(q)) : undefined;
+      const [kind, reference, how]: [RefKind, string, MatchHow] | [undefined, undefined, undefined] = exact
+        ? [exact[0], exact[1], 'exact']
+        : prefix
+          ? [prefix[0], prefix[1], 'prefix']
+          : suffix
+            ? [suffix[0], suffix[1], 'suffix']
+            : [undefined, undefined, undefined];
+      if (kind) hits.push({ order: summaryOf(d), kind, how, reference });
+    }
+    const rank = { exact: 0, prefix: 1, suffix: 2 };
+    return hits.sort((a, b) => rank[a.how] - rank[b.how]).slice(0, 20);
   }
 
   private today(since: string, offset: number): Today {

@@ -26,6 +26,9 @@ describe('webhook secret', () => {
     expect(customUrlProblem('https://gw.example.com')).toBeNull();
     expect(customUrlProblem('')).not.toBeNull();
     expect(customUrlProblem('ftp://x')).not.toBeNull();
+    expect(customUrlProblem('http://gw.example.com')).not.toBeNull();
+    expect(customUrlProblem('http://127.0.0.1:8788')).toBeNull();
+    expect(customUrlProblem('http://localhost:8788')).toBeNull();
     expect(optionalUrlProblem('')).toBeNull();
     expect(optionalUrlProblem('https://shop.example/thanks')).toBeNull();
     expect(optionalUrlProblem('shop.example/thanks')).not.toBeNull();

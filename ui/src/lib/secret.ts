@@ -29,7 +29,10 @@ export function customUrlProblem(url: string): string | null {
   if (t === '') return 'Enter the gateway address for a custom environment, e.g. https://gateway.example.com.';
   try {
     const u = new URL(t);
-    if (u.protocol !== 'https:' && u.protocol !== 'http:') return 'The gateway address must start with https:// (or http:// for a test gateway).';
+    // The same rule as the Rust side: plain http only to a gateway on this computer.
+    const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(u.hostname);
+    if (u.protocol === 'http:' && !loopback) return 'The gateway address must start with https:// (plain http:// only for a gateway on this computer).';
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') return 'The gateway address must start with https://.';
   } catch {
     return 'The gateway address is not a valid URL, e.g. https://gateway.example.com.';
   }

@@ -2,6 +2,7 @@
 // and a clock for "2 min ago".
 
 import type { Health, OrderSort, OrderSummary, SettingsView } from './bindings';
+import { firstPage, type Pager } from './paging';
 export { summaryOf } from './detail';
 
 export type Tab = 'live' | 'orders' | 'settings';
@@ -78,7 +79,7 @@ export function publishLocalOrder(o: OrderSummary, created = false): void {
   for (const h of localListeners) h(o, created);
 }
 
-/** The orders tab's filters, sort and page: kept while other tabs are shown. */
+/** The orders tab's filters, sort and page (a cursor, never an offset): kept while other tabs are shown. */
 export const ordersView = $state({
   status: '' as string,
   shipped: '' as '' | 'yes' | 'no',
@@ -86,5 +87,5 @@ export const ordersView = $state({
   to: '' as string,
   sort: 'firstSeen' as OrderSort,
   ascending: false,
-  offset: 0,
+  pager: firstPage() as Pager,
 });
