@@ -561,11 +561,13 @@ async fn orders_page_through_the_history_and_search_marks_what_matched() {
     assert_eq!(second.first().map(String::as_str), Some("ORD-69"));
     assert_eq!(second.len(), 50);
 
+    // The last page is the last 50 orders, placed from the end.
     w.click(&w.wait_for("[data-testid=\"pager-last\"]").await)
         .await;
-    wait_range(&w, "the last page", "101–120 of 120").await;
+    wait_range(&w, "the last page", "71–120 of 120").await;
     let last = shown_orders(&w).await;
-    assert_eq!(last.first().map(String::as_str), Some("ORD-19"));
+    assert_eq!(last.len(), 50);
+    assert_eq!(last.first().map(String::as_str), Some("ORD-49"));
     assert_eq!(last.last().map(String::as_str), Some("ORD-0"));
     assert!(
         !w.enabled(&w.wait_for("[data-testid=\"pager-next\"]").await)
@@ -574,8 +576,14 @@ async fn orders_page_through_the_history_and_search_marks_what_matched() {
 
     w.click(&w.wait_for("[data-testid=\"pager-prev\"]").await)
         .await;
-    wait_range(&w, "back one page", "51–100 of 120").await;
-    assert_eq!(shown_orders(&w).await, second, "the same page coming back");
+    wait_range(&w, "one page back from the end", "21–70 of 120").await;
+    let before_last = shown_orders(&w).await;
+    assert_eq!(before_last.first().map(String::as_str), Some("ORD-99"));
+    assert_eq!(before_last.last().map(String::as_str), Some("ORD-50"));
+    w.click(&w.wait_for("[data-testid=\"pager-prev\"]").await)
+        .await;
+    wait_range(&w, "back at the top", "1–50 of 120").await;
+    assert_eq!(shown_orders(&w).await, first, "the first page coming back");
 
     // A prefix of an order number: every match listed, the typed part marked.
     let search = w.wait_for("[data-testid=\"search-input\"]").await;

@@ -9,13 +9,16 @@ export type PageAt = { kind: 'first' } | { kind: 'after'; cursor: string } | { k
 
 export interface Pager {
   at: PageAt;
-  /** The shown page's number from the top (1-based), when known. */
-  number: number | null;
+  /**
+   * The shown page's first row, counted from the top (1-based), when known. Pages reached
+   * from the end are placed from the end: the last page of 120 in pages of 50 is 71–120.
+   */
+  start: number | null;
 }
 
 /** The top of the list (a fresh object: state may change it in place). */
 export function firstPage(): Pager {
-  return { at: { kind: 'first' }, number: 1 };
+  return { at: { kind: 'first' }, start: 1 };
 }
 
 /** The query for a page of `base` (filters and sort) at `at`. */
@@ -30,30 +33,35 @@ export function pageQuery(base: OrdersQuery, at: PageAt): OrdersQuery {
 
 export function nextPager(p: Pager, page: OrdersPage): Pager | null {
   if (!page.next) return null;
-  return { at: { kind: 'after', cursor: page.next }, number: p.number === null ? null : p.number + 1 };
+  return { at: { kind: 'after', cursor: page.next }, start: p.start === null ? null : p.start + page.orders.length };
 }
 
-export function prevPager(p: Pager, page: OrdersPage): Pager | null {
+/** The `size` rows before the shown page; the top of the list when that reaches it. */
+export function prevPager(p: Pager, page: OrdersPage, size: number): Pager | null {
   if (!page.prev) return null;
-  if (p.number === 2) return firstPage();
-  return { at: { kind: 'before', cursor: page.prev }, number: p.number === null ? null : p.number - 1 };
+  if (p.start !== null && p.start - size <= 1) return firstPage();
+  return { at: { kind: 'before', cursor: page.prev }, start: p.start === null ? null : p.start - size };
 }
 
-/** The last page; its number follows from the total when the total is exact. */
-export function lastPager(total: number, capped: boolean, size: number): Pager {
-  return { at: { kind: 'last' }, number: capped || total === 0 ? null : Math.ceil(total / size) };
+/** The last page: where it starts is known once it is loaded (`settledStart`). */
+export function lastPager(): Pager {
+  return { at: { kind: 'last' }, start: null };
 }
 
-/** The shown page's number after a load: a page with nothing before it is page 1. */
-export function settledNumber(p: Pager, page: OrdersPage): number | null {
-  return page.prev === null ? 1 : p.number;
+/**
+ * Where the loaded page starts: a page with nothing before it starts at 1; the last page
+ * ends at the total when the total is exact.
+ */
+export function settledStart(p: Pager, page: OrdersPage): number | null {
+  if (page.prev === null) return 1;
+  if (p.at.kind === 'last') return page.totalCapped ? null : Math.max(1, page.total - page.orders.length + 1);
+  return p.start;
 }
 
 /** "51–100 of 400,000", "of 10,000+" when only a lower bound is known. */
-export function rangeLabel(p: Pager, rows: number, total: number, capped: boolean, size: number, count: (n: number) => string): string {
+export function rangeLabel(p: Pager, rows: number, total: number, capped: boolean, count: (n: number) => string): string {
   if (rows === 0) return total === 0 && !capped ? '0 orders' : 'No orders here';
   const of = `of ${count(total)}${capped ? '+' : ''}`;
-  if (p.number === null) return `${count(rows)} orders ${of}`;
-  const first = (p.number - 1) * size + 1;
-  return `${count(first)}–${count(first + rows - 1)} ${of}`;
+  if (p.start === null) return `${count(rows)} orders ${of}`;
+  return `${count(p.start)}–${count(p.start + rows - 1)} ${of}`;
 }
