@@ -1,11 +1,12 @@
 //! The reader side: a few read-only connections (WAL lets them read while the writer
 //! commits), so a slow read never queues the pipeline's reads behind it, and one more
 //! connection for the window's search box, where a newer search interrupts the one the
-//! owner has typed past.
+//! owner has typed past. Searches run on a thread of their own at a lower CPU priority:
+//! on two cores a burst of typing must not delay the listener's acknowledgements.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 use rusqlite::{Connection, InterruptHandle, OpenFlags};
 use tokio::sync::Semaphore;
@@ -20,14 +21,22 @@ pub const READERS: usize = 3;
 /// well under a millisecond apart, too rare to cost anything measurable.
 const CHECK_EVERY_STEPS: std::ffi::c_int = 4000;
 
+/// The search thread's niceness: below the pipeline's threads, which stay as started (0).
+const SEARCH_NICENESS: i32 = 10;
+
+type SearchJob = Box<dyn FnOnce(&Connection) + Send>;
+
 pub struct Readers {
     idle: Mutex<Vec<Connection>>,
     free: Semaphore,
-    search: Mutex<Connection>,
-    /// The search running now, to interrupt when a newer one starts.
-    running: Mutex<Option<(u64, InterruptHandle)>>,
+    /// Searches, in the order asked, to the search thread (which owns its connection).
+    searches: Mutex<mpsc::Sender<SearchJob>>,
+    /// Interrupts whatever statement the search connection is running.
+    interrupt: InterruptHandle,
+    /// The search whose statements may be running now (0: none).
+    running: AtomicU64,
     /// The number of the newest search asked for.
-    newest: AtomicU64,
+    newest: Arc<AtomicU64>,
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
@@ -66,12 +75,20 @@ impl Readers {
         let idle = (0..READERS)
             .map(|_| open_reader(path))
             .collect::<Result<Vec<_>, _>>()?;
+        let search = open_reader(path)?;
+        let interrupt = search.get_interrupt_handle();
+        let (searches, jobs) = mpsc::channel::<SearchJob>();
+        std::thread::Builder::new()
+            .name("tillwatch-search".into())
+            .spawn(move || search_thread(search, jobs))
+            .map_err(|e| StoreError::failed(format!("cannot start the search thread: {e}")))?;
         Ok(Self {
             idle: Mutex::new(idle),
             free: Semaphore::new(READERS),
-            search: Mutex::new(open_reader(path)?),
-            running: Mutex::new(None),
-            newest: AtomicU64::new(0),
+            searches: Mutex::new(searches),
+            interrupt,
+            running: AtomicU64::new(0),
+            newest: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -107,52 +124,93 @@ impl Readers {
     }
 
     /// Runs the newest search: interrupts the one running, and fails with `Superseded`
-    /// when an even newer one was asked for before this one started.
+    /// when an even newer one was asked for before this one ended.
     pub async fn search<T, F>(self: &Arc<Self>, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let me = self.newest.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Some((_, running)) = self
-            .running
+        if self.running.load(Ordering::SeqCst) != 0 {
+            self.interrupt.interrupt();
+        }
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let readers = Arc::clone(self);
+        let job: SearchJob = Box::new(move |conn| {
+            let _ = answer.send(readers.run_search(conn, me, &work));
+        });
+        self.searches
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            running.interrupt();
-        }
-        let readers = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let conn = readers.search.lock().unwrap_or_else(|p| p.into_inner());
-            {
-                let mut running = readers.running.lock().unwrap_or_else(|p| p.into_inner());
-                if readers.newest.load(Ordering::SeqCst) != me {
-                    return Err(StoreError::Superseded);
-                }
-                *running = Some((me, conn.get_interrupt_handle()));
+            .send(job)
+            .map_err(|_| StoreError::failed("the search thread has stopped"))?;
+        answered
+            .await
+            .map_err(|_| StoreError::failed("a search failed"))?
+    }
+
+    /// On the search thread. The interrupt is a no-op when it lands between two statements
+    /// (or before the first), so a search also checks every few thousand SQLite steps
+    /// whether a newer one was asked for. An interrupt meant for an older search can land
+    /// on this one if it is still the newest; then it runs again.
+    fn run_search<T>(
+        &self,
+        conn: &Connection,
+        me: u64,
+        work: &impl Fn(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut tries = 0;
+        loop {
+            if self.newest.load(Ordering::SeqCst) != me {
+                return Err(StoreError::Superseded);
             }
-            // The interrupt above is a no-op when it lands between two statements (or
-            // before the first), so each search also checks, every few thousand SQLite
-            // steps, whether a newer one was asked for, and stops itself if so.
-            let watcher = Arc::clone(&readers);
+            self.running.store(me, Ordering::SeqCst);
+            let newest = Arc::clone(&self.newest);
             conn.progress_handler(
                 CHECK_EVERY_STEPS,
-                Some(move || watcher.newest.load(Ordering::SeqCst) != me),
+                Some(move || newest.load(Ordering::SeqCst) != me),
             )?;
-            let result = work(&conn);
+            let result = work(conn);
             conn.progress_handler(0, None::<fn() -> bool>)?;
-            // Cleared before the connection is free, so no later read is interrupted.
-            {
-                let mut running = readers.running.lock().unwrap_or_else(|p| p.into_inner());
-                if matches!(running.as_ref(), Some((id, _)) if *id == me) {
-                    *running = None;
-                }
+            self.running.store(0, Ordering::SeqCst);
+            tries += 1;
+            match result {
+                Err(StoreError::Superseded)
+                    if tries < 3 && self.newest.load(Ordering::SeqCst) == me => {}
+                other => return other,
             }
-            result
-        })
-        .await
-        .map_err(|_| StoreError::failed("a search was interrupted"))?
+        }
+    }
+}
+
+/// Runs searches one after another on their own connection, at a lower CPU priority. A
+/// search that panics fails alone (its caller is told); the thread goes on.
+fn search_thread(conn: Connection, jobs: mpsc::Receiver<SearchJob>) {
+    lower_priority();
+    for job in jobs {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn))).is_err() {
+            tracing::error!("a search panicked; the search thread goes on");
+        }
+    }
+}
+
+/// This thread only: Linux gives each thread its own niceness. The crate's one `unsafe`:
+/// two plain system calls, no pointers.
+#[allow(unsafe_code)]
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions; setpriority on our own thread id changes
+        // nothing but this thread's scheduling weight.
+        let failed = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            // Never above what the process was started with (`nice tillwatch`).
+            let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+            libc::setpriority(libc::PRIO_PROCESS, tid, now.max(SEARCH_NICENESS)) != 0
+        };
+        if failed {
+            tracing::warn!("could not lower the search thread's priority");
+        }
     }
 }
 
@@ -181,10 +239,13 @@ mod tests {
         readers: &Arc<Readers>,
     ) -> tokio::task::JoinHandle<Result<i64, StoreError>> {
         let (started, running) = tokio::sync::oneshot::channel();
+        let started = Mutex::new(Some(started));
         let r = Arc::clone(readers);
         let search = tokio::spawn(async move {
             r.search(move |conn| {
-                let _ = started.send(());
+                if let Some(started) = started.lock().unwrap().take() {
+                    let _ = started.send(());
+                }
                 Ok(conn.query_row(ENDLESS, [], |row| row.get(0))?)
             })
             .await
@@ -216,13 +277,15 @@ mod tests {
     async fn a_search_typed_past_between_statements_stops_at_its_next_one() {
         let (dir, readers) = readers("between");
         // To end the test's own query if the search fails to stop it (else the test hangs).
-        let rescue = readers.search.lock().unwrap().get_interrupt_handle();
         let (started, running) = tokio::sync::oneshot::channel();
+        let started = Mutex::new(Some(started));
         let (go, wait) = std::sync::mpsc::channel::<()>();
         let r = Arc::clone(&readers);
         let old = tokio::spawn(async move {
             r.search(move |conn| {
-                let _ = started.send(());
+                if let Some(started) = started.lock().unwrap().take() {
+                    let _ = started.send(());
+                }
                 // Between statements when the newer search interrupts.
                 wait.recv().unwrap();
                 Ok(conn.query_row(ENDLESS, [], |row| row.get::<_, i64>(0))?)
@@ -244,7 +307,7 @@ mod tests {
         let old = match tokio::time::timeout(std::time::Duration::from_secs(10), old).await {
             Ok(old) => old,
             Err(_) => {
-                rescue.interrupt();
+                readers.interrupt.interrupt();
                 panic!("the search typed past ran on after the interrupt");
             }
         };
@@ -268,6 +331,44 @@ mod tests {
         assert!(!search.is_finished());
         let _ = readers.search(|_| Ok(())).await;
         assert!(matches!(search.await.unwrap(), Err(StoreError::Superseded)));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_search_that_panics_fails_alone_and_the_next_one_runs() {
+        let (dir, readers) = readers("panic");
+        let failed = readers
+            .search(|_| -> Result<(), StoreError> { panic!("a bug in one search") })
+            .await;
+        assert!(failed.is_err());
+        let next = readers
+            .search(|conn| Ok(conn.query_row("SELECT x FROM t", [], |r| r.get::<_, i64>(0))?))
+            .await;
+        assert_eq!(next.unwrap(), 7);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The search thread runs below the pipeline's priority (field 19 of a thread's stat
+    /// is its niceness).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn searches_run_at_a_lower_priority_than_the_pipeline() {
+        let (dir, readers) = readers("nice");
+        let niceness = |stat: &str| -> i32 {
+            let after_name = stat.rsplit_once(')').expect("a stat line").1;
+            after_name
+                .split_whitespace()
+                .nth(16)
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let own = niceness(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
+        let search = readers
+            .search(|_| Ok(std::fs::read_to_string("/proc/thread-self/stat").unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(niceness(&search), own.max(SEARCH_NICENESS), "{search}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
