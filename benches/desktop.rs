@@ -44,8 +44,10 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 /// A process's memory in KiB: proportional set size where the kernel reports it (shared
-/// pages split between the processes that map them), else resident set size.
-fn memory_kib(pid: u32) -> (u64, bool) {
+/// pages split between the processes that map them), else resident set size; and the
+/// anonymous part of it (heaps: what the process allocated, not mapped files such as
+/// its own code, libraries or the database, which the kernel can drop).
+fn memory_kib(pid: u32) -> (u64, bool, Option<u64>) {
     let field = |path: String, name: &str| -> Option<u64> {
         std::fs::read_to_string(path).ok().and_then(|s| {
             s.lines()
@@ -54,10 +56,15 @@ fn memory_kib(pid: u32) -> (u64, bool) {
         })
     };
     match field(format!("/proc/{pid}/smaps_rollup"), "Pss:") {
-        Some(pss) => (pss, true),
+        Some(pss) => (
+            pss,
+            true,
+            field(format!("/proc/{pid}/smaps_rollup"), "Pss_Anon:"),
+        ),
         None => (
             field(format!("/proc/{pid}/status"), "VmRSS:").unwrap_or(0),
             false,
+            None,
         ),
     }
 }
@@ -141,7 +148,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 struct Memory {
     total_kib: u64,
     pss: bool,
-    parts: Vec<(String, u64)>,
+    /// Per process: name, total, anonymous part.
+    parts: Vec<(String, u64, Option<u64>)>,
 }
 
 impl Memory {
@@ -151,10 +159,10 @@ impl Memory {
             ..Memory::default()
         };
         for pid in family(root) {
-            let (kib, pss) = memory_kib(pid);
+            let (kib, pss, anon) = memory_kib(pid);
             m.total_kib += kib;
             m.pss &= pss;
-            m.parts.push((comm(pid), kib));
+            m.parts.push((comm(pid), kib, anon));
         }
         m
     }
@@ -166,8 +174,15 @@ impl Memory {
     fn breakdown(&self) -> String {
         self.parts
             .iter()
-            .filter(|(_, kib)| *kib > 1024)
-            .map(|(name, kib)| format!("{name} {:.1}", *kib as f64 / 1024.0))
+            .filter(|(_, kib, _)| *kib > 1024)
+            .map(|(name, kib, anon)| match anon {
+                Some(a) => format!(
+                    "{name} {:.1} (anon {:.1})",
+                    *kib as f64 / 1024.0,
+                    *a as f64 / 1024.0
+                ),
+                None => format!("{name} {:.1}", *kib as f64 / 1024.0),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -445,6 +460,10 @@ async fn main() {
         }
     }
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    // Memory is compared settled against settled: after as quiet a spell as the idle
+    // figure's. (Right after a burst the web process still holds garbage its collector
+    // has not yet handed back.)
+    tokio::time::sleep(IDLE).await;
     let after_timed = Memory::of(app_w.pid);
 
     // History: many more payments through the live view, then memory again.
@@ -453,7 +472,8 @@ async fn main() {
     } else {
         None
     };
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    let just_after = Memory::of(app_w.pid);
+    tokio::time::sleep(IDLE).await;
     let after_history = Memory::of(app_w.pid);
     let rows_shown = w
         .script(
@@ -512,22 +532,23 @@ async fn main() {
     );
     println!(
         "{:<44} {:>8.1} MiB {:>8.1} MiB            no growth",
-        format!("memory after {payments} timed payments"),
+        format!("memory after {payments} timed payments, 60 s on"),
         after_timed.mib(),
         idle_bare.mib()
     );
     if let Some(took) = history_took {
         println!(
             "{:<44} {:>8.1} MiB {:>8.1} MiB            no growth (+{:.1} MiB on the {payments})",
-            format!("memory after {history} more payments"),
+            format!("memory after {history} more, 60 s on"),
             after_history.mib(),
             idle_bare.mib(),
             after_history.mib() - after_timed.mib()
         );
         println!(
-            "  ({history} payments confirmed in {:.0} s; {} rows in the live view)",
+            "  ({history} payments confirmed in {:.0} s; {} rows in the live view; {:.1} MiB right after the last)",
             took.as_secs_f64(),
-            rows_shown
+            rows_shown,
+            just_after.mib()
         );
     }
     println!("  launches (ms): tillwatch {paint_app:.0?}, bare {paint_bare:.0?}");
@@ -538,6 +559,10 @@ async fn main() {
     println!(
         "                          bare:      {}",
         idle_bare.breakdown()
+    );
+    println!(
+        "  after the {payments} (MiB):  tillwatch: {}",
+        after_timed.breakdown()
     );
     println!(
         "  after the history (MiB): tillwatch: {}",

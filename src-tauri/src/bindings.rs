@@ -19,7 +19,8 @@ use crate::views::{
 };
 
 /// Names of the window events; one place maps core events onto them.
-pub const EVENT_ORDER_CHANGED: &str = "order-changed";
+/// A batch of order changes (`CoreEvent[]`), one per order, in the order they happened.
+pub const EVENT_ORDERS_CHANGED: &str = "orders-changed";
 pub const EVENT_HEALTH_CHANGED: &str = "health-changed";
 pub const EVENT_TUNNEL_URL_CHANGED: &str = "tunnel-url-changed";
 
@@ -71,7 +72,7 @@ pub fn typescript() -> String {
         out.push_str("\n\n");
     }
     out.push_str(&format!(
-        "export const EVENT_ORDER_CHANGED = \"{EVENT_ORDER_CHANGED}\";\nexport const EVENT_HEALTH_CHANGED = \"{EVENT_HEALTH_CHANGED}\";\nexport const EVENT_TUNNEL_URL_CHANGED = \"{EVENT_TUNNEL_URL_CHANGED}\";\n"
+        "export const EVENT_ORDERS_CHANGED = \"{EVENT_ORDERS_CHANGED}\";\nexport const EVENT_HEALTH_CHANGED = \"{EVENT_HEALTH_CHANGED}\";\nexport const EVENT_TUNNEL_URL_CHANGED = \"{EVENT_TUNNEL_URL_CHANGED}\";\n"
     ));
     out
 }

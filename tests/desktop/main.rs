@@ -152,6 +152,60 @@ async fn demo_payment_appears_in_the_live_view() {
     w.close().await;
 }
 
+/// Changes reach the window in batches (one event per burst); every order of a burst is
+/// shown once, at its newest status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_payments_reaches_the_live_view_whole_at_its_newest_status() {
+    let desktop = Desktop::start();
+    let dir = TestDir::new("burst");
+    let app = SimApp::start().await;
+    let w = app.open(&desktop, dir.path()).await;
+    w.wait_for("[data-testid=\"live-list\"]").await;
+
+    // 15 orders, two notifications each: within the listener's burst allowance for one
+    // source (40), so none is refused with 429 and left to the gateway's slow retries.
+    let jobs: Vec<String> = (0..15)
+        .map(|i| app.job("5.00", &format!("E2E-BURST-{i}")).reference)
+        .collect();
+    // Each fails once, then pays: two changes per order, all orders at once.
+    let mut shoppers = tokio::task::JoinSet::new();
+    for job in &jobs {
+        let sim = app.sim.clone();
+        let job = job.clone();
+        shoppers.spawn(async move { sim.play_and_wait(&job, Script::fails_then_pays(1)).await });
+    }
+    while let Some(done) = shoppers.join_next().await {
+        done.unwrap().unwrap();
+    }
+
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let shown = w
+            .script(
+                "return [...document.querySelectorAll('[data-testid=\"live-row\"]')].map(r => [r.dataset.jobRef, r.querySelector('.chip')?.dataset.status ?? ''])",
+                serde_json::json!([]),
+            )
+            .await;
+        let rows: Vec<(String, String)> = serde_json::from_value(shown).unwrap();
+        let paid = jobs
+            .iter()
+            .filter(|j| rows.iter().any(|(r, s)| r == *j && s == "Paid"))
+            .count();
+        if paid == jobs.len() {
+            assert_eq!(rows.len(), jobs.len(), "each order shown once: {rows:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{paid} of {} orders shown as Paid: {rows:?}",
+            jobs.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    w.close().await;
+    app.sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detail_shows_attempts_and_deliveries_and_shipping_follows_the_status() {
     let desktop = Desktop::start();

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod child;
+mod coalesce;
 mod commands;
 mod deliveries;
 mod events;
@@ -13,6 +14,7 @@ mod tray;
 
 use std::path::PathBuf;
 
+use tauri::webview::PageLoadEvent;
 use tauri::{Manager, WindowEvent};
 
 pub use services::DesktopState;
@@ -61,8 +63,23 @@ pub fn run(data_dir: PathBuf) -> anyhow::Result<()> {
             deliveries::list_stuck_deliveries,
             deliveries::retry_deliveries,
         ])
+        .on_page_load(|webview, payload| {
+            // The tray loads the indicator library and registers over D-Bus on the main
+            // thread; done before the event loop runs, it delayed the window's first paint.
+            // So it comes once the page has loaded.
+            if payload.event() == PageLoadEvent::Finished {
+                let handle = webview.app_handle().clone();
+                let on_main = handle.clone();
+                let _ = on_main.run_on_main_thread(move || {
+                    if handle.tray_by_id(tray::TRAY_ID).is_none() {
+                        if let Err(e) = tray::create(&handle) {
+                            tracing::warn!(error = %e, "no tray icon");
+                        }
+                    }
+                });
+            }
+        })
         .setup(|app| {
-            tray::create(app.handle())?;
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 let state = handle.state::<DesktopState>();

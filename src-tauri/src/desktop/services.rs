@@ -51,6 +51,8 @@ pub struct DesktopState {
     pub running: RwLock<Option<Running>>,
     pub unseen: AtomicU32,
     pub alerts: Alerts,
+    /// The health the window was last sent (`events::emit_health` sends only a change).
+    pub sent_health: std::sync::Mutex<super::coalesce::SameAsLast>,
 }
 
 impl DesktopState {
@@ -60,6 +62,7 @@ impl DesktopState {
             running: RwLock::new(None),
             unseen: AtomicU32::new(0),
             alerts: Alerts::default(),
+            sent_health: Default::default(),
         }
     }
 

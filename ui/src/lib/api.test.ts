@@ -44,21 +44,24 @@ describe('api', () => {
     expect(errorMessage(new Error('boom'))).toBe('boom');
   });
 
-  it('passes on only orderChanged events', async () => {
+  it('passes on every orderChanged event of a batch, in order, and nothing else', async () => {
     let handler: ((p: unknown) => void) | null = null;
     setBackend({
       invoke: async <T>() => null as T,
       listen: async <T>(event: string, h: (p: T) => void) => {
-        expect(event).toBe('order-changed');
+        expect(event).toBe('orders-changed');
         handler = h as (p: unknown) => void;
         return () => {};
       },
     });
     const seen: string[] = [];
     await onOrderChanged((e) => seen.push(e.order.paymentJobReference));
-    handler!({ kind: 'reconcileFinished', at: 'x', checked: 1, caughtUp: 0, failed: 0 });
-    handler!({ kind: 'orderChanged', order: { paymentJobReference: '42' }, previousStatus: null, statusChanged: true, source: 'poll' });
-    expect(seen).toEqual(['42']);
+    const change = (ref: string) => ({ kind: 'orderChanged', order: { paymentJobReference: ref }, previousStatus: null, statusChanged: true, source: 'poll' });
+    handler!([{ kind: 'reconcileFinished', at: 'x', checked: 1, caughtUp: 0, failed: 0 }]);
+    handler!([change('42')]);
+    handler!([change('43'), { kind: 'deliveryReceived', receivedAt: 'x' }, change('44')]);
+    handler!(null);
+    expect(seen).toEqual(['42', '43', '44']);
   });
 
   it('calls the payment link and tunnel commands with camelCase arguments', async () => {

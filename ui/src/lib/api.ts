@@ -6,7 +6,7 @@ import { invoke as tauriInvoke } from '@tauri-apps/api/core';
 import { listen as tauriListen } from '@tauri-apps/api/event';
 import {
   EVENT_HEALTH_CHANGED,
-  EVENT_ORDER_CHANGED,
+  EVENT_ORDERS_CHANGED,
   EVENT_TUNNEL_URL_CHANGED,
   type ConnectionTest,
   type CoreEvent,
@@ -135,8 +135,11 @@ export const api = {
 /** Calls `handler` for every order that changed; resolves to the function that stops it. */
 export async function onOrderChanged(handler: (e: OrderChanged) => void): Promise<Unlisten> {
   const b = await getBackend();
-  return b.listen<CoreEvent>(EVENT_ORDER_CHANGED, (payload) => {
-    if (payload && payload.kind === 'orderChanged') handler(payload);
+  // The app sends changes in batches (one window event per burst), oldest first.
+  return b.listen<CoreEvent[]>(EVENT_ORDERS_CHANGED, (batch) => {
+    for (const e of Array.isArray(batch) ? batch : []) {
+      if (e && e.kind === 'orderChanged') handler(e);
+    }
   });
 }
 

@@ -268,6 +268,6 @@ webhookUrl: string, publicUrl: string,
  */
 message: string, at: string, };
 
-export const EVENT_ORDER_CHANGED = "order-changed";
+export const EVENT_ORDERS_CHANGED = "orders-changed";
 export const EVENT_HEALTH_CHANGED = "health-changed";
 export const EVENT_TUNNEL_URL_CHANGED = "tunnel-url-changed";

@@ -26,7 +26,7 @@ import type {
   TunnelSettings,
   UrlChange,
 } from './bindings';
-import { EVENT_HEALTH_CHANGED, EVENT_ORDER_CHANGED, EVENT_TUNNEL_URL_CHANGED } from './bindings';
+import { EVENT_HEALTH_CHANGED, EVENT_ORDERS_CHANGED, EVENT_TUNNEL_URL_CHANGED } from './bindings';
 import { amountProblem, currencyProblem, emailProblem, isFinal, normaliseAmount, orderNumberProblem } from './links';
 import { summaryOf } from './detail';
 import { compareInstants, parseInstant } from './time';
@@ -453,7 +453,7 @@ class FakeGateway {
       rawLastAnswer: { reference: jobRef, orderNumber, status: 'Pending', amountToCollect: amount, currency, payments: [{ reference: paymentReference, status: 'Pending' }] },
     };
     this.orders.set(jobRef, { detail: d });
-    this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: summaryOf(d), previousStatus: null, statusChanged: true, source: 'owner' } satisfies CoreEvent);
+    this.emit(EVENT_ORDERS_CHANGED, [{ kind: 'orderChanged', order: summaryOf(d), previousStatus: null, statusChanged: true, source: 'owner' } satisfies CoreEvent]);
     return d;
   }
 
@@ -469,7 +469,7 @@ class FakeGateway {
     d.lastConfirmedAt = t;
     for (const p of d.payments) if (!isFinal(p.status)) p.status = 'Cancelled';
     d.rawLastAnswer = { ...(d.rawLastAnswer as object), status: 'Cancelled' };
-    this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: summaryOf(d), previousStatus: previous, statusChanged: true, source: 'owner' } satisfies CoreEvent);
+    this.emit(EVENT_ORDERS_CHANGED, [{ kind: 'orderChanged', order: summaryOf(d), previousStatus: previous, statusChanged: true, source: 'owner' } satisfies CoreEvent]);
     return d;
   }
 
@@ -516,7 +516,7 @@ class FakeGateway {
       this.orders.set(order.paymentJobReference, { detail: order });
     }
     const e: CoreEvent = { kind: 'orderChanged', order: summaryOf(order), previousStatus, statusChanged: true, source: 'notification' };
-    this.emit(EVENT_ORDER_CHANGED, e);
+    this.emit(EVENT_ORDERS_CHANGED, [e]);
     this.health = { ...this.health, lastNotificationAt: iso(t), unseenPayments: this.health.unseenPayments + 1 };
     this.emit(EVENT_HEALTH_CHANGED, this.health);
   }
@@ -540,7 +540,7 @@ class FakeGateway {
         d.audit.push({ action: 'shipped', detail: note, at: t } satisfies AuditView);
         if (overridden) d.audit.push({ action: 'mismatch overridden', detail: `${reason} (the gateway's answer: ${d.mismatch})`, at: t });
         d.ship = demoShipCheck(d, this.settings.settings.shipOnReserved);
-        this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: summaryOf(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent);
+        this.emit(EVENT_ORDERS_CHANGED, [{ kind: 'orderChanged', order: summaryOf(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent]);
         return structuredClone(d);
       }
       case 'unship_order': {
@@ -550,7 +550,7 @@ class FakeGateway {
         Object.assign(d, { shipped: false, shippedAt: null, shippingNote: null, updatedAt: t });
         d.audit.push({ action: 'unshipped', detail: null, at: t });
         d.ship = demoShipCheck(d, this.settings.settings.shipOnReserved);
-        this.emit(EVENT_ORDER_CHANGED, { kind: 'orderChanged', order: summaryOf(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent);
+        this.emit(EVENT_ORDERS_CHANGED, [{ kind: 'orderChanged', order: summaryOf(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent]);
         return structuredClone(d);
       }
       case 'get_today':
