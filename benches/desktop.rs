@@ -466,12 +466,28 @@ async fn main() {
     tokio::time::sleep(IDLE).await;
     let after_timed = Memory::of(app_w.pid);
 
-    // History: many more payments through the live view, then memory again.
-    let history_took = if history > 0 {
-        Some(run_history(&sim, port, history, &conn, payments).await)
-    } else {
-        None
-    };
+    // History: many more payments through the live view, in two halves, memory after each
+    // (settled): the second half shows whether memory still grows once the caches are warm.
+    let first_half = history / 2;
+    let mut history_took = Duration::ZERO;
+    let mut after_half = None;
+    if first_half > 0 {
+        history_took += run_history(&sim, port, first_half, &conn, payments, 0).await;
+        tokio::time::sleep(IDLE).await;
+        after_half = Some(Memory::of(app_w.pid));
+    }
+    if history > first_half {
+        history_took += run_history(
+            &sim,
+            port,
+            history - first_half,
+            &conn,
+            payments + first_half,
+            first_half,
+        )
+        .await;
+    }
+    let history_took = (history > 0).then_some(history_took);
     let just_after = Memory::of(app_w.pid);
     tokio::time::sleep(IDLE).await;
     let after_history = Memory::of(app_w.pid);
@@ -536,13 +552,22 @@ async fn main() {
         after_timed.mib(),
         idle_bare.mib()
     );
+    if let Some(half) = &after_half {
+        println!(
+            "{:<44} {:>8.1} MiB {:>8.1} MiB",
+            format!("memory after {first_half} more, 60 s on"),
+            half.mib(),
+            idle_bare.mib(),
+        );
+    }
     if let Some(took) = history_took {
         println!(
-            "{:<44} {:>8.1} MiB {:>8.1} MiB            no growth (+{:.1} MiB on the {payments})",
+            "{:<44} {:>8.1} MiB {:>8.1} MiB            no growth (+{:.1} MiB on the {payments}, +{:.1} MiB on the first {first_half})",
             format!("memory after {history} more, 60 s on"),
             after_history.mib(),
             idle_bare.mib(),
-            after_history.mib() - after_timed.mib()
+            after_history.mib() - after_timed.mib(),
+            after_history.mib() - after_half.as_ref().map_or(after_timed.mib(), Memory::mib)
         );
         println!(
             "  ({history} payments confirmed in {:.0} s; {} rows in the live view; {:.1} MiB right after the last)",
@@ -564,6 +589,12 @@ async fn main() {
         "  after the {payments} (MiB):  tillwatch: {}",
         after_timed.breakdown()
     );
+    if let Some(half) = &after_half {
+        println!(
+            "  after {first_half} (MiB):  tillwatch: {}",
+            half.breakdown()
+        );
+    }
     println!(
         "  after the history (MiB): tillwatch: {}",
         after_history.breakdown()
@@ -580,17 +611,19 @@ async fn main() {
 
 /// `count` payments paid at the gateway, their notifications posted to the app's listener
 /// from many loopback addresses (the listener allows each source 20 a second), until the
-/// app has confirmed them all. Returns how long that took.
+/// app has confirmed them all (`already` confirmed before; order numbers from `first`).
+/// Returns how long that took.
 async fn run_history(
     sim: &SimHandle,
     port: u16,
     count: usize,
     conn: &rusqlite::Connection,
     already: usize,
+    first: usize,
 ) -> Duration {
     let mut refs = Vec::with_capacity(count);
     let mut shoppers = JoinSet::new();
-    for i in 0..count {
+    for i in first..first + count {
         let job = sim
             .create_job(CreateJob {
                 amount: "12.50".parse().unwrap(),

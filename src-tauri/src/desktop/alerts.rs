@@ -2,7 +2,9 @@
 //! job's final failure, once per outcome class (Paid then Verified is one alert).
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::domain::{OrderSummary, Outcome, PaymentStatus};
 
@@ -11,9 +13,75 @@ use crate::domain::{OrderSummary, Outcome, PaymentStatus};
 #[derive(Default)]
 pub struct Alerts {
     announced: Mutex<HashSet<(String, Outcome)>>,
+    /// The one thread that talks to the notification service, started with the first alert.
+    shower: OnceLock<Shower>,
 }
 
 const REMEMBER: usize = 10_000;
+
+/// Alerts waiting for the notification service. Beyond this, a burst is summed up in one
+/// alert rather than a thread (and a D-Bus call) per payment.
+const QUEUE: usize = 16;
+
+/// A summary and a body.
+type Alert = (String, String);
+
+/// One thread showing alerts in turn from a bounded queue; what overflows it is counted
+/// and told in one closing alert.
+struct Shower {
+    queue: SyncSender<Alert>,
+    overflow: Arc<AtomicU32>,
+}
+
+impl Shower {
+    fn start(show: impl Fn(&Alert) + Send + 'static) -> Shower {
+        let (queue, waiting) = sync_channel(QUEUE);
+        let overflow = Arc::new(AtomicU32::new(0));
+        let missed = Arc::clone(&overflow);
+        std::thread::Builder::new()
+            .name("alerts".into())
+            .spawn(move || show_in_turn(&waiting, &missed, show))
+            .expect("a thread for desktop alerts");
+        Shower { queue, overflow }
+    }
+
+    fn offer(&self, alert: Alert) {
+        if let Err(TrySendError::Full(_)) = self.queue.try_send(alert) {
+            self.overflow.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn show_in_turn(waiting: &Receiver<Alert>, overflow: &AtomicU32, show: impl Fn(&Alert)) {
+    loop {
+        let alert = match waiting.try_recv() {
+            Ok(alert) => alert,
+            Err(TryRecvError::Empty) => {
+                // The queue is drained: one alert for everything that did not fit in it.
+                let missed = overflow.swap(0, Ordering::Relaxed);
+                if missed > 0 {
+                    show(&overflow_alert(missed));
+                    continue;
+                }
+                match waiting.recv() {
+                    Ok(alert) => alert,
+                    Err(_) => return,
+                }
+            }
+            Err(TryRecvError::Disconnected) => return,
+        };
+        show(&alert);
+    }
+}
+
+fn overflow_alert(missed: u32) -> Alert {
+    let what = if missed == 1 {
+        "1 more payment update".to_owned()
+    } else {
+        format!("{missed} more payment updates")
+    };
+    (what, "Open Tillwatch to see them all.".to_owned())
+}
 
 impl Alerts {
     /// The outcome this status change newly reaches, if any: the one decision behind both
@@ -37,20 +105,24 @@ impl Alerts {
         if !enabled {
             return;
         }
-        let Some((summary, body)) = text(order) else {
+        let Some(alert) = text(order) else {
             return;
         };
-        // The D-Bus call blocks; keep it off the async threads.
-        std::thread::spawn(move || {
-            let shown = notify_rust::Notification::new()
-                .appname("Tillwatch")
-                .summary(&summary)
-                .body(&body)
-                .show();
-            if let Err(e) = shown {
-                tracing::warn!(error = %e, "desktop alert not shown");
-            }
-        });
+        // The D-Bus call blocks: it is made on the alerts thread, never the async ones.
+        self.shower
+            .get_or_init(|| Shower::start(notify))
+            .offer(alert);
+    }
+}
+
+fn notify((summary, body): &Alert) {
+    let shown = notify_rust::Notification::new()
+        .appname("Tillwatch")
+        .summary(summary)
+        .body(body)
+        .show();
+    if let Err(e) = shown {
+        tracing::warn!(error = %e, "desktop alert not shown");
     }
 }
 
@@ -116,6 +188,42 @@ mod tests {
             previous = Some(o.status);
         }
         out
+    }
+
+    #[test]
+    fn a_burst_beyond_the_queue_is_summed_up_in_one_alert() {
+        let (shown_tx, shown) = std::sync::mpsc::channel::<Alert>();
+        let (go_tx, go) = std::sync::mpsc::channel::<()>();
+        let go = Mutex::new(go);
+        // The notification service is slow: the first alert waits until the test says go.
+        let shower = Shower::start(move |alert: &Alert| {
+            if alert.0 == "first" {
+                go.lock().unwrap().recv().unwrap();
+            }
+            shown_tx.send(alert.clone()).unwrap();
+        });
+        shower.offer(("first".into(), String::new()));
+        let first = shown.recv_timeout(std::time::Duration::from_millis(50));
+        assert!(first.is_err(), "the first alert is still being shown");
+        for i in 0..QUEUE + 5 {
+            shower.offer((format!("alert {i}"), String::new()));
+        }
+        go_tx.send(()).unwrap();
+        let all: Vec<String> = (0..QUEUE + 2)
+            .map(|_| {
+                shown
+                    .recv_timeout(std::time::Duration::from_secs(5))
+                    .unwrap()
+                    .0
+            })
+            .collect();
+        assert_eq!(all[0], "first");
+        assert_eq!(all[1], "alert 0");
+        assert_eq!(all[QUEUE], format!("alert {}", QUEUE - 1));
+        assert_eq!(all[QUEUE + 1], "5 more payment updates");
+        assert!(shown
+            .recv_timeout(std::time::Duration::from_millis(100))
+            .is_err());
     }
 
     #[test]
