@@ -195,6 +195,10 @@ struct Launched {
     /// The app's listener port (each launch has its own, so a closing one never holds it).
     port: u16,
     first_paint_ms: f64,
+    /// Where the time to first paint went: exec to the page's navigation start (the
+    /// native start: process, GTK, plugins, window, web process), then in the page's
+    /// clock its DOMContentLoaded (HTML parsed, scripts run) and its first paint.
+    split: [f64; 3],
     dir: PathBuf,
 }
 
@@ -272,12 +276,15 @@ impl Bench {
         let painted = loop {
             let v = window
                 .script(
-                    "const p = performance.getEntriesByName('first-contentful-paint')[0]; return p ? performance.timeOrigin + p.startTime : null",
+                    "const p = performance.getEntriesByName('first-contentful-paint')[0]; const n = performance.getEntriesByType('navigation')[0]; return p ? [performance.timeOrigin, p.startTime, n ? n.domContentLoadedEventEnd : 0] : null",
                     serde_json::json!([]),
                 )
                 .await;
-            if let Some(ms) = v.as_f64() {
-                break ms;
+            if let Some([origin, paint, loaded]) = v.as_array().and_then(|a| {
+                let f = |i: usize| a.get(i).and_then(serde_json::Value::as_f64);
+                Some([f(0)?, f(1)?, f(2)?])
+            }) {
+                break (origin, paint, loaded);
             }
             assert!(
                 Instant::now() < deadline,
@@ -291,11 +298,13 @@ impl Bench {
             .parse()
             .unwrap();
         let pid = find_pid(&marker).expect("the window's process");
+        let (origin, paint, loaded) = painted;
         Launched {
             window,
             pid,
             port,
-            first_paint_ms: painted - launched_ns / 1e6,
+            first_paint_ms: origin + paint - launched_ns / 1e6,
+            split: [origin - launched_ns / 1e6, loaded, paint],
             dir,
         }
     }
@@ -369,13 +378,16 @@ async fn main() {
     let desktop_app = Desktop::start();
     let desktop_bare = Desktop::start();
     let (mut paint_app, mut paint_bare) = (Vec::new(), Vec::new());
+    let (mut split_app, mut split_bare) = (Vec::new(), Vec::new());
     let mut open_app = None;
     let mut open_bare = None;
     for n in 0..bench.launches {
         let b = bench.launch(&desktop_bare, Kind::Bare, n).await;
         paint_bare.push(b.first_paint_ms);
+        split_bare.push(b.split);
         let a = bench.launch(&desktop_app, Kind::App, n).await;
         paint_app.push(a.first_paint_ms);
+        split_app.push(a.split);
         if n + 1 == bench.launches {
             open_app = Some(a);
             open_bare = Some(b);
@@ -577,6 +589,14 @@ async fn main() {
         );
     }
     println!("  launches (ms): tillwatch {paint_app:.0?}, bare {paint_bare:.0?}");
+    let split = |runs: &[[f64; 3]]| -> [f64; 3] {
+        [0, 1, 2].map(|i| median(runs.iter().map(|r| r[i]).collect()))
+    };
+    let (sa, sb) = (split(&split_app), split(&split_bare));
+    println!(
+        "  first paint, medians (ms): exec to page start {:.0} / {:.0}, then DOMContentLoaded at {:.0} / {:.0}, first paint at {:.0} / {:.0} (tillwatch / bare)",
+        sa[0], sb[0], sa[1], sb[1], sa[2], sb[2]
+    );
     println!(
         "  idle, by process (MiB): tillwatch: {}",
         idle_app.breakdown()
