@@ -43,11 +43,15 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// Of a process's PSS: the anonymous and the shared-memory parts, in KiB.
+type Split = (u64, u64);
+
 /// A process's memory in KiB: proportional set size where the kernel reports it (shared
 /// pages split between the processes that map them), else resident set size; and the
-/// anonymous part of it (heaps: what the process allocated, not mapped files such as
-/// its own code, libraries or the database, which the kernel can drop).
-fn memory_kib(pid: u32) -> (u64, bool, Option<u64>) {
+/// anonymous and shared-memory parts of it (heaps, and buffers shared between processes
+/// such as rendered frames; the rest is mapped files: code, libraries, fonts, which the
+/// kernel can drop).
+fn memory_kib(pid: u32) -> (u64, bool, Option<Split>) {
     let field = |path: String, name: &str| -> Option<u64> {
         std::fs::read_to_string(path).ok().and_then(|s| {
             s.lines()
@@ -59,7 +63,8 @@ fn memory_kib(pid: u32) -> (u64, bool, Option<u64>) {
         Some(pss) => (
             pss,
             true,
-            field(format!("/proc/{pid}/smaps_rollup"), "Pss_Anon:"),
+            field(format!("/proc/{pid}/smaps_rollup"), "Pss_Anon:")
+                .zip(field(format!("/proc/{pid}/smaps_rollup"), "Pss_Shmem:")),
         ),
         None => (
             field(format!("/proc/{pid}/status"), "VmRSS:").unwrap_or(0),
@@ -148,8 +153,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 struct Memory {
     total_kib: u64,
     pss: bool,
-    /// Per process: name, total, anonymous part.
-    parts: Vec<(String, u64, Option<u64>)>,
+    /// Per process: name, total, anonymous and shared-memory parts (the rest is files).
+    parts: Vec<(String, u64, Option<Split>)>,
 }
 
 impl Memory {
@@ -176,10 +181,11 @@ impl Memory {
             .iter()
             .filter(|(_, kib, _)| *kib > 1024)
             .map(|(name, kib, anon)| match anon {
-                Some(a) => format!(
-                    "{name} {:.1} (anon {:.1})",
+                Some((a, sh)) => format!(
+                    "{name} {:.1} (anon {:.1}, shmem {:.1})",
                     *kib as f64 / 1024.0,
-                    *a as f64 / 1024.0
+                    *a as f64 / 1024.0,
+                    *sh as f64 / 1024.0
                 ),
                 None => format!("{name} {:.1}", *kib as f64 / 1024.0),
             })
