@@ -311,6 +311,30 @@ impl Window {
         }
     }
 
+    /// Runs `body` in the page until `check` holds for what it returns (read as `T`), and
+    /// returns that; fails naming `what` and the last answer when it never does.
+    pub async fn wait_script<T: serde::de::DeserializeOwned + std::fmt::Debug>(
+        &self,
+        body: &str,
+        what: &str,
+        check: impl Fn(&T) -> bool,
+    ) -> T {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let answer = self.script(body, json!([])).await;
+            let value: T = serde_json::from_value(answer.clone())
+                .unwrap_or_else(|e| panic!("{what}: the page answered {answer} ({e})"));
+            if check(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} never happened: {value:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until `check` holds for the text of the first element matching `css`.
     pub async fn wait_text(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + WAIT;

@@ -120,23 +120,12 @@ async fn demo_payment_appears_in_the_live_view() {
     let row = w.wait_for("[data-testid=\"live-row\"]").await;
     assert!(w.attr(&row, "data-job-ref").await.unwrap().len() >= 18);
     // The address may be shortened on screen (ellipsis): read the element's own text.
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let url = w
-            .script(
-                "const e = document.querySelector('[data-testid=\"webhook-url\"]'); return e ? e.textContent : ''",
-                serde_json::json!([]),
-            )
-            .await;
-        if url.as_str().unwrap_or("").contains("/webhooks/cashflows") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the health bar never showed the webhook URL: {url}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    w.wait_script(
+        "const e = document.querySelector('[data-testid=\"webhook-url\"]'); return e ? e.textContent : ''",
+        "the health bar showing the webhook URL",
+        |url: &String| url.contains("/webhooks/cashflows"),
+    )
+    .await;
     w.wait_for("[data-testid=\"live-row\"] .chip[data-status=\"Paid\"]")
         .await;
     let shot = w.screenshot("live-view").await;
@@ -178,30 +167,19 @@ async fn a_burst_of_payments_reaches_the_live_view_whole_at_its_newest_status() 
         done.unwrap().unwrap();
     }
 
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let shown = w
-            .script(
-                "return [...document.querySelectorAll('[data-testid=\"live-row\"]')].map(r => [r.dataset.jobRef, r.querySelector('.chip')?.dataset.status ?? ''])",
-                serde_json::json!([]),
-            )
-            .await;
-        let rows: Vec<(String, String)> = serde_json::from_value(shown).unwrap();
-        let paid = jobs
-            .iter()
+    let paid = |rows: &Vec<(String, String)>| {
+        jobs.iter()
             .filter(|j| rows.iter().any(|(r, s)| r == *j && s == "Paid"))
-            .count();
-        if paid == jobs.len() {
-            assert_eq!(rows.len(), jobs.len(), "each order shown once: {rows:?}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{paid} of {} orders shown as Paid: {rows:?}",
-            jobs.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            .count()
+    };
+    let rows = w
+        .wait_script(
+            "return [...document.querySelectorAll('[data-testid=\"live-row\"]')].map(r => [r.dataset.jobRef, r.querySelector('.chip')?.dataset.status ?? ''])",
+            "every order of the burst shown as Paid",
+            |rows: &Vec<(String, String)>| paid(rows) == jobs.len(),
+        )
+        .await;
+    assert_eq!(rows.len(), jobs.len(), "each order shown once: {rows:?}");
     w.close().await;
     app.sim.shutdown().await;
 }
@@ -463,20 +441,12 @@ async fn a_payment_link_made_in_the_window_is_paid() {
     w.wait_for("[data-testid=\"link-form\"]").await;
     let order = w.wait_for("[data-testid=\"link-order\"]").await;
     // The suggested order number is there to accept.
-    let deadline = Instant::now() + WAIT;
-    while w
-        .script(
-            "return document.querySelector('[data-testid=\"link-order\"]').value",
-            serde_json::json!([]),
-        )
-        .await
-        .as_str()
-        .unwrap_or("")
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "no order number was suggested");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    w.wait_script(
+        "return document.querySelector('[data-testid=\"link-order\"]').value",
+        "an order number suggested",
+        |v: &String| !v.is_empty(),
+    )
+    .await;
     let _ = order;
     w.type_into(&w.wait_for("[data-testid=\"link-amount\"]").await, "19.95")
         .await;
