@@ -5,6 +5,4 @@ import App from './App.svelte';
 const target = document.getElementById('app');
 if (!target) throw new Error('the page has no #app element');
 
-// index.html paints a static shell while this script loads; the app replaces it.
-target.replaceChildren();
 export default mount(App, { target });

@@ -68,10 +68,9 @@ pub fn run(data_dir: PathBuf) -> anyhow::Result<()> {
         ])
         .on_page_load(|webview, payload| {
             // The tray loads the indicator library and registers over D-Bus on the main
-            // thread, which also presents the window's frames. Built in `setup` it held up
-            // the event loop's first turn; built as the page finished loading it held up
-            // the first paint (the bench's trace: DOMContentLoaded at 67 ms, first paint at
-            // 243 ms against the bare window's 20). So it comes a moment after.
+            // thread, which also presents the window's frames: made in `setup` it held up
+            // the event loop's first turn, so it comes once the page is up. (Measured: it
+            // is not what delays the first paint; see benches/desktop.rs's split.)
             if payload.event() == PageLoadEvent::Finished {
                 let handle = webview.app_handle().clone();
                 tauri::async_runtime::spawn(async move {
