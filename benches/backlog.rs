@@ -9,17 +9,17 @@
 //! time.
 //!
 //! `BACKLOG_COUNT` (default 10000), `BACKLOG_CONCURRENCY` (default 16) and
-//! `BACKLOG_LATENCY_MS` (default 20) change the run. `cargo bench --bench backlog`.
+//! `BACKLOG_LATENCY_MS` (default 20) change the run. `cargo bench -p tillwatch-core --bench backlog`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tillwatch::domain::{JobRef, PaymentRef, Timestamp};
-use tillwatch::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
-use tillwatch::pipeline::{ConfirmWorker, ConfirmWorkerConfig, EventBus};
-use tillwatch::sim::{self, Endpoint, Fault, FaultTarget, Script, SimConfig};
-use tillwatch::store::{NewDelivery, Store};
+use tillwatch_core::domain::{JobRef, PaymentRef, Timestamp};
+use tillwatch_core::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
+use tillwatch_core::pipeline::{ConfirmWorker, ConfirmWorkerConfig, EventBus};
+use tillwatch_core::store::{NewDelivery, Store};
+use tillwatch_sim::{self as sim, Endpoint, Fault, FaultTarget, Script, SimConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;

@@ -7,7 +7,7 @@
 //!   request (WAL, synchronous=FULL) before answering;
 //! - grouped floor: a single writer thread that puts the rows of every request waiting
 //!   at that moment into one transaction and answers each only after that COMMIT;
-//! - tillwatch: the real `tillwatch::listener` over a real `tillwatch::store::Store`.
+//! - tillwatch: the real `tillwatch_core::listener` over a real `tillwatch_core::store::Store`.
 //!
 //! The floors keep the notification in a table with no secondary index; Tillwatch's
 //! `deliveries` row carries its own schema's indexes, which is part of what is measured.
@@ -20,7 +20,7 @@
 //!
 //! `BENCH_SECONDS` (default 8) sets each measurement's length (all slices together); `OHA` names the oha
 //! binary (default: `oha` on PATH, then `~/.cargo/bin/oha`). Run with
-//! `cargo bench --bench listener` or `benches/run.sh`.
+//! `cargo bench -p tillwatch-core --bench listener` or `benches/run.sh`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -85,8 +85,9 @@ fn main() {
             },
             {
                 let db = dir.join("tillwatch.db");
-                let store = tillwatch::store::Store::open(&db).expect("open the Tillwatch store");
-                let router = tillwatch::listener::router(store, None, Arc::new(|| {}));
+                let store =
+                    tillwatch_core::store::Store::open(&db).expect("open the Tillwatch store");
+                let router = tillwatch_core::listener::router(store, None, Arc::new(|| {}));
                 Server::start_tillwatch("tillwatch", db, router).await
             },
         ]
@@ -218,7 +219,7 @@ impl Server {
         let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = tcp.local_addr().expect("local addr");
         tokio::spawn(async move {
-            tillwatch::listener::serve(tcp, router, std::future::pending())
+            tillwatch_core::listener::serve(tcp, router, std::future::pending())
                 .await
                 .expect("serve")
         });

@@ -4,7 +4,7 @@
 //! primary-key SELECT of one row through the same read path). Prints figures, asserts
 //! nothing; the last line is read by a reviewer's script.
 //!
-//! `nice cargo bench --no-default-features --bench orders` (`BENCH_JOBS` sets the number
+//! `nice cargo bench -p tillwatch-core --bench orders` (`BENCH_JOBS` sets the number
 //! of jobs, payments are 2.5 per job; `BENCH_TRIGRAM=0` skips the FTS5 trigram
 //! comparison).
 
@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use tillwatch::app::{ShopPolicy, Tillwatch};
-use tillwatch::domain::{
+use tillwatch_core::app::{ShopPolicy, Tillwatch};
+use tillwatch_core::domain::{
     ChangeSource, Currency, JobRef, JobSnapshot, PaymentRef, PaymentSnapshot, PaymentStatus,
     Timestamp,
 };
-use tillwatch::store::{OrderSort, Store};
-use tillwatch::views::OrdersQuery;
+use tillwatch_core::store::{OrderSort, Store};
+use tillwatch_core::views::OrdersQuery;
 
 const QUERIES: usize = 1000;
 
@@ -256,7 +256,7 @@ fn trigram_db(dir: &Path, jobs: u64) -> PathBuf {
 #[tokio::main]
 async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
-        println!("orders bench: run with `cargo bench --bench orders`");
+        println!("orders bench: run with `cargo bench -p tillwatch-core --bench orders`");
         return;
     }
     let jobs: u64 = std::env::var("BENCH_JOBS")
@@ -267,7 +267,7 @@ async fn main() {
     let dir = target_dir().join("bench-data");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("orders-{jobs}.db"));
-    let latest = tillwatch::store::schema_version();
+    let latest = tillwatch_core::store::schema_version();
     if path.exists() && schema_version(&path) != Some(latest) {
         println!("the cached database has another schema: rebuilding");
         std::fs::remove_file(&path).unwrap();
@@ -450,7 +450,7 @@ async fn main() {
         let (status, shipped) = count_filters[i % count_filters.len()].clone();
         async move {
             store
-                .count_orders(tillwatch::store::OrderFilter {
+                .count_orders(tillwatch_core::store::OrderFilter {
                     status,
                     shipped,
                     ..Default::default()
@@ -540,9 +540,9 @@ async fn main() {
 async fn ack_latency(store: &Store, app: &Tillwatch) -> (Figures, Figures) {
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhooks/cashflows", tcp.local_addr().unwrap());
-    let router = tillwatch::listener::router(store.clone(), None, Arc::new(|| {}));
+    let router = tillwatch_core::listener::router(store.clone(), None, Arc::new(|| {}));
     tokio::spawn(async move {
-        tillwatch::listener::serve(tcp, router, std::future::pending())
+        tillwatch_core::listener::serve(tcp, router, std::future::pending())
             .await
             .unwrap()
     });

@@ -18,11 +18,12 @@ if ! command -v oha >/dev/null 2>&1; then
     cargo install oha --locked
 fi
 
-# All with the feature `cargo tauri build` adds, so the benches share one build of Tauri.
+# The core's benches build no window at all; the window's with the feature
+# `cargo tauri build` adds, so the window bench and the .deb share one build of Tauri.
+cargo bench -p tillwatch-core --bench listener
+cargo bench -p tillwatch-core --bench backlog
+cargo bench -p tillwatch-core --bench orders
 features=(--features tauri/custom-protocol)
-cargo bench --bench listener "${features[@]}"
-cargo bench --bench backlog "${features[@]}"
-cargo bench --bench orders "${features[@]}"
 # The window against a bare Tauri window. The app measured is the .deb's own binary
 # (scripts/package.sh's release build, unpacked here): a bench target also builds the app
 # with the dev-dependencies' features, which is not what ships.

@@ -12,11 +12,17 @@ echo "== ui: type check, unit tests, build"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy -D warnings (with and without the window)"
-cargo clippy --all-targets --locked -- -D warnings
-cargo clippy --lib --no-default-features --locked -- -D warnings
-echo "== cargo test"
-cargo test --locked
+echo "== no module import cycle inside any crate"
+python3 scripts/module-cycles.py src-tauri/src src-tauri/*/src
+echo "== the headless crates depend on no window toolkit"
+scripts/headless-deps.sh
+echo "== cargo clippy -D warnings (the headless crates alone, then the program with and without the window)"
+cargo clippy --workspace --exclude tillwatch --all-targets --locked -- -D warnings
+cargo clippy -p tillwatch --all-targets --locked -- -D warnings
+cargo clippy -p tillwatch --lib --no-default-features --locked -- -D warnings
+echo "== cargo test: the headless crates (core, simulator, tunnel), then the program and window"
+cargo test --workspace --exclude tillwatch --locked
+cargo test -p tillwatch --locked
 echo "== a plain cargo build with no ui/dist says what to run"
 tests/install/build_without_ui.sh
 echo "== install test: the .deb built, checked, installed, opened, purged"

@@ -8,15 +8,13 @@ use crate::domain::{
     Attempt, AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail, OrderSummary,
     ShipCheck, StatusEventView, StuckDelivery,
 };
+use crate::ipc::{ConnectionTest, Health, IpcError, SettingsInput, SettingsView};
 use crate::links::{NewPaymentLink, ReturnUrls};
 use crate::pipeline::{CoreEvent, ReconcileReport};
 use crate::settings::{Environment, Settings, TunnelSettings};
 use crate::store::{MatchHow, OrderSort, RefKind};
 use crate::tunnel::{ProviderKind, UrlChange};
-use crate::views::{
-    ConnectionTest, Health, HourBucket, IpcError, OrdersPage, OrdersQuery, SearchHit,
-    SettingsInput, SettingsView, Takings, Today,
-};
+use crate::views::{HourBucket, OrdersPage, OrdersQuery, SearchHit, Takings, Today};
 
 /// Names of the window events; one place maps core events onto them.
 /// A batch of order changes (`CoreEvent[]`), one per order, in the order they happened.

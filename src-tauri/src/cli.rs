@@ -56,7 +56,7 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         demo_every: u64,
         #[command(flatten)]
-        tunnel: crate::tunnel::cli::TunnelArgs,
+        tunnel: crate::tunnel_cli::TunnelArgs,
         #[command(flatten)]
         listener: ListenerArgs,
     },
@@ -695,7 +695,7 @@ struct ServeArgs {
     concurrency: usize,
     reconcile_every: Duration,
     demo_every: Duration,
-    tunnel: crate::tunnel::cli::TunnelArgs,
+    tunnel: crate::tunnel_cli::TunnelArgs,
     sources: listener::SourcePolicy,
     delivery_retention: Duration,
 }
@@ -764,7 +764,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Printed on stdout so scripts and tests can wait for it.
     println!("listening on {local}");
 
-    let tunnel = crate::tunnel::cli::start(
+    let tunnel = crate::tunnel_cli::start(
         &args.tunnel,
         &app,
         local,

@@ -1,20 +1,18 @@
 //! Tillwatch: watch Cashflows Hosted Payment Page payments arrive, each one confirmed with
 //! the gateway before it is believed.
+//!
+//! This crate is the program's faces: the command line and, with the `desktop` feature,
+//! the window. The work is done by the headless crates re-exported below.
 
-pub mod app;
+pub use tillwatch_core::{app, domain, export, gateway, links, listener, pipeline, store, views};
+pub use tillwatch_sim as sim;
+pub use tillwatch_tunnel as tunnel;
+
 pub mod bindings;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "desktop")]
 pub mod desktop;
-pub mod domain;
-pub mod export;
-pub mod gateway;
-pub mod links;
-pub mod listener;
-pub mod pipeline;
+pub mod ipc;
 pub mod settings;
-pub mod sim;
-pub mod store;
-pub mod tunnel;
-pub mod views;
+pub mod tunnel_cli;

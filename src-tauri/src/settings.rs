@@ -48,8 +48,7 @@ pub struct Settings {
     pub trusted_proxies: Vec<String>,
 }
 
-/// `Settings::max_link_amount` unless the owner changes it.
-pub const DEFAULT_MAX_LINK_AMOUNT: &str = "100000";
+pub use crate::links::DEFAULT_MAX_LINK_AMOUNT;
 
 /// The tunnel provider and its non-secret settings (the ngrok authtoken and the bore
 /// secret live in the keyring).

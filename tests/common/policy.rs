@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tillwatch::domain::DeliveryPolicy;
+use tillwatch_core::domain::DeliveryPolicy;
 
 pub fn quick_delivery_policy() -> DeliveryPolicy {
     let ms = Duration::from_millis;

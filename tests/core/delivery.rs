@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use tillwatch::domain::{
+use tillwatch_core::domain::{
     ChangeSource, DeliveryPolicy, DeliveryState, JobRef, JobSnapshot, PaymentStatus,
 };
-use tillwatch::pipeline::CoreEvent;
-use tillwatch::sim::{Endpoint, Fault, FaultTarget};
-use tillwatch::store::Store;
+use tillwatch_core::pipeline::CoreEvent;
+use tillwatch_core::store::Store;
+use tillwatch_sim::{Endpoint, Fault, FaultTarget};
 
 use crate::harness::{far_future, Rig, RigOptions, WAIT};
 

@@ -1,8 +1,8 @@
 //! The staleness rule as the store applies it: an answer the gateway's clock cannot order
 //! (equal time, or none) never moves a status back or sideways and writes no event.
 
-use tillwatch::domain::{ChangeSource, JobRef, PaymentStatus};
-use tillwatch::store::Store;
+use tillwatch_core::domain::{ChangeSource, JobRef, PaymentStatus};
+use tillwatch_core::store::Store;
 
 use crate::harness::TestDir;
 use crate::store::snapshot;

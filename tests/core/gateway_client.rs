@@ -1,11 +1,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tillwatch::domain::{Amount, Currency, JobRef, PaymentRef, PaymentStatus, Timestamp};
-use tillwatch::gateway::{
+use tillwatch_core::domain::{Amount, Currency, JobRef, PaymentRef, PaymentStatus, Timestamp};
+use tillwatch_core::gateway::{
     sign, ApiKey, CreateJobRequest, GatewayClient, GatewayConfig, GatewayEnvironment, GatewayError,
 };
-use tillwatch::sim::{Endpoint, Fault, FaultTarget, Script, SimConfig};
+use tillwatch_sim::{Endpoint, Fault, FaultTarget, Script, SimConfig};
 use tokio::net::TcpListener;
 
 use crate::harness::{gateway_client, start_sim};
@@ -25,7 +25,7 @@ fn signature_matches_an_independent_sha512() {
     let body = br#"{"amountToCollect":"10.00"}"#;
     assert_eq!(
         sign("sim-api-key", body),
-        tillwatch::sim::sign("sim-api-key", body)
+        tillwatch_sim::sign("sim-api-key", body)
     );
     assert!(sign("sim-api-key", body).starts_with("9577af1404c1d502"));
 }
@@ -133,7 +133,7 @@ async fn transient_failures_are_retried_and_then_reported() {
     let sim = start_sim(sim_config()).await;
     let client = gateway_client(&sim, "first-key", Duration::from_millis(300));
     let created = sim
-        .create_job(tillwatch::sim::CreateJob {
+        .create_job(tillwatch_sim::CreateJob {
             amount: "3.00".parse().unwrap(),
             currency: "GBP".into(),
             order_number: "ORD-3".into(),
@@ -166,9 +166,9 @@ async fn transient_failures_are_retried_and_then_reported() {
 
 // ---- A 403 is about one operation; only 401s and repeated 403s on reads stop every call.
 
-fn unpaid_sim_job(sim: &tillwatch::sim::SimHandle, order: &str) -> (JobRef, PaymentRef) {
+fn unpaid_sim_job(sim: &tillwatch_sim::SimHandle, order: &str) -> (JobRef, PaymentRef) {
     let created = sim
-        .create_job(tillwatch::sim::CreateJob {
+        .create_job(tillwatch_sim::CreateJob {
             amount: "40.00".parse().unwrap(),
             currency: "GBP".into(),
             order_number: order.into(),
@@ -303,7 +303,7 @@ impl Drop for Recorded {
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
-        "{}/tests/fixtures/gateway/{name}",
+        "{}/../../tests/fixtures/gateway/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))

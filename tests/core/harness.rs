@@ -4,13 +4,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tillwatch::app::{ServeOptions, ShopPolicy, Tillwatch};
-use tillwatch::domain::{JobRef, OrderDetail};
-use tillwatch::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment, RetryPolicy};
-use tillwatch::listener::SourcePolicy;
-use tillwatch::pipeline::{CoreEvent, ReconcileReport};
-use tillwatch::sim::{self, CreateJob, SimConfig, SimHandle};
-use tillwatch::store::Store;
+use tillwatch_core::app::{ServeOptions, ShopPolicy, Tillwatch};
+use tillwatch_core::domain::{JobRef, OrderDetail};
+use tillwatch_core::gateway::{
+    ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment, RetryPolicy,
+};
+use tillwatch_core::listener::SourcePolicy;
+use tillwatch_core::pipeline::{CoreEvent, ReconcileReport};
+use tillwatch_core::store::Store;
+use tillwatch_sim::{self as sim, CreateJob, SimConfig, SimHandle};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
@@ -96,7 +98,7 @@ impl Rig {
         let addr = tcp.local_addr().unwrap();
         let webhook_url = format!(
             "http://{addr}{}",
-            tillwatch::listener::webhook_path(opts.serve.webhook_secret.as_deref())
+            tillwatch_core::listener::webhook_path(opts.serve.webhook_secret.as_deref())
         );
         let sim = start_sim(opts.sim).await;
         let key = sim.config().api_keys[0].clone();
@@ -288,8 +290,8 @@ impl Rig {
 }
 
 /// Far enough ahead that every pending delivery counts as due.
-pub fn far_future() -> tillwatch::domain::Timestamp {
-    tillwatch::domain::Timestamp::now().plus(Duration::from_secs(365 * 24 * 3600))
+pub fn far_future() -> tillwatch_core::domain::Timestamp {
+    tillwatch_core::domain::Timestamp::now().plus(Duration::from_secs(365 * 24 * 3600))
 }
 
 type Serving = JoinHandle<std::io::Result<()>>;

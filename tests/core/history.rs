@@ -3,12 +3,14 @@
 
 use rusqlite::{params, Connection};
 use serde_json::json;
-use tillwatch::app::{ShopPolicy, Tillwatch};
-use tillwatch::domain::{
+use tillwatch_core::app::{ShopPolicy, Tillwatch};
+use tillwatch_core::domain::{
     ChangeSource, Currency, JobRef, JobSnapshot, OrderSummary, PaymentRef, PaymentSnapshot,
     PaymentStatus, Timestamp,
 };
-use tillwatch::store::{MatchHow, OrderFilter, OrderSort, PageAt, RefKind, ShipRequest, Store};
+use tillwatch_core::store::{
+    MatchHow, OrderFilter, OrderSort, PageAt, RefKind, ShipRequest, Store,
+};
 
 use crate::harness::TestDir;
 

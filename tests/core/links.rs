@@ -1,16 +1,16 @@
 use std::time::Duration;
 
-use tillwatch::app::{AppError, ServeOptions};
-use tillwatch::domain::{Amount, ChangeSource, JobRef, PaymentRef, PaymentStatus};
-use tillwatch::links::{NewPaymentLink, ReturnUrls};
-use tillwatch::sim::{Endpoint, Fault, FaultTarget, Script};
-use tillwatch::store::CreatedJobRecord;
+use tillwatch_core::app::{AppError, ServeOptions};
+use tillwatch_core::domain::{Amount, ChangeSource, JobRef, PaymentRef, PaymentStatus};
+use tillwatch_core::links::{NewPaymentLink, ReturnUrls};
+use tillwatch_core::store::CreatedJobRecord;
+use tillwatch_sim::{Endpoint, Fault, FaultTarget, Script};
 
 use crate::harness::{Rig, RigOptions};
 
 /// The default ceiling for a link's amount.
 fn ceiling() -> Amount {
-    tillwatch::settings::DEFAULT_MAX_LINK_AMOUNT
+    tillwatch_core::links::DEFAULT_MAX_LINK_AMOUNT
         .parse()
         .unwrap()
 }
@@ -177,7 +177,7 @@ async fn a_mismatching_amount_in_the_gateway_answer_is_flagged() {
             order_number: "4001".into(),
             email: "customer@example.com".into(),
             amount: "12.50".parse().unwrap(),
-            currency: tillwatch::domain::Currency::parse("GBP").unwrap(),
+            currency: tillwatch_core::domain::Currency::parse("GBP").unwrap(),
             payment_link: None,
             note: None,
             raw: serde_json::json!({}),

@@ -6,11 +6,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use tillwatch::listener::{
+use tillwatch_core::listener::{
     router, serve_with, RateLimit, ServeLimits, SourceGuard, SourcePolicy, BODY_LIMIT,
     GATEWAY_INTEGRATION,
 };
-use tillwatch::store::{Store, MAX_KEPT_MALFORMED, WRITE_QUEUE};
+use tillwatch_core::store::{Store, MAX_KEPT_MALFORMED, WRITE_QUEUE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -50,7 +50,7 @@ async fn body_json(resp: axum::response::Response) -> serde_json::Value {
 
 async fn delivery_states(store: &Store) -> Vec<(String, i64)> {
     // Through the public API: the inbox status and every pending row.
-    let later = tillwatch::domain::Timestamp::now().plus(std::time::Duration::from_secs(3600));
+    let later = tillwatch_core::domain::Timestamp::now().plus(std::time::Duration::from_secs(3600));
     let pending = store.due_deliveries(later, 10_000).await.unwrap();
     pending
         .into_iter()

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
-use tillwatch::domain::{ChangeSource, DeliveryState, JobRef, PaymentStatus};
-use tillwatch::pipeline::CoreEvent;
-use tillwatch::sim::{Endpoint, Fault, FaultTarget, Script};
+use tillwatch_core::domain::{ChangeSource, DeliveryState, JobRef, PaymentStatus};
+use tillwatch_core::pipeline::CoreEvent;
+use tillwatch_sim::{Endpoint, Fault, FaultTarget, Script};
 
 use crate::harness::{order_changed_count, order_status_changes, Rig, RigOptions, WAIT};
 
@@ -400,7 +400,7 @@ async fn unauthorized_opens_the_circuit_and_calls_stop() {
 #[tokio::test]
 async fn reconciler_finds_a_payment_whose_notification_never_arrived() {
     let opts = RigOptions {
-        serve: tillwatch::app::ServeOptions {
+        serve: tillwatch_core::app::ServeOptions {
             reconcile_every: Duration::from_millis(200),
             ..RigOptions::default().serve
         },

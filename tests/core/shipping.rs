@@ -1,10 +1,10 @@
 //! The owner's shipping actions through the core API: the one shipping rule (paid, never
 //! twice, never a mis-stated payment without an audited override) and exact references.
 
-use tillwatch::app::AppError;
-use tillwatch::domain::{JobRef, OrderDetail, PaymentRef, PaymentStatus, ShipRefusal};
-use tillwatch::sim::{JobSnapshot, Script};
-use tillwatch::store::{CreatedJobRecord, ShipRequest, StoreError};
+use tillwatch_core::app::AppError;
+use tillwatch_core::domain::{JobRef, OrderDetail, PaymentRef, PaymentStatus, ShipRefusal};
+use tillwatch_core::store::{CreatedJobRecord, ShipRequest, StoreError};
+use tillwatch_sim::{JobSnapshot, Script};
 
 use crate::harness::Rig;
 
@@ -18,7 +18,7 @@ async fn paid_link_confirmed_at(rig: &Rig, asked: &str, paid: &str, order: &str)
             order_number: order.into(),
             email: "customer@example.com".into(),
             amount: asked.parse().unwrap(),
-            currency: tillwatch::domain::Currency::parse("GBP").unwrap(),
+            currency: tillwatch_core::domain::Currency::parse("GBP").unwrap(),
             payment_link: None,
             note: None,
             raw: serde_json::json!({}),

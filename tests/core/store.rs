@@ -1,9 +1,9 @@
 use serde_json::json;
-use tillwatch::domain::{
+use tillwatch_core::domain::{
     ChangeSource, Currency, JobRef, JobSnapshot, PaymentRef, PaymentSnapshot, PaymentStatus,
     ShipRefusal, Timestamp,
 };
-use tillwatch::store::{NewDelivery, ShipRequest, Store, StoreError};
+use tillwatch_core::store::{NewDelivery, ShipRequest, Store, StoreError};
 
 use crate::harness::TestDir;
 
@@ -81,7 +81,7 @@ async fn lookup_finds_by_every_reference_exact_then_prefix() {
             .await
             .unwrap();
     }
-    let refs = |v: Vec<tillwatch::domain::OrderSummary>| -> Vec<String> {
+    let refs = |v: Vec<tillwatch_core::domain::OrderSummary>| -> Vec<String> {
         v.into_iter()
             .map(|s| s.payment_job_reference.to_string())
             .collect()
@@ -239,7 +239,7 @@ async fn a_database_from_a_newer_version_is_refused_not_damaged() {
 
 #[tokio::test]
 async fn an_order_is_named_by_any_reference_and_ambiguity_is_refused() {
-    use tillwatch::app::{AppError, ShopPolicy, Tillwatch};
+    use tillwatch_core::app::{AppError, ShopPolicy, Tillwatch};
     let dir = TestDir::new("resolve");
     let store = Store::open(dir.path().join("t.db")).unwrap();
     for (job, order) in [("111222", "A-7"), ("111333", "A-70")] {

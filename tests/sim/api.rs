@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use tillwatch::sim::{Endpoint, Script, SeriesState, SimConfig};
+use tillwatch_sim::{Endpoint, Script, SeriesState, SimConfig};
 
 use crate::support::*;
 
@@ -169,9 +169,9 @@ async fn create_answers_201_with_the_job_its_links_and_a_pending_payment() {
     ] {
         assert_wire_time(&job[key]);
     }
-    let created = tillwatch::sim::parse_wire(job["createDateTimeUtc"].as_str().unwrap()).unwrap();
+    let created = tillwatch_sim::parse_wire(job["createDateTimeUtc"].as_str().unwrap()).unwrap();
     let expires =
-        tillwatch::sim::parse_wire(job["expirationDateTimeUtc"].as_str().unwrap()).unwrap();
+        tillwatch_sim::parse_wire(job["expirationDateTimeUtc"].as_str().unwrap()).unwrap();
     let days = (expires - created).whole_days();
     assert!((181..=184).contains(&days), "six months, got {days} days");
 
@@ -429,9 +429,9 @@ async fn cancel_cancels_an_open_job_notifies_and_refuses_a_final_one() {
 async fn last_update_time_moves_on_every_change() {
     let sim = start(fast_config()).await;
     let job = create(&sim, "B-12", None);
-    let stamp = |sim: &tillwatch::sim::SimHandle| {
+    let stamp = |sim: &tillwatch_sim::SimHandle| {
         let j = sim.job(&job.reference).unwrap();
-        tillwatch::sim::parse_wire(j["lastUpdateTimeUtc"].as_str().unwrap()).unwrap()
+        tillwatch_sim::parse_wire(j["lastUpdateTimeUtc"].as_str().unwrap()).unwrap()
     };
     let t0 = stamp(&sim);
     sim.play_and_wait(&job.reference, Script::fails_then_pays(1))

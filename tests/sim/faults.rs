@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tillwatch::sim::{Endpoint, Fault, FaultTarget, Script};
+use tillwatch_sim::{Endpoint, Fault, FaultTarget, Script};
 
 use crate::support::*;
 
@@ -74,8 +74,8 @@ async fn stale_answer_returns_the_version_before_the_latest_change() {
     assert_eq!(stale["paymentStatus"], "Pending");
     assert_eq!(stale["payments"][0]["status"], "Pending");
     assert!(stale["paidDateTimeUtc"].is_null());
-    let older = tillwatch::sim::parse_wire(stale["lastUpdateTimeUtc"].as_str().unwrap()).unwrap();
-    let newer = tillwatch::sim::parse_wire(fresh["lastUpdateTimeUtc"].as_str().unwrap()).unwrap();
+    let older = tillwatch_sim::parse_wire(stale["lastUpdateTimeUtc"].as_str().unwrap()).unwrap();
+    let newer = tillwatch_sim::parse_wire(fresh["lastUpdateTimeUtc"].as_str().unwrap()).unwrap();
     assert!(older < newer);
     let stale_payment = gw.get(&pay_path).await;
     assert_eq!(stale_payment.body["data"]["status"], "Pending");

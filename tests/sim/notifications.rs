@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tillwatch::sim::{RetrySchedule, Script, SeriesState, SimConfig};
+use tillwatch_sim::{RetrySchedule, Script, SeriesState, SimConfig};
 
 use crate::support::*;
 

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tillwatch::sim::{spawn_demo_traffic, Script, SeriesState, ShopperError, SimConfig};
+use tillwatch_sim::{spawn_demo_traffic, Script, SeriesState, ShopperError, SimConfig};
 
 use crate::support::*;
 

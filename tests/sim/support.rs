@@ -10,7 +10,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
-use tillwatch::sim::{self, CreateJob, JobSnapshot, SimConfig, SimHandle};
+use tillwatch_sim::{self as sim, CreateJob, JobSnapshot, SimConfig, SimHandle};
 
 pub const WAIT: Duration = Duration::from_secs(30);
 pub const KEY: &str = "sim-api-key";

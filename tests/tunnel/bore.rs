@@ -3,9 +3,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use tillwatch::domain::{ChangeSource, DeliveryState, PaymentStatus, Timestamp};
-use tillwatch::sim::Script;
-use tillwatch::tunnel::{BoreProvider, TunnelErrorKind, TunnelEvent, TunnelState};
+use tillwatch_core::domain::{ChangeSource, DeliveryState, PaymentStatus, Timestamp};
+use tillwatch_sim::Script;
+use tillwatch_tunnel::{BoreProvider, TunnelErrorKind, TunnelEvent, TunnelState};
 
 use crate::rig::{Relay, Rig, SilentProxy, BORE_CONTROL_PORT, RELAY_LOCK, WAIT, WEBHOOK_SECRET};
 
@@ -209,7 +209,7 @@ async fn a_killed_relay_is_down_at_once_and_a_restarted_one_is_up_on_the_same_ur
     assert_ne!(
         rig.app
             .store()
-            .order(&tillwatch::domain::JobRef::parse(&job.reference).unwrap())
+            .order(&tillwatch_core::domain::JobRef::parse(&job.reference).unwrap())
             .await
             .unwrap()
             .unwrap()

@@ -6,14 +6,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tillwatch::app::{ServeOptions, ShopPolicy, Tillwatch};
-use tillwatch::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment, RetryPolicy};
-use tillwatch::pipeline::CoreEvent;
-use tillwatch::sim::{self, CreateJob, SimConfig, SimHandle};
-use tillwatch::store::Store;
-use tillwatch::tunnel::{
-    Backoff, SupervisorConfig, TunnelEvent, TunnelHandle, TunnelProvider, TunnelState,
-    TunnelSupervisor, UrlChange,
+use tillwatch_core::app::{ServeOptions, ShopPolicy, Tillwatch};
+use tillwatch_core::gateway::{
+    ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment, RetryPolicy,
+};
+use tillwatch_core::pipeline::CoreEvent;
+use tillwatch_core::store::Store;
+use tillwatch_sim::{self as sim, CreateJob, SimConfig, SimHandle};
+use tillwatch_tunnel::{
+    Backoff, SupervisorConfig, SupervisorHooks, TunnelEvent, TunnelHandle, TunnelProvider,
+    TunnelState, TunnelSupervisor, UrlChange,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -93,11 +95,11 @@ impl Rig {
 
         let mut cfg = SupervisorConfig::new(
             local,
-            tillwatch::listener::webhook_path(Some(WEBHOOK_SECRET)),
+            tillwatch_core::listener::webhook_path(Some(WEBHOOK_SECRET)),
         );
         cfg.url_file = Some(dir.path().join("tunnel-url.txt"));
         fast(&mut cfg);
-        let supervisor = TunnelSupervisor::new(provider, cfg, app.tunnel_hooks());
+        let supervisor = TunnelSupervisor::new(provider, cfg, SupervisorHooks::for_app(&app));
         let mut tunnel_events = supervisor.handle().subscribe();
         let tunnel = supervisor.spawn();
         let tunnel_log: Arc<Mutex<Vec<TunnelEvent>>> = Arc::default();
@@ -242,9 +244,9 @@ impl Rig {
         &self,
         job: &str,
         what: &str,
-        pred: impl Fn(&tillwatch::domain::OrderDetail) -> bool,
-    ) -> tillwatch::domain::OrderDetail {
-        let job = tillwatch::domain::JobRef::parse(job).unwrap();
+        pred: impl Fn(&tillwatch_core::domain::OrderDetail) -> bool,
+    ) -> tillwatch_core::domain::OrderDetail {
+        let job = tillwatch_core::domain::JobRef::parse(job).unwrap();
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             if let Some(d) = self.app.store().order(&job).await.unwrap() {
@@ -261,7 +263,7 @@ impl Rig {
     }
 
     /// Waits for a reconciliation that finished at or after `since`.
-    pub async fn wait_reconciliation_since(&mut self, since: tillwatch::domain::Timestamp) {
+    pub async fn wait_reconciliation_since(&mut self, since: tillwatch_core::domain::Timestamp) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());

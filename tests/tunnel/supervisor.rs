@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::routing::post;
 use axum::Router;
-use tillwatch::tunnel::{
+use tillwatch_tunnel::{
     Backoff, BoxFuture, ConnectRequest, NgrokProvider, ProbeBook, SupervisorConfig,
     SupervisorHooks, TunnelError, TunnelErrorKind, TunnelEvent, TunnelHandle, TunnelProvider,
     TunnelSession, TunnelState, TunnelSupervisor,

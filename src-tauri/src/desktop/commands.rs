@@ -11,11 +11,9 @@ use super::services::DesktopState;
 use crate::app::AppError;
 use crate::domain::{JobRef, OrderDetail};
 use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayError};
+use crate::ipc::{ConnectionTest, Health, IpcError, SettingsInput, SettingsView};
 use crate::settings::Settings;
-use crate::views::{
-    ConnectionTest, Health, IpcError, OrdersPage, OrdersQuery, SearchHit, SettingsInput,
-    SettingsView, Today,
-};
+use crate::views::{OrdersPage, OrdersQuery, SearchHit, Today};
 
 type Answer<T> = Result<T, IpcError>;
 
@@ -166,7 +164,7 @@ pub async fn save_settings<R: Runtime>(
         tracing::warn!(error = %e, "start at login could not be changed");
     }
     // New environment, port or credentials: start again on them.
-    state.start(&app).await;
+    super::events::start_services(&app).await;
     get_settings(state).await
 }
 

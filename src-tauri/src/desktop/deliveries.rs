@@ -5,7 +5,7 @@ use tauri::{AppHandle, Runtime, State};
 
 use super::services::DesktopState;
 use crate::domain::{DeliveryState, StuckDelivery};
-use crate::views::IpcError;
+use crate::ipc::IpcError;
 
 type Answer<T> = Result<T, IpcError>;
 

@@ -8,7 +8,7 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::coalesce::Batcher;
-use super::services::{DesktopState, Running};
+use super::services::{DesktopState, Observed, Running};
 use super::tray;
 use crate::bindings::{EVENT_HEALTH_CHANGED, EVENT_ORDERS_CHANGED, EVENT_TUNNEL_URL_CHANGED};
 use crate::domain::{ChangeSource, Outcome};
@@ -18,8 +18,18 @@ use crate::tunnel::TunnelEvent;
 /// How long health may lag the change that moved it: a burst of payments sends one.
 const HEALTH_GAP: Duration = Duration::from_millis(250);
 
+/// Starts (or restarts) the services on the saved settings, their events forwarded to the
+/// window, and tells the window the health they start with.
+pub async fn start_services<R: Runtime>(handle: &AppHandle<R>) {
+    let state = handle.state::<DesktopState>();
+    state
+        .start(|running| forward(handle.clone(), running))
+        .await;
+    emit_health(handle).await;
+}
+
 /// Forwards the running core's events to the window until those services stop.
-pub fn forward<R: Runtime>(handle: AppHandle<R>, running: &Running) {
+fn forward<R: Runtime>(handle: AppHandle<R>, running: &Running) {
     let mut events = running.app.events();
     let observed = running.observed.clone();
     let alerts_on = running.settings.alerts;
@@ -95,7 +105,7 @@ fn send_orders<R: Runtime>(handle: &AppHandle<R>, batch: Vec<CoreEvent>) {
 /// returned when it is due now.
 fn on_core_event<R: Runtime>(
     handle: &AppHandle<R>,
-    observed: &std::sync::Arc<std::sync::Mutex<super::services::Observed>>,
+    observed: &std::sync::Arc<std::sync::Mutex<Observed>>,
     alerts_on: bool,
     orders: &mut Batcher<CoreEvent>,
     event: CoreEvent,

@@ -89,8 +89,7 @@ pub fn run(data_dir: PathBuf) -> anyhow::Result<()> {
         .setup(|app| {
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
-                let state = handle.state::<DesktopState>();
-                state.start(&handle).await;
+                events::start_services(&handle).await;
             });
             Ok(())
         })

@@ -111,10 +111,9 @@ pub fn store(configuration_id: Option<&str>, api_key: Option<&str>) -> Result<()
 /// The tunnel's secrets: environment first (servers, tests), then the keyring.
 pub fn tunnel_secrets() -> (Option<String>, Option<String>) {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let ngrok = env(crate::tunnel::cli::ENV_NGROK_AUTHTOKEN)
+    let ngrok = env(crate::tunnel_cli::ENV_NGROK_AUTHTOKEN)
         .or_else(|| read(NGROK_AUTHTOKEN).ok().flatten());
-    let bore =
-        env(crate::tunnel::cli::ENV_BORE_SECRET).or_else(|| read(BORE_SECRET).ok().flatten());
+    let bore = env(crate::tunnel_cli::ENV_BORE_SECRET).or_else(|| read(BORE_SECRET).ok().flatten());
     (ngrok, bore)
 }
 

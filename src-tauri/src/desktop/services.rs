@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tauri::{AppHandle, Runtime};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, RwLock};
 
@@ -17,10 +16,12 @@ use crate::app::{AppError, ServeOptions, ShopPolicy, Tillwatch};
 use crate::config::{self, Credentials, Mode};
 use crate::domain::DeliveryState;
 use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
+use crate::ipc::Health;
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::tunnel::{ProviderKind, SupervisorConfig, TunnelChoice, TunnelHandle, TunnelSupervisor};
-use crate::views::Health;
+use crate::tunnel::{
+    ProviderKind, SupervisorConfig, SupervisorHooks, TunnelChoice, TunnelHandle, TunnelSupervisor,
+};
 use crate::{listener, sim};
 
 /// What the health bar shows that only the running services know.
@@ -51,7 +52,7 @@ pub struct DesktopState {
     pub running: RwLock<Option<Running>>,
     pub unseen: AtomicU32,
     pub alerts: Alerts,
-    /// The health the window was last sent (`events::emit_health` sends only a change).
+    /// The health the window was last sent (the window is sent only a change).
     pub sent_health: std::sync::Mutex<super::coalesce::SameAsLast>,
 }
 
@@ -78,8 +79,9 @@ impl DesktopState {
             })
     }
 
-    /// Starts the services for the saved settings (stopping any running ones first).
-    pub async fn start<R: Runtime>(&self, handle: &AppHandle<R>) {
+    /// Starts the services for the saved settings (stopping any running ones first);
+    /// `on_started` wires the new ones to the window before anyone can see them.
+    pub async fn start(&self, on_started: impl FnOnce(&Running)) {
         let mut slot = self.running.write().await;
         if let Some(old) = slot.take() {
             old.stop().await;
@@ -87,13 +89,11 @@ impl DesktopState {
         let settings = Settings::load(&self.data_dir);
         match start_services(&self.data_dir, settings).await {
             Ok(running) => {
-                super::events::forward(handle.clone(), &running);
+                on_started(&running);
                 *slot = Some(running);
             }
             Err(e) => tracing::error!("the services could not start: {e}"),
         }
-        drop(slot);
-        super::events::emit_health(handle).await;
     }
 
     pub async fn health(&self) -> Health {
@@ -342,7 +342,7 @@ fn start_tunnel(
         Ok(Some(provider)) => {
             let mut cfg = SupervisorConfig::new(local, path);
             cfg.url_file = Some(database.with_extension("tunnel-url.txt"));
-            TunnelSupervisor::new(provider, cfg, app.tunnel_hooks()).spawn()
+            TunnelSupervisor::new(provider, cfg, SupervisorHooks::for_app(app)).spawn()
         }
         Ok(None) => TunnelHandle::local_only(local_url),
         Err(e) => {

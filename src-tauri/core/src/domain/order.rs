@@ -1,0 +1,385 @@
+//! The order as the owner sees it: one payment job, its attempts, its deliveries and its
+//! history. These are read models shared by the CLI (`--json`), the window and exports;
+//! their camelCase field names are a stable interface.
+
+use serde::Serialize;
+
+use super::{Amount, Currency, DeliveryState, JobRef, PaymentRef, PaymentStatus, Timestamp};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct OrderSummary {
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub payment_job_reference: JobRef,
+    pub order_number: Option<String>,
+    pub email: Option<String>,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub status: PaymentStatus,
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub amount: Option<Amount>,
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub currency: Option<Currency>,
+    pub attempts: u32,
+    pub shipped: bool,
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub shipped_at: Option<Timestamp>,
+    pub created_here: bool,
+    /// Why the gateway's answer disagrees with the job we created, if it does.
+    pub mismatch: Option<String>,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub first_seen_at: Timestamp,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct OrderDetail {
+    #[serde(flatten)]
+    pub summary: OrderSummary,
+    /// Whether the shop's shipping rule lets this order ship now, and why not.
+    pub ship: ShipCheck,
+    pub shipping_note: Option<String>,
+    pub payment_link: Option<String>,
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub last_confirmed_at: Option<Timestamp>,
+    pub payments: Vec<Attempt>,
+    pub deliveries: Vec<DeliveryView>,
+    pub status_events: Vec<StatusEventView>,
+    pub audit: Vec<AuditView>,
+    /// The gateway's last answer for the job, as it came.
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
+    pub raw_last_answer: Option<serde_json::Value>,
+}
+
+impl OrderDetail {
+    /// The ship check under these rules (the store knows no shop policy; the core does).
+    pub fn under(mut self, rules: ShipRules) -> Self {
+        self.ship = ShipCheck::of(&self.summary, rules);
+        self
+    }
+}
+
+/// One shopper attempt: a payment inside the job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub payment_reference: PaymentRef,
+    pub attempt: u32,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub status: PaymentStatus,
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub amount: Option<Amount>,
+    pub failure_code: Option<String>,
+    pub failure_reason: Option<String>,
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub created_at: Option<Timestamp>,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub id: i64,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub received_at: Timestamp,
+    pub payment_reference: Option<String>,
+    pub response_status: u16,
+    pub state: DeliveryState,
+    pub outcome: Option<String>,
+}
+
+impl DeliveryView {
+    pub fn state_word(&self) -> &'static str {
+        self.state.as_str()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct StatusEventView {
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub payment_reference: Option<PaymentRef>,
+    pub from: Option<String>,
+    pub to: String,
+    pub source: ChangeSource,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub at: Timestamp,
+}
+
+/// Something the owner did to an order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct AuditView {
+    pub action: String,
+    pub detail: Option<String>,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub at: Timestamp,
+}
+
+/// Who told us about a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum ChangeSource {
+    Notification,
+    Poll,
+    Owner,
+}
+
+impl ChangeSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Notification => "notification",
+            Self::Poll => "poll",
+            Self::Owner => "owner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Notification, Self::Poll, Self::Owner]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// Why an order cannot be marked as shipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShipRefusal {
+    #[error("order is {0}: only paid orders can be shipped")]
+    NotPaid(PaymentStatus),
+    #[error(
+        "order is Reserved (authorised, not captured) and this shop does not ship on Reserved"
+    )]
+    ReservedNotAllowed,
+    #[error("order was already marked as shipped")]
+    AlreadyShipped,
+    /// The gateway confirmed other money than the link asked for.
+    #[error(
+        "the gateway's answer does not match this order ({0}): check it in the Cashflows portal; \
+         shipping it anyway needs an override with a reason"
+    )]
+    Mismatch(String),
+    #[error("an override of a mismatch needs a reason")]
+    OverrideWithoutReason,
+}
+
+impl ShipRefusal {
+    /// Stable code for the faces (the window offers "Ship anyway…" on `mismatch` only).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotPaid(_) => "not_paid",
+            Self::ReservedNotAllowed => "reserved_not_allowed",
+            Self::AlreadyShipped => "already_shipped",
+            Self::Mismatch(_) => "mismatch",
+            Self::OverrideWithoutReason => "override_without_reason",
+        }
+    }
+}
+
+/// The shop's standing rules for shipping.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShipRules {
+    /// Ship on Reserved (authorised, captured later by the shop).
+    pub allow_reserved: bool,
+}
+
+/// How a shipment was allowed: plainly, or by the owner overriding a mismatch (audited).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShipPermit {
+    Plain,
+    MismatchOverridden { mismatch: String, reason: String },
+}
+
+/// The one shipping rule, for every face: ship only what is paid for (Reserved only where
+/// the shop captures later by choice), never twice, and never an order whose confirmed
+/// money differs from what was asked unless the owner overrides it with a reason.
+pub fn may_ship(
+    order: &OrderSummary,
+    rules: ShipRules,
+    override_reason: Option<&str>,
+) -> Result<ShipPermit, ShipRefusal> {
+    if order.shipped {
+        return Err(ShipRefusal::AlreadyShipped);
+    }
+    match &order.status {
+        s if s.is_paid() => {}
+        PaymentStatus::Reserved if rules.allow_reserved => {}
+        PaymentStatus::Reserved => return Err(ShipRefusal::ReservedNotAllowed),
+        other => return Err(ShipRefusal::NotPaid(other.clone())),
+    }
+    let Some(mismatch) = &order.mismatch else {
+        return Ok(ShipPermit::Plain);
+    };
+    match override_reason.map(str::trim) {
+        None => Err(ShipRefusal::Mismatch(mismatch.clone())),
+        Some("") => Err(ShipRefusal::OverrideWithoutReason),
+        Some(reason) => Ok(ShipPermit::MismatchOverridden {
+            mismatch: mismatch.clone(),
+            reason: reason.to_owned(),
+        }),
+    }
+}
+
+/// The shipping rule's answer for one order as the window shows it, so the window never
+/// keeps a copy of the rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct ShipCheck {
+    pub allowed: bool,
+    /// Why not, in the owner's words.
+    pub reason: Option<String>,
+    /// `ShipRefusal::code`; `mismatch` is the only refusal an override lifts.
+    pub code: Option<String>,
+}
+
+/// The refusal's words as a sentence on its own (they also follow "error: " in the CLI).
+fn sentence(words: &str) -> String {
+    let mut chars = words.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+impl ShipCheck {
+    pub fn of(order: &OrderSummary, rules: ShipRules) -> Self {
+        match may_ship(order, rules, None) {
+            Ok(_) => Self {
+                allowed: true,
+                reason: None,
+                code: None,
+            },
+            Err(refusal) => Self {
+                allowed: false,
+                reason: Some(sentence(&refusal.to_string())),
+                code: Some(refusal.code().to_owned()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(status: PaymentStatus, shipped: bool, mismatch: Option<&str>) -> OrderSummary {
+        let at = Timestamp::parse("2026-11-24T10:00:00Z").unwrap();
+        OrderSummary {
+            payment_job_reference: JobRef::parse("1").unwrap(),
+            order_number: None,
+            email: None,
+            status,
+            amount: None,
+            currency: None,
+            attempts: 1,
+            shipped,
+            shipped_at: None,
+            created_here: true,
+            mismatch: mismatch.map(str::to_owned),
+            first_seen_at: at,
+            updated_at: at,
+        }
+    }
+
+    const STRICT: ShipRules = ShipRules {
+        allow_reserved: false,
+    };
+    const RESERVED_OK: ShipRules = ShipRules {
+        allow_reserved: true,
+    };
+
+    #[test]
+    fn only_paid_or_allowed_reserved_orders_ship() {
+        let ship = |s, shipped, rules| may_ship(&order(s, shipped, None), rules, None);
+        assert_eq!(
+            ship(PaymentStatus::Paid, false, STRICT),
+            Ok(ShipPermit::Plain)
+        );
+        assert!(ship(PaymentStatus::Verified, false, STRICT).is_ok());
+        assert_eq!(
+            ship(PaymentStatus::Reserved, false, STRICT),
+            Err(ShipRefusal::ReservedNotAllowed)
+        );
+        assert!(ship(PaymentStatus::Reserved, false, RESERVED_OK).is_ok());
+        assert_eq!(
+            ship(PaymentStatus::Pending, false, RESERVED_OK),
+            Err(ShipRefusal::NotPaid(PaymentStatus::Pending))
+        );
+        assert_eq!(
+            ship(PaymentStatus::Paid, true, STRICT),
+            Err(ShipRefusal::AlreadyShipped)
+        );
+    }
+
+    #[test]
+    fn a_mismatch_refuses_shipping_unless_overridden_with_a_reason() {
+        let odd = order(
+            PaymentStatus::Paid,
+            false,
+            Some("amount 0.01 where 40.00 was asked"),
+        );
+        let refused = may_ship(&odd, STRICT, None).unwrap_err();
+        assert_eq!(refused.code(), "mismatch");
+        assert!(
+            refused.to_string().contains("0.01 where 40.00"),
+            "{refused}"
+        );
+        assert_eq!(
+            may_ship(&odd, STRICT, Some("  ")),
+            Err(ShipRefusal::OverrideWithoutReason)
+        );
+        assert_eq!(
+            may_ship(&odd, STRICT, Some(" customer paid the rest by phone ")),
+            Ok(ShipPermit::MismatchOverridden {
+                mismatch: "amount 0.01 where 40.00 was asked".into(),
+                reason: "customer paid the rest by phone".into(),
+            })
+        );
+        // The override lifts the mismatch only, never the status rule.
+        let unpaid = order(PaymentStatus::Pending, false, Some("currency EUR"));
+        assert_eq!(
+            may_ship(&unpaid, STRICT, Some("trust me")),
+            Err(ShipRefusal::NotPaid(PaymentStatus::Pending))
+        );
+    }
+
+    #[test]
+    fn the_ship_check_carries_the_rule_s_reason_and_code() {
+        assert_eq!(
+            ShipCheck::of(&order(PaymentStatus::Paid, false, None), STRICT),
+            ShipCheck {
+                allowed: true,
+                reason: None,
+                code: None
+            }
+        );
+        let c = ShipCheck::of(
+            &order(PaymentStatus::Paid, false, Some("amount 1.00")),
+            STRICT,
+        );
+        assert!(!c.allowed);
+        assert_eq!(c.code.as_deref(), Some("mismatch"));
+        let c = ShipCheck::of(&order(PaymentStatus::Pending, false, None), STRICT);
+        assert_eq!(
+            c.reason.as_deref(),
+            Some("Order is Pending: only paid orders can be shipped.")
+        );
+        assert_eq!(c.code.as_deref(), Some("not_paid"));
+    }
+}

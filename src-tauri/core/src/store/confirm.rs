@@ -1,0 +1,313 @@
+//! Writing what the gateway confirmed: job, attempts, status history, and the deliveries
+//! it settles, in one transaction.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::refs::{self, JobNames};
+use super::{inbox, summaries, Store, StoreError};
+use crate::domain::{
+    judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, OrderSummary, PaymentRef,
+    PaymentStatus, Seen, Timestamp, Verdict,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    /// `None` for the job (the order) itself.
+    pub payment_ref: Option<PaymentRef>,
+    pub from: Option<PaymentStatus>,
+    pub to: PaymentStatus,
+}
+
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The answer was older than what is stored and changed nothing.
+    pub stale: bool,
+    pub changes: Vec<StatusChange>,
+    pub order: OrderSummary,
+}
+
+impl Applied {
+    /// The change of the order's own status, if it changed.
+    pub fn job_change(&self) -> Option<&StatusChange> {
+        self.changes.iter().find(|c| c.payment_ref.is_none())
+    }
+}
+
+/// Deliveries this confirmation answers: the pending ones of one payment up to an id,
+/// named by the references that were asked (the gateway may spell its own differently,
+/// e.g. without leading zeros).
+#[derive(Debug, Clone)]
+pub struct Settles {
+    pub job_ref: JobRef,
+    pub payment_ref: PaymentRef,
+    pub up_to_id: i64,
+}
+
+impl Store {
+    /// Applies a gateway answer. Never lets an older answer overwrite a newer one, and
+    /// appends a status event only where a status actually changed.
+    pub async fn apply_snapshot(
+        &self,
+        snapshot: JobSnapshot,
+        source: ChangeSource,
+        mismatch: Option<String>,
+        settles: Option<Settles>,
+    ) -> Result<Applied, StoreError> {
+        self.write(move |conn| {
+            let applied = apply(conn, &snapshot, source, mismatch.as_deref())?;
+            if let Some(s) = settles {
+                let outcome = if applied.stale {
+                    format!(
+                        "confirmed: {} (an older answer was ignored)",
+                        applied.order.status
+                    )
+                } else {
+                    format!("confirmed: {}", applied.order.status)
+                };
+                inbox::settle(
+                    conn,
+                    &s.job_ref,
+                    &s.payment_ref,
+                    s.up_to_id,
+                    DeliveryState::Confirmed,
+                    &outcome,
+                )?;
+            }
+            Ok(applied)
+        })
+        .await
+    }
+}
+
+fn apply(
+    conn: &Connection,
+    snap: &JobSnapshot,
+    source: ChangeSource,
+    mismatch: Option<&str>,
+) -> Result<Applied, StoreError> {
+    let now = Timestamp::now().to_string();
+    let job = snap.job_ref.as_str();
+    let stored: Option<(String, Option<String>)> = conn
+        .prepare_cached("SELECT status, gateway_updated_at FROM payment_jobs WHERE job_ref = ?1")?
+        .query_row([job], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+
+    let incoming_ts = snap.gateway_updated_at.map(|t| t.to_string());
+    let held = stored
+        .as_ref()
+        .map(|(status, at)| -> Result<_, StoreError> {
+            Ok((
+                PaymentStatus::from(status.as_str()),
+                super::parse_col(at.clone(), Timestamp::parse)?,
+            ))
+        })
+        .transpose()?;
+    let held_seen = held.as_ref().map(|(status, at)| Seen { status, at: *at });
+    let incoming = Seen {
+        status: &snap.status,
+        at: snap.gateway_updated_at,
+    };
+    if judge(held_seen, incoming) == Verdict::Ignore {
+        super::exec(
+            conn,
+            "UPDATE payment_jobs SET last_confirmed_at = ?2 WHERE job_ref = ?1",
+            params![job, now],
+        )?;
+        let order = summaries::summary(conn, &snap.job_ref)?;
+        return Ok(Applied {
+            stale: true,
+            changes: Vec::new(),
+            order,
+        });
+    }
+    // Only a newer answer by the gateway's clock may move a payment back or sideways.
+    let clock_newer = matches!(
+        (held.as_ref().and_then(|h| h.1), snap.gateway_updated_at),
+        (Some(h), Some(i)) if i > h
+    );
+
+    let mut changes = Vec::new();
+    let previous = stored
+        .as_ref()
+        .map(|(s, _)| PaymentStatus::from(s.as_str()));
+    if previous.as_ref() != Some(&snap.status) {
+        changes.push(StatusChange {
+            payment_ref: None,
+            from: previous,
+            to: snap.status.clone(),
+        });
+    }
+
+    // What the row names and holds before this answer: the references index drops names
+    // that change, and the minor amount follows the amount and currency the row will hold.
+    type Held = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let held_row: Option<Held> = conn
+        .prepare_cached(
+            "SELECT order_number, email, amount, currency FROM payment_jobs WHERE job_ref = ?1",
+        )?
+        .query_row([job], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let (before, held_amount, held_currency) = match held_row {
+        Some((order_number, email, amount, currency)) => (
+            Some(JobNames {
+                order_number,
+                email,
+            }),
+            amount,
+            currency,
+        ),
+        None => (None, None, None),
+    };
+    let amount = match snap.amount {
+        Some(a) => Some(a),
+        None => super::parse_col(held_amount, str::parse::<crate::domain::Amount>)?,
+    };
+    let currency = match &snap.currency {
+        Some(c) => Some(c.clone()),
+        None => super::parse_col(held_currency, crate::domain::Currency::parse)?,
+    };
+    let amount_minor = refs::amount_minor(amount, currency.as_ref());
+
+    super::exec(
+        conn,
+        "INSERT INTO payment_jobs (job_ref, order_number, email, status, amount, paid_amount,
+             currency, mismatch, gateway_created_at, gateway_updated_at, first_seen_at,
+             updated_at, last_confirmed_at, amount_minor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12)
+         ON CONFLICT (job_ref) DO UPDATE SET
+             order_number = coalesce(excluded.order_number, order_number),
+             email = coalesce(excluded.email, email),
+             status = excluded.status,
+             amount = coalesce(excluded.amount, amount),
+             paid_amount = excluded.paid_amount,
+             currency = coalesce(excluded.currency, currency),
+             mismatch = excluded.mismatch,
+             gateway_created_at = coalesce(excluded.gateway_created_at, gateway_created_at),
+             gateway_updated_at = coalesce(excluded.gateway_updated_at, gateway_updated_at),
+             updated_at = CASE WHEN status IS excluded.status THEN updated_at
+                               ELSE excluded.updated_at END,
+             last_confirmed_at = excluded.last_confirmed_at,
+             amount_minor = excluded.amount_minor",
+        params![
+            job,
+            snap.order_number,
+            snap.email,
+            snap.status.as_str(),
+            snap.amount.map(|a| a.to_string()),
+            snap.paid_amount.map(|a| a.to_string()),
+            snap.currency.as_ref().map(|c| c.as_str()),
+            mismatch,
+            snap.created_at.map(|t| t.to_string()),
+            incoming_ts,
+            now,
+            amount_minor,
+        ],
+    )?;
+    super::exec(
+        conn,
+        "INSERT INTO job_answers (job_ref, raw) VALUES (?1, ?2)
+         ON CONFLICT (job_ref) DO UPDATE SET raw = excluded.raw",
+        params![job, snap.raw.to_string()],
+    )?;
+    refs::index_job(conn, job, before.as_ref())?;
+
+    for (i, p) in snap.payments.iter().enumerate() {
+        let before: Option<String> = conn
+            .query_row(
+                "SELECT status FROM payments WHERE job_ref = ?1 AND payment_ref = ?2",
+                params![job, p.payment_ref.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let before = before.map(PaymentStatus::from);
+        if !clock_newer {
+            let held = before.as_ref().map(|status| Seen { status, at: None });
+            let answer = Seen {
+                status: &p.status,
+                at: None,
+            };
+            if judge(held, answer) == Verdict::Ignore {
+                continue;
+            }
+        }
+        let changed = before.as_ref() != Some(&p.status);
+        super::exec(
+            conn,
+            "INSERT INTO payments (job_ref, payment_ref, attempt, status, amount, failure_code,
+                 failure_reason, gateway_created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (job_ref, payment_ref) DO UPDATE SET
+                 attempt = excluded.attempt,
+                 status = excluded.status,
+                 amount = coalesce(excluded.amount, amount),
+                 failure_code = excluded.failure_code,
+                 failure_reason = excluded.failure_reason,
+                 gateway_created_at = coalesce(excluded.gateway_created_at, gateway_created_at),
+                 updated_at = CASE WHEN status IS excluded.status THEN updated_at
+                                   ELSE excluded.updated_at END",
+            params![
+                job,
+                p.payment_ref.as_str(),
+                i as u32 + 1,
+                p.status.as_str(),
+                p.amount.map(|a| a.to_string()),
+                p.failure_code,
+                p.failure_reason,
+                p.created_at.map(|t| t.to_string()),
+                now,
+            ],
+        )?;
+        super::exec(
+            conn,
+            "INSERT INTO payment_answers (job_ref, payment_ref, raw) VALUES (?1, ?2, ?3)
+             ON CONFLICT (job_ref, payment_ref) DO UPDATE SET raw = excluded.raw",
+            params![job, p.payment_ref.as_str(), p.raw.to_string()],
+        )?;
+        refs::index_payment(conn, job, p.payment_ref.as_str())?;
+        if changed {
+            changes.push(StatusChange {
+                payment_ref: Some(p.payment_ref.clone()),
+                from: before,
+                to: p.status.clone(),
+            });
+        }
+    }
+
+    for c in &changes {
+        insert_event(conn, &snap.job_ref, c, source, &now)?;
+    }
+    let order = summaries::summary(conn, &snap.job_ref)?;
+    Ok(Applied {
+        stale: false,
+        changes,
+        order,
+    })
+}
+
+pub(super) fn insert_event(
+    conn: &Connection,
+    job: &JobRef,
+    c: &StatusChange,
+    source: ChangeSource,
+    at: &str,
+) -> Result<(), StoreError> {
+    super::exec(
+        conn,
+        "INSERT INTO status_events (job_ref, payment_ref, from_status, to_status, source, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            job.as_str(),
+            c.payment_ref.as_ref().map(|p| p.as_str()),
+            c.from.as_ref().map(|s| s.as_str()),
+            c.to.as_str(),
+            source.as_str(),
+            at,
+        ],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! A Cashflows gateway simulator: the gateway API with its request signature, the
+//! hosted payment page's shoppers, and the notification sender with the gateway's
+//! retry schedule, on a scaled clock.
+//!
+//! It stands in for an external system, so it talks HTTP only and shares no types
+//! with the rest of the crate.
+//!
+//! Routes: the signed gateway API under `/api/gateway` (`POST /payment-jobs`,
+//! `GET /payment-jobs/{job}`, `GET /payment-jobs/{job}/payments/{payment}`,
+//! `PATCH /payment-jobs/{job}/cancel`, `HEAD /orders/{orderNumber}`), the hosted page
+//! `GET /hpp/{job}`, and unsigned control routes under `/_sim/` (jobs, play,
+//! deliveries, series, requests, faults) for another process to drive it. Bind it to
+//! loopback: the control routes have no authentication.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use tillwatch_sim::{self as sim, Script, SimConfig};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let handle = sim::start(listener, SimConfig::default()).await?;
+//! let job = handle
+//!     .create_job(sim::CreateJob {
+//!         amount: "12.50".parse().unwrap(),
+//!         currency: "GBP".into(),
+//!         order_number: "A-1".into(),
+//!         email: "shopper@example.com".into(),
+//!         webhook_url: Some("http://127.0.0.1:8080/webhooks/cashflows".into()),
+//!     })
+//!     .unwrap();
+//! handle.play(&job.reference, Script::PaysAtOnce);
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod auth;
+mod clock;
+mod control;
+mod deliveries;
+mod demo;
+mod faults;
+mod handle;
+mod ledger;
+mod model;
+mod notifier;
+mod request;
+mod shared;
+mod shopper;
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use auth::sign;
+pub use clock::{format_wire, parse_wire, SimClock};
+pub use deliveries::{DeliveryAttempt, SeriesRecord, SeriesState};
+pub use demo::spawn_demo_traffic;
+pub use faults::{Endpoint, Fault, FaultTarget};
+pub use handle::{JobSnapshot, SimHandle, WaitTimeout};
+pub use model::{
+    Amount, BillingIdentity, ErrorItem, ErrorReport, Job, JobAttributes, NotificationBody, Order,
+    Payment, Status, Step,
+};
+pub use notifier::RetrySchedule;
+pub use request::CreateJob;
+pub use shopper::{Script, ShopperError};
+
+use shared::Shared;
+
+/// How the simulated gateway behaves.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The merchant's `ConfigurationId` header value.
+    pub configuration_id: String,
+    /// Accepted API keys (two during a key rotation); a request signed with any passes.
+    pub api_keys: Vec<String>,
+    /// Sim seconds per real second (1.0 real time; 1e6 makes a month last ~2.6 s).
+    pub clock_scale: f64,
+    /// Where to notify jobs created without a `WebhookUrl`.
+    pub default_webhook_url: Option<String>,
+    /// Failed payments after which a job is Failed (the real limit is unpublished).
+    pub attempt_limit: u32,
+    pub retry_schedule: RetrySchedule,
+    /// Sim time between a shopper's steps.
+    pub step_gap: Duration,
+    /// Real-time limit for one notification POST.
+    pub notify_timeout: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            configuration_id: "sim-config".to_owned(),
+            api_keys: vec!["sim-api-key".to_owned()],
+            clock_scale: 1.0,
+            default_webhook_url: None,
+            attempt_limit: 3,
+            retry_schedule: RetrySchedule::default(),
+            step_gap: Duration::from_secs(2),
+            notify_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl SimConfig {
+    fn check(&self) -> io::Result<()> {
+        let invalid = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        if !(self.clock_scale.is_finite() && self.clock_scale > 0.0) {
+            return invalid(format!("clock_scale must be > 0, got {}", self.clock_scale));
+        }
+        if self.api_keys.is_empty() {
+            return invalid("at least one API key is needed".to_owned());
+        }
+        if self.attempt_limit == 0 {
+            return invalid("attempt_limit must be at least 1".to_owned());
+        }
+        self.retry_schedule.check().or_else(invalid)
+    }
+}
+
+/// Serve the simulator on `listener` until `SimHandle::shutdown`.
+pub async fn start(listener: TcpListener, config: SimConfig) -> io::Result<SimHandle> {
+    config.check()?;
+    let addr = listener.local_addr()?;
+    // A wildcard bind is still reached on loopback.
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let base_url = format!("http://{}", std::net::SocketAddr::new(ip, addr.port()));
+    let http = reqwest::Client::builder()
+        .timeout(config.notify_timeout)
+        // A redirect is not a 200: the gateway does not follow it.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("tillwatch-sim (Cashflows gateway simulator)")
+        .build()
+        .map_err(io::Error::other)?;
+    let shared = Arc::new(Shared {
+        clock: SimClock::new(config.clock_scale),
+        config,
+        base_url,
+        ledger: Mutex::new(ledger::Ledger::new()),
+        faults: Mutex::default(),
+        log: Mutex::default(),
+        http,
+        changed: watch::Sender::new(0),
+        shutdown: watch::Sender::new(false),
+    });
+    let handle = SimHandle {
+        shared: shared.clone(),
+        server: Arc::new(Mutex::new(None)),
+    };
+    let app = api::router(shared.clone())
+        .merge(control::router(handle.clone()))
+        .fallback(api::not_found);
+    let stopped = shared.stopped();
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::error!(error = %e, "sim: server failed");
+        }
+    });
+    *shared::lock(&handle.server) = Some(server);
+    Ok(handle)
+}
+
+/// `start`, then shut down when `signal` resolves.
+pub async fn start_with_shutdown(
+    listener: TcpListener,
+    config: SimConfig,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<SimHandle> {
+    let handle = start(listener, config).await?;
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = signal => stopper.shutdown().await,
+            _ = stopper.shared.stopped() => {}
+        }
+    });
+    Ok(handle)
+}
