@@ -18,8 +18,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tillwatch_core::domain::{JobRef, PaymentRef, Timestamp};
 use tillwatch_core::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
 use tillwatch_core::pipeline::{ConfirmWorker, ConfirmWorkerConfig, EventBus};
-use tillwatch_core::store::{NewDelivery, Store};
+use tillwatch_core::store::NewDelivery;
 use tillwatch_sim::{self as sim, Endpoint, Fault, FaultTarget, Script, SimConfig};
+use tillwatch_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -86,7 +87,7 @@ async fn run(count: usize, concurrency: usize, latency: Duration) {
     }
 
     // The inbox: one acknowledged delivery per job, committed as the listener would.
-    let store = Store::open(dir.join("backlog.db")).expect("open store");
+    let store = SqliteStore::open(dir.join("backlog.db")).expect("open store");
     let mut writes = JoinSet::new();
     for (job, payment) in &refs {
         let store = store.clone();

@@ -1,4 +1,4 @@
-//! Listener benchmark: Tillwatch's webhook listener next to three floors, driven over
+//! Listener benchmark: Tillwatch<SqliteStore>'s webhook listener next to three floors, driven over
 //! loopback by `oha`, all in one run so the figures are comparable.
 //!
 //! Servers (each on its own 127.0.0.1 port, in this process, one tokio runtime):
@@ -85,8 +85,8 @@ fn main() {
             },
             {
                 let db = dir.join("tillwatch.db");
-                let store =
-                    tillwatch_core::store::Store::open(&db).expect("open the Tillwatch store");
+                let store = tillwatch_store_sqlite::SqliteStore::open(&db)
+                    .expect("open the Tillwatch store");
                 let router = tillwatch_core::listener::router(store, None, Arc::new(|| {}));
                 Server::start_tillwatch("tillwatch", db, router).await
             },

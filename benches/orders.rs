@@ -4,7 +4,7 @@
 //! primary-key SELECT of one row through the same read path). Prints figures, asserts
 //! nothing; the last line is read by a reviewer's script.
 //!
-//! `nice cargo bench -p tillwatch-core --bench orders` (`BENCH_JOBS` sets the number
+//! `nice cargo bench -p tillwatch-store-sqlite --bench orders` (`BENCH_JOBS` sets the number
 //! of jobs, payments are 2.5 per job; `BENCH_TRIGRAM=0` skips the FTS5 trigram
 //! comparison).
 
@@ -19,8 +19,9 @@ use tillwatch_core::domain::{
     ChangeSource, Currency, JobRef, JobSnapshot, PaymentRef, PaymentSnapshot, PaymentStatus,
     Timestamp,
 };
-use tillwatch_core::store::{OrderSort, Store};
+use tillwatch_core::store::OrderSort;
 use tillwatch_core::views::OrdersQuery;
+use tillwatch_store_sqlite::SqliteStore;
 
 const QUERIES: usize = 1000;
 
@@ -114,7 +115,7 @@ async fn build(path: &Path, jobs: u64) {
         let _ = std::fs::remove_file(path.with_extension(ext));
     }
     let t = Instant::now();
-    let store = Store::open(&building).unwrap();
+    let store = SqliteStore::open(&building).unwrap();
     let mut next = 0u64;
     while next < jobs {
         let mut batch = tokio::task::JoinSet::new();
@@ -256,7 +257,7 @@ fn trigram_db(dir: &Path, jobs: u64) -> PathBuf {
 #[tokio::main]
 async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
-        println!("orders bench: run with `cargo bench -p tillwatch-core --bench orders`");
+        println!("orders bench: run with `cargo bench -p tillwatch-store-sqlite --bench orders`");
         return;
     }
     let jobs: u64 = std::env::var("BENCH_JOBS")
@@ -267,7 +268,7 @@ async fn main() {
     let dir = target_dir().join("bench-data");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("orders-{jobs}.db"));
-    let latest = tillwatch_core::store::schema_version();
+    let latest = tillwatch_store_sqlite::schema_version();
     if path.exists() && schema_version(&path) != Some(latest) {
         println!("the cached database has another schema: rebuilding");
         std::fs::remove_file(&path).unwrap();
@@ -278,7 +279,7 @@ async fn main() {
         println!("reusing {}", path.display());
     }
 
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     let app = Tillwatch::new(
         store.clone(),
         ShopPolicy {
@@ -537,7 +538,7 @@ async fn main() {
     );
 }
 
-async fn ack_latency(store: &Store, app: &Tillwatch) -> (Figures, Figures) {
+async fn ack_latency(store: &SqliteStore, app: &Tillwatch<SqliteStore>) -> (Figures, Figures) {
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhooks/cashflows", tcp.local_addr().unwrap());
     let router = tillwatch_core::listener::router(store.clone(), None, Arc::new(|| {}));

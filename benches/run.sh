@@ -22,7 +22,7 @@ fi
 # `cargo tauri build` adds, so the window bench and the .deb share one build of Tauri.
 cargo bench -p tillwatch-core --bench listener
 cargo bench -p tillwatch-core --bench backlog
-cargo bench -p tillwatch-core --bench orders
+cargo bench -p tillwatch-store-sqlite --bench orders
 features=(--features tauri/custom-protocol)
 # The window against a bare Tauri window. The app measured is the .deb's own binary
 # (scripts/package.sh's release build, unpacked here): a bench target also builds the app

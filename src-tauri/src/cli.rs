@@ -10,13 +10,13 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
-use crate::app::{ServeOptions, ShopPolicy, Tillwatch};
+use crate::app::{ServeOptions, ShopPolicy};
 use crate::config::{self, Credentials, Mode};
 use crate::domain::{DeliveryState, OrderDetail, OrderSummary, PaymentStatus};
 use crate::gateway::{GatewayClient, GatewayConfig, GatewayEnvironment};
 use crate::pipeline::CoreEvent;
-use crate::store::Store;
 use crate::{listener, sim};
+use crate::{App, Backend};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -361,8 +361,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 creds.api_key,
             ))?;
             let db = mode.database_path(&data_dir);
-            let app = Tillwatch::new(
-                Store::open(&db).with_context(|| format!("opening {}", db.display()))?,
+            let app = App::new(
+                Backend::open(&db).with_context(|| format!("opening {}", db.display()))?,
                 ShopPolicy {
                     allow_ship_on_reserved: false,
                 },
@@ -391,8 +391,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ..
                 }
             );
-            let app = Tillwatch::new(
-                Store::open(&db).with_context(|| format!("opening {}", db.display()))?,
+            let app = App::new(
+                Backend::open(&db).with_context(|| format!("opening {}", db.display()))?,
                 ShopPolicy {
                     allow_ship_on_reserved: allow_reserved,
                 },
@@ -402,7 +402,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn read(app: Tillwatch, command: Command, json: bool) -> anyhow::Result<()> {
+async fn read(app: App, command: Command, json: bool) -> anyhow::Result<()> {
     match command {
         Command::Lookup { query } => {
             let found = app.lookup(&query).await?;
@@ -510,7 +510,7 @@ async fn read(app: Tillwatch, command: Command, json: bool) -> anyhow::Result<()
 }
 
 async fn link(
-    app: Tillwatch,
+    app: App,
     gateway: GatewayClient,
     action: LinkAction,
     data_dir: &std::path::Path,
@@ -745,8 +745,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
 
     let db = args.mode.database_path(&args.data_dir);
-    let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
-    let app = Tillwatch::new(
+    let store = Backend::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    let app = App::new(
         store,
         ShopPolicy {
             allow_ship_on_reserved: false,

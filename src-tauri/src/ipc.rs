@@ -134,7 +134,7 @@ mod tests {
     }
 
     #[test]
-    fn an_ipc_error_from_a_database_failure_holds_no_sql_text() {
+    fn an_ipc_error_from_an_sqlite_failure_holds_no_sql_text() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         let sqlite = conn
             .execute("SELEC job_ref FROM payment_jobs", [])
@@ -144,7 +144,7 @@ mod tests {
             "the raw text has SQL in it"
         );
         let ipc = IpcError::from(tillwatch_core::app::AppError::from(
-            tillwatch_core::store::StoreError::from(sqlite),
+            tillwatch_core::store::StoreError::from(tillwatch_store_sqlite::DbError::from(sqlite)),
         ));
         assert_eq!(ipc.code, "store_failed");
         for leak in ["SELEC", "syntax", "payment_jobs", "sqlite"] {

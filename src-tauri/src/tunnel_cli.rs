@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::app::Tillwatch;
 use crate::tunnel::{
     ProviderKind, SupervisorConfig, SupervisorHooks, TunnelChoice, TunnelErrorKind, TunnelEvent,
     TunnelHandle, TunnelState, TunnelSupervisor,
 };
+use crate::App;
 
 pub const ENV_TUNNEL: &str = "TILLWATCH_TUNNEL";
 pub const ENV_PUBLIC_URL: &str = "TILLWATCH_PUBLIC_URL";
@@ -73,7 +73,7 @@ impl TunnelArgs {
 /// change in the Cashflows portal when the URL changed.
 pub fn start(
     args: &TunnelArgs,
-    app: &Tillwatch,
+    app: &App,
     local: SocketAddr,
     webhook_path: &str,
     database: &Path,

@@ -444,7 +444,7 @@ async fn ship_refuses_a_mismatched_order_unless_overridden_with_a_reason() {
     );
     {
         use tillwatch::domain::{Currency, JobRef, PaymentRef};
-        let store = tillwatch::store::Store::open(env.db_path()).expect("the serve database");
+        let store = tillwatch::Backend::open(env.db_path()).expect("the serve database");
         store
             .record_created_job(tillwatch::store::CreatedJobRecord {
                 job_ref: JobRef::parse(&job.reference).unwrap(),

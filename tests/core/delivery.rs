@@ -8,13 +8,13 @@ use tillwatch_core::domain::{
     ChangeSource, DeliveryPolicy, DeliveryState, JobRef, JobSnapshot, PaymentStatus,
 };
 use tillwatch_core::pipeline::CoreEvent;
-use tillwatch_core::store::Store;
 use tillwatch_sim::{Endpoint, Fault, FaultTarget};
+use tillwatch_store_sqlite::SqliteStore;
 
 use crate::harness::{far_future, Rig, RigOptions, WAIT};
 
 /// Polls the store until the deliveries of `job` hold a failure run.
-async fn wait_failing(store: &Store, job: &str) {
+async fn wait_failing(store: &SqliteStore, job: &str) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let pending = store.due_deliveries(far_future(), 100).await.unwrap();

@@ -11,8 +11,8 @@ use tillwatch_core::gateway::{
 };
 use tillwatch_core::listener::SourcePolicy;
 use tillwatch_core::pipeline::{CoreEvent, ReconcileReport};
-use tillwatch_core::store::Store;
 use tillwatch_sim::{self as sim, CreateJob, SimConfig, SimHandle};
+use tillwatch_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
@@ -55,7 +55,7 @@ impl Default for RigOptions {
 
 pub struct Rig {
     pub sim: SimHandle,
-    pub app: Tillwatch,
+    pub app: Tillwatch<SqliteStore>,
     pub gateway: GatewayClient,
     pub addr: SocketAddr,
     pub webhook_url: String,
@@ -103,7 +103,7 @@ impl Rig {
         let sim = start_sim(opts.sim).await;
         let key = sim.config().api_keys[0].clone();
         let gateway = gateway_client(&sim, &key, opts.gateway_timeout);
-        let store = Store::open(dir.path().join("tillwatch.db")).unwrap();
+        let store = SqliteStore::open(dir.path().join("tillwatch.db")).unwrap();
         let app = Tillwatch::new(
             store,
             ShopPolicy {
@@ -148,7 +148,7 @@ impl Rig {
         self.next_reconciliation().await;
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &SqliteStore {
         self.app.store()
     }
 
@@ -297,7 +297,7 @@ pub fn far_future() -> tillwatch_core::domain::Timestamp {
 type Serving = JoinHandle<std::io::Result<()>>;
 
 fn serve(
-    app: &Tillwatch,
+    app: &Tillwatch<SqliteStore>,
     gateway: &GatewayClient,
     tcp: TcpListener,
     opts: ServeOptions,

@@ -8,13 +8,12 @@ use tillwatch_core::domain::{
     ChangeSource, Currency, JobRef, JobSnapshot, OrderSummary, PaymentRef, PaymentSnapshot,
     PaymentStatus, Timestamp,
 };
-use tillwatch_core::store::{
-    MatchHow, OrderFilter, OrderSort, PageAt, RefKind, ShipRequest, Store,
-};
+use tillwatch_core::store::{MatchHow, OrderFilter, OrderSort, PageAt, RefKind, ShipRequest};
+use tillwatch_store_sqlite::SqliteStore;
 
 use crate::harness::TestDir;
 
-fn app(store: Store) -> Tillwatch {
+fn app(store: SqliteStore) -> Tillwatch<SqliteStore> {
     Tillwatch::new(
         store,
         ShopPolicy {
@@ -144,11 +143,11 @@ fn table_counts(path: &std::path::Path) -> Vec<(String, i64)> {
 async fn upgrade_keeps_every_row(version: usize) {
     let dir = TestDir::new(&format!("upgrade-{version}"));
     let path = dir.path().join("old.db");
-    Store::create_at_schema_version(&path, version).unwrap();
+    SqliteStore::create_at_schema_version(&path, version).unwrap();
     fill_old(&Connection::open(&path).unwrap());
     let before = table_counts(&path);
 
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     assert_eq!(table_counts(&path), before, "every row kept");
     let conn = Connection::open(&path).unwrap();
     let version_now: i64 = conn
@@ -279,7 +278,7 @@ fn snap(
     }
 }
 
-async fn apply(store: &Store, s: JobSnapshot) {
+async fn apply(store: &SqliteStore, s: JobSnapshot) {
     store
         .apply_snapshot(s, ChangeSource::Notification, None, None)
         .await
@@ -289,7 +288,7 @@ async fn apply(store: &Store, s: JobSnapshot) {
 #[tokio::test]
 async fn lookup_finds_every_reference_exact_by_prefix_and_by_its_last_digits() {
     let dir = TestDir::new("history-lookup");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     apply(
         &store,
         snap(
@@ -391,7 +390,7 @@ async fn lookup_finds_every_reference_exact_by_prefix_and_by_its_last_digits() {
 #[tokio::test]
 async fn a_changed_order_number_or_email_no_longer_finds_the_order() {
     let dir = TestDir::new("history-renamed");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     apply(
         &store,
         snap(
@@ -434,9 +433,9 @@ async fn a_changed_order_number_or_email_no_longer_finds_the_order() {
 
 /// 40 orders in two currencies, several statuses, some shipped, some without an order
 /// number, many seen in the same instant (ties broken by the job reference).
-async fn varied_store(name: &str) -> (TestDir, Store) {
+async fn varied_store(name: &str) -> (TestDir, SqliteStore) {
     let dir = TestDir::new(name);
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let statuses = [
         PaymentStatus::Paid,
         PaymentStatus::Failed,
@@ -492,7 +491,7 @@ async fn varied_store(name: &str) -> (TestDir, Store) {
     (dir, store)
 }
 
-async fn walk(store: &Store, base: OrderFilter, backwards: bool) -> Vec<String> {
+async fn walk(store: &SqliteStore, base: OrderFilter, backwards: bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut at = if backwards {
         PageAt::Last

@@ -10,7 +10,8 @@ use tillwatch_core::listener::{
     router, serve_with, RateLimit, ServeLimits, SourceGuard, SourcePolicy, BODY_LIMIT,
     GATEWAY_INTEGRATION,
 };
-use tillwatch_core::store::{Store, MAX_KEPT_MALFORMED, WRITE_QUEUE};
+use tillwatch_store_sqlite::SqliteStore;
+use tillwatch_store_sqlite::{MAX_KEPT_MALFORMED, WRITE_QUEUE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -21,7 +22,7 @@ use crate::harness::{Rig, TestDir, WAIT};
 
 const SECRET: &str = "s3cret-path-0123456789";
 
-fn app(store: &Store, secret: Option<&str>) -> (axum::Router, Arc<AtomicUsize>) {
+fn app(store: &SqliteStore, secret: Option<&str>) -> (axum::Router, Arc<AtomicUsize>) {
     let woken = Arc::new(AtomicUsize::new(0));
     let w = Arc::clone(&woken);
     let r = router(
@@ -48,7 +49,7 @@ async fn body_json(resp: axum::response::Response) -> serde_json::Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-async fn delivery_states(store: &Store) -> Vec<(String, i64)> {
+async fn delivery_states(store: &SqliteStore) -> Vec<(String, i64)> {
     // Through the public API: the inbox status and every pending row.
     let later = tillwatch_core::domain::Timestamp::now().plus(std::time::Duration::from_secs(3600));
     let pending = store.due_deliveries(later, 10_000).await.unwrap();
@@ -61,7 +62,7 @@ async fn delivery_states(store: &Store) -> Vec<(String, i64)> {
 #[tokio::test]
 async fn valid_notification_is_committed_then_echoed() {
     let dir = TestDir::new("listener-ok");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let (r, woken) = app(&store, None);
     let resp = r
         .oneshot(post(
@@ -78,7 +79,7 @@ async fn valid_notification_is_committed_then_echoed() {
     assert_eq!(woken.load(Ordering::SeqCst), 1);
     // The row is there for a fresh connection: committed, not just buffered.
     drop(store);
-    let reopened = Store::open(dir.path().join("t.db")).unwrap();
+    let reopened = SqliteStore::open(dir.path().join("t.db")).unwrap();
     assert_eq!(
         delivery_states(&reopened).await,
         vec![("200421017498767380".to_owned(), 1)]
@@ -88,7 +89,7 @@ async fn valid_notification_is_committed_then_echoed() {
 #[tokio::test]
 async fn malformed_notifications_are_refused_and_logged() {
     let dir = TestDir::new("listener-bad");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let (r, woken) = app(&store, None);
     let cases: Vec<(Body, StatusCode)> = vec![
         (Body::from("not json at all"), StatusCode::BAD_REQUEST),
@@ -138,7 +139,7 @@ async fn malformed_notifications_are_refused_and_logged() {
 #[tokio::test]
 async fn only_the_webhook_route_exists() {
     let dir = TestDir::new("listener-routes");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let (r, _) = app(&store, None);
     let get = Request::get("/webhooks/cashflows")
         .body(Body::empty())
@@ -169,7 +170,7 @@ async fn only_the_webhook_route_exists() {
 #[tokio::test]
 async fn secret_path_is_the_only_way_in() {
     let dir = TestDir::new("listener-secret");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let (r, _) = app(&store, Some(SECRET));
     let body = r#"{"paymentJobReference":"1","paymentReference":"2"}"#;
     let plain = r
@@ -194,7 +195,7 @@ async fn secret_path_is_the_only_way_in() {
 #[tokio::test]
 async fn refused_deliveries_are_kept_only_up_to_a_bound() {
     let dir = TestDir::new("listener-bound");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let (r, _) = app(&store, None);
     let mut sends = tokio::task::JoinSet::new();
     for i in 0..(MAX_KEPT_MALFORMED + 25) {
@@ -263,7 +264,7 @@ fn notification(job: &str, payment: &str) -> String {
 #[tokio::test]
 async fn a_full_write_queue_answers_503_and_acknowledges_only_what_is_stored() {
     let dir = TestDir::new("listener-queue-full");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let (r, _) = app(&store, None);
     let paused = store.pause_writer().await.unwrap();
     let beyond = 10;
@@ -381,7 +382,7 @@ fn raw_notification(job: &str) -> String {
 #[tokio::test]
 async fn a_body_sent_byte_by_byte_gets_408_after_the_body_timeout() {
     let dir = TestDir::new("listener-slow-body");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let (r, woken) = app(&store, None);
     let served = serve_router(
         r,
@@ -412,7 +413,7 @@ async fn a_body_sent_byte_by_byte_gets_408_after_the_body_timeout() {
 #[tokio::test]
 async fn headers_sent_slowly_are_cut_off_after_the_header_timeout() {
     let dir = TestDir::new("listener-slow-header");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let (r, _) = app(&store, None);
     let served = serve_router(
         r,
@@ -437,7 +438,7 @@ async fn headers_sent_slowly_are_cut_off_after_the_header_timeout() {
 #[tokio::test]
 async fn shutdown_gives_up_on_a_straggler_after_the_grace_period() {
     let dir = TestDir::new("listener-straggler");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let (r, _) = app(&store, None);
     // Tells the test the straggler's request is inside the server.
     let (started_tx, started) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -470,7 +471,7 @@ async fn shutdown_gives_up_on_a_straggler_after_the_grace_period() {
 #[tokio::test]
 async fn connections_beyond_the_cap_are_refused_until_one_is_released() {
     let dir = TestDir::new("listener-cap");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let (r, _) = app(&store, None);
     let served = serve_router(
         r,
@@ -518,7 +519,7 @@ fn from(ip: &str, forwarded_for: Option<&str>, body: String) -> Request<Body> {
     req
 }
 
-fn guarded(store: &Store, policy: SourcePolicy) -> axum::Router {
+fn guarded(store: &SqliteStore, policy: SourcePolicy) -> axum::Router {
     let (r, _) = app(store, None);
     SourceGuard::new(store.clone(), policy).layer(r)
 }
@@ -535,7 +536,7 @@ fn kept_refusals(dir: &TestDir) -> Vec<(Option<String>, i64)> {
 #[tokio::test]
 async fn the_allow_list_refuses_other_sources_with_403_and_keeps_a_record() {
     let dir = TestDir::new("listener-allow");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let r = guarded(
         &store,
         SourcePolicy {
@@ -591,7 +592,7 @@ async fn the_allow_list_refuses_other_sources_with_403_and_keeps_a_record() {
 #[tokio::test]
 async fn without_an_allow_list_every_source_is_served() {
     let dir = TestDir::new("listener-allow-off");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let r = guarded(&store, SourcePolicy::default());
     let resp = r
         .oneshot(from(
@@ -607,7 +608,7 @@ async fn without_an_allow_list_every_source_is_served() {
 #[tokio::test]
 async fn the_allow_list_holds_over_real_sockets() {
     let dir = TestDir::new("listener-allow-socket");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let policy = |allow: &str| SourcePolicy {
         allow_from: vec![allow.parse().unwrap()],
         ..SourcePolicy::default()
@@ -630,7 +631,7 @@ async fn the_allow_list_holds_over_real_sockets() {
 #[tokio::test(start_paused = true)]
 async fn a_flood_from_one_source_gets_429_while_others_are_served() {
     let dir = TestDir::new("listener-rate");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let r = guarded(
         &store,
         SourcePolicy {

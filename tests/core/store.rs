@@ -3,7 +3,8 @@ use tillwatch_core::domain::{
     ChangeSource, Currency, JobRef, JobSnapshot, PaymentRef, PaymentSnapshot, PaymentStatus,
     ShipRefusal, Timestamp,
 };
-use tillwatch_core::store::{NewDelivery, ShipRequest, Store, StoreError};
+use tillwatch_core::store::{NewDelivery, ShipRequest, StoreError};
+use tillwatch_store_sqlite::SqliteStore;
 
 use crate::harness::TestDir;
 
@@ -34,7 +35,7 @@ pub fn snapshot(job: &str, status: PaymentStatus, updated: &str, order: &str) ->
 #[tokio::test]
 async fn an_older_answer_never_overwrites_a_newer_one() {
     let dir = TestDir::new("store-stale");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let newer = snapshot("100", PaymentStatus::Paid, "2026-11-24T10:00:02.5Z", "O-1");
     let older = snapshot(
         "100",
@@ -73,7 +74,7 @@ async fn an_older_answer_never_overwrites_a_newer_one() {
 #[tokio::test]
 async fn lookup_finds_by_every_reference_exact_then_prefix() {
     let dir = TestDir::new("store-lookup");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     for (job, order) in [("111222", "A-7"), ("111333", "A-70"), ("999", "B_1")] {
         let s = snapshot(job, PaymentStatus::Paid, "2026-11-24T10:00:00Z", order);
         store
@@ -120,7 +121,7 @@ async fn lookup_finds_by_every_reference_exact_then_prefix() {
 #[tokio::test]
 async fn shipping_follows_the_status_and_is_audited() {
     let dir = TestDir::new("store-ship");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     for (job, status) in [
         ("1", PaymentStatus::Pending),
         ("2", PaymentStatus::Paid),
@@ -174,7 +175,7 @@ async fn shipping_follows_the_status_and_is_audited() {
     );
     // Survives reopening.
     drop(store);
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let three = store
         .order(&JobRef::parse("3").unwrap())
         .await
@@ -186,7 +187,7 @@ async fn shipping_follows_the_status_and_is_audited() {
 #[tokio::test]
 async fn concurrent_writes_are_grouped_and_all_committed() {
     let dir = TestDir::new("store-group");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let commits_before = store.commit_count();
     let mut writes = tokio::task::JoinSet::new();
     for i in 0..500u32 {
@@ -223,25 +224,25 @@ async fn concurrent_writes_are_grouped_and_all_committed() {
 async fn a_database_from_a_newer_version_is_refused_not_damaged() {
     let dir = TestDir::new("store-newer");
     let path = dir.path().join("t.db");
-    drop(Store::open(&path).unwrap());
+    drop(SqliteStore::open(&path).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     assert!(matches!(
-        Store::open(&path),
+        SqliteStore::open(&path),
         Err(StoreError::TooNew { found: 99, .. })
     ));
     // Reopening an up-to-date file runs no migration twice.
     let other = dir.path().join("u.db");
-    drop(Store::open(&other).unwrap());
-    drop(Store::open(&other).unwrap());
+    drop(SqliteStore::open(&other).unwrap());
+    drop(SqliteStore::open(&other).unwrap());
 }
 
 #[tokio::test]
 async fn an_order_is_named_by_any_reference_and_ambiguity_is_refused() {
     use tillwatch_core::app::{AppError, ShopPolicy, Tillwatch};
     let dir = TestDir::new("resolve");
-    let store = Store::open(dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     for (job, order) in [("111222", "A-7"), ("111333", "A-70")] {
         let s = snapshot(job, PaymentStatus::Paid, "2026-11-24T10:00:00Z", order);
         store
@@ -281,7 +282,7 @@ async fn an_order_is_named_by_any_reference_and_ambiguity_is_refused() {
 async fn settled_deliveries_are_pruned_after_the_retention_period_and_pending_or_dead_never() {
     let dir = TestDir::new("store-retention");
     let path = dir.path().join("t.db");
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     for job in ["1", "2", "3", "4", "5"] {
         store
             .record_delivery(NewDelivery {

@@ -11,8 +11,8 @@ use tillwatch_core::gateway::{
     ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment, RetryPolicy,
 };
 use tillwatch_core::pipeline::CoreEvent;
-use tillwatch_core::store::Store;
 use tillwatch_sim::{self as sim, CreateJob, SimConfig, SimHandle};
+use tillwatch_store_sqlite::SqliteStore;
 use tillwatch_tunnel::{
     Backoff, SupervisorConfig, SupervisorHooks, TunnelEvent, TunnelHandle, TunnelProvider,
     TunnelState, TunnelSupervisor, UrlChange,
@@ -45,7 +45,7 @@ pub fn fast(cfg: &mut SupervisorConfig) {
 
 pub struct Rig {
     pub sim: SimHandle,
-    pub app: Tillwatch,
+    pub app: Tillwatch<SqliteStore>,
     pub local: SocketAddr,
     pub tunnel: TunnelHandle,
     /// Every tunnel event so far, in order (nothing is lost, unlike a watch).
@@ -86,7 +86,7 @@ impl Rig {
         };
         let gateway = GatewayClient::new(gw).unwrap();
         let app = Tillwatch::new(
-            Store::open(dir.path().join("tillwatch.db")).unwrap(),
+            SqliteStore::open(dir.path().join("tillwatch.db")).unwrap(),
             ShopPolicy {
                 allow_ship_on_reserved: false,
             },

@@ -139,8 +139,8 @@ impl Default for ServeOptions {
 }
 
 #[derive(Clone)]
-pub struct Tillwatch {
-    store: Store,
+pub struct Tillwatch<S> {
+    store: S,
     bus: EventBus,
     policy: ShopPolicy,
     /// Probes of the public webhook URL in flight (the tunnel's end-to-end probe).
@@ -151,8 +151,8 @@ pub struct Tillwatch {
     confirm_now: Arc<Notify>,
 }
 
-impl Tillwatch {
-    pub fn new(store: Store, policy: ShopPolicy) -> Self {
+impl<S: Store> Tillwatch<S> {
+    pub fn new(store: S, policy: ShopPolicy) -> Self {
         Self {
             store,
             bus: EventBus::default(),
@@ -181,7 +181,7 @@ impl Tillwatch {
         Arc::new(move || now.notify_one())
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &S {
         &self.store
     }
 
@@ -509,7 +509,7 @@ impl Tillwatch {
 }
 
 /// Prunes settled deliveries past `keep` now, then daily, until `stop` resolves.
-async fn keep_pruning(store: Store, keep: Duration, stop: impl Future<Output = ()>) {
+async fn keep_pruning<S: Store>(store: S, keep: Duration, stop: impl Future<Output = ()>) {
     const DAILY: Duration = Duration::from_secs(86_400);
     tokio::pin!(stop);
     loop {

@@ -8,7 +8,7 @@ use crate::app::{AppError, Tillwatch};
 use crate::domain::{Amount, ChangeSource, Currency, JobRef, OrderDetail, PaymentRef};
 use crate::gateway::{CreateJobRequest, GatewayClient};
 use crate::pipeline::{mismatch, CoreEvent};
-use crate::store::CreatedJobRecord;
+use crate::store::{CreatedJobRecord, Store};
 
 /// What the owner fills in.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -67,7 +67,7 @@ fn validate_email(e: &str) -> Result<(), AppError> {
     }
 }
 
-impl Tillwatch {
+impl<S: Store> Tillwatch<S> {
     /// One past the highest numeric order number in use.
     pub async fn suggest_order_number(&self) -> Result<String, AppError> {
         Ok(self.store().suggest_order_number().await?)

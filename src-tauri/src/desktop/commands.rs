@@ -171,11 +171,11 @@ pub async fn save_settings<R: Runtime>(
 #[tauri::command]
 pub async fn test_connection(state: State<'_, DesktopState>) -> Answer<ConnectionTest> {
     let (base, config) = {
-        let guard = state.running.read().await;
+        let guard = state.running().await;
         let Some(r) = guard.as_ref() else {
             return Ok(ConnectionTest {
                 ok: false,
-                message: "Tillwatch is still starting.".into(),
+                message: super::services::not_running().to_string(),
             });
         };
         (r.gateway.base_url().to_owned(), r.gateway.clone())
@@ -273,10 +273,8 @@ pub async fn create_payment_link(
     input: crate::links::NewPaymentLink,
 ) -> Answer<OrderDetail> {
     let (app, gateway, webhook_url, returns, max_amount) = {
-        let guard = state.running.read().await;
-        let r = guard.as_ref().ok_or_else(|| {
-            AppError::Invalid("Tillwatch is still starting; try again in a moment".into())
-        })?;
+        let guard = state.running().await;
+        let r = guard.as_ref().ok_or_else(super::services::not_running)?;
         let url = r.public_webhook_url().ok_or_else(|| {
             AppError::Invalid("the listener is not running, so the gateway could not notify us: fix it in Settings first".into())
         })?;
@@ -304,10 +302,8 @@ pub async fn cancel_payment_link(
 ) -> Answer<OrderDetail> {
     let job = self::job_ref(&job_ref)?;
     let (app, gateway) = {
-        let guard = state.running.read().await;
-        let r = guard.as_ref().ok_or_else(|| {
-            AppError::Invalid("Tillwatch is still starting; try again in a moment".into())
-        })?;
+        let guard = state.running().await;
+        let r = guard.as_ref().ok_or_else(super::services::not_running)?;
         (r.app.clone(), r.gateway.clone())
     };
     Ok(app.cancel_payment_link(&gateway, &job).await?)
@@ -319,8 +315,7 @@ pub async fn get_url_change(
     state: State<'_, DesktopState>,
 ) -> Answer<Option<crate::tunnel::UrlChange>> {
     Ok(state
-        .running
-        .read()
+        .running()
         .await
         .as_ref()
         .and_then(|r| r.tunnel.last_url_change()))

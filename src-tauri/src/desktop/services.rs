@@ -8,21 +8,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, RwLock};
+use tokio::sync::{oneshot, watch, RwLock, RwLockReadGuard};
 
 use super::alerts::Alerts;
 use super::secrets::{self, Source};
-use crate::app::{AppError, ServeOptions, ShopPolicy, Tillwatch};
+use crate::app::{AppError, ServeOptions, ShopPolicy};
 use crate::config::{self, Credentials, Mode};
 use crate::domain::DeliveryState;
 use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
 use crate::ipc::Health;
 use crate::settings::Settings;
-use crate::store::Store;
 use crate::tunnel::{
     ProviderKind, SupervisorConfig, SupervisorHooks, TunnelChoice, TunnelHandle, TunnelSupervisor,
 };
 use crate::{listener, sim};
+use crate::{App, Backend};
 
 /// What the health bar shows that only the running services know.
 #[derive(Debug, Default, Clone)]
@@ -33,7 +33,7 @@ pub struct Observed {
 }
 
 pub struct Running {
-    pub app: Tillwatch,
+    pub app: App,
     pub gateway: GatewayClient,
     pub settings: Settings,
     pub demo: bool,
@@ -47,13 +47,29 @@ pub struct Running {
     demo_sim: Option<sim::SimHandle>,
 }
 
+/// How long a command waits for the services' first start before it gives up.
+const FIRST_START_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct DesktopState {
     pub data_dir: PathBuf,
-    pub running: RwLock<Option<Running>>,
+    running: RwLock<Option<Running>>,
+    /// True once the first start has been tried. The window asks for its first pages as
+    /// soon as it loads, which can be before the start-up task has even taken the lock:
+    /// until then a command waits, rather than answering "still starting" to a view that
+    /// would show that error until something else made it load again.
+    first_start: watch::Sender<bool>,
     pub unseen: AtomicU32,
     pub alerts: Alerts,
     /// The health the window was last sent (the window is sent only a change).
     pub sent_health: std::sync::Mutex<super::coalesce::SameAsLast>,
+}
+
+/// What a command answers when there are no services to ask.
+pub fn not_running() -> AppError {
+    AppError::Invalid(
+        "Tillwatch's services are not running: the log says why; saving the settings starts them again"
+            .into(),
+    )
 }
 
 impl DesktopState {
@@ -61,22 +77,28 @@ impl DesktopState {
         Self {
             data_dir,
             running: RwLock::new(None),
+            first_start: watch::Sender::new(false),
             unseen: AtomicU32::new(0),
             alerts: Alerts::default(),
             sent_health: Default::default(),
         }
     }
 
+    /// The running services, once the first start has been tried (or after
+    /// `FIRST_START_WAIT`); `None` when they are not running.
+    pub async fn running(&self) -> RwLockReadGuard<'_, Option<Running>> {
+        let mut tried = self.first_start.subscribe();
+        let _ = tokio::time::timeout(FIRST_START_WAIT, tried.wait_for(|t| *t)).await;
+        self.running.read().await
+    }
+
     /// The core API of the running services.
-    pub async fn app(&self) -> Result<Tillwatch, AppError> {
-        self.running
-            .read()
+    pub async fn app(&self) -> Result<App, AppError> {
+        self.running()
             .await
             .as_ref()
             .map(|r| r.app.clone())
-            .ok_or_else(|| {
-                AppError::Invalid("Tillwatch is still starting; try again in a moment".into())
-            })
+            .ok_or_else(not_running)
     }
 
     /// Starts the services for the saved settings (stopping any running ones first);
@@ -94,6 +116,7 @@ impl DesktopState {
             }
             Err(e) => tracing::error!("the services could not start: {e}"),
         }
+        self.first_start.send_replace(true);
     }
 
     pub async fn health(&self) -> Health {
@@ -241,8 +264,8 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
     };
 
     let db = mode.database_path(data_dir);
-    let store = Store::open(&db).map_err(|e| e.to_string())?;
-    let app = Tillwatch::new(
+    let store = Backend::open(&db).map_err(|e| e.to_string())?;
+    let app = App::new(
         store,
         ShopPolicy {
             allow_ship_on_reserved: settings.ship_on_reserved,
@@ -312,7 +335,7 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
 /// down in words rather than keeping the rest from starting.
 fn start_tunnel(
     settings: &Settings,
-    app: &Tillwatch,
+    app: &App,
     local: Option<SocketAddr>,
     secret: Option<&str>,
     database: &std::path::Path,
@@ -349,5 +372,35 @@ fn start_tunnel(
             tracing::warn!("the tunnel cannot start: {e}");
             TunnelHandle::local_only(local_url)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The window's first pages are asked for before the start-up task has taken the
+    /// lock: the answer waits for that first start instead of an error the view would
+    /// keep showing.
+    #[tokio::test]
+    async fn a_command_waits_for_the_first_start_instead_of_failing_at_once() {
+        let dir =
+            std::env::temp_dir().join(format!("tillwatch-first-start-{}", std::process::id()));
+        let state = Arc::new(DesktopState::new(dir));
+        let asking = Arc::clone(&state);
+        let answer = tokio::spawn(async move { asking.app().await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !answer.is_finished(),
+            "answered before the services were started"
+        );
+
+        // The start is tried and fails: now the command answers, in words.
+        state.first_start.send_replace(true);
+        let e = answer.await.unwrap().unwrap_err();
+        assert!(e.to_string().contains("not running"), "{e}");
     }
 }

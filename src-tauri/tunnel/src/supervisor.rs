@@ -107,7 +107,9 @@ pub struct SupervisorHooks {
 
 impl SupervisorHooks {
     /// The hooks of one running app: its listener's probe book and its reconciler.
-    pub fn for_app(app: &tillwatch_core::app::Tillwatch) -> Self {
+    pub fn for_app<S: tillwatch_core::store::Store>(
+        app: &tillwatch_core::app::Tillwatch<S>,
+    ) -> Self {
         Self {
             probes: app.probe_book().clone(),
             reconcile_now: app.reconcile_trigger(),

@@ -20,14 +20,14 @@ use crate::domain::Timestamp;
 use crate::store::{RejectedDelivery, Store};
 
 #[derive(Clone)]
-pub struct SourceGuard {
-    store: Store,
+pub struct SourceGuard<S> {
+    store: S,
     policy: Arc<SourcePolicy>,
     limiter: Option<Arc<RateLimiter>>,
 }
 
-impl SourceGuard {
-    pub fn new(store: Store, policy: SourcePolicy) -> Self {
+impl<S: Store> SourceGuard<S> {
+    pub fn new(store: S, policy: SourcePolicy) -> Self {
         Self {
             store: store.refusing_when_full(),
             limiter: policy.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
@@ -41,7 +41,11 @@ impl SourceGuard {
     }
 }
 
-async fn check(State(guard): State<SourceGuard>, request: Request, next: Next) -> Response {
+async fn check<S: Store>(
+    State(guard): State<SourceGuard<S>>,
+    request: Request,
+    next: Next,
+) -> Response {
     // Only notifications are guarded: anything else on the route is a 405 that writes
     // nothing (the tunnel's probe relies on it), and should not be kept as a refusal.
     if request.method() != Method::POST {
@@ -80,8 +84,8 @@ async fn check(State(guard): State<SourceGuard>, request: Request, next: Next) -
 
 /// 403, with the attempt kept for the owner (bounded like malformed ones): a wrong
 /// allow-list must be visible, not silent.
-async fn refuse(
-    guard: &SourceGuard,
+async fn refuse<S: Store>(
+    guard: &SourceGuard<S>,
     peer: Option<IpAddr>,
     client: Option<IpAddr>,
     request: Request,

@@ -38,8 +38,8 @@ pub const WEBHOOK_PATH: &str = "/webhooks/cashflows";
 pub type OnDelivery = Arc<dyn Fn() + Send + Sync>;
 
 #[derive(Clone)]
-struct ListenerState {
-    store: Store,
+struct ListenerState<S> {
+    store: S,
     on_delivery: OnDelivery,
 }
 
@@ -91,7 +91,7 @@ pub fn webhook_path(secret: Option<&str>) -> String {
     }
 }
 
-pub fn router(store: Store, secret: Option<&str>, on_delivery: OnDelivery) -> Router {
+pub fn router<S: Store>(store: S, secret: Option<&str>, on_delivery: OnDelivery) -> Router {
     // A full write queue answers 503 at once (the gateway retries) rather than holding
     // the connection until there is room.
     let store = store.refusing_when_full();
@@ -101,7 +101,7 @@ pub fn router(store: Store, secret: Option<&str>, on_delivery: OnDelivery) -> Ro
         .with_state(ListenerState { store, on_delivery })
 }
 
-async fn receive(State(state): State<ListenerState>, request: Request) -> Response {
+async fn receive<S: Store>(State(state): State<ListenerState<S>>, request: Request) -> Response {
     let received_at = Timestamp::now();
     let (parts, body) = request.into_parts();
     // Absent when the router is driven without a socket (router tests).

@@ -82,8 +82,8 @@ fn classify(e: &GatewayError) -> Option<FailureClass> {
     }
 }
 
-pub struct ConfirmWorker {
-    store: Store,
+pub struct ConfirmWorker<S> {
+    store: S,
     gateway: GatewayClient,
     bus: EventBus,
     cfg: ConfirmWorkerConfig,
@@ -97,13 +97,8 @@ struct Book {
     queue: VecDeque<Key>,
 }
 
-impl ConfirmWorker {
-    pub fn new(
-        store: Store,
-        gateway: GatewayClient,
-        bus: EventBus,
-        cfg: ConfirmWorkerConfig,
-    ) -> Self {
+impl<S: Store> ConfirmWorker<S> {
+    pub fn new(store: S, gateway: GatewayClient, bus: EventBus, cfg: ConfirmWorkerConfig) -> Self {
         Self {
             store,
             gateway,
@@ -351,8 +346,8 @@ fn jitter(d: Duration) -> Duration {
 /// notification's body for anything but the two references. The gateway slot is handed
 /// back as soon as the gateway has answered: the local commit that follows must not keep
 /// another confirmation from asking.
-async fn confirm(
-    store: &Store,
+async fn confirm<S: Store>(
+    store: &S,
     gateway: &GatewayClient,
     bus: &EventBus,
     (job, payment): &Key,

@@ -21,16 +21,16 @@ pub struct ReconcilerConfig {
 }
 
 #[derive(Clone)]
-pub struct Reconciler {
-    store: Store,
+pub struct Reconciler<S> {
+    store: S,
     gateway: GatewayClient,
     bus: EventBus,
     cfg: ReconcilerConfig,
     now: Arc<Notify>,
 }
 
-impl Reconciler {
-    pub fn new(store: Store, gateway: GatewayClient, bus: EventBus, cfg: ReconcilerConfig) -> Self {
+impl<S: Store> Reconciler<S> {
+    pub fn new(store: S, gateway: GatewayClient, bus: EventBus, cfg: ReconcilerConfig) -> Self {
         Self {
             store,
             gateway,

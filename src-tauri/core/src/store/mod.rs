@@ -1,231 +1,222 @@
-//! SQLite storage: orders, attempts, status history, the delivery inbox and the audit log.
-//! All SQL lives here; the rest of the app speaks domain types. WAL with synchronous=FULL,
-//! one writer thread that groups concurrent writes (see `writer`), a few read-only
-//! connections (see `pool`).
+//! Storage behind one trait: the orders, their attempts and status history, the delivery
+//! inbox and the audit log, in domain types. The core is generic over [`Store`]; a backend
+//! (SQLite on one machine, PostgreSQL shared by several) implements it in its own crate,
+//! and its own errors stop at the trait: what crosses is a [`StoreError`], a code and words
+//! for the owner, never the database's text.
 
-mod confirm;
-mod inbox;
-mod links;
-mod migrations;
+mod changes;
+mod deliveries;
 mod orders;
 mod pages;
-mod pool;
 mod refs;
-mod retention;
-mod summaries;
-mod writer;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::future::Future;
+use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode};
-
-pub use confirm::{Applied, Settles, StatusChange};
-pub use inbox::{NewDelivery, PendingDelivery, RejectedDelivery, MAX_KEPT_MALFORMED};
-pub use links::CreatedJobRecord;
+pub use changes::{Applied, CreatedJobRecord, Settles, StatusChange};
+pub use deliveries::{NewDelivery, PendingDelivery, RejectedDelivery};
 pub use orders::{Found, ShipRequest};
-pub use pages::{OrderCursor, OrderFilter, OrderSort, OrdersSlice, PageAt, COUNT_CAP};
+pub use pages::{CursorValue, OrderCursor, OrderFilter, OrderSort, OrdersSlice, PageAt, COUNT_CAP};
 pub use refs::{MatchHow, RefKind, MIN_PARTIAL};
 
-use crate::domain::ShipRefusal;
-pub use writer::{Paused as WriterPaused, WRITE_QUEUE};
-use writer::{WhenFull, Writer};
+use crate::domain::{
+    Amount, ChangeSource, Currency, DeliveryState, Expected, Failing, JobRef, JobSnapshot,
+    OrderDetail, OrderSummary, PaymentRef, ShipRefusal, StuckDelivery, Timestamp,
+};
 
-/// A store failure, in words safe for an owner; SQL details go to the log only.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
+/// Why a store cannot take a request now. Every one is worth retrying later: the listener
+/// answers 503, so the gateway sends the notification again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
     #[error("the disk holding the database is full")]
     Full,
     #[error("the database cannot be written (read-only file or disk)")]
     ReadOnly,
     #[error("the database is busy")]
     Busy,
-    /// The detail (SQLite's own text) is logged where it happens and never shown: it may
-    /// quote SQL and stored values.
-    #[error("the database could not do that; the log has the details")]
-    Sqlite(String),
     #[error("the database writer has stopped")]
-    WriterGone,
+    Stopped,
     #[error("too many writes are waiting; try again shortly")]
     Overloaded,
-    #[error("a database write failed unexpectedly")]
-    Internal,
+    #[error("the database server cannot be reached")]
+    Unreachable,
+}
+
+/// A store failure, in words safe for an owner. A backend logs its own detail where the
+/// failure happens; none of it crosses the trait.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    /// Another process changed the row first; the caller reads it again.
+    #[error("someone else changed it at the same moment; look again")]
+    Conflict,
+    #[error("no order matches {0}")]
+    NotFound(String),
+    /// A stored value this build cannot read. The words are ours (the column's value and
+    /// why it does not parse), not the database's.
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error("the database could not do that; the log has the details")]
+    Failed,
     #[error(
         "this database was written by a newer Tillwatch (schema {found}; this build knows {known})"
     )]
     TooNew { found: usize, known: usize },
-    #[error("stored data could not be read: {0}")]
-    Corrupt(String),
     /// A newer search started: this one was interrupted and its answer is not wanted.
     #[error("a newer search replaced this one")]
     Superseded,
-    #[error("no order matches {0}")]
-    NotFound(String),
     #[error(transparent)]
     Ship(#[from] ShipRefusal),
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(ErrorCode::DiskFull) => Self::Full,
-            Some(ErrorCode::ReadOnly) => Self::ReadOnly,
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy,
-            Some(ErrorCode::OperationInterrupted) => Self::Superseded,
-            _ => Self::failed(e),
-        }
-    }
-}
-
 impl StoreError {
-    /// A failure whose detail goes to the log only.
-    pub fn failed(detail: impl std::fmt::Display) -> Self {
-        let detail = detail.to_string();
-        tracing::error!(error = %detail, "database failure");
-        Self::Sqlite(detail)
-    }
-
     /// Stable code for logs and IPC.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Full => "store_full",
-            Self::ReadOnly => "store_read_only",
-            Self::Busy => "store_busy",
-            Self::Sqlite(_) => "store_failed",
-            Self::WriterGone => "store_stopped",
-            Self::Overloaded => "store_overloaded",
-            Self::Internal => "store_internal",
-            Self::TooNew { .. } => "store_too_new",
-            Self::Corrupt(_) => "store_corrupt",
-            Self::Superseded => "superseded",
+            Self::Unavailable(why) => match why {
+                Unavailable::Full => "store_full",
+                Unavailable::ReadOnly => "store_read_only",
+                Unavailable::Busy => "store_busy",
+                Unavailable::Stopped => "store_stopped",
+                Unavailable::Overloaded => "store_overloaded",
+                Unavailable::Unreachable => "store_unreachable",
+            },
+            Self::Conflict => "store_conflict",
             Self::NotFound(_) => "not_found",
+            Self::Corrupt(_) => "store_corrupt",
+            Self::Failed => "store_failed",
+            Self::TooNew { .. } => "store_too_new",
+            Self::Superseded => "superseded",
             Self::Ship(refusal) => refusal.code(),
         }
     }
 }
 
-/// The schema version this build writes (`PRAGMA user_version`).
-pub fn schema_version() -> usize {
-    migrations::latest()
-}
+type Answer<T> = Result<T, StoreError>;
 
-#[derive(Clone)]
-pub struct Store {
-    writer: Writer,
-    readers: Arc<pool::Readers>,
-    path: PathBuf,
-}
+/// Everything the core asks of storage. Writes that the gateway or the owner will be told
+/// about (an acknowledged delivery, a shipped order) are durable when they return.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// The same store, whose writes fail at once with [`Unavailable::Overloaded`] when it
+    /// is saturated instead of waiting for room: the listener's handle (a 503 now is better
+    /// than an answer after the gateway gave up waiting).
+    fn refusing_when_full(&self) -> Self;
 
-impl Store {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::failed(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let mut write_conn = Connection::open(&path)?;
-        write_conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a committed row survives power loss, which is what a 200 promises.
-        write_conn.pragma_update(None, "synchronous", "FULL")?;
-        write_conn.pragma_update(None, "foreign_keys", "ON")?;
-        write_conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let found: i64 = write_conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let found = usize::try_from(found).unwrap_or(0);
-        if found > migrations::latest() {
-            return Err(StoreError::TooNew {
-                found,
-                known: migrations::latest(),
-            });
-        }
-        migrations::run(&mut write_conn)?;
-        let readers = pool::Readers::open(&path)?;
+    // The delivery inbox.
 
-        let dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let writer = Writer::spawn(write_conn, dir)
-            .map_err(|e| StoreError::failed(format!("cannot start the writer: {e}")))?;
-        Ok(Self {
-            writer,
-            readers: Arc::new(readers),
-            path,
-        })
-    }
+    /// Keeps a notification before it is acknowledged; its id in the inbox.
+    fn record_delivery(&self, d: NewDelivery) -> impl Future<Output = Answer<i64>> + Send;
+    /// Keeps a refused notification for the owner to see (a bounded number of them).
+    fn record_rejected_delivery(
+        &self,
+        d: RejectedDelivery,
+    ) -> impl Future<Output = Answer<()>> + Send;
+    /// Deliveries due for a confirmation attempt at `now`, oldest first.
+    fn due_deliveries(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<PendingDelivery>>> + Send;
+    /// When the earliest delivery waiting after `now` is due, if any waits.
+    fn next_retry_at(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Answer<Option<Timestamp>>> + Send;
+    /// A failed confirmation of a payment's deliveries up to an id: due again at `retry_at`.
+    fn note_confirm_failure(
+        &self,
+        job: &JobRef,
+        payment: &PaymentRef,
+        up_to_id: i64,
+        failing: Failing,
+        retry_at: Timestamp,
+        error: String,
+    ) -> impl Future<Output = Answer<()>> + Send;
+    /// Deliveries the gateway did not know yet, due again (after a restart); how many.
+    fn reopen_unknown(&self) -> impl Future<Output = Answer<u64>> + Send;
+    /// The owner's "try again" on the deliveries of a reference; how many.
+    fn retry_deliveries(&self, reference: &str) -> impl Future<Output = Answer<u64>> + Send;
+    fn count_deliveries(&self, state: DeliveryState) -> impl Future<Output = Answer<u64>> + Send;
+    fn deliveries_in(
+        &self,
+        state: DeliveryState,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<StuckDelivery>>> + Send;
+    /// Settles a payment's pending deliveries up to an id without a confirmation.
+    fn settle_deliveries(
+        &self,
+        job: &JobRef,
+        payment: &PaymentRef,
+        up_to_id: i64,
+        state: DeliveryState,
+        outcome: String,
+    ) -> impl Future<Output = Answer<()>> + Send;
+    /// Deliveries waiting for confirmation, and when the last one arrived.
+    fn inbox_status(&self) -> impl Future<Output = Answer<(u64, Option<Timestamp>)>> + Send;
+    /// Forgets settled deliveries older than `keep`; how many.
+    fn prune_settled_deliveries(
+        &self,
+        keep: Duration,
+    ) -> impl Future<Output = Answer<usize>> + Send;
 
-    /// Creates a database at an older schema version (tests of the upgrade path).
-    #[doc(hidden)]
-    pub fn create_at_schema_version(
-        path: impl AsRef<Path>,
-        version: usize,
-    ) -> Result<(), StoreError> {
-        let mut conn = Connection::open(path)?;
-        migrations::run_to(&mut conn, version)
-    }
+    // What the gateway confirmed.
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
+    /// Writes a confirmed job (its attempts, statuses and history) and settles the
+    /// deliveries it answers, in one transaction.
+    fn apply_snapshot(
+        &self,
+        snapshot: JobSnapshot,
+        source: ChangeSource,
+        mismatch: Option<String>,
+        settles: Option<Settles>,
+    ) -> impl Future<Output = Answer<Applied>> + Send;
+    /// Jobs not final yet, least recently confirmed first: the reconciler's round.
+    fn unfinished_jobs(&self) -> impl Future<Output = Answer<Vec<JobRef>>> + Send;
+    /// What this app asked for when it created the job, if it did.
+    fn expectation(&self, job: &JobRef) -> impl Future<Output = Answer<Option<Expected>>> + Send;
 
-    /// Write transactions committed since open (the writer groups concurrent writes).
-    pub fn commit_count(&self) -> u64 {
-        self.writer.commit_count()
-    }
+    // Orders.
 
-    /// The same store, whose writes fail at once with `StoreError::Overloaded` when the
-    /// writer's queue is full instead of waiting for room (the listener's handle).
-    pub fn refusing_when_full(&self) -> Store {
-        Store {
-            writer: self.writer.when_full(WhenFull::Refuse),
-            ..self.clone()
-        }
-    }
+    fn order(&self, job: &JobRef) -> impl Future<Output = Answer<Option<OrderDetail>>> + Send;
+    fn orders(&self, filter: OrderFilter) -> impl Future<Output = Answer<OrdersSlice>> + Send;
+    /// How many orders match, and whether the count stopped at [`COUNT_CAP`].
+    fn count_orders(&self, filter: OrderFilter)
+        -> impl Future<Output = Answer<(u64, bool)>> + Send;
+    /// Paid orders first seen since `since`: today's takings.
+    fn paid_since(
+        &self,
+        since: Timestamp,
+    ) -> impl Future<Output = Answer<Vec<(Amount, Currency, Timestamp)>>> + Send;
+    /// Orders an owner's words name: exact references first, then prefixes.
+    fn lookup(
+        &self,
+        query: &str,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<OrderSummary>>> + Send;
+    /// The search box: a newer search supersedes this one.
+    fn search(&self, query: &str, limit: u32) -> impl Future<Output = Answer<Vec<Found>>> + Send;
+    fn exact_matches(
+        &self,
+        query: &str,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<OrderSummary>>> + Send;
+    /// Marks a paid order shipped, if the shop's rules allow it; audited.
+    fn ship(&self, req: ShipRequest) -> impl Future<Output = Answer<OrderDetail>> + Send;
+    fn unship(&self, job: &JobRef) -> impl Future<Output = Answer<OrderDetail>> + Send;
 
-    /// Stalls the writer until the guard is dropped (tests of a full queue).
-    #[doc(hidden)]
-    pub async fn pause_writer(&self) -> Result<WriterPaused, StoreError> {
-        self.writer.pause().await
-    }
+    // Payment links.
 
-    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.writer.write(work).await
-    }
-
-    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.readers.read(work).await
-    }
-
-    /// A read for the window's search box: a newer one interrupts it (`Superseded`).
-    async fn read_latest_search<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.readers.search(work).await
-    }
-}
-
-/// Runs a statement through the connection's statement cache (writes repeat the same few
-/// statements; parsing them every time showed in profiles).
-fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
-    Ok(conn.prepare_cached(sql)?.execute(params)?)
-}
-
-/// Reads a stored text column back into a domain value; bad data is an error, not a panic.
-fn parse_col<T, E: std::fmt::Display>(
-    value: Option<String>,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-) -> Result<Option<T>, StoreError> {
-    value
-        .map(|s| parse(&s).map_err(|e| StoreError::Corrupt(format!("'{s}': {e}"))))
-        .transpose()
+    fn order_number_used(&self, order_number: &str) -> impl Future<Output = Answer<bool>> + Send;
+    fn suggest_order_number(&self) -> impl Future<Output = Answer<String>> + Send;
+    fn record_created_job(
+        &self,
+        r: CreatedJobRecord,
+    ) -> impl Future<Output = Answer<OrderDetail>> + Send;
+    fn audit(
+        &self,
+        job: &JobRef,
+        action: &str,
+        detail: Option<String>,
+    ) -> impl Future<Output = Answer<()>> + Send;
 }

@@ -3,8 +3,8 @@
 
 use rusqlite::{Connection, Row};
 
-use super::{parse_col, StoreError};
-use crate::domain::{Amount, Currency, JobRef, OrderSummary, PaymentStatus, Timestamp};
+use super::{parse_col, DbError};
+use tillwatch_core::domain::{Amount, Currency, JobRef, OrderSummary, PaymentStatus, Timestamp};
 
 pub(super) const SUMMARY_COLUMNS: &str = "j.job_ref, j.order_number, j.email, j.status, j.amount,
     j.currency, j.attempts, j.shipped_at, j.created_here, j.mismatch, j.first_seen_at,
@@ -43,8 +43,8 @@ fn summary_columns(r: &Row<'_>) -> rusqlite::Result<SummaryColumns> {
     ))
 }
 
-fn to_summary(c: SummaryColumns) -> Result<OrderSummary, StoreError> {
-    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
+fn to_summary(c: SummaryColumns) -> Result<OrderSummary, DbError> {
+    let corrupt = |e: &dyn std::fmt::Display| DbError::Corrupt(e.to_string());
     let shipped_at = parse_col(c.7, Timestamp::parse)?;
     Ok(OrderSummary {
         payment_job_reference: JobRef::parse(&c.0).map_err(|e| corrupt(&e))?,
@@ -67,7 +67,7 @@ pub(super) fn collect_summaries(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
-) -> Result<Vec<OrderSummary>, StoreError> {
+) -> Result<Vec<OrderSummary>, DbError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params, summary_columns)?;
     let mut out = Vec::new();
@@ -77,11 +77,11 @@ pub(super) fn collect_summaries(
     Ok(out)
 }
 
-pub(super) fn summary(conn: &Connection, job: &JobRef) -> Result<OrderSummary, StoreError> {
+pub(super) fn summary(conn: &Connection, job: &JobRef) -> Result<OrderSummary, DbError> {
     let sql = format!("SELECT {SUMMARY_COLUMNS} FROM payment_jobs j WHERE j.job_ref = ?1");
     collect_summaries(conn, &sql, [job.as_str()])?
         .pop()
-        .ok_or_else(|| StoreError::NotFound(job.to_string()))
+        .ok_or_else(|| DbError::NotFound(job.to_string()))
 }
 
 /// Jobs not final, least recently confirmed first. The list is written as the partial

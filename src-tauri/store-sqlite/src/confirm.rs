@@ -4,46 +4,14 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::refs::{self, JobNames};
-use super::{inbox, summaries, Store, StoreError};
-use crate::domain::{
-    judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, OrderSummary, PaymentRef,
-    PaymentStatus, Seen, Timestamp, Verdict,
+use super::{inbox, summaries, DbError, SqliteStore};
+use tillwatch_core::domain::{
+    judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Seen, Timestamp,
+    Verdict,
 };
+use tillwatch_core::store::{Applied, Settles, StatusChange, StoreError};
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatusChange {
-    /// `None` for the job (the order) itself.
-    pub payment_ref: Option<PaymentRef>,
-    pub from: Option<PaymentStatus>,
-    pub to: PaymentStatus,
-}
-
-#[derive(Debug, Clone)]
-pub struct Applied {
-    /// The answer was older than what is stored and changed nothing.
-    pub stale: bool,
-    pub changes: Vec<StatusChange>,
-    pub order: OrderSummary,
-}
-
-impl Applied {
-    /// The change of the order's own status, if it changed.
-    pub fn job_change(&self) -> Option<&StatusChange> {
-        self.changes.iter().find(|c| c.payment_ref.is_none())
-    }
-}
-
-/// Deliveries this confirmation answers: the pending ones of one payment up to an id,
-/// named by the references that were asked (the gateway may spell its own differently,
-/// e.g. without leading zeros).
-#[derive(Debug, Clone)]
-pub struct Settles {
-    pub job_ref: JobRef,
-    pub payment_ref: PaymentRef,
-    pub up_to_id: i64,
-}
-
-impl Store {
+impl SqliteStore {
     /// Applies a gateway answer. Never lets an older answer overwrite a newer one, and
     /// appends a status event only where a status actually changed.
     pub async fn apply_snapshot(
@@ -84,7 +52,7 @@ fn apply(
     snap: &JobSnapshot,
     source: ChangeSource,
     mismatch: Option<&str>,
-) -> Result<Applied, StoreError> {
+) -> Result<Applied, DbError> {
     let now = Timestamp::now().to_string();
     let job = snap.job_ref.as_str();
     let stored: Option<(String, Option<String>)> = conn
@@ -95,7 +63,7 @@ fn apply(
     let incoming_ts = snap.gateway_updated_at.map(|t| t.to_string());
     let held = stored
         .as_ref()
-        .map(|(status, at)| -> Result<_, StoreError> {
+        .map(|(status, at)| -> Result<_, DbError> {
             Ok((
                 PaymentStatus::from(status.as_str()),
                 super::parse_col(at.clone(), Timestamp::parse)?,
@@ -165,11 +133,11 @@ fn apply(
     };
     let amount = match snap.amount {
         Some(a) => Some(a),
-        None => super::parse_col(held_amount, str::parse::<crate::domain::Amount>)?,
+        None => super::parse_col(held_amount, str::parse::<tillwatch_core::domain::Amount>)?,
     };
     let currency = match &snap.currency {
         Some(c) => Some(c.clone()),
-        None => super::parse_col(held_currency, crate::domain::Currency::parse)?,
+        None => super::parse_col(held_currency, tillwatch_core::domain::Currency::parse)?,
     };
     let amount_minor = refs::amount_minor(amount, currency.as_ref());
 
@@ -295,7 +263,7 @@ pub(super) fn insert_event(
     c: &StatusChange,
     source: ChangeSource,
     at: &str,
-) -> Result<(), StoreError> {
+) -> Result<(), DbError> {
     super::exec(
         conn,
         "INSERT INTO status_events (job_ref, payment_ref, from_status, to_status, source, at)

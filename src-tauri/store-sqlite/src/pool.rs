@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use rusqlite::{Connection, InterruptHandle, OpenFlags};
 use tokio::sync::Semaphore;
 
-use super::StoreError;
+use super::DbError;
 
 /// Connections for ordinary reads: enough that a long read (an export) leaves the others
 /// free, few enough for two cores.
@@ -39,7 +39,7 @@ pub struct Readers {
     newest: Arc<AtomicU64>,
 }
 
-fn open_reader(path: &Path, map: Map) -> Result<Connection, StoreError> {
+fn open_reader(path: &Path, map: Map) -> Result<Connection, DbError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -91,7 +91,7 @@ impl Drop for Lease<'_> {
 }
 
 impl Readers {
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub fn open(path: &Path) -> Result<Self, DbError> {
         let idle = (0..READERS)
             .map(|_| open_reader(path, Map::No))
             .collect::<Result<Vec<_>, _>>()?;
@@ -101,7 +101,7 @@ impl Readers {
         std::thread::Builder::new()
             .name("tillwatch-search".into())
             .spawn(move || search_thread(search, jobs))
-            .map_err(|e| StoreError::failed(format!("cannot start the search thread: {e}")))?;
+            .map_err(|e| DbError::failed(format!("cannot start the search thread: {e}")))?;
         Ok(Self {
             idle: Mutex::new(idle),
             free: Semaphore::new(READERS),
@@ -113,16 +113,16 @@ impl Readers {
     }
 
     /// Runs a read on a free connection, waiting (without holding a thread) for one.
-    pub async fn read<T, F>(self: &Arc<Self>, work: F) -> Result<T, StoreError>
+    pub async fn read<T, F>(self: &Arc<Self>, work: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
     {
         let permit = self
             .free
             .acquire()
             .await
-            .map_err(|_| StoreError::failed("the readers are closed"))?;
+            .map_err(|_| DbError::failed("the readers are closed"))?;
         let readers = Arc::clone(self);
         let result = tokio::task::spawn_blocking(move || {
             let conn = readers
@@ -130,7 +130,7 @@ impl Readers {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .pop()
-                .ok_or_else(|| StoreError::failed("no free reader under a permit"))?;
+                .ok_or_else(|| DbError::failed("no free reader under a permit"))?;
             let lease = Lease {
                 conn: Some(conn),
                 readers: &readers,
@@ -138,17 +138,17 @@ impl Readers {
             work(lease.conn.as_ref().expect("leased"))
         })
         .await
-        .map_err(|_| StoreError::failed("a read was interrupted"))?;
+        .map_err(|_| DbError::failed("a read was interrupted"))?;
         drop(permit);
         result
     }
 
     /// Runs the newest search: interrupts the one running, and fails with `Superseded`
     /// when an even newer one was asked for before this one ended.
-    pub async fn search<T, F>(self: &Arc<Self>, work: F) -> Result<T, StoreError>
+    pub async fn search<T, F>(self: &Arc<Self>, work: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Connection) -> Result<T, DbError> + Send + 'static,
     {
         let me = self.newest.fetch_add(1, Ordering::SeqCst) + 1;
         if self.running.load(Ordering::SeqCst) != 0 {
@@ -163,10 +163,10 @@ impl Readers {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .send(job)
-            .map_err(|_| StoreError::failed("the search thread has stopped"))?;
+            .map_err(|_| DbError::failed("the search thread has stopped"))?;
         answered
             .await
-            .map_err(|_| StoreError::failed("a search failed"))?
+            .map_err(|_| DbError::failed("a search failed"))?
     }
 
     /// On the search thread. The interrupt is a no-op when it lands between two statements
@@ -177,12 +177,12 @@ impl Readers {
         &self,
         conn: &Connection,
         me: u64,
-        work: &impl Fn(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        work: &impl Fn(&Connection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
         let mut tries = 0;
         loop {
             if self.newest.load(Ordering::SeqCst) != me {
-                return Err(StoreError::Superseded);
+                return Err(DbError::Superseded);
             }
             self.running.store(me, Ordering::SeqCst);
             let newest = Arc::clone(&self.newest);
@@ -195,7 +195,7 @@ impl Readers {
             self.running.store(0, Ordering::SeqCst);
             tries += 1;
             match result {
-                Err(StoreError::Superseded)
+                Err(DbError::Superseded)
                     if tries < 3 && self.newest.load(Ordering::SeqCst) == me => {}
                 other => return other,
             }
@@ -257,7 +257,7 @@ mod tests {
     /// Starts a search that runs until interrupted; resolves once it is running.
     async fn endless_search(
         readers: &Arc<Readers>,
-    ) -> tokio::task::JoinHandle<Result<i64, StoreError>> {
+    ) -> tokio::task::JoinHandle<Result<i64, DbError>> {
         let (started, running) = tokio::sync::oneshot::channel();
         let started = Mutex::new(Some(started));
         let r = Arc::clone(readers);
@@ -282,7 +282,7 @@ mod tests {
             .search(|conn| Ok(conn.query_row("SELECT x FROM t", [], |r| r.get::<_, i64>(0))?))
             .await;
         assert_eq!(new.unwrap(), 7);
-        assert!(matches!(old.await.unwrap(), Err(StoreError::Superseded)));
+        assert!(matches!(old.await.unwrap(), Err(DbError::Superseded)));
         // The interrupt touched nothing after it: the search connection serves again.
         let again = readers
             .search(|conn| Ok(conn.query_row("SELECT x FROM t", [], |r| r.get::<_, i64>(0))?))
@@ -331,7 +331,7 @@ mod tests {
                 panic!("the search typed past ran on after the interrupt");
             }
         };
-        assert!(matches!(old.unwrap(), Err(StoreError::Superseded)));
+        assert!(matches!(old.unwrap(), Err(DbError::Superseded)));
         assert_eq!(new.await.unwrap().unwrap(), 7);
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -350,7 +350,7 @@ mod tests {
         }
         assert!(!search.is_finished());
         let _ = readers.search(|_| Ok(())).await;
-        assert!(matches!(search.await.unwrap(), Err(StoreError::Superseded)));
+        assert!(matches!(search.await.unwrap(), Err(DbError::Superseded)));
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -358,7 +358,7 @@ mod tests {
     async fn a_search_that_panics_fails_alone_and_the_next_one_runs() {
         let (dir, readers) = readers("panic");
         let failed = readers
-            .search(|_| -> Result<(), StoreError> { panic!("a bug in one search") })
+            .search(|_| -> Result<(), DbError> { panic!("a bug in one search") })
             .await;
         assert!(failed.is_err());
         let next = readers

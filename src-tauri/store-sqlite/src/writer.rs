@@ -14,33 +14,34 @@ use std::thread;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
+use super::DbError;
+use tillwatch_core::store::Unavailable;
 
 /// Bounds one transaction so a flood cannot grow a batch (and its latency) without limit.
 const MAX_BATCH: usize = 1024;
 
 trait Job: Send {
     fn run(&mut self, conn: &Connection);
-    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+    fn finish(self: Box<Self>, commit: Result<(), DbError>);
 }
 
 struct TypedJob<T, F> {
     work: Option<F>,
-    result: Option<Result<T, StoreError>>,
-    reply: oneshot::Sender<Result<T, StoreError>>,
+    result: Option<Result<T, DbError>>,
+    reply: oneshot::Sender<Result<T, DbError>>,
 }
 
 impl<T, F> Job for TypedJob<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
 {
     fn run(&mut self, conn: &Connection) {
         let Some(work) = self.work.take() else {
             return;
         };
         // Cached statements: parsing these per job was a third of the writer's time.
-        let exec = |sql: &str| -> Result<(), StoreError> {
+        let exec = |sql: &str| -> Result<(), DbError> {
             conn.prepare_cached(sql)?.execute([])?;
             Ok(())
         };
@@ -54,7 +55,7 @@ where
                         panic = panic_message(panic.as_ref()),
                         "a store write panicked; rolled back and failed that write only"
                     );
-                    Err(StoreError::Internal)
+                    Err(DbError::Internal)
                 });
                 let end = if r.is_ok() {
                     exec("RELEASE job")
@@ -67,11 +68,11 @@ where
         self.result = Some(result);
     }
 
-    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+    fn finish(self: Box<Self>, commit: Result<(), DbError>) {
         let outcome = match (commit, self.result) {
             (Err(e), _) => Err(e),
             (Ok(()), Some(r)) => r,
-            (Ok(()), None) => Err(StoreError::WriterGone),
+            (Ok(()), None) => Err(DbError::Unavailable(Unavailable::Stopped)),
         };
         // The caller may have given up waiting; nothing to do then.
         let _ = self.reply.send(outcome);
@@ -88,7 +89,7 @@ pub enum WhenFull {
     /// Wait for room: the pipeline's writes settle work already acknowledged, and failing
     /// them would only mean retrying the same write later.
     Wait,
-    /// Fail at once with `StoreError::Overloaded`: the listener then answers 503 and the
+    /// Fail at once with `DbError::Unavailable(Unavailable::Overloaded)`: the listener then answers 503 and the
     /// gateway retries, instead of holding a connection while the queue drains.
     Refuse,
 }
@@ -135,10 +136,10 @@ impl Writer {
         }
     }
 
-    pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    pub async fn write<T, F>(&self, work: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = TypedJob {
@@ -147,15 +148,21 @@ impl Writer {
             reply,
         };
         self.send(Box::new(job)).await?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
+        answer
+            .await
+            .map_err(|_| DbError::Unavailable(Unavailable::Stopped))?
     }
 
-    async fn send(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
+    async fn send(&self, job: Box<dyn Job>) -> Result<(), DbError> {
         match self.when_full {
-            WhenFull::Wait => self.tx.send(job).await.map_err(|_| StoreError::WriterGone),
+            WhenFull::Wait => self
+                .tx
+                .send(job)
+                .await
+                .map_err(|_| DbError::Unavailable(Unavailable::Stopped)),
             WhenFull::Refuse => self.tx.try_send(job).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
-                mpsc::error::TrySendError::Closed(_) => StoreError::WriterGone,
+                mpsc::error::TrySendError::Full(_) => DbError::Unavailable(Unavailable::Overloaded),
+                mpsc::error::TrySendError::Closed(_) => DbError::Unavailable(Unavailable::Stopped),
             }),
         }
     }
@@ -163,7 +170,7 @@ impl Writer {
     /// Holds the writer thread inside a job until the returned guard is dropped; returns
     /// once it is held, so every write sent meanwhile waits in the queue. For tests that
     /// need a stalled writer (a full queue, writes grouped in one batch).
-    pub async fn pause(&self) -> Result<Paused, StoreError> {
+    pub async fn pause(&self) -> Result<Paused, DbError> {
         let (held_tx, held) = oneshot::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         // Nobody waits for this job's answer; dropping the guard ends it.
@@ -178,7 +185,8 @@ impl Writer {
             reply,
         };
         self.send(Box::new(job)).await?;
-        held.await.map_err(|_| StoreError::WriterGone)?;
+        held.await
+            .map_err(|_| DbError::Unavailable(Unavailable::Stopped))?;
         Ok(Paused { _release: release })
     }
 
@@ -207,7 +215,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, dir: PathBuf, com
                     "the store writer panicked; the batch is rolled back"
                 );
                 let _ = conn.execute_batch("ROLLBACK");
-                Err(StoreError::Internal)
+                Err(DbError::Internal)
             })
             .map_err(|e| classify(e, &dir));
         if commit.is_ok() {
@@ -237,21 +245,25 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 
 /// SQLite reports a write refused by a read-only or full filesystem as a plain I/O error;
 /// a probe file in the database's folder tells the owner which it is.
-fn classify(e: StoreError, dir: &Path) -> StoreError {
-    if !matches!(e, StoreError::Sqlite(_)) {
+fn classify(e: DbError, dir: &Path) -> DbError {
+    if !matches!(e, DbError::Sqlite(_)) {
         return e;
     }
     let probe = dir.join(".tillwatch-write-probe");
     let outcome = std::fs::write(&probe, b"probe");
     let _ = std::fs::remove_file(&probe);
     match outcome {
-        Err(io) if io.kind() == std::io::ErrorKind::ReadOnlyFilesystem => StoreError::ReadOnly,
-        Err(io) if io.kind() == std::io::ErrorKind::StorageFull => StoreError::Full,
+        Err(io) if io.kind() == std::io::ErrorKind::ReadOnlyFilesystem => {
+            DbError::Unavailable(Unavailable::ReadOnly)
+        }
+        Err(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            DbError::Unavailable(Unavailable::Full)
+        }
         _ => e,
     }
 }
 
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), DbError> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     for job in batch.iter_mut() {
         job.run(conn);
@@ -300,7 +312,7 @@ mod tests {
         Writer::spawn(conn, dir.path().to_path_buf()).unwrap()
     }
 
-    fn insert(n: i64) -> impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static {
+    fn insert(n: i64) -> impl FnOnce(&Connection) -> Result<(), DbError> + Send + 'static {
         move |conn| {
             conn.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
             Ok(())
@@ -338,7 +350,7 @@ mod tests {
         drop(pause);
         assert!(a.await.unwrap().is_ok());
         let failed = b.await.unwrap().unwrap_err();
-        assert_eq!(failed.code(), "store_internal");
+        assert!(matches!(failed, DbError::Internal), "{failed:?}");
         assert!(c.await.unwrap().is_ok());
         // Its savepoint was rolled back: the row it inserted before panicking is gone.
         assert_eq!(rows(&dir), vec![1, 3]);

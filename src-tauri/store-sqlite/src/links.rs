@@ -3,26 +3,12 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::confirm::{insert_event, StatusChange};
-use super::{Store, StoreError};
-use crate::domain::{
-    Amount, ChangeSource, Currency, JobRef, OrderDetail, PaymentRef, PaymentStatus, Timestamp,
-};
+use super::confirm::insert_event;
+use super::{DbError, SqliteStore};
+use tillwatch_core::domain::{ChangeSource, JobRef, OrderDetail, PaymentStatus, Timestamp};
+use tillwatch_core::store::{CreatedJobRecord, StatusChange, StoreError};
 
-#[derive(Debug, Clone)]
-pub struct CreatedJobRecord {
-    pub job_ref: JobRef,
-    pub first_payment: Option<PaymentRef>,
-    pub order_number: String,
-    pub email: String,
-    pub amount: Amount,
-    pub currency: Currency,
-    pub payment_link: Option<String>,
-    pub note: Option<String>,
-    pub raw: serde_json::Value,
-}
-
-impl Store {
+impl SqliteStore {
     /// Whether any order already uses this order number.
     pub async fn order_number_used(&self, order_number: &str) -> Result<bool, StoreError> {
         let n = order_number.to_owned();
@@ -99,7 +85,7 @@ impl Store {
                 params![now, r.job_ref.as_str(), r.payment_link],
             )?;
             super::orders::detail(conn, &r.job_ref)?
-                .ok_or_else(|| StoreError::NotFound(r.job_ref.to_string()))
+                .ok_or_else(|| DbError::NotFound(r.job_ref.to_string()))
         })
         .await
     }

@@ -2,10 +2,11 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Store, StoreError};
-use crate::domain::{
+use super::{DbError, SqliteStore};
+use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, JobRef, PaymentRef, StuckDelivery, Timestamp,
 };
+use tillwatch_core::store::{NewDelivery, PendingDelivery, RejectedDelivery, StoreError};
 
 /// Refused deliveries are kept for the owner to see, but only this many: a flood of
 /// garbage must not fill the disk.
@@ -18,36 +19,6 @@ const REOPEN: &str = "state = 'pending', outcome = NULL, settled_at = NULL, fail
 /// How much of a body is kept; the listener already refuses bodies larger than its limit.
 const MAX_KEPT_BODY: usize = 4096;
 
-#[derive(Debug, Clone)]
-pub struct NewDelivery {
-    pub received_at: Timestamp,
-    pub remote_addr: Option<String>,
-    pub forwarded_for: Option<String>,
-    pub body: String,
-    pub job_ref: JobRef,
-    pub payment_ref: PaymentRef,
-}
-
-#[derive(Debug, Clone)]
-pub struct RejectedDelivery {
-    pub received_at: Timestamp,
-    pub remote_addr: Option<String>,
-    pub forwarded_for: Option<String>,
-    pub body: String,
-    pub error: String,
-    pub response_status: u16,
-}
-
-/// An acknowledged delivery still waiting for the gateway to confirm it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PendingDelivery {
-    pub id: i64,
-    pub job_ref: JobRef,
-    pub payment_ref: PaymentRef,
-    /// The run of failed confirmations it is in, if any.
-    pub failing: Option<Failing>,
-}
-
 fn capped(body: &str) -> String {
     if body.len() <= MAX_KEPT_BODY {
         return body.to_owned();
@@ -59,7 +30,7 @@ fn capped(body: &str) -> String {
     format!("{}…", &body[..end])
 }
 
-impl Store {
+impl SqliteStore {
     /// Commits the delivery durably; only after this may the listener answer 200.
     pub async fn record_delivery(&self, d: NewDelivery) -> Result<i64, StoreError> {
         self.write(move |conn| {
@@ -138,7 +109,7 @@ impl Store {
             let mut out = Vec::new();
             for row in rows {
                 let (id, job, payment, class, since, attempts) = row?;
-                let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
+                let corrupt = |e: &dyn std::fmt::Display| DbError::Corrupt(e.to_string());
                 let class = super::parse_col(class, |c| {
                     FailureClass::parse(c).ok_or("unknown failure class")
                 })?;
@@ -281,7 +252,7 @@ impl Store {
                 out.push(StuckDelivery {
                     id,
                     received_at: Timestamp::parse(&received)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        .map_err(|e| DbError::Corrupt(e.to_string()))?,
                     payment_job_reference: job.unwrap_or_default(),
                     payment_reference: payment.unwrap_or_default(),
                     state,
@@ -341,7 +312,7 @@ pub(super) fn settle(
     up_to_id: i64,
     state: DeliveryState,
     outcome: &str,
-) -> Result<(), StoreError> {
+) -> Result<(), DbError> {
     super::exec(
         conn,
         "UPDATE deliveries SET state = ?4, outcome = ?5, settled_at = ?6

@@ -5,14 +5,15 @@
 
 use std::time::Duration;
 
-use super::{Store, StoreError};
-use crate::domain::Timestamp;
+use super::SqliteStore;
+use tillwatch_core::domain::Timestamp;
+use tillwatch_core::store::StoreError;
 
 /// Rows deleted per write: a first pass over years of rows must not hold the writer (and
 /// the notifications queued behind it) for long.
 const PRUNE_CHUNK: i64 = 2000;
 
-impl Store {
+impl SqliteStore {
     /// Deletes deliveries settled longer than `keep` ago; returns how many.
     pub async fn prune_settled_deliveries(&self, keep: Duration) -> Result<usize, StoreError> {
         let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);

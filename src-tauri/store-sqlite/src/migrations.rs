@@ -5,9 +5,9 @@
 
 use rusqlite::{Connection, Transaction};
 
-use super::StoreError;
+use super::DbError;
 
-type Backfill = fn(&Transaction<'_>) -> Result<(), StoreError>;
+type Backfill = fn(&Transaction<'_>) -> Result<(), DbError>;
 
 const MIGRATIONS: &[(&str, Option<Backfill>)] = &[
     (include_str!("migrations/0001_initial.sql"), None),
@@ -18,12 +18,12 @@ const MIGRATIONS: &[(&str, Option<Backfill>)] = &[
     ),
 ];
 
-pub fn run(conn: &mut Connection) -> Result<(), StoreError> {
+pub fn run(conn: &mut Connection) -> Result<(), DbError> {
     run_to(conn, latest())
 }
 
 /// Brings the schema to version `target` (tests build older databases with it).
-pub fn run_to(conn: &mut Connection, target: usize) -> Result<(), StoreError> {
+pub fn run_to(conn: &mut Connection, target: usize) -> Result<(), DbError> {
     let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let done = usize::try_from(done).unwrap_or(0);
     for (i, (sql, backfill)) in MIGRATIONS.iter().enumerate().take(target).skip(done) {
