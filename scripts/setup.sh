@@ -15,6 +15,10 @@ packages=(
   xvfb xauth dbus at-spi2-core fonts-dejavu-core libgl1-mesa-dri webkit2gtk-driver dunst
   # the storage tests: a tmpfs and an ext4 loop device (mount, losetup, mkfs.ext4, e2fsck)
   mount e2fsprogs
+  # the shared-store tests (tests/postgres): each starts its own throwaway server with
+  # initdb and pg_ctl under a temporary folder; setup starts no database service. openssl
+  # makes the TLS test server's throwaway certificates
+  postgresql openssl
 )
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 

@@ -20,7 +20,7 @@ echo "== cargo clippy -D warnings (the headless crates alone, then the program w
 cargo clippy --workspace --exclude tillwatch --all-targets --locked -- -D warnings
 cargo clippy -p tillwatch --all-targets --locked -- -D warnings
 cargo clippy -p tillwatch --lib --no-default-features --locked -- -D warnings
-echo "== cargo test: the headless crates (core, simulator, tunnel), then the program and window"
+echo "== cargo test: the headless crates (core, both stores, simulator, tunnel), then the program and window"
 cargo test --workspace --exclude tillwatch --locked
 cargo test -p tillwatch --locked
 echo "== a plain cargo build with no ui/dist says what to run"

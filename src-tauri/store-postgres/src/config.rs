@@ -1,0 +1,516 @@
+//! Where the shared database is and how to reach it, from a `postgres://` URL.
+//!
+//! The URL is typed on command lines and shown in logs and process lists, so the password
+//! is meant to come from the environment (`TILLWATCH_DATABASE_PASSWORD`, or `PGPASSWORD` as
+//! libpq tools use). One written in the URL is accepted, but nothing here ever prints it:
+//! `Debug` and `Display` are written by hand and leave it out.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::PgError;
+
+/// The environment variable the password is read from first.
+pub const PASSWORD_ENV: &str = "TILLWATCH_DATABASE_PASSWORD";
+/// The fallback libpq's own tools (psql, pg_dump) read, so one setting serves both.
+pub const PGPASSWORD_ENV: &str = "PGPASSWORD";
+
+const DEFAULT_PORT: u16 = 5432;
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether the connection is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plain text (a database on the same machine or a private network).
+    Disable,
+    /// TLS when the server offers it, plain text when it does not (libpq's default). When
+    /// TLS is used the certificate is verified as for `Require`, unlike libpq's `prefer`.
+    Prefer,
+    /// TLS or no connection, the server's certificate checked against the trusted roots
+    /// and its name against the host (libpq's `verify-full`, which is accepted as a synonym).
+    Require,
+}
+
+impl SslMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+        }
+    }
+}
+
+impl FromStr for SslMode {
+    type Err = PgError;
+
+    fn from_str(s: &str) -> Result<Self, PgError> {
+        match s {
+            "disable" => Ok(Self::Disable),
+            "prefer" => Ok(Self::Prefer),
+            "require" | "verify-full" => Ok(Self::Require),
+            // libpq's `allow` and `verify-ca` promise less than we would do; refusing them
+            // keeps a setting from meaning something else here than in psql.
+            other => Err(PgError::Config(format!(
+                "sslmode '{other}' is not supported: use disable, prefer or require"
+            ))),
+        }
+    }
+}
+
+/// A database password. Never printed: its `Debug` is redacted and it has no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(password.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// How to reach the shared database.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub dbname: String,
+    pub sslmode: SslMode,
+    /// A PEM file of the certificate authorities to trust instead of the public (webpki)
+    /// roots: a shop's own server usually has a private or self-signed certificate.
+    pub sslrootcert: Option<PathBuf>,
+    pub application_name: String,
+    pub connect_timeout: Duration,
+    password: Option<Password>,
+}
+
+impl DatabaseConfig {
+    /// Parses the URL and takes the password from the environment when the URL has none.
+    pub fn from_url_and_env(url: &str) -> Result<Self, PgError> {
+        Self::from_url_with_env(url, |name| std::env::var(name).ok())
+    }
+
+    /// As `from_url_and_env`, with the environment given as a lookup (tests pass their own
+    /// instead of changing the process's, which other threads read).
+    ///
+    /// The password is, first found: the URL's (what was written for this database beats a
+    /// general setting, as in libpq), `TILLWATCH_DATABASE_PASSWORD`, `PGPASSWORD`. An empty
+    /// variable counts as unset.
+    pub fn from_url_with_env(
+        url: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, PgError> {
+        let mut config = Self::parse(url)?;
+        if config.password.is_none() {
+            config.password = [PASSWORD_ENV, PGPASSWORD_ENV]
+                .into_iter()
+                .filter_map(&env)
+                .find(|p| !p.is_empty())
+                .map(Password);
+        }
+        Ok(config)
+    }
+
+    /// Parses `postgres://user[:password]@host[:port][/dbname][?param=value&...]`, with no
+    /// look at the environment. Parameters: `sslmode`, `sslrootcert`, `application_name`,
+    /// `connect_timeout` (seconds) and `password`; any other is refused, so a misspelt
+    /// `sslmode` cannot silently leave the connection in plain text.
+    pub fn parse(url: &str) -> Result<Self, PgError> {
+        let rest = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"))
+            .ok_or_else(|| config_error("a database URL starts with postgres://"))?;
+        let (rest, query) = match rest.split_once('?') {
+            Some((rest, query)) => (rest, Some(query)),
+            None => (rest, None),
+        };
+        let (authority, path) = match rest.split_once('/') {
+            Some((authority, path)) => (authority, path),
+            None => (rest, ""),
+        };
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((userinfo, hostport)) => (Some(userinfo), hostport),
+            None => (None, authority),
+        };
+
+        let (user, mut password) = match userinfo {
+            None => (None, None),
+            Some(userinfo) => {
+                let (user, password) = match userinfo.split_once(':') {
+                    Some((user, password)) => (user, Some(password)),
+                    None => (userinfo, None),
+                };
+                // The error names neither part: the password may be in either by mistake.
+                let bad = || {
+                    config_error(
+                        "the user name or password in the URL is not valid percent-encoding",
+                    )
+                };
+                let user = decode(user).ok_or_else(bad)?;
+                let password = match password {
+                    Some(p) => Some(Password(decode(p).ok_or_else(bad)?)),
+                    None => None,
+                };
+                (Some(user).filter(|u| !u.is_empty()), password)
+            }
+        };
+        let user = user.ok_or_else(|| {
+            config_error("the database URL names no user (postgres://USER@host/database)")
+        })?;
+
+        let (host, port) = split_host_port(hostport)?;
+        let dbname = decode(path).ok_or_else(|| {
+            config_error("the database name in the URL is not valid percent-encoding")
+        })?;
+        if dbname.contains('/') {
+            return Err(config_error("the database name in the URL contains a '/'"));
+        }
+        let dbname = if dbname.is_empty() {
+            user.clone()
+        } else {
+            dbname
+        };
+
+        let mut config = Self {
+            host,
+            port,
+            user,
+            dbname,
+            sslmode: SslMode::Prefer,
+            sslrootcert: None,
+            application_name: "tillwatch".to_owned(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            password: None,
+        };
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let Some(value) = decode(value) else {
+                return Err(PgError::Config(format!(
+                    "the value of '{key}' in the URL is not valid percent-encoding"
+                )));
+            };
+            match key {
+                "sslmode" => config.sslmode = value.parse()?,
+                "sslrootcert" => config.sslrootcert = Some(PathBuf::from(value)),
+                "application_name" => config.application_name = value,
+                "connect_timeout" => {
+                    let secs: u64 = value.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                        config_error("connect_timeout is a whole number of seconds above 0")
+                    })?;
+                    config.connect_timeout = Duration::from_secs(secs);
+                }
+                "password" => password = Some(Password(value)),
+                other => {
+                    return Err(PgError::Config(format!(
+                        "unknown database URL parameter '{other}' (known: sslmode, \
+                         sslrootcert, application_name, connect_timeout)"
+                    )))
+                }
+            }
+        }
+        config.password = password;
+        Ok(config)
+    }
+
+    /// Replaces the password (a caller with its own secret store).
+    pub fn with_password(mut self, password: Password) -> Self {
+        self.password = Some(password);
+        self
+    }
+
+    pub fn has_password(&self) -> bool {
+        self.password.is_some()
+    }
+
+    /// The driver's configuration. Its own `Debug` redacts the password too.
+    pub(crate) fn to_pg(&self) -> tokio_postgres::Config {
+        let mut pg = tokio_postgres::Config::new();
+        pg.host(&self.host)
+            .port(self.port)
+            .user(&self.user)
+            .dbname(&self.dbname)
+            .application_name(&self.application_name)
+            .connect_timeout(self.connect_timeout)
+            // A server that vanished from the network (not one that closed cleanly) is
+            // noticed in about a minute instead of the kernel's two hours.
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(60))
+            .ssl_mode(match self.sslmode {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                SslMode::Require => tokio_postgres::config::SslMode::Require,
+            });
+        if let Some(password) = &self.password {
+            pg.password(password.expose());
+        }
+        pg
+    }
+}
+
+/// The URL without the password, for logs and messages.
+impl fmt::Display for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        write!(
+            f,
+            "postgres://{}@{host}:{}/{}?sslmode={}",
+            self.user,
+            self.port,
+            self.dbname,
+            self.sslmode.as_str()
+        )
+    }
+}
+
+/// By hand, so the password can never be printed by a `{:?}` in a log line or a panic.
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("dbname", &self.dbname)
+            .field("sslmode", &self.sslmode)
+            .field("sslrootcert", &self.sslrootcert)
+            .field("application_name", &self.application_name)
+            .field("connect_timeout", &self.connect_timeout)
+            .field(
+                "password",
+                &if self.password.is_some() {
+                    "<redacted>"
+                } else {
+                    "<none>"
+                },
+            )
+            .finish()
+    }
+}
+
+fn config_error(message: &str) -> PgError {
+    PgError::Config(message.to_owned())
+}
+
+fn split_host_port(hostport: &str) -> Result<(String, u16), PgError> {
+    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+        // An IPv6 address: [::1]:5432
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| config_error("an IPv6 host in the URL is missing its ']'"))?;
+        let port = match after {
+            "" => None,
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| config_error("the database URL has text after the host"))?,
+            ),
+        };
+        (host, port)
+    } else {
+        match hostport.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(config_error("the database URL names no host"));
+    }
+    if host.contains(',') {
+        return Err(config_error(
+            "the database URL names several hosts; give one",
+        ));
+    }
+    let port = match port {
+        None | Some("") => DEFAULT_PORT,
+        Some(p) => p.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+            PgError::Config(format!(
+                "the port '{p}' in the database URL is not a port number"
+            ))
+        })?,
+    };
+    let host = decode(host)
+        .ok_or_else(|| config_error("the host in the URL is not valid percent-encoding"))?;
+    Ok((host, port))
+}
+
+/// Percent-decoding (RFC 3986); `None` for a broken escape or bytes that are not UTF-8.
+fn decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn a_full_url_is_parsed() {
+        let c = DatabaseConfig::parse(
+            "postgres://shop@db.example.com:6543/tills?sslmode=require&application_name=serve&connect_timeout=3",
+        )
+        .unwrap();
+        assert_eq!(c.host, "db.example.com");
+        assert_eq!(c.port, 6543);
+        assert_eq!(c.user, "shop");
+        assert_eq!(c.dbname, "tills");
+        assert_eq!(c.sslmode, SslMode::Require);
+        assert_eq!(c.application_name, "serve");
+        assert_eq!(c.connect_timeout, Duration::from_secs(3));
+        assert!(!c.has_password());
+    }
+
+    #[test]
+    fn defaults_follow_libpq() {
+        let c = DatabaseConfig::parse("postgresql://shop@localhost").unwrap();
+        assert_eq!(c.port, 5432);
+        assert_eq!(c.dbname, "shop", "the database defaults to the user's name");
+        assert_eq!(c.sslmode, SslMode::Prefer);
+        assert_eq!(c.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    }
+
+    #[test]
+    fn ipv6_hosts_and_percent_encoding() {
+        let c = DatabaseConfig::parse(
+            "postgres://sh%40p@[::1]:5433/my%20db?sslrootcert=%2Fetc%2Fca.pem",
+        )
+        .unwrap();
+        assert_eq!(c.host, "::1");
+        assert_eq!(c.port, 5433);
+        assert_eq!(c.user, "sh@p");
+        assert_eq!(c.dbname, "my db");
+        assert_eq!(c.sslrootcert, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(
+            c.to_string(),
+            "postgres://sh@p@[::1]:5433/my db?sslmode=prefer"
+        );
+    }
+
+    #[test]
+    fn verify_full_is_require_and_weaker_modes_are_refused() {
+        let c = DatabaseConfig::parse("postgres://u@h/d?sslmode=verify-full").unwrap();
+        assert_eq!(c.sslmode, SslMode::Require);
+        for mode in ["allow", "verify-ca", "REQUIRE", ""] {
+            let e = DatabaseConfig::parse(&format!("postgres://u@h/d?sslmode={mode}")).unwrap_err();
+            assert!(e.to_string().contains("not supported"), "{mode}: {e}");
+        }
+    }
+
+    #[test]
+    fn bad_urls_are_refused_with_a_reason() {
+        let cases = [
+            ("mysql://u@h/d", "starts with postgres://"),
+            ("postgres://h/d", "names no user"),
+            ("postgres://u@/d", "names no host"),
+            ("postgres://u@h:99999/d", "not a port number"),
+            ("postgres://u@h:0/d", "not a port number"),
+            ("postgres://u@h1,h2/d", "several hosts"),
+            (
+                "postgres://u@h/d?sslmod=require",
+                "unknown database URL parameter 'sslmod'",
+            ),
+            ("postgres://u@h/d?connect_timeout=0", "connect_timeout"),
+            ("postgres://u@h/a/b", "contains a '/'"),
+            ("postgres://u@[::1/d", "missing its ']'"),
+        ];
+        for (url, expected) in cases {
+            let e = DatabaseConfig::parse(url).unwrap_err();
+            assert!(e.to_string().contains(expected), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_url_password_never_shows_in_debug_display_or_errors() {
+        let secret = "s3cr%3At-pw";
+        let c = DatabaseConfig::parse(&format!("postgres://shop:{secret}@h/d")).unwrap();
+        assert!(c.has_password());
+        assert_eq!(c.password.as_ref().unwrap().expose(), "s3cr:t-pw");
+        for shown in [
+            format!("{c:?}"),
+            format!("{c:#?}"),
+            c.to_string(),
+            format!("{:?}", c.to_pg()),
+        ] {
+            assert!(!shown.contains("s3cr"), "{shown}");
+        }
+        assert!(format!("{c:?}").contains("password: \"<redacted>\""));
+        assert_eq!(c.to_string(), "postgres://shop@h:5432/d?sslmode=prefer");
+
+        // A broken escape in the password is reported without quoting it.
+        let e = DatabaseConfig::parse("postgres://shop:s3cr%zz@h/d").unwrap_err();
+        assert!(!e.to_string().contains("s3cr"), "{e}");
+        let e = DatabaseConfig::parse("postgres://shop:s3cr@h:bad/d").unwrap_err();
+        assert!(!e.to_string().contains("s3cr"), "{e}");
+
+        // The ?password= form is kept out of sight the same way.
+        let c = DatabaseConfig::parse("postgres://shop@h/d?password=s3cret").unwrap();
+        assert!(c.has_password());
+        assert!(!format!("{c:?}{c}").contains("s3cr"));
+        assert_eq!(
+            format!("{:?}", Password::new("s3cret")),
+            "Password(<redacted>)"
+        );
+    }
+
+    #[test]
+    fn the_password_comes_from_the_environment() {
+        let env = |name: &str| match name {
+            PASSWORD_ENV => Some("from-tillwatch".to_owned()),
+            PGPASSWORD_ENV => Some("from-pg".to_owned()),
+            _ => None,
+        };
+        let c = DatabaseConfig::from_url_with_env("postgres://u@h/d", env).unwrap();
+        assert_eq!(c.password.as_ref().unwrap().expose(), "from-tillwatch");
+
+        let pg_only = |name: &str| (name == PGPASSWORD_ENV).then(|| "from-pg".to_owned());
+        let c = DatabaseConfig::from_url_with_env("postgres://u@h/d", pg_only).unwrap();
+        assert_eq!(c.password.as_ref().unwrap().expose(), "from-pg");
+
+        // An empty variable is unset, not an empty password.
+        let empty = |name: &str| match name {
+            PASSWORD_ENV => Some(String::new()),
+            PGPASSWORD_ENV => Some("from-pg".to_owned()),
+            _ => None,
+        };
+        let c = DatabaseConfig::from_url_with_env("postgres://u@h/d", empty).unwrap();
+        assert_eq!(c.password.as_ref().unwrap().expose(), "from-pg");
+
+        // The URL's own password wins.
+        let c = DatabaseConfig::from_url_with_env("postgres://u:in-url@h/d", env).unwrap();
+        assert_eq!(c.password.as_ref().unwrap().expose(), "in-url");
+
+        let c = DatabaseConfig::from_url_with_env("postgres://u@h/d", no_env).unwrap();
+        assert!(!c.has_password());
+        assert!(format!("{c:?}").contains("password: \"<none>\""));
+    }
+}
