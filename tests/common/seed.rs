@@ -7,7 +7,7 @@ use tillwatch::domain::{
     ChangeSource, Currency, DeliveryState, JobRef, JobSnapshot, PaymentRef, PaymentSnapshot,
     PaymentStatus, Timestamp,
 };
-use tillwatch::store::NewDelivery;
+use tillwatch::store::{Claim, Held, NewDelivery, WorkerId};
 use tillwatch::Backend;
 
 pub async fn dead_delivery(db: &Path, job: &str, payment: &str, outcome: &str) {
@@ -27,8 +27,20 @@ pub async fn dead_delivery(db: &Path, job: &str, payment: &str, outcome: &str) {
         })
         .await
         .unwrap();
+    // A past worker held it, then gave up on it.
+    let claim = Claim {
+        worker: WorkerId::new(),
+        lease: std::time::Duration::from_secs(60),
+    };
+    store.claim_due(&claim, Timestamp::now(), 10).await.unwrap();
+    let held = Held {
+        job_ref: job,
+        payment_ref: payment,
+        up_to_id: id,
+        worker: claim.worker,
+    };
     store
-        .settle_deliveries(&job, &payment, id, DeliveryState::Dead, outcome.to_owned())
+        .settle_deliveries(&held, DeliveryState::Dead, outcome.to_owned())
         .await
         .unwrap();
 }

@@ -11,13 +11,13 @@ use tillwatch_core::pipeline::CoreEvent;
 use tillwatch_sim::{Endpoint, Fault, FaultTarget};
 use tillwatch_store_sqlite::SqliteStore;
 
-use crate::harness::{far_future, Rig, RigOptions, WAIT};
+use crate::harness::{Rig, RigOptions, WAIT};
 
 /// Polls the store until the deliveries of `job` hold a failure run.
 async fn wait_failing(store: &SqliteStore, job: &str) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let pending = store.due_deliveries(far_future(), 100).await.unwrap();
+        let pending = store.pending_deliveries(100).await.unwrap();
         if pending
             .iter()
             .any(|p| p.job_ref.as_str() == job && p.failing.is_some())

@@ -153,7 +153,10 @@ async fn upgrade_keeps_every_row(version: usize) {
     let version_now: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version_now, 3);
+    assert_eq!(
+        version_now as usize,
+        tillwatch_store_sqlite::schema_version()
+    );
     let minor: Vec<(String, Option<i64>, i64)> = conn
         .prepare("SELECT job_ref, amount_minor, attempts FROM payment_jobs ORDER BY job_ref")
         .unwrap()
@@ -484,6 +487,7 @@ async fn varied_store(name: &str) -> (TestDir, SqliteStore) {
                 note: None,
                 allow_reserved: false,
                 override_mismatch: None,
+                by: None,
             })
             .await
             .unwrap();

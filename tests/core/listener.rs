@@ -51,8 +51,7 @@ async fn body_json(resp: axum::response::Response) -> serde_json::Value {
 
 async fn delivery_states(store: &SqliteStore) -> Vec<(String, i64)> {
     // Through the public API: the inbox status and every pending row.
-    let later = tillwatch_core::domain::Timestamp::now().plus(std::time::Duration::from_secs(3600));
-    let pending = store.due_deliveries(later, 10_000).await.unwrap();
+    let pending = store.pending_deliveries(10_000).await.unwrap();
     pending
         .into_iter()
         .map(|p| (p.job_ref.to_string(), p.id))

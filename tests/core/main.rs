@@ -7,6 +7,7 @@ mod policy;
 #[path = "../common/test_dir.rs"]
 mod test_dir;
 
+mod claims;
 mod delivery;
 mod freshness;
 mod gateway_client;

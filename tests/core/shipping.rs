@@ -85,6 +85,7 @@ async fn a_payment_confirmed_for_less_than_the_link_asked_ships_only_with_an_aud
             note: None,
             allow_reserved: true,
             override_mismatch: None,
+            by: None,
         })
         .await;
     assert!(matches!(

@@ -138,6 +138,7 @@ async fn shipping_follows_the_status_and_is_audited() {
         note: Some("  RM123456789GB ".into()),
         allow_reserved,
         override_mismatch: None,
+        by: Some("ana@till-2".into()),
     };
     assert!(matches!(
         store.ship(ship("1", false)).await,
@@ -163,15 +164,22 @@ async fn shipping_follows_the_status_and_is_audited() {
         Err(StoreError::NotFound(_))
     ));
 
-    let undone = store.unship(&JobRef::parse("2").unwrap()).await.unwrap();
+    let undone = store
+        .unship(&JobRef::parse("2").unwrap(), Some("ben@backroom".into()))
+        .await
+        .unwrap();
     assert!(!undone.summary.shipped);
     assert_eq!(
         undone
             .audit
             .iter()
-            .map(|a| a.action.as_str())
+            .map(|a| (a.action.as_str(), a.by.as_deref()))
             .collect::<Vec<_>>(),
-        vec!["shipped", "unshipped"]
+        vec![
+            ("shipped", Some("ana@till-2")),
+            ("unshipped", Some("ben@backroom"))
+        ],
+        "who did what, machine and user, is in the audit trail"
     );
     // Survives reopening.
     drop(store);

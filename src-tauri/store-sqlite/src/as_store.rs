@@ -6,18 +6,24 @@ use std::time::Duration;
 
 use tillwatch_core::domain::{
     Amount, ChangeSource, Currency, DeliveryState, Expected, Failing, JobRef, JobSnapshot,
-    OrderDetail, OrderSummary, PaymentRef, StuckDelivery, Timestamp,
+    OrderDetail, OrderSummary, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    Applied, CreatedJobRecord, Found, NewDelivery, OrderFilter, OrdersSlice, PendingDelivery,
-    RejectedDelivery, Settles, ShipRequest, Store, StoreError,
+    Applied, Claim, CreatedJobRecord, Found, Held, NewDelivery, OrderFilter, OrdersSlice,
+    PendingDelivery, RejectedDelivery, ShipRequest, Store, StoreError,
 };
+use tokio::sync::broadcast;
 
 use super::SqliteStore;
 
 type Answer<T> = Result<T, StoreError>;
 
 impl Store for SqliteStore {
+    /// One process owns the file: nothing else writes to it.
+    fn remote_changes(&self) -> Option<broadcast::Receiver<JobRef>> {
+        None
+    }
+
     fn refusing_when_full(&self) -> Self {
         SqliteStore::refusing_when_full(self)
     }
@@ -33,12 +39,20 @@ impl Store for SqliteStore {
         SqliteStore::record_rejected_delivery(self, d)
     }
 
-    fn due_deliveries(
+    fn claim_due(
         &self,
+        claim: &Claim,
         now: Timestamp,
         limit: u32,
     ) -> impl Future<Output = Answer<Vec<PendingDelivery>>> + Send {
-        SqliteStore::due_deliveries(self, now, limit)
+        SqliteStore::claim_due(self, claim, now, limit)
+    }
+
+    fn pending_deliveries(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<PendingDelivery>>> + Send {
+        SqliteStore::pending_deliveries(self, limit)
     }
 
     fn next_retry_at(
@@ -50,14 +64,12 @@ impl Store for SqliteStore {
 
     fn note_confirm_failure(
         &self,
-        job: &JobRef,
-        payment: &PaymentRef,
-        up_to_id: i64,
+        held: &Held,
         failing: Failing,
         retry_at: Timestamp,
         error: String,
     ) -> impl Future<Output = Answer<()>> + Send {
-        SqliteStore::note_confirm_failure(self, job, payment, up_to_id, failing, retry_at, error)
+        SqliteStore::note_confirm_failure(self, held, failing, retry_at, error)
     }
 
     fn reopen_unknown(&self) -> impl Future<Output = Answer<u64>> + Send {
@@ -82,13 +94,11 @@ impl Store for SqliteStore {
 
     fn settle_deliveries(
         &self,
-        job: &JobRef,
-        payment: &PaymentRef,
-        up_to_id: i64,
+        held: &Held,
         state: DeliveryState,
         outcome: String,
     ) -> impl Future<Output = Answer<()>> + Send {
-        SqliteStore::settle_deliveries(self, job, payment, up_to_id, state, outcome)
+        SqliteStore::settle_deliveries(self, held, state, outcome)
     }
 
     fn inbox_status(&self) -> impl Future<Output = Answer<(u64, Option<Timestamp>)>> + Send {
@@ -107,7 +117,7 @@ impl Store for SqliteStore {
         snapshot: JobSnapshot,
         source: ChangeSource,
         mismatch: Option<String>,
-        settles: Option<Settles>,
+        settles: Option<Held>,
     ) -> impl Future<Output = Answer<Applied>> + Send {
         SqliteStore::apply_snapshot(self, snapshot, source, mismatch, settles)
     }
@@ -166,8 +176,12 @@ impl Store for SqliteStore {
         SqliteStore::ship(self, req)
     }
 
-    fn unship(&self, job: &JobRef) -> impl Future<Output = Answer<OrderDetail>> + Send {
-        SqliteStore::unship(self, job)
+    fn unship(
+        &self,
+        job: &JobRef,
+        by: Option<String>,
+    ) -> impl Future<Output = Answer<OrderDetail>> + Send {
+        SqliteStore::unship(self, job, by)
     }
 
     fn order_number_used(&self, order_number: &str) -> impl Future<Output = Answer<bool>> + Send {

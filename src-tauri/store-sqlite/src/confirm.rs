@@ -9,7 +9,7 @@ use tillwatch_core::domain::{
     judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Seen, Timestamp,
     Verdict,
 };
-use tillwatch_core::store::{Applied, Settles, StatusChange, StoreError};
+use tillwatch_core::store::{Applied, Held, StatusChange, StoreError};
 
 impl SqliteStore {
     /// Applies a gateway answer. Never lets an older answer overwrite a newer one, and
@@ -19,7 +19,7 @@ impl SqliteStore {
         snapshot: JobSnapshot,
         source: ChangeSource,
         mismatch: Option<String>,
-        settles: Option<Settles>,
+        settles: Option<Held>,
     ) -> Result<Applied, StoreError> {
         self.write(move |conn| {
             let applied = apply(conn, &snapshot, source, mismatch.as_deref())?;
@@ -32,14 +32,7 @@ impl SqliteStore {
                 } else {
                     format!("confirmed: {}", applied.order.status)
                 };
-                inbox::settle(
-                    conn,
-                    &s.job_ref,
-                    &s.payment_ref,
-                    s.up_to_id,
-                    DeliveryState::Confirmed,
-                    &outcome,
-                )?;
+                inbox::settle(conn, &s, DeliveryState::Confirmed, &outcome)?;
             }
             Ok(applied)
         })

@@ -6,15 +6,18 @@ use super::{DbError, SqliteStore};
 use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, JobRef, PaymentRef, StuckDelivery, Timestamp,
 };
-use tillwatch_core::store::{NewDelivery, PendingDelivery, RejectedDelivery, StoreError};
+use tillwatch_core::store::{
+    Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery, StoreError,
+};
 
 /// Refused deliveries are kept for the owner to see, but only this many: a flood of
 /// garbage must not fill the disk.
 pub const MAX_KEPT_MALFORMED: i64 = 1000;
 
-/// Back to pending, due at once, with a fresh failure run.
+/// Back to pending, due at once, with a fresh failure run, held by no worker.
 const REOPEN: &str = "state = 'pending', outcome = NULL, settled_at = NULL, failure_class = NULL,
-     failing_since = NULL, failing_attempts = 0, retry_at = NULL";
+     failing_since = NULL, failing_attempts = 0, retry_at = NULL, claimed_by = NULL,
+     lease_until = NULL";
 
 /// How much of a body is kept; the listener already refuses bodies larger than its limit.
 const MAX_KEPT_BODY: usize = 4096;
@@ -82,50 +85,52 @@ impl SqliteStore {
         .await
     }
 
-    /// Acknowledged deliveries due for a confirmation attempt at `now`, oldest first: the
-    /// worker's queue. After a restart this is simply what it picks up again.
-    pub async fn due_deliveries(
+    /// Claims acknowledged deliveries due for a confirmation attempt at `now`, oldest
+    /// first: the worker's queue. The one writer makes each claim whole; after a restart a
+    /// new worker takes what the old one held once its lease has run out.
+    pub async fn claim_due(
         &self,
+        claim: &Claim,
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
-        self.read(move |conn| {
+        let worker = claim.worker.as_str().to_owned();
+        let until = now.plus(claim.lease);
+        self.write(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, job_ref, payment_ref, failure_class, failing_since, failing_attempts
-                 FROM deliveries
-                 WHERE state = 'pending' AND (retry_at IS NULL OR retry_at <= ?1)
-                 ORDER BY id LIMIT ?2",
+                "UPDATE deliveries SET claimed_by = ?3, lease_until = ?4
+                 WHERE id IN (
+                     SELECT id FROM deliveries
+                     WHERE state = 'pending' AND (retry_at IS NULL OR retry_at <= ?1)
+                       AND (claimed_by IS NULL OR claimed_by = ?3 OR lease_until <= ?1)
+                     ORDER BY id LIMIT ?2)
+                 RETURNING id, job_ref, payment_ref, failure_class, failing_since,
+                     failing_attempts",
             )?;
-            let rows = stmt.query_map(params![now.to_string(), limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, u32>(5)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, job, payment, class, since, attempts) = row?;
-                let corrupt = |e: &dyn std::fmt::Display| DbError::Corrupt(e.to_string());
-                let class = super::parse_col(class, |c| {
-                    FailureClass::parse(c).ok_or("unknown failure class")
-                })?;
-                let since = super::parse_col(since, Timestamp::parse)?;
-                out.push(PendingDelivery {
-                    id,
-                    job_ref: JobRef::parse(&job).map_err(|e| corrupt(&e))?,
-                    payment_ref: PaymentRef::parse(&payment).map_err(|e| corrupt(&e))?,
-                    failing: class.zip(since).map(|(class, since)| Failing {
-                        class,
-                        since,
-                        attempts,
-                    }),
-                });
-            }
+            let mut out = stmt
+                .query_map(
+                    params![now.to_string(), limit, worker, until.to_string()],
+                    pending_columns,
+                )?
+                .map(|row| to_pending(row?))
+                .collect::<Result<Vec<_>, _>>()?;
+            // RETURNING gives no order: oldest first, as the worker reads them.
+            out.sort_by_key(|d| d.id);
             Ok(out)
+        })
+        .await
+    }
+
+    /// Every delivery still waiting for its confirmation, oldest first, held or not.
+    pub async fn pending_deliveries(&self, limit: u32) -> Result<Vec<PendingDelivery>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, job_ref, payment_ref, failure_class, failing_since, failing_attempts
+                 FROM deliveries WHERE state = 'pending' ORDER BY id LIMIT ?1",
+            )?
+            .query_map([limit], pending_columns)?
+            .map(|row| to_pending(row?))
+            .collect()
         })
         .await
     }
@@ -148,20 +153,21 @@ impl SqliteStore {
     /// are in, the error in words, and when they are next due.
     pub async fn note_confirm_failure(
         &self,
-        job: &JobRef,
-        payment: &PaymentRef,
-        up_to_id: i64,
+        held: &Held,
         failing: Failing,
         retry_at: Timestamp,
         error: String,
     ) -> Result<(), StoreError> {
-        let (job, payment) = (job.to_string(), payment.to_string());
+        let (job, payment) = (held.job_ref.to_string(), held.payment_ref.to_string());
+        let (up_to_id, worker) = (held.up_to_id, held.worker.as_str().to_owned());
         self.write(move |conn| {
             super::exec(
                 conn,
                 "UPDATE deliveries SET confirm_attempts = confirm_attempts + 1, last_error = ?4,
-                     failure_class = ?5, failing_since = ?6, failing_attempts = ?7, retry_at = ?8
-                 WHERE job_ref = ?1 AND payment_ref = ?2 AND state = 'pending' AND id <= ?3",
+                     failure_class = ?5, failing_since = ?6, failing_attempts = ?7, retry_at = ?8,
+                     claimed_by = NULL, lease_until = NULL
+                 WHERE job_ref = ?1 AND payment_ref = ?2 AND state = 'pending' AND id <= ?3
+                   AND claimed_by = ?9",
                 params![
                     job,
                     payment,
@@ -171,6 +177,7 @@ impl SqliteStore {
                     failing.since.to_string(),
                     failing.attempts,
                     retry_at.to_string(),
+                    worker,
                 ],
             )?;
             Ok(())
@@ -267,17 +274,15 @@ impl SqliteStore {
         .await
     }
 
-    /// Settles the deliveries a confirmation covered (all pending ones up to `up_to_id`).
+    /// Settles the deliveries a worker holds without a confirmation.
     pub async fn settle_deliveries(
         &self,
-        job: &JobRef,
-        payment: &PaymentRef,
-        up_to_id: i64,
+        held: &Held,
         state: DeliveryState,
         outcome: String,
     ) -> Result<(), StoreError> {
-        let (job, payment) = (job.clone(), payment.clone());
-        self.write(move |conn| settle(conn, &job, &payment, up_to_id, state, &outcome))
+        let held = held.clone();
+        self.write(move |conn| settle(conn, &held, state, &outcome))
             .await
     }
 
@@ -305,25 +310,60 @@ impl SqliteStore {
     }
 }
 
+type PendingColumns = (i64, String, String, Option<String>, Option<String>, u32);
+
+fn pending_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingColumns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn to_pending(
+    (id, job, payment, class, since, attempts): PendingColumns,
+) -> Result<PendingDelivery, DbError> {
+    let corrupt = |e: &dyn std::fmt::Display| DbError::Corrupt(e.to_string());
+    let class = super::parse_col(class, |c| {
+        FailureClass::parse(c).ok_or("unknown failure class")
+    })?;
+    let since = super::parse_col(since, Timestamp::parse)?;
+    Ok(PendingDelivery {
+        id,
+        job_ref: JobRef::parse(&job).map_err(|e| corrupt(&e))?,
+        payment_ref: PaymentRef::parse(&payment).map_err(|e| corrupt(&e))?,
+        failing: class.zip(since).map(|(class, since)| Failing {
+            class,
+            since,
+            attempts,
+        }),
+    })
+}
+
+/// Settles the pending deliveries of one payment up to an id that the worker holds.
 pub(super) fn settle(
     conn: &Connection,
-    job: &JobRef,
-    payment: &PaymentRef,
-    up_to_id: i64,
+    held: &Held,
     state: DeliveryState,
     outcome: &str,
 ) -> Result<(), DbError> {
     super::exec(
         conn,
-        "UPDATE deliveries SET state = ?4, outcome = ?5, settled_at = ?6
-         WHERE job_ref = ?1 AND payment_ref = ?2 AND state = 'pending' AND id <= ?3",
+        "UPDATE deliveries SET state = ?4, outcome = ?5, settled_at = ?6, claimed_by = NULL,
+             lease_until = NULL
+         WHERE job_ref = ?1 AND payment_ref = ?2 AND state = 'pending' AND id <= ?3
+           AND claimed_by = ?7",
         params![
-            job.as_str(),
-            payment.as_str(),
-            up_to_id,
+            held.job_ref.as_str(),
+            held.payment_ref.as_str(),
+            held.up_to_id,
             state.as_str(),
             outcome,
-            Timestamp::now().to_string()
+            Timestamp::now().to_string(),
+            held.worker.as_str(),
         ],
     )?;
     Ok(())

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(&str, Option<Backfill>)] = &[
         include_str!("migrations/0003_history.sql"),
         Some(super::refs::backfill),
     ),
+    (include_str!("migrations/0004_claims_and_actors.sql"), None),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<(), DbError> {

@@ -211,20 +211,23 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
     }
 
     let mut audit = Vec::new();
-    let mut stmt =
-        conn.prepare_cached("SELECT action, detail, at FROM audit WHERE job_ref = ?1 ORDER BY id")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT action, detail, at, actor FROM audit WHERE job_ref = ?1 ORDER BY id",
+    )?;
     let rows = stmt.query_map([job.as_str()], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, Option<String>>(1)?,
             r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
         ))
     })?;
     for row in rows {
-        let (action, detail, at) = row?;
+        let (action, detail, at, by) = row?;
         audit.push(AuditView {
             action,
             detail,
+            by,
             at: Timestamp::parse(&at).map_err(|e| DbError::Corrupt(e.to_string()))?,
         });
     }
@@ -249,10 +252,17 @@ fn audit(
     action: &str,
     job: &JobRef,
     detail: Option<&str>,
+    by: Option<&str>,
 ) -> Result<(), DbError> {
     conn.execute(
-        "INSERT INTO audit (at, action, job_ref, detail) VALUES (?1, ?2, ?3, ?4)",
-        params![Timestamp::now().to_string(), action, job.as_str(), detail],
+        "INSERT INTO audit (at, action, job_ref, detail, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            Timestamp::now().to_string(),
+            action,
+            job.as_str(),
+            detail,
+            by
+        ],
     )?;
     Ok(())
 }
@@ -374,10 +384,11 @@ impl SqliteStore {
                 "UPDATE payment_jobs SET shipped_at = ?2, shipping_note = ?3 WHERE job_ref = ?1",
                 params![req.job_ref.as_str(), Timestamp::now().to_string(), note],
             )?;
-            audit(conn, "shipped", &req.job_ref, note)?;
+            let by = req.by.as_deref();
+            audit(conn, "shipped", &req.job_ref, note, by)?;
             if let ShipPermit::MismatchOverridden { mismatch, reason } = permit {
                 let detail = format!("{reason} (the gateway's answer: {mismatch})");
-                audit(conn, "mismatch overridden", &req.job_ref, Some(&detail))?;
+                audit(conn, "mismatch overridden", &req.job_ref, Some(&detail), by)?;
             }
             detail(conn, &req.job_ref)?
                 .map(|d| d.under(rules))
@@ -387,7 +398,11 @@ impl SqliteStore {
     }
 
     /// Undoes `ship`.
-    pub async fn unship(&self, job: &JobRef) -> Result<OrderDetail, StoreError> {
+    pub async fn unship(
+        &self,
+        job: &JobRef,
+        by: Option<String>,
+    ) -> Result<OrderDetail, StoreError> {
         let job = job.clone();
         self.write(move |conn| {
             let n = conn.execute(
@@ -397,7 +412,7 @@ impl SqliteStore {
             if n == 0 {
                 return Err(DbError::NotFound(format!("{job} (not shipped)")));
             }
-            audit(conn, "unshipped", &job, None)?;
+            audit(conn, "unshipped", &job, None, by.as_deref())?;
             detail(conn, &job)?.ok_or_else(|| DbError::NotFound(job.to_string()))
         })
         .await
