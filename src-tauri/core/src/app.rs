@@ -138,6 +138,16 @@ impl Default for ServeOptions {
     }
 }
 
+/// The user and machine this process runs as ("ana@till-2"): where several machines share
+/// one store, the audit trail says who shipped.
+fn local_actor() -> String {
+    let user = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "someone".into());
+    format!("{user}@{}", crate::store::machine_name())
+}
+
 #[derive(Clone)]
 pub struct Tillwatch<S> {
     store: S,
@@ -149,6 +159,8 @@ pub struct Tillwatch<S> {
     reconcile_now: Arc<Notify>,
     /// Tells the confirm worker the inbox has something due (kept until `serve` runs).
     confirm_now: Arc<Notify>,
+    /// Who this process acts for in the audit trail: user and machine.
+    actor: String,
 }
 
 impl<S: Store> Tillwatch<S> {
@@ -160,6 +172,7 @@ impl<S: Store> Tillwatch<S> {
             probes: ProbeBook::new(),
             reconcile_now: Arc::new(Notify::new()),
             confirm_now: Arc::new(Notify::new()),
+            actor: local_actor(),
         }
     }
 
@@ -356,6 +369,7 @@ impl<S: Store> Tillwatch<S> {
                 note,
                 allow_reserved: self.policy.allow_ship_on_reserved,
                 override_mismatch,
+                by: Some(self.actor.clone()),
             })
             .await?;
         self.bus.publish(CoreEvent::owner_changed(&detail.summary));
@@ -366,7 +380,7 @@ impl<S: Store> Tillwatch<S> {
         let job_ref = self.resolve(query).await?;
         let detail = self
             .store
-            .unship(&job_ref)
+            .unship(&job_ref, Some(self.actor.clone()))
             .await?
             .under(self.policy.ship_rules());
         self.bus.publish(CoreEvent::owner_changed(&detail.summary));

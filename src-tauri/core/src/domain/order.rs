@@ -122,6 +122,8 @@ pub struct StatusEventView {
 pub struct AuditView {
     pub action: String,
     pub detail: Option<String>,
+    /// Who did it (user and machine), where known.
+    pub by: Option<String>,
     #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub at: Timestamp,
 }

@@ -17,7 +17,7 @@ use crate::domain::{
     PaymentRef, Timestamp,
 };
 use crate::gateway::{Fetched, GatewayClient, GatewayError};
-use crate::store::{Settles, Store, StoreError};
+use crate::store::{Claim, Settles, Store, StoreError, WorkerId};
 
 #[derive(Clone)]
 pub struct ConfirmWorkerConfig {
@@ -31,6 +31,9 @@ pub struct ConfirmWorkerConfig {
     /// How often the inbox is looked at with nothing to wake the worker (a "retry now"
     /// from another process).
     pub idle_poll: Duration,
+    /// This worker's hold on what it reads from the inbox, which other processes may
+    /// share: no other worker confirms a delivery this one holds.
+    pub claim: Claim,
 }
 
 impl ConfirmWorkerConfig {
@@ -40,6 +43,11 @@ impl ConfirmWorkerConfig {
             policy: DeliveryPolicy::default(),
             page: 500,
             idle_poll: Duration::from_secs(5),
+            claim: Claim {
+                worker: WorkerId::new(),
+                // Far longer than a confirmation takes; a read renews what is still held.
+                lease: Duration::from_secs(120),
+            },
         }
     }
 }
@@ -154,10 +162,14 @@ impl<S: Store> ConfirmWorker<S> {
                 t.in_flight = true;
                 t.seen_newer = false;
                 let up_to = t.up_to;
-                let (store, gateway, bus) =
-                    (self.store.clone(), self.gateway.clone(), self.bus.clone());
+                let (store, gateway, bus, worker) = (
+                    self.store.clone(),
+                    self.gateway.clone(),
+                    self.bus.clone(),
+                    self.cfg.claim.worker.clone(),
+                );
                 tasks.spawn(async move {
-                    let outcome = confirm(&store, &gateway, &bus, &key, up_to, slot).await;
+                    let outcome = confirm(&store, &gateway, &bus, &key, up_to, &worker, slot).await;
                     (key, up_to, outcome)
                 });
             }
@@ -192,7 +204,7 @@ impl<S: Store> ConfirmWorker<S> {
         let now = Timestamp::now();
         // Rows already held are read again; skip past them.
         let limit = self.cfg.page + book.tracked.len() as u32;
-        let rows = self.store.due_deliveries(now, limit).await?;
+        let rows = self.store.claim_due(&self.cfg.claim, now, limit).await?;
         for row in rows {
             let key = (row.job_ref, row.payment_ref);
             match book.tracked.get_mut(&key) {
@@ -270,6 +282,7 @@ impl<S: Store> ConfirmWorker<S> {
                                 &key.0,
                                 &key.1,
                                 up_to,
+                                &self.cfg.claim.worker,
                                 run,
                                 now.plus(wait),
                                 e.to_string(),
@@ -314,7 +327,7 @@ impl<S: Store> ConfirmWorker<S> {
         tracing::warn!(job = %job, payment = %payment, state = state.as_str(), "{outcome}");
         let noted = self
             .store
-            .settle_deliveries(job, payment, up_to, state, outcome)
+            .settle_deliveries(job, payment, up_to, &self.cfg.claim.worker, state, outcome)
             .await;
         match noted {
             Ok(()) => self.bus.publish(CoreEvent::DeliverySettled {
@@ -352,6 +365,7 @@ async fn confirm<S: Store>(
     bus: &EventBus,
     (job, payment): &Key,
     up_to: i64,
+    worker: &WorkerId,
     slot: Slot,
 ) -> Outcome {
     let failed = |e: GatewayError| match classify(&e) {
@@ -391,6 +405,7 @@ async fn confirm<S: Store>(
         job_ref: job.clone(),
         payment_ref: payment.clone(),
         up_to_id: up_to,
+        worker: worker.clone(),
     };
     match store
         .apply_snapshot(snapshot, ChangeSource::Notification, flag, Some(settles))

@@ -1,6 +1,7 @@
 //! What a write changed: a confirmation's status changes, the deliveries it settles, and a
 //! payment job this app created.
 
+use super::WorkerId;
 use crate::domain::{Amount, Currency, JobRef, OrderSummary, PaymentRef, PaymentStatus};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,14 +27,17 @@ impl Applied {
     }
 }
 
-/// Deliveries this confirmation answers: the pending ones of one payment up to an id,
-/// named by the references that were asked (the gateway may spell its own differently,
-/// e.g. without leading zeros).
+/// Deliveries this confirmation answers: the pending ones of one payment up to an id that
+/// this worker holds, named by the references that were asked (the gateway may spell its
+/// own differently, e.g. without leading zeros). A delivery the worker does not hold (one
+/// whose row committed after the worker read past its id, or one another worker took) is
+/// left for a confirmation of its own.
 #[derive(Debug, Clone)]
 pub struct Settles {
     pub job_ref: JobRef,
     pub payment_ref: PaymentRef,
     pub up_to_id: i64,
+    pub worker: WorkerId,
 }
 
 #[derive(Debug, Clone)]

@@ -1,7 +1,55 @@
 //! The delivery inbox's records: a notification as received, as refused, and as waiting
 //! for the gateway's confirmation.
 
+use std::time::Duration;
+
 use crate::domain::{Failing, JobRef, PaymentRef, Timestamp};
+
+/// One confirm worker, among every process that shares the inbox: a name unique to this
+/// run of this process (machine, process id, start).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WorkerId(String);
+
+impl WorkerId {
+    /// A fresh id for this process's worker.
+    pub fn new() -> Self {
+        Self(format!(
+            "{}/{}/{:08x}",
+            machine_name(),
+            std::process::id(),
+            fastrand::u32(..)
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for WorkerId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// This machine's name, for people reading who did what.
+pub fn machine_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A worker's hold on the deliveries it claims: until `lease` after its last claim, no
+/// other worker takes them. A worker that stops (killed, machine off) lets them go when
+/// the lease runs out.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub worker: WorkerId,
+    pub lease: Duration,
+}
 
 #[derive(Debug, Clone)]
 pub struct NewDelivery {

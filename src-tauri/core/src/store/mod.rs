@@ -13,8 +13,12 @@ mod refs;
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::sync::broadcast;
+
 pub use changes::{Applied, CreatedJobRecord, Settles, StatusChange};
-pub use deliveries::{NewDelivery, PendingDelivery, RejectedDelivery};
+pub use deliveries::{
+    machine_name, Claim, NewDelivery, PendingDelivery, RejectedDelivery, WorkerId,
+};
 pub use orders::{Found, ShipRequest};
 pub use pages::{CursorValue, OrderCursor, OrderFilter, OrderSort, OrdersSlice, PageAt, COUNT_CAP};
 pub use refs::{MatchHow, RefKind, MIN_PARTIAL};
@@ -98,6 +102,10 @@ type Answer<T> = Result<T, StoreError>;
 /// Everything the core asks of storage. Writes that the gateway or the owner will be told
 /// about (an acknowledged delivery, a shipped order) are durable when they return.
 pub trait Store: Clone + Send + Sync + 'static {
+    /// Orders changed by another process that shares this store, as each change commits
+    /// (the job reference); `None` where no other process writes to it.
+    fn remote_changes(&self) -> Option<broadcast::Receiver<JobRef>>;
+
     /// The same store, whose writes fail at once with [`Unavailable::Overloaded`] when it
     /// is saturated instead of waiting for room: the listener's handle (a 503 now is better
     /// than an answer after the gateway gave up waiting).
@@ -112,9 +120,13 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         d: RejectedDelivery,
     ) -> impl Future<Output = Answer<()>> + Send;
-    /// Deliveries due for a confirmation attempt at `now`, oldest first.
-    fn due_deliveries(
+    /// Claims deliveries due for a confirmation attempt at `now`, oldest first: those no
+    /// worker holds, those whose holder's lease ran out, and those this worker already
+    /// holds (their lease renewed). Several processes may claim from one inbox at once;
+    /// none gets a delivery another holds.
+    fn claim_due(
         &self,
+        claim: &Claim,
         now: Timestamp,
         limit: u32,
     ) -> impl Future<Output = Answer<Vec<PendingDelivery>>> + Send;
@@ -123,12 +135,14 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         now: Timestamp,
     ) -> impl Future<Output = Answer<Option<Timestamp>>> + Send;
-    /// A failed confirmation of a payment's deliveries up to an id: due again at `retry_at`.
+    /// A failed confirmation of a payment's deliveries up to an id that `worker` holds: due
+    /// again at `retry_at`, and let go.
     fn note_confirm_failure(
         &self,
         job: &JobRef,
         payment: &PaymentRef,
         up_to_id: i64,
+        worker: &WorkerId,
         failing: Failing,
         retry_at: Timestamp,
         error: String,
@@ -143,12 +157,14 @@ pub trait Store: Clone + Send + Sync + 'static {
         state: DeliveryState,
         limit: u32,
     ) -> impl Future<Output = Answer<Vec<StuckDelivery>>> + Send;
-    /// Settles a payment's pending deliveries up to an id without a confirmation.
+    /// Settles a payment's pending deliveries up to an id that `worker` holds, without a
+    /// confirmation (the gateway does not know the payment, or the worker gave up).
     fn settle_deliveries(
         &self,
         job: &JobRef,
         payment: &PaymentRef,
         up_to_id: i64,
+        worker: &WorkerId,
         state: DeliveryState,
         outcome: String,
     ) -> impl Future<Output = Answer<()>> + Send;
@@ -203,7 +219,12 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Answer<Vec<OrderSummary>>> + Send;
     /// Marks a paid order shipped, if the shop's rules allow it; audited.
     fn ship(&self, req: ShipRequest) -> impl Future<Output = Answer<OrderDetail>> + Send;
-    fn unship(&self, job: &JobRef) -> impl Future<Output = Answer<OrderDetail>> + Send;
+    /// Takes the shipped mark off; `by` (user and machine) is kept in the audit trail.
+    fn unship(
+        &self,
+        job: &JobRef,
+        by: Option<String>,
+    ) -> impl Future<Output = Answer<OrderDetail>> + Send;
 
     // Payment links.
 

@@ -10,6 +10,8 @@ pub struct ShipRequest {
     pub allow_reserved: bool,
     /// The owner's reason for shipping despite a mismatch; `None`: no override.
     pub override_mismatch: Option<String>,
+    /// Who asked (user and machine), kept in the audit trail.
+    pub by: Option<String>,
 }
 
 /// An order found by one of its references.
