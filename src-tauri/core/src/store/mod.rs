@@ -137,6 +137,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Answer<Option<Timestamp>>> + Send;
     /// A failed confirmation of a payment's deliveries up to an id that `worker` holds: due
     /// again at `retry_at`, and let go.
+    #[allow(clippy::too_many_arguments)]
     fn note_confirm_failure(
         &self,
         job: &JobRef,
