@@ -6,19 +6,22 @@
 --   * INTEGER PRIMARY KEY row ids are BIGINT GENERATED ALWAYS AS IDENTITY;
 --   * 0/1 flags are boolean; counts are integer (bigint for the running totals);
 --   * SQLite's VIRTUAL generated columns are STORED (PostgreSQL before 18 has no virtual ones);
---   * COLLATE NOCASE becomes an index on lower(...): queries compare lower(email).
+--   * COLLATE NOCASE becomes an index on lower(...): queries compare lower(email);
+--   * the columns orders are sorted and paged by are COLLATE "C" (bytewise, as SQLite's
+--     BINARY), so a page's order is the same whatever the database's locale;
+--   * the audit row keeps who acted (user and machine), which SQLite's does not yet.
 -- No extension is needed (PL/pgSQL, used by the triggers, is built in).
 
 -- Orders: one row per payment job the app created or was told about. The gateway has no
 -- list endpoint, so every reference seen is kept.
 CREATE TABLE payment_jobs (
-    job_ref               text PRIMARY KEY,
-    order_number          text,
+    job_ref               text COLLATE "C" PRIMARY KEY,
+    order_number          text COLLATE "C",
     email                 text,
-    status                text NOT NULL,
+    status                text COLLATE "C" NOT NULL,
     amount                numeric,
     paid_amount           numeric,
-    currency              text,
+    currency              text COLLATE "C",
     created_here          boolean NOT NULL DEFAULT false,
     -- What we asked for when the job was created here; the gateway must agree.
     expected_amount       numeric,
@@ -40,8 +43,9 @@ CREATE TABLE payment_jobs (
     -- Attempts kept on the job (triggers below) instead of a count per row read.
     attempts              integer NOT NULL DEFAULT 0,
     -- Sort keys without NULLs, so a keyset cursor is one row-value comparison on one index.
-    order_key             text GENERATED ALWAYS AS (coalesce(order_number, '')) STORED,
-    currency_key          text GENERATED ALWAYS AS (coalesce(currency, '')) STORED,
+    order_key             text COLLATE "C"
+        GENERATED ALWAYS AS (coalesce(order_number, '')) STORED,
+    currency_key          text COLLATE "C" GENERATED ALWAYS AS (coalesce(currency, '')) STORED,
     amount_key            bigint
         GENERATED ALWAYS AS (coalesce(amount_minor, '-9223372036854775808'::bigint)) STORED
 );
@@ -58,14 +62,15 @@ CREATE INDEX payment_jobs_by_status_first_seen ON payment_jobs (status, first_se
 -- The owner's to-do list: paid, not shipped yet.
 CREATE INDEX payment_jobs_to_ship ON payment_jobs (first_seen_at, job_ref)
     WHERE status = 'Paid' AND shipped_at IS NULL;
--- The reconciler's question: unfinished jobs, least recently confirmed first.
-CREATE INDEX payment_jobs_unfinished ON payment_jobs (last_confirmed_at)
+-- The reconciler's question: unfinished jobs, least recently confirmed first (never
+-- confirmed first, as SQLite sorts NULL).
+CREATE INDEX payment_jobs_unfinished ON payment_jobs (last_confirmed_at NULLS FIRST)
     WHERE status NOT IN ('Paid', 'Verified', 'Cancelled', 'Failed', 'Declined', 'Rejected',
                          'Blocked', 'Expired');
 
 -- Each shopper attempt is a payment inside the job.
 CREATE TABLE payments (
-    job_ref            text NOT NULL REFERENCES payment_jobs (job_ref),
+    job_ref            text COLLATE "C" NOT NULL REFERENCES payment_jobs (job_ref),
     payment_ref        text NOT NULL,
     attempt            integer NOT NULL,
     status             text NOT NULL,
@@ -146,7 +151,9 @@ CREATE TABLE audit (
     at      timestamptz NOT NULL,
     action  text NOT NULL,
     job_ref text,
-    detail  text
+    detail  text,
+    -- Who did it ("user@machine"), where known.
+    actor   text
 );
 CREATE INDEX audit_by_job ON audit (job_ref, id);
 

@@ -247,6 +247,9 @@ impl DatabaseConfig {
             // noticed in about a minute instead of the kernel's two hours.
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(60))
+            // Durable commits whatever the server's default: a delivery is acknowledged to
+            // the gateway (200) right after its COMMIT returns.
+            .options("-c synchronous_commit=on")
             .ssl_mode(match self.sslmode {
                 SslMode::Disable => tokio_postgres::config::SslMode::Disable,
                 SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,

@@ -1,18 +1,20 @@
 //! Tillwatch's optional shared store on PostgreSQL, so several Tillwatch processes (a
 //! `serve` on a small server, windows on other machines) share one database: the
 //! configuration from a URL and the environment, TLS, a connection pool, and the schema's
-//! embedded migrations. The store's queries build on this.
+//! embedded migrations, and `PgStore`, the core's `Store` on them.
 
 mod config;
 mod error;
 pub mod migrations;
 mod pool;
+mod store;
 mod tls;
 
 pub use config::{DatabaseConfig, Password, SslMode, PASSWORD_ENV, PGPASSWORD_ENV};
 pub use error::PgError;
 pub use migrations::Migrated;
 pub use pool::{PgPool, MAX_CONNECTIONS};
+pub use store::PgStore;
 
 /// The driver, so callers use the very version this crate was built with.
 pub use deadpool_postgres;

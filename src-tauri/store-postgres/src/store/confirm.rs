@@ -1,0 +1,272 @@
+//! Writing what the gateway confirmed (the SQLite store's `confirm`): job, attempts,
+//! status history and the deliveries it settles, in one transaction. Writers of one order
+//! are serialised by its lock, so two processes confirming it at once never both record
+//! the same change.
+
+use super::refs::{self, JobNames};
+use super::{amount_opt, at, currency_opt, inbox, now, summaries, ts_opt, Fail, PgStore, Tx};
+use tillwatch_core::domain::{
+    judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Seen, Verdict,
+};
+use tillwatch_core::store::{Applied, Settles, StatusChange, StoreError};
+use time::OffsetDateTime;
+
+impl PgStore {
+    /// Applies a gateway answer. Never lets an older answer overwrite a newer one, and
+    /// appends a status event only where a status actually changed.
+    pub(super) async fn apply_snapshot(
+        &self,
+        snapshot: JobSnapshot,
+        source: ChangeSource,
+        mismatch: Option<String>,
+        settles: Option<Settles>,
+    ) -> Result<Applied, StoreError> {
+        self.write(|tx| {
+            let (snapshot, mismatch, settles) =
+                (snapshot.clone(), mismatch.clone(), settles.clone());
+            Box::pin(async move {
+                let applied = apply(tx, &snapshot, source, mismatch.as_deref()).await?;
+                if let Some(s) = settles {
+                    let outcome = if applied.stale {
+                        format!(
+                            "confirmed: {} (an older answer was ignored)",
+                            applied.order.status
+                        )
+                    } else {
+                        format!("confirmed: {}", applied.order.status)
+                    };
+                    inbox::settle(
+                        tx,
+                        &s.job_ref,
+                        &s.payment_ref,
+                        s.up_to_id,
+                        &s.worker,
+                        DeliveryState::Confirmed,
+                        &outcome,
+                    )
+                    .await?;
+                }
+                if !applied.stale {
+                    tx.changed(&snapshot.job_ref).await?;
+                }
+                Ok(applied)
+            })
+        })
+        .await
+    }
+}
+
+async fn apply(
+    tx: &Tx<'_>,
+    snap: &JobSnapshot,
+    source: ChangeSource,
+    mismatch: Option<&str>,
+) -> Result<Applied, Fail> {
+    tx.lock_order(&snap.job_ref).await?;
+    let now = now();
+    let job = snap.job_ref.as_str();
+    let stored = tx
+        .query_opt(
+            "SELECT status, gateway_updated_at, order_number, email, amount, currency
+             FROM payment_jobs WHERE job_ref = $1 FOR UPDATE",
+            &[&job],
+        )
+        .await?;
+    let held = match &stored {
+        Some(r) => Some((PaymentStatus::from(r.try_get::<_, &str>(0)?), ts_opt(r, 1)?)),
+        None => None,
+    };
+    let held_seen = held.as_ref().map(|(status, at)| Seen { status, at: *at });
+    let incoming = Seen {
+        status: &snap.status,
+        at: snap.gateway_updated_at,
+    };
+    if judge(held_seen, incoming) == Verdict::Ignore {
+        tx.execute(
+            "UPDATE payment_jobs SET last_confirmed_at = $2 WHERE job_ref = $1",
+            &[&job, &now],
+        )
+        .await?;
+        let order = summaries::summary(tx, &snap.job_ref).await?;
+        return Ok(Applied {
+            stale: true,
+            changes: Vec::new(),
+            order,
+        });
+    }
+    // Only a newer answer by the gateway's clock may move a payment back or sideways.
+    let clock_newer = matches!(
+        (held.as_ref().and_then(|h| h.1), snap.gateway_updated_at),
+        (Some(h), Some(i)) if i > h
+    );
+
+    let mut changes = Vec::new();
+    let previous = held.as_ref().map(|(s, _)| s.clone());
+    if previous.as_ref() != Some(&snap.status) {
+        changes.push(StatusChange {
+            payment_ref: None,
+            from: previous,
+            to: snap.status.clone(),
+        });
+    }
+
+    // What the row names and holds before this answer: the references index drops names
+    // that change, and the minor amount follows the amount and currency the row will hold.
+    let (before, held_amount, held_currency) = match &stored {
+        Some(r) => (
+            Some(JobNames {
+                order_number: r.try_get(2)?,
+                email: r.try_get(3)?,
+            }),
+            amount_opt(r, 4)?,
+            currency_opt(r, 5)?,
+        ),
+        None => (None, None, None),
+    };
+    let amount = snap.amount.or(held_amount);
+    let currency = snap.currency.clone().or(held_currency);
+    let amount_minor = refs::amount_minor(amount, currency.as_ref());
+
+    tx.execute(
+        "INSERT INTO payment_jobs (job_ref, order_number, email, status, amount, paid_amount,
+             currency, mismatch, gateway_created_at, gateway_updated_at, first_seen_at,
+             updated_at, last_confirmed_at, amount_minor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12)
+         ON CONFLICT (job_ref) DO UPDATE SET
+             order_number = coalesce(excluded.order_number, payment_jobs.order_number),
+             email = coalesce(excluded.email, payment_jobs.email),
+             status = excluded.status,
+             amount = coalesce(excluded.amount, payment_jobs.amount),
+             paid_amount = excluded.paid_amount,
+             currency = coalesce(excluded.currency, payment_jobs.currency),
+             mismatch = excluded.mismatch,
+             gateway_created_at = coalesce(excluded.gateway_created_at,
+                                           payment_jobs.gateway_created_at),
+             gateway_updated_at = coalesce(excluded.gateway_updated_at,
+                                           payment_jobs.gateway_updated_at),
+             updated_at = CASE WHEN payment_jobs.status IS NOT DISTINCT FROM excluded.status
+                               THEN payment_jobs.updated_at ELSE excluded.updated_at END,
+             last_confirmed_at = excluded.last_confirmed_at,
+             amount_minor = excluded.amount_minor",
+        &[
+            &job,
+            &snap.order_number,
+            &snap.email,
+            &snap.status.as_str(),
+            &snap.amount.map(|a| a.decimal()),
+            &snap.paid_amount.map(|a| a.decimal()),
+            &snap.currency.as_ref().map(|c| c.as_str()),
+            &mismatch,
+            &snap.created_at.map(at),
+            &snap.gateway_updated_at.map(at),
+            &now,
+            &amount_minor,
+        ],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO job_answers (job_ref, raw) VALUES ($1, $2)
+         ON CONFLICT (job_ref) DO UPDATE SET raw = excluded.raw",
+        &[&job, &snap.raw.to_string()],
+    )
+    .await?;
+    refs::index_job(tx, job, before.as_ref()).await?;
+
+    for (i, p) in snap.payments.iter().enumerate() {
+        let before = tx
+            .query_opt(
+                "SELECT status FROM payments WHERE job_ref = $1 AND payment_ref = $2",
+                &[&job, &p.payment_ref.as_str()],
+            )
+            .await?
+            .map(|r| r.try_get::<_, String>(0))
+            .transpose()?
+            .map(PaymentStatus::from);
+        if !clock_newer {
+            let held = before.as_ref().map(|status| Seen { status, at: None });
+            let answer = Seen {
+                status: &p.status,
+                at: None,
+            };
+            if judge(held, answer) == Verdict::Ignore {
+                continue;
+            }
+        }
+        let changed = before.as_ref() != Some(&p.status);
+        let attempt = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        tx.execute(
+            "INSERT INTO payments (job_ref, payment_ref, attempt, status, amount, failure_code,
+                 failure_reason, gateway_created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (job_ref, payment_ref) DO UPDATE SET
+                 attempt = excluded.attempt,
+                 status = excluded.status,
+                 amount = coalesce(excluded.amount, payments.amount),
+                 failure_code = excluded.failure_code,
+                 failure_reason = excluded.failure_reason,
+                 gateway_created_at = coalesce(excluded.gateway_created_at,
+                                               payments.gateway_created_at),
+                 updated_at = CASE WHEN payments.status IS NOT DISTINCT FROM excluded.status
+                                   THEN payments.updated_at ELSE excluded.updated_at END",
+            &[
+                &job,
+                &p.payment_ref.as_str(),
+                &attempt,
+                &p.status.as_str(),
+                &p.amount.map(|a| a.decimal()),
+                &p.failure_code,
+                &p.failure_reason,
+                &p.created_at.map(at),
+                &now,
+            ],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO payment_answers (job_ref, payment_ref, raw) VALUES ($1, $2, $3)
+             ON CONFLICT (job_ref, payment_ref) DO UPDATE SET raw = excluded.raw",
+            &[&job, &p.payment_ref.as_str(), &p.raw.to_string()],
+        )
+        .await?;
+        refs::index_payment(tx, job, p.payment_ref.as_str()).await?;
+        if changed {
+            changes.push(StatusChange {
+                payment_ref: Some(p.payment_ref.clone()),
+                from: before,
+                to: p.status.clone(),
+            });
+        }
+    }
+
+    for c in &changes {
+        insert_event(tx, &snap.job_ref, c, source, now).await?;
+    }
+    let order = summaries::summary(tx, &snap.job_ref).await?;
+    Ok(Applied {
+        stale: false,
+        changes,
+        order,
+    })
+}
+
+pub(super) async fn insert_event(
+    tx: &Tx<'_>,
+    job: &JobRef,
+    c: &StatusChange,
+    source: ChangeSource,
+    at: OffsetDateTime,
+) -> Result<(), Fail> {
+    tx.execute(
+        "INSERT INTO status_events (job_ref, payment_ref, from_status, to_status, source, at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &job.as_str(),
+            &c.payment_ref.as_ref().map(|p| p.as_str()),
+            &c.from.as_ref().map(|s| s.as_str()),
+            &c.to.as_str(),
+            &source.as_str(),
+            &at,
+        ],
+    )
+    .await?;
+    Ok(())
+}

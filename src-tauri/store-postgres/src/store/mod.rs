@@ -1,0 +1,430 @@
+//! `PgStore`: the core's `Store` on PostgreSQL. The SQLite store (crate
+//! `tillwatch-store-sqlite`) is the reference: each method here keeps its rows, order,
+//! errors and audit entries. What differs is what sharing one database between several
+//! processes needs: deliveries are claimed with a lease (`claim_due`), writes that race on
+//! one order are serialised by row locks and retried on a serialization failure or a
+//! deadlock, and a change of an order is announced to the other processes (`listen`).
+
+mod as_store;
+mod confirm;
+mod inbox;
+mod links;
+mod listen;
+mod orders;
+mod pages;
+mod refs;
+mod summaries;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{PoolError, TimeoutType};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, watch};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use tillwatch_core::domain::{Amount, Currency, JobRef, ShipRefusal, Timestamp};
+use tillwatch_core::store::{StoreError, Unavailable};
+
+use crate::{DatabaseConfig, PgError, PgPool};
+
+/// How long a normal handle waits for a free connection (the pool's own setting).
+const WAIT: Duration = Duration::from_secs(10);
+/// How long the listener's handle waits (`refusing_when_full`): a 503 at once beats an
+/// answer after the gateway stopped waiting.
+const WAIT_WHEN_REFUSING: Duration = Duration::from_secs(1);
+/// Tries of a transaction that lost a race (serialization failure, deadlock).
+const TRIES: u32 = 5;
+/// Change notifications kept for a slow receiver before it is told it lagged.
+const CHANGES_KEPT: usize = 1024;
+/// The channel every process announces its order changes on.
+pub(crate) const CHANNEL: &str = "tillwatch_orders";
+
+/// The store. Cheap to clone: the pool and the shared state are reference counted. The
+/// last clone dropped stops the task that listens for other processes' changes.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    wait: Duration,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// This store's name in change notifications, so its own are not reported back.
+    origin: String,
+    changes: broadcast::Sender<JobRef>,
+    /// The newest search: an older one finishing later answers `Superseded`.
+    searches: AtomicU64,
+    /// Dropped with the last clone: the LISTEN task sees it close and ends.
+    _stop: watch::Sender<()>,
+}
+
+impl PgStore {
+    /// Connects, brings the schema up to date, and starts listening for other processes'
+    /// changes. Must be called within a Tokio runtime (the listener is a task).
+    pub async fn connect(config: DatabaseConfig) -> Result<PgStore, PgError> {
+        let pool = PgPool::connect(&config).await?;
+        pool.migrate().await?;
+        let origin = format!("{:016x}", fastrand::u64(..));
+        let (changes, _) = broadcast::channel(CHANGES_KEPT);
+        let (stop, stopped) = watch::channel(());
+        tokio::spawn(listen::run(
+            config,
+            origin.clone(),
+            changes.clone(),
+            stopped,
+        ));
+        Ok(PgStore {
+            pool,
+            wait: WAIT,
+            shared: Arc::new(Shared {
+                origin,
+                changes,
+                searches: AtomicU64::new(0),
+                _stop: stop,
+            }),
+        })
+    }
+
+    /// The pool underneath (tests, status).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn refusing(&self) -> PgStore {
+        PgStore {
+            wait: WAIT_WHEN_REFUSING,
+            ..self.clone()
+        }
+    }
+
+    async fn checkout(&self) -> Result<deadpool_postgres::Object, Fail> {
+        let mut timeouts = self.pool.inner().timeouts();
+        timeouts.wait = Some(self.wait);
+        self.pool
+            .inner()
+            .timeout_get(&timeouts)
+            .await
+            .map_err(Fail::Pool)
+    }
+
+    /// Runs `work` in a read-write transaction and commits; a transaction that lost a race
+    /// to another process (serialization failure, deadlock) is run again from the start, a
+    /// few times, before the caller is told `Conflict`.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send,
+        F: for<'a> Fn(&'a Tx<'a>) -> Work<'a, T> + Send + Sync,
+    {
+        self.run(false, work).await
+    }
+
+    /// Runs `work` in a read-only transaction: every statement of it sees one snapshot (an
+    /// order's detail is read from several tables).
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send,
+        F: for<'a> Fn(&'a Tx<'a>) -> Work<'a, T> + Send + Sync,
+    {
+        self.run(true, work).await
+    }
+
+    async fn run<T, F>(&self, read_only: bool, work: F) -> Result<T, StoreError>
+    where
+        T: Send,
+        F: for<'a> Fn(&'a Tx<'a>) -> Work<'a, T> + Send + Sync,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let result = async {
+                let mut client = self.checkout().await?;
+                let tx = if read_only {
+                    client
+                        .build_transaction()
+                        .read_only(true)
+                        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                        .start()
+                        .await?
+                } else {
+                    client.transaction().await?
+                };
+                let tx = Tx {
+                    tx,
+                    origin: &self.shared.origin,
+                };
+                let value = work(&tx).await?;
+                // synchronous_commit is on (set per connection): COMMIT returns once the
+                // commit is on disk. Concurrent commits on other connections share the WAL
+                // flush (PostgreSQL's group commit), so no batching of our own is needed.
+                tx.tx.commit().await?;
+                Ok(value)
+            }
+            .await;
+            match result {
+                Err(Fail::Pg(e)) if lost_race(&e) && tries < TRIES => {
+                    tracing::debug!(tries, "a transaction lost a race; trying again");
+                    let pause = 5 * u64::from(tries) + fastrand::u64(..10);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                other => return other.map_err(Fail::into_store),
+            }
+        }
+    }
+}
+
+/// A transaction's work, boxed so one function can run it again.
+type Work<'a, T> = Pin<Box<dyn Future<Output = Result<T, Fail>> + Send + 'a>>;
+
+/// A parameter of a statement built at run time.
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// An open transaction, with the statements cached per connection.
+pub(crate) struct Tx<'a> {
+    tx: deadpool_postgres::Transaction<'a>,
+    origin: &'a str,
+}
+
+impl Tx<'_> {
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Fail> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        Ok(self.tx.query(&stmt, params).await?)
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Fail> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        Ok(self.tx.query_opt(&stmt, params).await?)
+    }
+
+    async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Fail> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        Ok(self.tx.query_one(&stmt, params).await?)
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Fail> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        Ok(self.tx.execute(&stmt, params).await?)
+    }
+
+    /// A query whose parameters were built at run time (the orders pages).
+    async fn query_dyn(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, Fail> {
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        self.query(sql, &refs).await
+    }
+
+    /// Tells the other processes sharing the database that this order changed; delivered
+    /// when (and only if) the transaction commits.
+    async fn changed(&self, job: &JobRef) -> Result<(), Fail> {
+        let payload = format!("{} {}", self.origin, job.as_str());
+        self.execute("SELECT pg_notify($1, $2)::text", &[&CHANNEL, &payload])
+            .await?;
+        Ok(())
+    }
+
+    /// Serialises the writers of one order, a new one included (no row to lock yet).
+    async fn lock_order(&self, job: &JobRef) -> Result<(), Fail> {
+        self.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))::text",
+            &[&ORDER_LOCK_CLASS, &job.as_str()],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The first key of the advisory locks on orders (the two-key space, apart from the
+/// migrations' single-key lock).
+const ORDER_LOCK_CLASS: i32 = 0x7477;
+
+/// A failure inside the store, turned into a `StoreError` at the trait.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Pg(tokio_postgres::Error),
+    Pool(PoolError),
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Pg(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<ShipRefusal> for Fail {
+    fn from(e: ShipRefusal) -> Self {
+        Self::Store(StoreError::Ship(e))
+    }
+}
+
+impl Fail {
+    fn corrupt(what: impl Into<String>) -> Self {
+        Self::Store(StoreError::Corrupt(what.into()))
+    }
+
+    fn not_found(what: impl Into<String>) -> Self {
+        Self::Store(StoreError::NotFound(what.into()))
+    }
+
+    fn into_store(self) -> StoreError {
+        match self {
+            Self::Pg(e) => pg_error(e),
+            Self::Pool(e) => pool_error(e),
+            Self::Store(e) => e,
+        }
+    }
+}
+
+fn lost_race(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    )
+}
+
+/// The driver's error as the core's, in our words; the server's text goes to the log.
+fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    if let Some(code) = e.code() {
+        let code = code.clone();
+        let e = &e;
+        return if code == SqlState::DISK_FULL {
+            tracing::error!(error = %describe(e), "the database server's disk is full");
+            Unavailable::Full.into()
+        } else if code == SqlState::READ_ONLY_SQL_TRANSACTION {
+            tracing::error!(error = %describe(e), "the database is read-only");
+            Unavailable::ReadOnly.into()
+        } else if code == SqlState::T_R_SERIALIZATION_FAILURE
+            || code == SqlState::T_R_DEADLOCK_DETECTED
+        {
+            tracing::warn!(error = %describe(e), "a write lost a race every time it was tried");
+            StoreError::Conflict
+        } else if code == SqlState::ADMIN_SHUTDOWN
+            || code == SqlState::CRASH_SHUTDOWN
+            || code == SqlState::CANNOT_CONNECT_NOW
+        {
+            tracing::warn!(error = %describe(e), "database server unavailable");
+            Unavailable::Unreachable.into()
+        } else if code == SqlState::TOO_MANY_CONNECTIONS {
+            tracing::warn!(error = %describe(e), "the database server has no connection free");
+            Unavailable::Busy.into()
+        } else if code == SqlState::INVALID_PASSWORD
+            || code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+            || code == SqlState::INVALID_CATALOG_NAME
+        {
+            // Settings changed under a running process (a new password): the server cannot
+            // be used until they are fixed, and the gateway should send again meanwhile.
+            tracing::error!(error = %describe(e), "the database refused this connection");
+            Unavailable::Unreachable.into()
+        } else {
+            tracing::error!(error = %describe(e), "database failure");
+            StoreError::Failed
+        };
+    }
+    // The same tests as `PgError` (io, closed, timeout): the server or the network.
+    match PgError::from(e) {
+        PgError::Unavailable => Unavailable::Unreachable.into(),
+        PgError::Busy => Unavailable::Busy.into(),
+        PgError::PasswordMissing
+        | PgError::Authentication
+        | PgError::DatabaseMissing
+        | PgError::TlsUnsupported
+        | PgError::Tls(_) => Unavailable::Unreachable.into(),
+        // Logged by `PgError::failed`.
+        _ => StoreError::Failed,
+    }
+}
+
+fn pool_error(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Timeout(TimeoutType::Wait) => {
+            tracing::warn!("every database connection is in use");
+            Unavailable::Overloaded.into()
+        }
+        PoolError::Timeout(TimeoutType::Create | TimeoutType::Recycle) => {
+            tracing::warn!("database connection timed out");
+            Unavailable::Unreachable.into()
+        }
+        PoolError::Backend(e) => pg_error(e),
+        PoolError::Closed => Unavailable::Stopped.into(),
+        other => {
+            tracing::error!(error = %other, "database pool failure");
+            StoreError::Failed
+        }
+    }
+}
+
+fn describe(e: &tokio_postgres::Error) -> String {
+    use std::error::Error as _;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+// Stored values to domain values; a bad one is `Corrupt` in our words, never a panic.
+
+fn timestamp(t: OffsetDateTime) -> Result<Timestamp, Fail> {
+    // The domain type is built from text only; RFC 3339 keeps every digit PostgreSQL has
+    // (microseconds), as the SQLite store's text does.
+    let text = t
+        .format(&Rfc3339)
+        .map_err(|e| Fail::corrupt(format!("a time that cannot be written: {e}")))?;
+    Timestamp::parse(&text).map_err(|e| Fail::corrupt(format!("'{text}': {e}")))
+}
+
+fn ts(row: &Row, i: usize) -> Result<Timestamp, Fail> {
+    timestamp(row.try_get::<_, OffsetDateTime>(i)?)
+}
+
+fn ts_opt(row: &Row, i: usize) -> Result<Option<Timestamp>, Fail> {
+    row.try_get::<_, Option<OffsetDateTime>>(i)?
+        .map(timestamp)
+        .transpose()
+}
+
+fn amount_opt(row: &Row, i: usize) -> Result<Option<Amount>, Fail> {
+    Ok(row
+        .try_get::<_, Option<rust_decimal::Decimal>>(i)?
+        .map(Amount::new))
+}
+
+fn currency_opt(row: &Row, i: usize) -> Result<Option<Currency>, Fail> {
+    row.try_get::<_, Option<String>>(i)?
+        .map(|c| Currency::parse(&c).map_err(|e| Fail::corrupt(format!("'{c}': {e}"))))
+        .transpose()
+}
+
+fn job_ref(text: &str) -> Result<JobRef, Fail> {
+    JobRef::parse(text).map_err(|e| Fail::corrupt(format!("'{text}': {e}")))
+}
+
+/// A domain time as a parameter (tokio-postgres keeps microseconds, as the SQLite text).
+fn at(t: Timestamp) -> OffsetDateTime {
+    t.inner()
+}
+
+fn now() -> OffsetDateTime {
+    Timestamp::now().inner()
+}

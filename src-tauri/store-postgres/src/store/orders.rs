@@ -1,0 +1,468 @@
+//! Reading orders, looking them up, and the owner's shipping actions (the SQLite store's
+//! `orders`).
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use super::refs::{self, RefMatch};
+use super::summaries::{summary, unfinished_sql};
+use super::{amount_opt, at, currency_opt, job_ref, now, pages, ts, ts_opt, Fail, PgStore, Tx};
+use tillwatch_core::domain::{
+    may_ship, Amount, Attempt, AuditView, ChangeSource, Currency, DeliveryState, DeliveryView,
+    Expected, JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, ShipCheck, ShipPermit,
+    ShipRules, StatusEventView, Timestamp,
+};
+use tillwatch_core::store::{
+    Found, MatchHow, OrderFilter, OrdersSlice, ShipRequest, StoreError, MIN_PARTIAL,
+};
+
+fn found_orders(found: Vec<Found>) -> Vec<OrderSummary> {
+    found.into_iter().map(|f| f.order).collect()
+}
+
+fn distinct(m: &[RefMatch]) -> u32 {
+    m.iter()
+        .map(|m| m.job_ref.as_str())
+        .collect::<HashSet<_>>()
+        .len() as u32
+}
+
+/// Exact matches, then (if fewer than `limit`) prefixes of `min_prefix` characters or
+/// more, then suffixes.
+async fn find(tx: &Tx<'_>, q: &str, min_prefix: usize, limit: u32) -> Result<Vec<Found>, Fail> {
+    if q.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut matches = refs::exact(tx, q, true).await?;
+    // Twice the limit: one job may match by several references.
+    let wanted = limit.saturating_mul(2);
+    if distinct(&matches) < limit {
+        matches.extend(refs::starting_with(tx, q, min_prefix, wanted).await?);
+    }
+    if distinct(&matches) < limit {
+        matches.extend(refs::ending_with(tx, q, wanted).await?);
+    }
+    rank(tx, matches, limit).await
+}
+
+/// One entry per job (its best match), best matches first and newest first within them;
+/// as the SQLite store ranks them.
+async fn rank(tx: &Tx<'_>, matches: Vec<RefMatch>, limit: u32) -> Result<Vec<Found>, Fail> {
+    let mut seen = HashSet::new();
+    let mut classes: [Vec<RefMatch>; 3] = Default::default();
+    let mut sorted = matches;
+    // Stable: within a class the range's order is kept.
+    sorted.sort_by_key(|m| m.how);
+    for m in sorted {
+        if seen.insert(m.job_ref.clone()) {
+            let class = match m.how {
+                MatchHow::Exact => 0,
+                MatchHow::Prefix => 1,
+                MatchHow::Suffix => 2,
+            };
+            classes[class].push(m);
+        }
+    }
+    let mut found = Vec::new();
+    for (class, mut members) in classes.into_iter().enumerate() {
+        let room = (limit as usize).saturating_sub(found.len());
+        if room == 0 {
+            break;
+        }
+        if class == 0 && members.len() > room {
+            let mut aged = Vec::with_capacity(members.len());
+            for m in members {
+                let seen_at = tx
+                    .query_opt(
+                        "SELECT first_seen_at FROM payment_jobs WHERE job_ref = $1",
+                        &[&m.job_ref],
+                    )
+                    .await?
+                    .map(|r| ts(&r, 0))
+                    .transpose()?;
+                aged.push((seen_at, m));
+            }
+            aged.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.job_ref.cmp(&a.1.job_ref)));
+            members = aged.into_iter().map(|(_, m)| m).collect();
+        }
+        let mut chosen = Vec::with_capacity(room);
+        for m in members.into_iter().take(room) {
+            let job = job_ref(&m.job_ref)?;
+            chosen.push(Found {
+                order: summary(tx, &job).await?,
+                kind: m.kind,
+                how: m.how,
+                reference: m.reference,
+            });
+        }
+        chosen.sort_by(|a, b| {
+            b.order.first_seen_at.cmp(&a.order.first_seen_at).then(
+                b.order
+                    .payment_job_reference
+                    .as_str()
+                    .cmp(a.order.payment_job_reference.as_str()),
+            )
+        });
+        found.extend(chosen);
+    }
+    Ok(found)
+}
+
+pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDetail>, Fail> {
+    let summary = match summary(tx, job).await {
+        Ok(s) => s,
+        Err(Fail::Store(StoreError::NotFound(_))) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let j = job.as_str();
+    let row = tx
+        .query_one(
+            "SELECT j.shipping_note, j.payment_link, j.last_confirmed_at, a.raw
+             FROM payment_jobs j LEFT JOIN job_answers a ON a.job_ref = j.job_ref
+             WHERE j.job_ref = $1",
+            &[&j],
+        )
+        .await?;
+    let shipping_note: Option<String> = row.try_get(0)?;
+    let payment_link: Option<String> = row.try_get(1)?;
+    let last_confirmed_at = ts_opt(&row, 2)?;
+    let raw: Option<String> = row.try_get(3)?;
+
+    let mut payments = Vec::new();
+    for r in tx
+        .query(
+            "SELECT payment_ref, attempt, status, amount, failure_code, failure_reason,
+                    gateway_created_at, updated_at
+             FROM payments WHERE job_ref = $1 ORDER BY attempt",
+            &[&j],
+        )
+        .await?
+    {
+        let pref: &str = r.try_get(0)?;
+        let attempt: i32 = r.try_get(1)?;
+        payments.push(Attempt {
+            payment_reference: PaymentRef::parse(pref)
+                .map_err(|e| Fail::corrupt(format!("'{pref}': {e}")))?,
+            attempt: u32::try_from(attempt)
+                .map_err(|_| Fail::corrupt(format!("attempt {attempt}")))?,
+            status: PaymentStatus::from(r.try_get::<_, &str>(2)?),
+            amount: amount_opt(&r, 3)?,
+            failure_code: r.try_get(4)?,
+            failure_reason: r.try_get(5)?,
+            created_at: ts_opt(&r, 6)?,
+            updated_at: ts(&r, 7)?,
+        });
+    }
+
+    let mut deliveries = Vec::new();
+    for r in tx
+        .query(
+            "SELECT id, received_at, payment_ref, response_status, state, outcome
+             FROM deliveries WHERE job_ref = $1 ORDER BY id",
+            &[&j],
+        )
+        .await?
+    {
+        let status: i32 = r.try_get(3)?;
+        let state: &str = r.try_get(4)?;
+        deliveries.push(DeliveryView {
+            id: r.try_get(0)?,
+            received_at: ts(&r, 1)?,
+            payment_reference: r.try_get(2)?,
+            response_status: u16::try_from(status)
+                .map_err(|_| Fail::corrupt(format!("response status {status}")))?,
+            state: DeliveryState::parse(state)
+                .ok_or_else(|| Fail::corrupt(format!("delivery state '{state}'")))?,
+            outcome: r.try_get(5)?,
+        });
+    }
+
+    let mut status_events = Vec::new();
+    for r in tx
+        .query(
+            "SELECT payment_ref, from_status, to_status, source, at
+             FROM status_events WHERE job_ref = $1 ORDER BY id",
+            &[&j],
+        )
+        .await?
+    {
+        let payment: Option<&str> = r.try_get(0)?;
+        let source: &str = r.try_get(3)?;
+        status_events.push(StatusEventView {
+            payment_reference: payment
+                .map(|p| PaymentRef::parse(p).map_err(|e| Fail::corrupt(format!("'{p}': {e}"))))
+                .transpose()?,
+            from: r.try_get(1)?,
+            to: r.try_get(2)?,
+            source: ChangeSource::parse(source)
+                .ok_or_else(|| Fail::corrupt(format!("event source '{source}'")))?,
+            at: ts(&r, 4)?,
+        });
+    }
+
+    let mut audit = Vec::new();
+    for r in tx
+        .query(
+            "SELECT action, detail, actor, at FROM audit WHERE job_ref = $1 ORDER BY id",
+            &[&j],
+        )
+        .await?
+    {
+        audit.push(AuditView {
+            action: r.try_get(0)?,
+            detail: r.try_get(1)?,
+            by: r.try_get(2)?,
+            at: ts(&r, 3)?,
+        });
+    }
+
+    Ok(Some(OrderDetail {
+        // The strict rule until the core applies the shop's (`OrderDetail::under`).
+        ship: ShipCheck::of(&summary, ShipRules::default()),
+        summary,
+        shipping_note,
+        payment_link,
+        last_confirmed_at,
+        payments,
+        deliveries,
+        status_events,
+        audit,
+        raw_last_answer: raw.and_then(|r| serde_json::from_str(&r).ok()),
+    }))
+}
+
+pub(super) async fn audit(
+    tx: &Tx<'_>,
+    action: &str,
+    job: &JobRef,
+    detail: Option<&str>,
+    by: Option<&str>,
+) -> Result<(), Fail> {
+    tx.execute(
+        "INSERT INTO audit (at, action, job_ref, detail, actor) VALUES ($1, $2, $3, $4, $5)",
+        &[&now(), &action, &job.as_str(), &detail, &by],
+    )
+    .await?;
+    Ok(())
+}
+
+impl PgStore {
+    pub(super) async fn order(&self, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
+        self.read(|tx| {
+            let job = job.clone();
+            Box::pin(async move { detail(tx, &job).await })
+        })
+        .await
+    }
+
+    pub(super) async fn orders(&self, filter: OrderFilter) -> Result<OrdersSlice, StoreError> {
+        self.read(|tx| {
+            let filter = filter.clone();
+            Box::pin(async move { pages::page(tx, &filter).await })
+        })
+        .await
+    }
+
+    pub(super) async fn count_orders(
+        &self,
+        filter: OrderFilter,
+    ) -> Result<(u64, bool), StoreError> {
+        self.read(|tx| {
+            let filter = filter.clone();
+            Box::pin(async move { pages::count(tx, &filter).await })
+        })
+        .await
+    }
+
+    /// Paid orders whose status last changed at or after `since`: (amount, currency, when).
+    pub(super) async fn paid_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(Amount, Currency, Timestamp)>, StoreError> {
+        let since = at(since);
+        self.read(|tx| {
+            Box::pin(async move {
+                let rows = tx
+                    .query(
+                        "SELECT coalesce(paid_amount, amount), currency, updated_at
+                         FROM payment_jobs
+                         WHERE status IN ('Paid', 'Verified') AND updated_at >= $1",
+                        &[&since],
+                    )
+                    .await?;
+                let mut out = Vec::new();
+                for r in rows {
+                    if let (Some(a), Some(c)) = (amount_opt(&r, 0)?, currency_opt(&r, 1)?) {
+                        out.push((a, c, ts(&r, 2)?));
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// Finds orders by any reference: exact, then prefixes, then the last characters.
+    pub(super) async fn lookup(
+        &self,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<OrderSummary>, StoreError> {
+        let q = query.trim().to_owned();
+        self.read(|tx| {
+            let q = q.clone();
+            Box::pin(async move { Ok(found_orders(find(tx, &q, 1, limit).await?)) })
+        })
+        .await
+    }
+
+    /// As `lookup`, with what matched, prefixes from `MIN_PARTIAL` characters. A newer
+    /// search makes this one answer `Superseded` (its answer is not wanted any more).
+    pub(super) async fn search(&self, query: &str, limit: u32) -> Result<Vec<Found>, StoreError> {
+        let searches = &self.shared.searches;
+        let mine = searches.fetch_add(1, Ordering::SeqCst) + 1;
+        let q = query.trim().to_owned();
+        let found = self
+            .read(|tx| {
+                let q = q.clone();
+                Box::pin(async move { find(tx, &q, MIN_PARTIAL, limit).await })
+            })
+            .await?;
+        if searches.load(Ordering::SeqCst) != mine {
+            return Err(StoreError::Superseded);
+        }
+        Ok(found)
+    }
+
+    /// Orders named exactly by a job reference, payment reference or order number.
+    pub(super) async fn exact_matches(
+        &self,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<OrderSummary>, StoreError> {
+        let q = query.trim().to_owned();
+        if q.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(|tx| {
+            let q = q.clone();
+            Box::pin(async move {
+                let matches = refs::exact(tx, &q, false).await?;
+                Ok(found_orders(rank(tx, matches, limit).await?))
+            })
+        })
+        .await
+    }
+
+    /// Jobs whose status may still change, least recently confirmed first.
+    pub(super) async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
+        self.read(|tx| {
+            Box::pin(async move {
+                let rows = tx.query(&unfinished_sql(), &[]).await?;
+                rows.iter().map(|r| job_ref(r.try_get(0)?)).collect()
+            })
+        })
+        .await
+    }
+
+    /// Marks an order as shipped if the shipping rule allows it, audited with who asked.
+    /// The order's row is locked first: of two processes shipping it at once, the second
+    /// reads it shipped and is refused (`AlreadyShipped`).
+    pub(super) async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
+        self.write(|tx| {
+            let req = req.clone();
+            Box::pin(async move {
+                let job = &req.job_ref;
+                tx.query_opt(
+                    "SELECT 1 FROM payment_jobs WHERE job_ref = $1 FOR UPDATE",
+                    &[&job.as_str()],
+                )
+                .await?;
+                let order = summary(tx, job).await?;
+                let rules = ShipRules {
+                    allow_reserved: req.allow_reserved,
+                };
+                let permit = may_ship(&order, rules, req.override_mismatch.as_deref())?;
+                let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+                tx.execute(
+                    "UPDATE payment_jobs SET shipped_at = $2, shipping_note = $3
+                     WHERE job_ref = $1",
+                    &[&job.as_str(), &now(), &note],
+                )
+                .await?;
+                let by = req.by.as_deref();
+                audit(tx, "shipped", job, note, by).await?;
+                if let ShipPermit::MismatchOverridden { mismatch, reason } = permit {
+                    let detail = format!("{reason} (the gateway's answer: {mismatch})");
+                    audit(tx, "mismatch overridden", job, Some(&detail), by).await?;
+                }
+                tx.changed(job).await?;
+                detail(tx, job)
+                    .await?
+                    .map(|d| d.under(rules))
+                    .ok_or_else(|| Fail::not_found(job.to_string()))
+            })
+        })
+        .await
+    }
+
+    /// Undoes `ship`, audited with who asked.
+    pub(super) async fn unship(
+        &self,
+        job: &JobRef,
+        by: Option<String>,
+    ) -> Result<OrderDetail, StoreError> {
+        self.write(|tx| {
+            let (job, by) = (job.clone(), by.clone());
+            Box::pin(async move {
+                let job = &job;
+                let n = tx
+                    .execute(
+                        "UPDATE payment_jobs SET shipped_at = NULL
+                         WHERE job_ref = $1 AND shipped_at IS NOT NULL",
+                        &[&job.as_str()],
+                    )
+                    .await?;
+                if n == 0 {
+                    return Err(Fail::not_found(format!("{job} (not shipped)")));
+                }
+                audit(tx, "unshipped", job, None, by.as_deref()).await?;
+                tx.changed(job).await?;
+                detail(tx, job)
+                    .await?
+                    .ok_or_else(|| Fail::not_found(job.to_string()))
+            })
+        })
+        .await
+    }
+
+    /// What was asked for a job created here; `None` for jobs we only heard about.
+    pub(super) async fn expectation(&self, job: &JobRef) -> Result<Option<Expected>, StoreError> {
+        self.read(|tx| {
+            let job = job.clone();
+            Box::pin(async move {
+                let Some(r) = tx
+                    .query_opt(
+                        "SELECT expected_amount, expected_currency, expected_order_number
+                         FROM payment_jobs WHERE job_ref = $1 AND created_here",
+                        &[&job.as_str()],
+                    )
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let (Some(amount), Some(currency), Some(order_number)) =
+                    (amount_opt(&r, 0)?, currency_opt(&r, 1)?, r.try_get(2)?)
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(Expected {
+                    amount,
+                    currency,
+                    order_number,
+                }))
+            })
+        })
+        .await
+    }
+}
