@@ -28,6 +28,11 @@ pub struct Cli {
     /// Folder for the databases and logs.
     #[arg(long, global = true, env = config::ENV_DATA_DIR)]
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL database shared by several machines (postgres://user@host/db), in
+    /// place of this machine's own file. The password comes from
+    /// TILLWATCH_DATABASE_PASSWORD, never from the command line.
+    #[arg(long, global = true, env = config::ENV_DATABASE_URL)]
+    database_url: Option<String>,
     /// Which gateway's data to use: demo, integration, production or a URL.
     #[arg(long, global = true, env = config::ENV_GATEWAY)]
     gateway: Option<String>,
@@ -59,6 +64,10 @@ enum Command {
         tunnel: crate::tunnel_cli::TunnelArgs,
         #[command(flatten)]
         listener: ListenerArgs,
+        /// Seconds another `serve` on the same shared database waits before it takes over
+        /// the notifications this one held when it stopped.
+        #[arg(long, default_value_t = 120, hide = true)]
+        claim_lease: u64,
     },
     /// Find orders by job reference, payment reference, order number or e-mail.
     Lookup { query: String },
@@ -316,6 +325,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             demo_every,
             tunnel,
             listener,
+            claim_lease,
         } => {
             let mode = config::resolve_mode(cli.gateway.as_deref(), creds.as_ref())
                 .map_err(anyhow::Error::msg)?;
@@ -327,6 +337,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 sources,
                 delivery_retention: crate::app::retention_days(listener.delivery_retention_days),
                 data_dir,
+                database_url: cli.database_url.clone(),
+                claim_lease: Duration::from_secs(claim_lease.max(1)),
                 mode,
                 creds,
                 listen,
@@ -362,7 +374,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ))?;
             let db = mode.database_path(&data_dir);
             let app = App::new(
-                Backend::open(&db).with_context(|| format!("opening {}", db.display()))?,
+                open_store(cli.database_url.as_deref(), &db).await?,
                 ShopPolicy {
                     allow_ship_on_reserved: false,
                 },
@@ -378,7 +390,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(g) => Mode::Gateway(GatewayEnvironment::parse(g).map_err(anyhow::Error::msg)?),
             };
             let db = mode.database_path(&data_dir);
-            if !db.exists() {
+            if cli.database_url.is_none() && !db.exists() {
                 bail!(
                     "no database at {} yet: run `tillwatch serve` first",
                     db.display()
@@ -392,7 +404,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             );
             let app = App::new(
-                Backend::open(&db).with_context(|| format!("opening {}", db.display()))?,
+                open_store(cli.database_url.as_deref(), &db).await?,
                 ShopPolicy {
                     allow_ship_on_reserved: allow_reserved,
                 },
@@ -689,6 +701,8 @@ fn print_detail(d: &OrderDetail) {
 
 struct ServeArgs {
     data_dir: PathBuf,
+    database_url: Option<String>,
+    claim_lease: Duration,
     mode: Mode,
     creds: Option<Credentials>,
     listen: SocketAddr,
@@ -745,7 +759,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
 
     let db = args.mode.database_path(&args.data_dir);
-    let store = Backend::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    let store = open_store(args.database_url.as_deref(), &db).await?;
     let app = App::new(
         store,
         ShopPolicy {
@@ -758,7 +772,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         creds.api_key,
     ))?;
 
-    eprintln!("database   {}", db.display());
+    match &args.database_url {
+        Some(url) => eprintln!(
+            "database   {} (shared)",
+            tillwatch_stores::describe_url(url)
+        ),
+        None => eprintln!("database   {}", db.display()),
+    }
     eprintln!("gateway    {}", environment.base_url());
     eprintln!("webhook    {webhook_url}");
     // Printed on stdout so scripts and tests can wait for it.
@@ -796,6 +816,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             reconcile_every: args.reconcile_every,
             sources: args.sources,
             delivery_retention: args.delivery_retention,
+            claim_lease: args.claim_lease,
             ..ServeOptions::default()
         },
         shutdown_signal(),
@@ -804,6 +825,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tunnel.shutdown().await;
     eprintln!("stopped");
     Ok(())
+}
+
+/// The shared database when one is named, else this mode's own file.
+async fn open_store(database_url: Option<&str>, db: &std::path::Path) -> anyhow::Result<Backend> {
+    match database_url {
+        Some(url) => Backend::connect(url)
+            .await
+            .with_context(|| format!("connecting to {}", tillwatch_stores::describe_url(url))),
+        None => Backend::open_file(db).with_context(|| format!("opening {}", db.display())),
+    }
 }
 
 async fn shutdown_signal() {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::gateway::{ApiKey, GatewayEnvironment};
 
 pub const ENV_DATA_DIR: &str = "TILLWATCH_DATA_DIR";
+/// A PostgreSQL database shared with other machines, in place of this machine's own file.
+pub const ENV_DATABASE_URL: &str = "TILLWATCH_DATABASE_URL";
 pub const ENV_LISTEN: &str = "TILLWATCH_LISTEN";
 pub const ENV_GATEWAY: &str = "TILLWATCH_GATEWAY";
 pub const ENV_CONFIGURATION_ID: &str = "TILLWATCH_CONFIGURATION_ID";

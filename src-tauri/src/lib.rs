@@ -8,8 +8,9 @@ pub use tillwatch_core::{app, domain, export, gateway, links, listener, pipeline
 pub use tillwatch_sim as sim;
 pub use tillwatch_tunnel as tunnel;
 
-/// The store this program runs the core on.
-pub type Backend = tillwatch_store_sqlite::SqliteStore;
+/// The store this program runs the core on: its own SQLite file, or a shared PostgreSQL
+/// database.
+pub type Backend = tillwatch_stores::AnyStore;
 /// The core, as this program runs it.
 pub type App = app::Tillwatch<Backend>;
 

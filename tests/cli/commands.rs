@@ -444,7 +444,8 @@ async fn ship_refuses_a_mismatched_order_unless_overridden_with_a_reason() {
     );
     {
         use tillwatch::domain::{Currency, JobRef, PaymentRef};
-        let store = tillwatch::Backend::open(env.db_path()).expect("the serve database");
+        use tillwatch::store::Store;
+        let store = tillwatch::Backend::open_file(env.db_path()).expect("the serve database");
         store
             .record_created_job(tillwatch::store::CreatedJobRecord {
                 job_ref: JobRef::parse(&job.reference).unwrap(),

@@ -156,6 +156,40 @@ impl TestPostgres {
         assert!(out.status.success(), "createdb {name}: {}", text(&out));
     }
 
+    /// Keeps the server for the rest of this test process (one server shared by a whole
+    /// test binary) and stops and removes it when the process ends, however it ends: a
+    /// watchdog shell waits for this process to go, then does what `Drop` would.
+    pub fn keep_until_this_process_exits(mut self) -> Shared {
+        let stop = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {pg_ctl} -D {data} -m immediate -w stop; rm -rf {dir}",
+            pid = std::process::id(),
+            pg_ctl = match self.run_as {
+                Some(user) => format!("runuser -u {user} -- {}", self.bin.join("pg_ctl").display()),
+                None => self.bin.join("pg_ctl").display().to_string(),
+            },
+            data = self.data().display(),
+            dir = self.dir.display(),
+        );
+        Command::new("sh")
+            .args(["-c", &stop])
+            .current_dir(&self.dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the watchdog shell starts");
+        let shared = Shared {
+            port: self.port,
+            password: self.password.clone(),
+            bin: self.bin.clone(),
+            next: AtomicU32::new(0),
+        };
+        // The watchdog stops and removes it; Drop must not.
+        self.running = false;
+        self.dir = PathBuf::new();
+        shared
+    }
+
     /// Stops the server as an administrator would (fast shutdown: clients are told and
     /// disconnected). The folder and port are kept for `start_again`.
     pub fn stop(&mut self) {
@@ -251,6 +285,43 @@ impl TestPostgres {
             .output()
             .unwrap_or_else(|e| panic!("{what} could not run: {e}"));
         assert!(out.status.success(), "{what} failed:\n{}", text(&out));
+    }
+}
+
+/// A server kept for a whole test binary: a fresh database for each test.
+pub struct Shared {
+    port: u16,
+    password: String,
+    bin: PathBuf,
+    next: AtomicU32,
+}
+
+impl Shared {
+    /// A new, empty database on the shared server; its URL (no password).
+    pub fn fresh_database(&self) -> String {
+        let name = format!("t{}", self.next.fetch_add(1, Ordering::Relaxed));
+        let out = Command::new(self.bin.join("createdb"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                &name,
+            ])
+            .env("PGPASSWORD", &self.password)
+            .output()
+            .expect("createdb runs");
+        assert!(out.status.success(), "createdb {name}: {}", text(&out));
+        format!(
+            "postgres://{USER}@127.0.0.1:{}/{name}?sslmode=disable",
+            self.port
+        )
+    }
+
+    pub fn password(&self) -> &str {
+        &self.password
     }
 }
 

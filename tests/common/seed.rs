@@ -7,11 +7,11 @@ use tillwatch::domain::{
     ChangeSource, Currency, DeliveryState, JobRef, JobSnapshot, PaymentRef, PaymentSnapshot,
     PaymentStatus, Timestamp,
 };
-use tillwatch::store::{Claim, Held, NewDelivery, WorkerId};
+use tillwatch::store::{Claim, Held, NewDelivery, Store, WorkerId};
 use tillwatch::Backend;
 
 pub async fn dead_delivery(db: &Path, job: &str, payment: &str, outcome: &str) {
-    let store = Backend::open(db).expect("open the database");
+    let store = Backend::open_file(db).expect("open the database");
     let (job, payment) = (
         JobRef::parse(job).unwrap(),
         PaymentRef::parse(payment).unwrap(),
@@ -49,7 +49,7 @@ pub async fn dead_delivery(db: &Path, job: &str, payment: &str, outcome: &str) {
 /// with one payment. Job references are `4000…` + i, payment references `5000…` + i.
 #[allow(dead_code)] // each test binary uses its own part of the seed
 pub async fn paid_orders(db: &Path, count: u64) {
-    let store = Backend::open(db).expect("open the database");
+    let store = Backend::open_file(db).expect("open the database");
     for i in 0..count {
         let job = format!("{}", 400_000_000_000_000_000u64 + i);
         let payment = format!("{}", 500_000_000_000_000_000u64 + i);

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use driver::{free_port, Desktop, Launch, Window, WAIT};
 use test_dir::TestDir;
 use tillwatch::sim::{self, CreateJob, Script, SimConfig, SimHandle};
+use tillwatch::store::Store;
 
 /// The app pointed at a simulator the test controls.
 struct SimApp {
@@ -275,7 +276,7 @@ async fn a_mismatched_order_ships_only_through_ship_anyway_with_a_reason() {
     let job = app.job("0.01", "E2E-MIS-1");
     {
         use tillwatch::domain::{Currency, JobRef, PaymentRef};
-        let store = tillwatch::Backend::open(dir.path().join("custom.db")).unwrap();
+        let store = tillwatch::Backend::open_file(dir.path().join("custom.db")).unwrap();
         store
             .record_created_job(tillwatch::store::CreatedJobRecord {
                 job_ref: JobRef::parse(&job.reference).unwrap(),

@@ -18,7 +18,9 @@ use crate::pipeline::{
     ConfirmWorker, ConfirmWorkerConfig, CoreEvent, EventBus, GatewaySlots, Reconciler,
     ReconcilerConfig,
 };
-use crate::store::{OrderCursor, OrderFilter, PageAt, ShipRequest, Store, StoreError};
+use crate::store::{
+    OrderCursor, OrderFilter, PageAt, RemoteChange, ShipRequest, Store, StoreError,
+};
 use crate::views::{OrdersPage, OrdersQuery, SearchHit, Today};
 
 /// An error for the faces: a stable code plus words for the owner.
@@ -114,6 +116,9 @@ pub struct ServeOptions {
     pub sources: listener::SourcePolicy,
     /// How long settled deliveries are kept (pruned at start, then daily).
     pub delivery_retention: Duration,
+    /// How long the confirm worker's hold on a notification lasts after its last read: what
+    /// another `serve` on a shared store waits before it takes over from a stopped one.
+    pub claim_lease: Duration,
 }
 
 /// Settled deliveries are kept this long unless the owner says otherwise.
@@ -134,6 +139,7 @@ impl Default for ServeOptions {
             limits: listener::ServeLimits::default(),
             sources: listener::SourcePolicy::default(),
             delivery_retention: retention_days(DEFAULT_DELIVERY_RETENTION_DAYS),
+            claim_lease: Duration::from_secs(120),
         }
     }
 }
@@ -425,6 +431,43 @@ impl<S: Store> Tillwatch<S> {
     }
 
     /// Runs the listener, confirm worker and reconciler until `shutdown` resolves.
+    /// Tells this process's faces about the order changes other processes commit to a
+    /// shared store, as if it had made them, until `stop`. Returns at once where no other
+    /// process writes to the store (SQLite).
+    pub async fn follow_others(&self, stop: impl Future<Output = ()>) {
+        let Some(mut changes) = self.store.remote_changes() else {
+            return;
+        };
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                change = changes.recv() => match change {
+                    Ok(change) => self.publish_remote(change).await,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "fell behind other processes' changes; the next one refreshes");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+            }
+        }
+    }
+
+    async fn publish_remote(&self, change: RemoteChange) {
+        match self.store.order(&change.job_ref).await {
+            Ok(Some(detail)) => self.bus.publish(CoreEvent::OrderChanged {
+                order: Box::new(detail.summary),
+                previous_status: change.previous_status,
+                status_changed: change.status_changed,
+                source: change.source,
+            }),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(code = e.code(), error = %e, job = %change.job_ref, "cannot read an order another process changed")
+            }
+        }
+    }
+
     pub async fn serve(
         &self,
         gateway: GatewayClient,
@@ -452,11 +495,12 @@ impl<S: Store> Tillwatch<S> {
             }
         }
         let slots = GatewaySlots::new(opts.concurrency);
-        let worker_cfg = ConfirmWorkerConfig {
+        let mut worker_cfg = ConfirmWorkerConfig {
             slots: slots.clone(),
             policy: opts.delivery_policy,
             ..ConfirmWorkerConfig::new(opts.concurrency)
         };
+        worker_cfg.claim.lease = opts.claim_lease;
         let worker = ConfirmWorker::new(
             self.store.clone(),
             gateway.clone(),

@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, watch, RwLock, RwLockReadGuard};
 use super::alerts::Alerts;
 use super::secrets::{self, Source};
 use crate::app::{AppError, ServeOptions, ShopPolicy};
+use crate::store::Store;
 use crate::config::{self, Credentials, Mode};
 use crate::domain::DeliveryState;
 use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
@@ -264,7 +265,7 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
     };
 
     let db = mode.database_path(data_dir);
-    let store = Backend::open(&db).map_err(|e| e.to_string())?;
+    let store = Backend::open_file(&db).map_err(|e| e.to_string())?;
     let app = App::new(
         store,
         ShopPolicy {

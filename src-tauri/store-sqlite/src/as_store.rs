@@ -10,7 +10,7 @@ use tillwatch_core::domain::{
 };
 use tillwatch_core::store::{
     Applied, Claim, CreatedJobRecord, Found, Held, NewDelivery, OrderFilter, OrdersSlice,
-    PendingDelivery, RejectedDelivery, ShipRequest, Store, StoreError,
+    PendingDelivery, RejectedDelivery, RemoteChange, ShipRequest, Store, StoreError,
 };
 use tokio::sync::broadcast;
 
@@ -20,7 +20,7 @@ type Answer<T> = Result<T, StoreError>;
 
 impl Store for SqliteStore {
     /// One process owns the file: nothing else writes to it.
-    fn remote_changes(&self) -> Option<broadcast::Receiver<JobRef>> {
+    fn remote_changes(&self) -> Option<broadcast::Receiver<RemoteChange>> {
         None
     }
 

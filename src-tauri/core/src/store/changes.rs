@@ -2,7 +2,9 @@
 //! payment job this app created.
 
 use super::WorkerId;
-use crate::domain::{Amount, Currency, JobRef, OrderSummary, PaymentRef, PaymentStatus};
+use crate::domain::{
+    Amount, ChangeSource, Currency, JobRef, OrderSummary, PaymentRef, PaymentStatus,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusChange {
@@ -51,4 +53,17 @@ pub struct CreatedJobRecord {
     pub payment_link: Option<String>,
     pub note: Option<String>,
     pub raw: serde_json::Value,
+}
+
+/// A change another process made to an order in a shared store, as it committed: enough
+/// for this process to tell its own faces as if it had made it (a window alerts on a
+/// payment that a `serve` on another machine confirmed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteChange {
+    pub job_ref: JobRef,
+    /// The order's own status before the change; `None` when first seen.
+    pub previous_status: Option<PaymentStatus>,
+    /// Whether the order's own status changed (not only an attempt or the shipped mark).
+    pub status_changed: bool,
+    pub source: ChangeSource,
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-pub use changes::{Applied, CreatedJobRecord, Held, StatusChange};
+pub use changes::{Applied, CreatedJobRecord, Held, RemoteChange, StatusChange};
 pub use deliveries::{
     machine_name, Claim, NewDelivery, PendingDelivery, RejectedDelivery, WorkerId,
 };
@@ -102,9 +102,9 @@ type Answer<T> = Result<T, StoreError>;
 /// Everything the core asks of storage. Writes that the gateway or the owner will be told
 /// about (an acknowledged delivery, a shipped order) are durable when they return.
 pub trait Store: Clone + Send + Sync + 'static {
-    /// Orders changed by another process that shares this store, as each change commits
-    /// (the job reference); `None` where no other process writes to it.
-    fn remote_changes(&self) -> Option<broadcast::Receiver<JobRef>>;
+    /// Orders changed by another process that shares this store, as each change commits;
+    /// `None` where no other process writes to it.
+    fn remote_changes(&self) -> Option<broadcast::Receiver<RemoteChange>>;
 
     /// The same store, whose writes fail at once with [`Unavailable::Overloaded`] when it
     /// is saturated instead of waiting for room: the listener's handle (a 503 now is better

@@ -8,11 +8,11 @@ use tokio::sync::broadcast;
 
 use tillwatch_core::domain::{
     Amount, ChangeSource, Currency, DeliveryState, Expected, Failing, JobRef, JobSnapshot,
-    OrderDetail, OrderSummary, PaymentRef, StuckDelivery, Timestamp,
+    OrderDetail, OrderSummary, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    Applied, Claim, CreatedJobRecord, Found, NewDelivery, OrderFilter, OrdersSlice,
-    PendingDelivery, RejectedDelivery, Settles, ShipRequest, Store, StoreError, WorkerId,
+    Applied, Claim, CreatedJobRecord, Found, Held, NewDelivery, OrderFilter, OrdersSlice,
+    PendingDelivery, RejectedDelivery, RemoteChange, ShipRequest, Store, StoreError,
 };
 
 use super::PgStore;
@@ -20,7 +20,7 @@ use super::PgStore;
 type Answer<T> = Result<T, StoreError>;
 
 impl Store for PgStore {
-    fn remote_changes(&self) -> Option<broadcast::Receiver<JobRef>> {
+    fn remote_changes(&self) -> Option<broadcast::Receiver<RemoteChange>> {
         Some(self.shared.changes.subscribe())
     }
 
@@ -57,17 +57,12 @@ impl Store for PgStore {
 
     fn note_confirm_failure(
         &self,
-        job: &JobRef,
-        payment: &PaymentRef,
-        up_to_id: i64,
-        worker: &WorkerId,
+        held: &Held,
         failing: Failing,
         retry_at: Timestamp,
         error: String,
     ) -> impl Future<Output = Answer<()>> + Send {
-        PgStore::note_confirm_failure(
-            self, job, payment, up_to_id, worker, failing, retry_at, error,
-        )
+        PgStore::note_confirm_failure(self, held, failing, retry_at, error)
     }
 
     fn reopen_unknown(&self) -> impl Future<Output = Answer<u64>> + Send {
@@ -92,14 +87,18 @@ impl Store for PgStore {
 
     fn settle_deliveries(
         &self,
-        job: &JobRef,
-        payment: &PaymentRef,
-        up_to_id: i64,
-        worker: &WorkerId,
+        held: &Held,
         state: DeliveryState,
         outcome: String,
     ) -> impl Future<Output = Answer<()>> + Send {
-        PgStore::settle_deliveries(self, job, payment, up_to_id, worker, state, outcome)
+        PgStore::settle_deliveries(self, held, state, outcome)
+    }
+
+    fn pending_deliveries(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<PendingDelivery>>> + Send {
+        PgStore::pending_deliveries(self, limit)
     }
 
     fn inbox_status(&self) -> impl Future<Output = Answer<(u64, Option<Timestamp>)>> + Send {
@@ -118,7 +117,7 @@ impl Store for PgStore {
         snapshot: JobSnapshot,
         source: ChangeSource,
         mismatch: Option<String>,
-        settles: Option<Settles>,
+        settles: Option<Held>,
     ) -> impl Future<Output = Answer<Applied>> + Send {
         PgStore::apply_snapshot(self, snapshot, source, mismatch, settles)
     }

@@ -8,7 +8,7 @@ use super::{amount_opt, at, currency_opt, inbox, now, summaries, ts_opt, Fail, P
 use tillwatch_core::domain::{
     judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Seen, Verdict,
 };
-use tillwatch_core::store::{Applied, Settles, StatusChange, StoreError};
+use tillwatch_core::store::{Applied, Held, RemoteChange, StatusChange, StoreError};
 use time::OffsetDateTime;
 
 impl PgStore {
@@ -19,7 +19,7 @@ impl PgStore {
         snapshot: JobSnapshot,
         source: ChangeSource,
         mismatch: Option<String>,
-        settles: Option<Settles>,
+        settles: Option<Held>,
     ) -> Result<Applied, StoreError> {
         self.write(|tx| {
             let (snapshot, mismatch, settles) =
@@ -35,19 +35,17 @@ impl PgStore {
                     } else {
                         format!("confirmed: {}", applied.order.status)
                     };
-                    inbox::settle(
-                        tx,
-                        &s.job_ref,
-                        &s.payment_ref,
-                        s.up_to_id,
-                        &s.worker,
-                        DeliveryState::Confirmed,
-                        &outcome,
-                    )
-                    .await?;
+                    inbox::settle(tx, &s, DeliveryState::Confirmed, &outcome).await?;
                 }
-                if !applied.stale {
-                    tx.changed(&snapshot.job_ref).await?;
+                if !applied.changes.is_empty() {
+                    let job = applied.job_change();
+                    tx.changed(&RemoteChange {
+                        job_ref: snapshot.job_ref.clone(),
+                        previous_status: job.and_then(|c| c.from.clone()),
+                        status_changed: job.is_some(),
+                        source,
+                    })
+                    .await?;
                 }
                 Ok(applied)
             })

@@ -4,12 +4,14 @@
 
 use std::time::Duration;
 
+use tokio_postgres::Row;
+
 use super::{at, now, ts, ts_opt, Fail, PgStore, Tx};
 use tillwatch_core::domain::{
-    DeliveryState, Failing, FailureClass, JobRef, PaymentRef, StuckDelivery, Timestamp,
+    DeliveryState, Failing, FailureClass, PaymentRef, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    Claim, NewDelivery, PendingDelivery, RejectedDelivery, StoreError, WorkerId,
+    Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery, StoreError,
 };
 
 /// Refused deliveries are kept for the owner to see, but only this many.
@@ -125,7 +127,7 @@ impl PgStore {
         let until = at(now.plus(claim.lease));
         let now = at(now);
         let limit = i64::from(limit);
-        let mut claimed = self
+        let mut claimed: Vec<PendingDelivery> = self
             .write(|tx| {
                 let worker = worker.clone();
                 Box::pin(async move {
@@ -145,40 +147,35 @@ impl PgStore {
                             &[&worker, &until, &now, &limit],
                         )
                         .await?;
-                    let mut out = Vec::with_capacity(rows.len());
-                    for r in rows {
-                        let class: Option<String> = r.try_get(3)?;
-                        let class = class
-                            .map(|c| {
-                                FailureClass::parse(&c).ok_or_else(|| {
-                                    Fail::corrupt(format!("'{c}': unknown failure class"))
-                                })
-                            })
-                            .transpose()?;
-                        let since = ts_opt(&r, 4)?;
-                        let attempts = u32_col(r.try_get(5)?, "failing attempts")?;
-                        let job: &str = r.try_get(1)?;
-                        let payment: Option<&str> = r.try_get(2)?;
-                        let payment = payment.unwrap_or_default();
-                        out.push(PendingDelivery {
-                            id: r.try_get(0)?,
-                            job_ref: super::job_ref(job)?,
-                            payment_ref: PaymentRef::parse(payment)
-                                .map_err(|e| Fail::corrupt(format!("'{payment}': {e}")))?,
-                            failing: class.zip(since).map(|(class, since)| Failing {
-                                class,
-                                since,
-                                attempts,
-                            }),
-                        });
-                    }
-                    Ok(out)
+                    rows.iter().map(pending).collect()
                 })
             })
             .await?;
         // RETURNING follows no ORDER BY.
         claimed.sort_by_key(|d| d.id);
         Ok(claimed)
+    }
+
+    /// Every delivery still waiting for its confirmation, oldest first, held or not.
+    pub(super) async fn pending_deliveries(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let limit = i64::from(limit);
+        self.read(|tx| {
+            Box::pin(async move {
+                let rows = tx
+                    .query(
+                        "SELECT id, job_ref, payment_ref, failure_class, failing_since,
+                             failing_attempts
+                         FROM deliveries WHERE state = 'pending' ORDER BY id LIMIT $1",
+                        &[&limit],
+                    )
+                    .await?;
+                rows.iter().map(pending).collect()
+            })
+        })
+        .await
     }
 
     /// When the earliest delivery waiting after `now` is due, if any waits.
@@ -207,16 +204,13 @@ impl PgStore {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn note_confirm_failure(
         &self,
-        job: &JobRef,
-        payment: &PaymentRef,
-        up_to_id: i64,
-        worker: &WorkerId,
+        held: &Held,
         failing: Failing,
         retry_at: Timestamp,
         error: String,
     ) -> Result<(), StoreError> {
-        let (job, payment) = (job.to_string(), payment.to_string());
-        let worker = worker.as_str().to_owned();
+        let (job, payment) = (held.job_ref.to_string(), held.payment_ref.to_string());
+        let (up_to_id, worker) = (held.up_to_id, held.worker.as_str().to_owned());
         let attempts = i32::try_from(failing.attempts).unwrap_or(i32::MAX);
         let (since, retry_at) = (at(failing.since), at(retry_at));
         self.write(|tx| {
@@ -342,24 +336,14 @@ impl PgStore {
     /// that `worker` holds.
     pub(super) async fn settle_deliveries(
         &self,
-        job: &JobRef,
-        payment: &PaymentRef,
-        up_to_id: i64,
-        worker: &WorkerId,
+        held: &Held,
         state: DeliveryState,
         outcome: String,
     ) -> Result<(), StoreError> {
-        let (job, payment, worker) = (job.clone(), payment.clone(), worker.clone());
+        let held = held.clone();
         self.write(|tx| {
-            let (job, payment, worker, outcome) = (
-                job.clone(),
-                payment.clone(),
-                worker.clone(),
-                outcome.clone(),
-            );
-            Box::pin(
-                async move { settle(tx, &job, &payment, up_to_id, &worker, state, &outcome).await },
-            )
+            let (held, outcome) = (held.clone(), outcome.clone());
+            Box::pin(async move { settle(tx, &held, state, &outcome).await })
         })
         .await
     }
@@ -431,10 +415,7 @@ impl PgStore {
 /// confirmation of its own.
 pub(super) async fn settle(
     tx: &Tx<'_>,
-    job: &JobRef,
-    payment: &PaymentRef,
-    up_to_id: i64,
-    worker: &WorkerId,
+    held: &Held,
     state: DeliveryState,
     outcome: &str,
 ) -> Result<(), Fail> {
@@ -444,10 +425,10 @@ pub(super) async fn settle(
          WHERE job_ref = $1 AND payment_ref = $2 AND state = 'pending' AND id <= $3
            AND claimed_by = $4",
         &[
-            &job.as_str(),
-            &payment.as_str(),
-            &up_to_id,
-            &worker.as_str(),
+            &held.job_ref.as_str(),
+            &held.payment_ref.as_str(),
+            &held.up_to_id,
+            &held.worker.as_str(),
             &state.as_str(),
             &outcome,
             &now(),
@@ -455,4 +436,31 @@ pub(super) async fn settle(
     )
     .await?;
     Ok(())
+}
+
+/// A pending delivery as `claim_due` and `pending_deliveries` read it.
+fn pending(r: &Row) -> Result<PendingDelivery, Fail> {
+    let class: Option<String> = r.try_get(3)?;
+    let class = class
+        .map(|c| {
+            FailureClass::parse(&c)
+                .ok_or_else(|| Fail::corrupt(format!("'{c}': unknown failure class")))
+        })
+        .transpose()?;
+    let since = ts_opt(r, 4)?;
+    let attempts = u32_col(r.try_get(5)?, "failing attempts")?;
+    let job: &str = r.try_get(1)?;
+    let payment: Option<&str> = r.try_get(2)?;
+    let payment = payment.unwrap_or_default();
+    Ok(PendingDelivery {
+        id: r.try_get(0)?,
+        job_ref: super::job_ref(job)?,
+        payment_ref: PaymentRef::parse(payment)
+            .map_err(|e| Fail::corrupt(format!("'{payment}': {e}")))?,
+        failing: class.zip(since).map(|(class, since)| Failing {
+            class,
+            since,
+            attempts,
+        }),
+    })
 }

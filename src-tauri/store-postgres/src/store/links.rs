@@ -3,7 +3,7 @@
 use super::confirm::insert_event;
 use super::{now, orders, refs, Fail, PgStore};
 use tillwatch_core::domain::{ChangeSource, JobRef, OrderDetail, PaymentStatus};
-use tillwatch_core::store::{CreatedJobRecord, StatusChange, StoreError};
+use tillwatch_core::store::{CreatedJobRecord, RemoteChange, StatusChange, StoreError};
 
 impl PgStore {
     /// Whether any order already uses this order number.
@@ -103,7 +103,13 @@ impl PgStore {
                     &[&now, &job, &r.payment_link],
                 )
                 .await?;
-                tx.changed(&r.job_ref).await?;
+                tx.changed(&RemoteChange {
+                    job_ref: r.job_ref.clone(),
+                    previous_status: None,
+                    status_changed: false,
+                    source: ChangeSource::Owner,
+                })
+                .await?;
                 orders::detail(tx, &r.job_ref)
                     .await?
                     .ok_or_else(|| Fail::not_found(r.job_ref.to_string()))

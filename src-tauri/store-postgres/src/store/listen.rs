@@ -13,7 +13,8 @@ use tokio_postgres::{AsyncMessage, Socket};
 
 use super::CHANNEL;
 use crate::{DatabaseConfig, SslMode};
-use tillwatch_core::domain::JobRef;
+use tillwatch_core::domain::{ChangeSource, JobRef, PaymentStatus};
+use tillwatch_core::store::RemoteChange;
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);
@@ -29,7 +30,7 @@ enum Ended {
 pub(super) async fn run(
     config: DatabaseConfig,
     origin: String,
-    changes: broadcast::Sender<JobRef>,
+    changes: broadcast::Sender<RemoteChange>,
     mut stop: watch::Receiver<()>,
 ) {
     let mut pause = FIRST_RETRY;
@@ -65,7 +66,7 @@ async fn session<T>(
     config: &DatabaseConfig,
     tls: T,
     origin: &str,
-    changes: &broadcast::Sender<JobRef>,
+    changes: &broadcast::Sender<RemoteChange>,
     stop: &mut watch::Receiver<()>,
 ) -> Ended
 where
@@ -119,16 +120,11 @@ where
                     let Some(n) = n else {
                         return Ended::Lost { listened: true };
                     };
-                    let Some((from, job)) = n.payload().split_once(' ') else {
-                        continue;
-                    };
-                    if from == origin {
-                        continue;
-                    }
-                    match JobRef::parse(job) {
+                    match decode(n.payload()) {
+                        Some((from, _)) if from == origin => {}
                         // No receiver is not an error: nobody is looking.
-                        Ok(job) => drop(changes.send(job)),
-                        Err(e) => tracing::warn!(error = %e, "a change notice names no order"),
+                        Some((_, change)) => drop(changes.send(change)),
+                        None => tracing::warn!("a change notice this build cannot read"),
                     }
                 }
             }
@@ -138,4 +134,72 @@ where
     drop(client);
     pump.abort();
     ended
+}
+
+/// A change as a notification's payload: `origin job source changed previous`, words with
+/// no spaces in them (`-` for no previous status).
+pub(super) fn encode(origin: &str, change: &RemoteChange) -> String {
+    format!(
+        "{origin} {} {} {} {}",
+        change.job_ref.as_str(),
+        change.source.as_str(),
+        u8::from(change.status_changed),
+        change
+            .previous_status
+            .as_ref()
+            .map_or("-", PaymentStatus::as_str)
+    )
+}
+
+/// The origin and the change of a payload `encode` wrote.
+fn decode(payload: &str) -> Option<(&str, RemoteChange)> {
+    let mut words = payload.split(' ');
+    let origin = words.next()?;
+    let job_ref = JobRef::parse(words.next()?).ok()?;
+    let source = ChangeSource::parse(words.next()?)?;
+    let status_changed = words.next()? == "1";
+    let previous_status = match words.next()? {
+        "-" => None,
+        word => Some(PaymentStatus::from(word.to_owned())),
+    };
+    Some((
+        origin,
+        RemoteChange {
+            job_ref,
+            previous_status,
+            status_changed,
+            source,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_reads_back_as_it_was_written() {
+        for (previous, changed, source) in [
+            (
+                Some(PaymentStatus::from("Pending".to_owned())),
+                true,
+                ChangeSource::Notification,
+            ),
+            (None, false, ChangeSource::Owner),
+        ] {
+            let change = RemoteChange {
+                job_ref: JobRef::parse("300200100").unwrap(),
+                previous_status: previous,
+                status_changed: changed,
+                source,
+            };
+            let payload = encode("origin-1", &change);
+            assert_eq!(decode(&payload), Some(("origin-1", change)));
+        }
+        assert_eq!(
+            decode("origin-1 300200100"),
+            None,
+            "an older build's payload"
+        );
+    }
 }

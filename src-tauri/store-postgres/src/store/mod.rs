@@ -30,6 +30,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use tillwatch_core::domain::{Amount, Currency, JobRef, ShipRefusal, Timestamp};
+use tillwatch_core::store::RemoteChange;
 use tillwatch_core::store::{StoreError, Unavailable};
 
 use crate::{DatabaseConfig, PgError, PgPool};
@@ -58,7 +59,7 @@ pub struct PgStore {
 struct Shared {
     /// This store's name in change notifications, so its own are not reported back.
     origin: String,
-    changes: broadcast::Sender<JobRef>,
+    changes: broadcast::Sender<RemoteChange>,
     /// The newest search: an older one finishing later answers `Superseded`.
     searches: AtomicU64,
     /// Dropped with the last clone: the LISTEN task sees it close and ends.
@@ -227,8 +228,8 @@ impl Tx<'_> {
 
     /// Tells the other processes sharing the database that this order changed; delivered
     /// when (and only if) the transaction commits.
-    async fn changed(&self, job: &JobRef) -> Result<(), Fail> {
-        let payload = format!("{} {}", self.origin, job.as_str());
+    async fn changed(&self, change: &RemoteChange) -> Result<(), Fail> {
+        let payload = listen::encode(&self.origin, change);
         self.execute("SELECT pg_notify($1, $2)::text", &[&CHANNEL, &payload])
             .await?;
         Ok(())

@@ -13,7 +13,7 @@ use tillwatch_core::domain::{
     ShipRules, StatusEventView, Timestamp,
 };
 use tillwatch_core::store::{
-    Found, MatchHow, OrderFilter, OrdersSlice, ShipRequest, StoreError, MIN_PARTIAL,
+    Found, MatchHow, OrderFilter, OrdersSlice, RemoteChange, ShipRequest, StoreError, MIN_PARTIAL,
 };
 
 fn found_orders(found: Vec<Found>) -> Vec<OrderSummary> {
@@ -396,7 +396,13 @@ impl PgStore {
                     let detail = format!("{reason} (the gateway's answer: {mismatch})");
                     audit(tx, "mismatch overridden", job, Some(&detail), by).await?;
                 }
-                tx.changed(job).await?;
+                tx.changed(&RemoteChange {
+                    job_ref: job.clone(),
+                    previous_status: None,
+                    status_changed: false,
+                    source: ChangeSource::Owner,
+                })
+                .await?;
                 detail(tx, job)
                     .await?
                     .map(|d| d.under(rules))
@@ -427,7 +433,13 @@ impl PgStore {
                     return Err(Fail::not_found(format!("{job} (not shipped)")));
                 }
                 audit(tx, "unshipped", job, None, by.as_deref()).await?;
-                tx.changed(job).await?;
+                tx.changed(&RemoteChange {
+                    job_ref: job.clone(),
+                    previous_status: None,
+                    status_changed: false,
+                    source: ChangeSource::Owner,
+                })
+                .await?;
                 detail(tx, job)
                     .await?
                     .ok_or_else(|| Fail::not_found(job.to_string()))

@@ -1,0 +1,274 @@
+//! The store a process runs on, chosen when it starts: its own SQLite file (the default,
+//! no server needed) or a PostgreSQL database that several machines share. One enum, so
+//! the core stays generic and the program still chooses at run time.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use tillwatch_core::domain::{
+    Amount, ChangeSource, Currency, DeliveryState, Expected, Failing, JobRef, JobSnapshot,
+    OrderDetail, OrderSummary, StuckDelivery, Timestamp,
+};
+use tillwatch_core::store::{
+    Applied, Claim, CreatedJobRecord, Found, Held, NewDelivery, OrderFilter, OrdersSlice,
+    PendingDelivery, RejectedDelivery, RemoteChange, ShipRequest, Store, StoreError,
+};
+use tillwatch_store_postgres::{DatabaseConfig, PgError, PgStore};
+use tillwatch_store_sqlite::SqliteStore;
+use tokio::sync::broadcast;
+
+/// A database URL as it may be shown: no password.
+pub fn describe_url(url: &str) -> String {
+    DatabaseConfig::parse(url)
+        .map(|c| c.to_string())
+        .unwrap_or_else(|_| "the shared database (its URL does not parse)".into())
+}
+
+/// Where a process keeps its orders.
+#[derive(Clone)]
+pub enum AnyStore {
+    /// A file of its own.
+    Sqlite(SqliteStore),
+    /// A database server shared with other processes and machines.
+    Postgres(PgStore),
+}
+
+/// Why the store could not be opened, in words for the owner (no password, no server
+/// text).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    File(#[from] StoreError),
+    #[error(transparent)]
+    Server(#[from] PgError),
+}
+
+impl AnyStore {
+    /// The SQLite file at `path`, created if needed.
+    pub fn open_file(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        Ok(Self::Sqlite(SqliteStore::open(path)?))
+    }
+
+    /// The PostgreSQL database at `url` (`postgres://user@host/db`); the password comes
+    /// from the environment (`TILLWATCH_DATABASE_PASSWORD`) or the URL, never a log.
+    pub async fn connect(url: &str) -> Result<Self, OpenError> {
+        let config = DatabaseConfig::from_url_and_env(url)?;
+        Ok(Self::Postgres(PgStore::connect(config).await?))
+    }
+
+    /// Whether other processes may write to this store too.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+}
+
+/// The same call on whichever store this is.
+macro_rules! on_either {
+    ($self:ident, $s:ident => $call:expr) => {
+        async move {
+            match $self {
+                AnyStore::Sqlite($s) => $call.await,
+                AnyStore::Postgres($s) => $call.await,
+            }
+        }
+    };
+}
+
+type Answer<T> = Result<T, StoreError>;
+
+impl Store for AnyStore {
+    fn remote_changes(&self) -> Option<broadcast::Receiver<RemoteChange>> {
+        match self {
+            Self::Sqlite(s) => s.remote_changes(),
+            Self::Postgres(s) => s.remote_changes(),
+        }
+    }
+
+    fn refusing_when_full(&self) -> Self {
+        match self {
+            Self::Sqlite(s) => Self::Sqlite(Store::refusing_when_full(s)),
+            Self::Postgres(s) => Self::Postgres(s.refusing_when_full()),
+        }
+    }
+
+    fn record_delivery(&self, d: NewDelivery) -> impl Future<Output = Answer<i64>> + Send {
+        on_either!(self, s => Store::record_delivery(s, d))
+    }
+
+    fn record_rejected_delivery(
+        &self,
+        d: RejectedDelivery,
+    ) -> impl Future<Output = Answer<()>> + Send {
+        on_either!(self, s => Store::record_rejected_delivery(s, d))
+    }
+
+    fn claim_due(
+        &self,
+        claim: &Claim,
+        now: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<PendingDelivery>>> + Send {
+        on_either!(self, s => Store::claim_due(s, claim, now, limit))
+    }
+
+    fn pending_deliveries(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<PendingDelivery>>> + Send {
+        on_either!(self, s => Store::pending_deliveries(s, limit))
+    }
+
+    fn next_retry_at(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Answer<Option<Timestamp>>> + Send {
+        on_either!(self, s => Store::next_retry_at(s, now))
+    }
+
+    fn note_confirm_failure(
+        &self,
+        held: &Held,
+        failing: Failing,
+        retry_at: Timestamp,
+        error: String,
+    ) -> impl Future<Output = Answer<()>> + Send {
+        on_either!(self, s => Store::note_confirm_failure(s, held, failing, retry_at, error))
+    }
+
+    fn reopen_unknown(&self) -> impl Future<Output = Answer<u64>> + Send {
+        on_either!(self, s => Store::reopen_unknown(s))
+    }
+
+    fn retry_deliveries(&self, reference: &str) -> impl Future<Output = Answer<u64>> + Send {
+        on_either!(self, s => Store::retry_deliveries(s, reference))
+    }
+
+    fn count_deliveries(&self, state: DeliveryState) -> impl Future<Output = Answer<u64>> + Send {
+        on_either!(self, s => Store::count_deliveries(s, state))
+    }
+
+    fn deliveries_in(
+        &self,
+        state: DeliveryState,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<StuckDelivery>>> + Send {
+        on_either!(self, s => Store::deliveries_in(s, state, limit))
+    }
+
+    fn settle_deliveries(
+        &self,
+        held: &Held,
+        state: DeliveryState,
+        outcome: String,
+    ) -> impl Future<Output = Answer<()>> + Send {
+        on_either!(self, s => Store::settle_deliveries(s, held, state, outcome))
+    }
+
+    fn inbox_status(&self) -> impl Future<Output = Answer<(u64, Option<Timestamp>)>> + Send {
+        on_either!(self, s => Store::inbox_status(s))
+    }
+
+    fn prune_settled_deliveries(
+        &self,
+        keep: Duration,
+    ) -> impl Future<Output = Answer<usize>> + Send {
+        on_either!(self, s => Store::prune_settled_deliveries(s, keep))
+    }
+
+    fn apply_snapshot(
+        &self,
+        snapshot: JobSnapshot,
+        source: ChangeSource,
+        mismatch: Option<String>,
+        settles: Option<Held>,
+    ) -> impl Future<Output = Answer<Applied>> + Send {
+        on_either!(self, s => Store::apply_snapshot(s, snapshot, source, mismatch, settles))
+    }
+
+    fn unfinished_jobs(&self) -> impl Future<Output = Answer<Vec<JobRef>>> + Send {
+        on_either!(self, s => Store::unfinished_jobs(s))
+    }
+
+    fn expectation(&self, job: &JobRef) -> impl Future<Output = Answer<Option<Expected>>> + Send {
+        on_either!(self, s => Store::expectation(s, job))
+    }
+
+    fn order(&self, job: &JobRef) -> impl Future<Output = Answer<Option<OrderDetail>>> + Send {
+        on_either!(self, s => Store::order(s, job))
+    }
+
+    fn orders(&self, filter: OrderFilter) -> impl Future<Output = Answer<OrdersSlice>> + Send {
+        on_either!(self, s => Store::orders(s, filter))
+    }
+
+    fn count_orders(
+        &self,
+        filter: OrderFilter,
+    ) -> impl Future<Output = Answer<(u64, bool)>> + Send {
+        on_either!(self, s => Store::count_orders(s, filter))
+    }
+
+    fn paid_since(
+        &self,
+        since: Timestamp,
+    ) -> impl Future<Output = Answer<Vec<(Amount, Currency, Timestamp)>>> + Send {
+        on_either!(self, s => Store::paid_since(s, since))
+    }
+
+    fn lookup(
+        &self,
+        query: &str,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<OrderSummary>>> + Send {
+        on_either!(self, s => Store::lookup(s, query, limit))
+    }
+
+    fn search(&self, query: &str, limit: u32) -> impl Future<Output = Answer<Vec<Found>>> + Send {
+        on_either!(self, s => Store::search(s, query, limit))
+    }
+
+    fn exact_matches(
+        &self,
+        query: &str,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<OrderSummary>>> + Send {
+        on_either!(self, s => Store::exact_matches(s, query, limit))
+    }
+
+    fn ship(&self, req: ShipRequest) -> impl Future<Output = Answer<OrderDetail>> + Send {
+        on_either!(self, s => Store::ship(s, req))
+    }
+
+    fn unship(
+        &self,
+        job: &JobRef,
+        by: Option<String>,
+    ) -> impl Future<Output = Answer<OrderDetail>> + Send {
+        on_either!(self, s => Store::unship(s, job, by))
+    }
+
+    fn order_number_used(&self, order_number: &str) -> impl Future<Output = Answer<bool>> + Send {
+        on_either!(self, s => Store::order_number_used(s, order_number))
+    }
+
+    fn suggest_order_number(&self) -> impl Future<Output = Answer<String>> + Send {
+        on_either!(self, s => Store::suggest_order_number(s))
+    }
+
+    fn record_created_job(
+        &self,
+        r: CreatedJobRecord,
+    ) -> impl Future<Output = Answer<OrderDetail>> + Send {
+        on_either!(self, s => Store::record_created_job(s, r))
+    }
+
+    fn audit(
+        &self,
+        job: &JobRef,
+        action: &str,
+        detail: Option<String>,
+    ) -> impl Future<Output = Answer<()>> + Send {
+        on_either!(self, s => Store::audit(s, job, action, detail))
+    }
+}
