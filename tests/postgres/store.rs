@@ -809,3 +809,37 @@ async fn a_restarted_server_is_used_again_and_listened_to_without_help() {
         assert!(Instant::now() < deadline, "the listener never came back");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_stops_with_the_last_handle() {
+    let pg = TestPostgres::start();
+    let watcher = crate::pool(&pg).await;
+    let listening = || async {
+        let client = watcher.get().await.unwrap();
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN tillwatch_orders'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        n
+    };
+    let store = store(&pg).await;
+    let clone = store.refusing_when_full();
+    settle_listeners().await;
+    assert_eq!(listening().await, 1);
+    drop(store);
+    settle_listeners().await;
+    assert_eq!(listening().await, 1, "a clone still holds it");
+    drop(clone);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while listening().await != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the LISTEN connection outlived the store"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
