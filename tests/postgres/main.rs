@@ -4,6 +4,7 @@
 
 #[path = "../common/postgres.rs"]
 mod postgres;
+mod store;
 
 use std::time::Duration;
 
