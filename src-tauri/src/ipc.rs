@@ -13,6 +13,9 @@ pub struct Health {
     pub listener_up: bool,
     /// Why the listener is not up, in words.
     pub listener_error: Option<String>,
+    /// The shared database this window shows (no password): the server's Tillwatch takes
+    /// the notifications, this window runs no listener.
+    pub shared_database: Option<String>,
     /// The URL the gateway must post to (local until a tunnel gives a public one).
     pub webhook_url: Option<String>,
     pub public_url: Option<String>,

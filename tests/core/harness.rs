@@ -270,6 +270,24 @@ impl Rig {
         }
     }
 
+    /// Waits for an event `check` accepts (events before it are passed over).
+    pub async fn wait_event(
+        &mut self,
+        what: &str,
+        check: impl Fn(&CoreEvent) -> bool,
+    ) -> CoreEvent {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Ok(e)) if check(&e) => return e,
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => {
+                    panic!("no event: {what}")
+                }
+            }
+        }
+    }
+
     /// Every event published so far.
     pub fn drain_events(&mut self) -> Vec<CoreEvent> {
         let mut out = Vec::new();

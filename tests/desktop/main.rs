@@ -3,6 +3,8 @@
 //! bus. The gateway simulator runs in the test process.
 
 mod driver;
+#[path = "../common/postgres.rs"]
+mod postgres;
 #[path = "../common/seed.rs"]
 mod seed;
 #[path = "../common/test_dir.rs"]
@@ -640,4 +642,110 @@ async fn orders_page_through_the_history_and_search_marks_what_matched() {
     let _ = std::fs::copy(&shot, "/tmp/owner-history-search.png");
     w.close().await;
     app.sim.shutdown().await;
+}
+
+/// A window on a database shared with a server: it runs no listener of its own, and a
+/// payment another machine's Tillwatch confirms shows in its live view at once (pushed by
+/// the database, not found by polling).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_on_a_shared_database_shows_another_machines_payment_within_a_second() {
+    use tillwatch::domain::{
+        ChangeSource, Currency, JobRef, JobSnapshot, PaymentStatus, Timestamp,
+    };
+    use tillwatch_store_postgres::{DatabaseConfig, Password, PgStore};
+
+    let pg = postgres::TestPostgres::start();
+    let desktop = Desktop::start();
+    let dir = TestDir::new("shared");
+    let w = Window::open(Launch {
+        desktop: &desktop,
+        data_dir: dir.path(),
+        env: vec![
+            ("TILLWATCH_DATABASE_URL".to_owned(), pg.url()),
+            (
+                "TILLWATCH_DATABASE_PASSWORD".to_owned(),
+                pg.password().to_owned(),
+            ),
+        ],
+    })
+    .await;
+    w.wait_for("[data-testid=\"shared-database\"]").await;
+    let named = w
+        .script(
+            "return document.querySelector('[data-testid=\"shared-database\"] .hb-url').title;",
+            serde_json::json!([]),
+        )
+        .await;
+    assert!(
+        named
+            .as_str()
+            .is_some_and(|u| u.contains("127.0.0.1") && !u.contains(pg.password())),
+        "the bar names the shared database, without its password: {named}"
+    );
+    assert!(
+        w.find_all("[data-testid=\"listener-state\"]")
+            .await
+            .is_empty(),
+        "a window on a shared database runs no listener"
+    );
+
+    // The server's Tillwatch, on another machine: its own connection to the same database.
+    let server = PgStore::connect(
+        DatabaseConfig::parse(&pg.url())
+            .unwrap()
+            .with_password(Password::new(pg.password())),
+    )
+    .await
+    .unwrap();
+    let confirm = |job: &str| JobSnapshot {
+        job_ref: JobRef::parse(job).unwrap(),
+        order_number: Some(format!("SHARED-{job}")),
+        email: Some("shopper@example.com".into()),
+        status: PaymentStatus::Paid,
+        amount: Some("12.50".parse().unwrap()),
+        paid_amount: None,
+        currency: Some(Currency::parse("GBP").unwrap()),
+        created_at: None,
+        gateway_updated_at: Some(Timestamp::now()),
+        payments: Vec::new(),
+        raw: serde_json::json!({}),
+    };
+    // The first proves the window is listening (its connection may still be opening).
+    let first = "710000000000000001";
+    let mut seen = false;
+    let deadline = Instant::now() + WAIT;
+    while !seen {
+        assert!(
+            Instant::now() < deadline,
+            "the window never showed the first payment"
+        );
+        if w.find_all(&live_row(first)).await.is_empty() {
+            server
+                .apply_snapshot(confirm(first), ChangeSource::Notification, None, None)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        seen = !w.find_all(&live_row(first)).await.is_empty();
+    }
+
+    let second = "710000000000000002";
+    let committed = Instant::now();
+    server
+        .apply_snapshot(confirm(second), ChangeSource::Notification, None, None)
+        .await
+        .unwrap();
+    while w.find_all(&live_row(second)).await.is_empty() {
+        assert!(
+            committed.elapsed() < Duration::from_secs(1),
+            "another machine's payment was not shown within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "shared database: commit to row shown in {:?}",
+        committed.elapsed()
+    );
+    w.screenshot("shared-database").await;
+    w.close().await;
 }

@@ -41,6 +41,9 @@ pub struct Running {
     pub environment: String,
     pub webhook_url: Option<String>,
     pub listener_error: Option<String>,
+    /// The shared database this window shows (no password), when it runs no listener of
+    /// its own.
+    pub shared_database: Option<String>,
     pub observed: Arc<Mutex<Observed>>,
     pub tunnel: TunnelHandle,
     stop: Option<oneshot::Sender<()>>,
@@ -145,8 +148,9 @@ impl DesktopState {
         Health {
             demo: r.demo,
             environment: r.environment.clone(),
-            listener_up: r.listener_error.is_none(),
+            listener_up: r.listener_error.is_none() && r.shared_database.is_none(),
             listener_error: r.listener_error.clone(),
+            shared_database: r.shared_database.clone(),
             webhook_url: r.webhook_url.clone(),
             // Only a tunnel that is up gives a public address; local-only is not one.
             public_url: tunnel
@@ -222,16 +226,25 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
         (_, None) => Mode::Demo,
     };
 
+    // A database shared with other machines: the server's `tillwatch serve` takes the
+    // notifications and confirms them; this window only shows and acts on orders.
+    let shared = std::env::var(config::ENV_DATABASE_URL)
+        .ok()
+        .filter(|u| !u.trim().is_empty());
     let addr = listen_addr(&settings);
     let secret = settings.webhook_secret.clone();
-    let (tcp, listener_error) = match TcpListener::bind(addr).await {
-        Ok(t) => (Some(t), None),
-        Err(e) => (
-            None,
-            Some(format!(
-                "The listener could not start on {addr} ({e}). Another program may use that port: change it in Settings."
-            )),
-        ),
+    let (tcp, listener_error) = if shared.is_some() {
+        (None, None)
+    } else {
+        match TcpListener::bind(addr).await {
+            Ok(t) => (Some(t), None),
+            Err(e) => (
+                None,
+                Some(format!(
+                    "The listener could not start on {addr} ({e}). Another program may use that port: change it in Settings."
+                )),
+            ),
+        }
     };
     let webhook_url = tcp
         .as_ref()
@@ -253,7 +266,9 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
                 api_key: ApiKey::new(cfg.api_keys[0].clone()),
             };
             let handle = sim::start(sim_tcp, cfg).await.map_err(|e| e.to_string())?;
-            sim::spawn_demo_traffic(handle.clone(), demo_every());
+            if shared.is_none() {
+                sim::spawn_demo_traffic(handle.clone(), demo_every());
+            }
             (
                 GatewayEnvironment::Custom(handle.base_url()),
                 creds,
@@ -265,7 +280,11 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
     };
 
     let db = mode.database_path(data_dir);
-    let store = Backend::open_file(&db).map_err(|e| e.to_string())?;
+    let store = match &shared {
+        Some(url) => Backend::connect(url).await,
+        None => Backend::open_file(&db),
+    }
+    .map_err(|e| e.to_string())?;
     let app = App::new(
         store,
         ShopPolicy {
@@ -290,24 +309,35 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
         tunnel_secrets,
     );
     let (stop, stopped) = oneshot::channel::<()>();
-    let serving = tcp.map(|tcp| {
+    let serving = if shared.is_some() {
+        // Other machines' changes, told to this window as if it had made them.
         let app = app.clone();
-        let gateway = gateway.clone();
-        let opts = ServeOptions {
-            webhook_secret: secret,
-            sources: settings.source_policy(),
-            delivery_retention: settings.delivery_retention(),
-            ..ServeOptions::default()
-        };
-        tauri::async_runtime::spawn(async move {
-            let shutdown = async {
+        Some(tauri::async_runtime::spawn(async move {
+            app.follow_others(async {
                 let _ = stopped.await;
+            })
+            .await;
+        }))
+    } else {
+        tcp.map(|tcp| {
+            let app = app.clone();
+            let gateway = gateway.clone();
+            let opts = ServeOptions {
+                webhook_secret: secret,
+                sources: settings.source_policy(),
+                delivery_retention: settings.delivery_retention(),
+                ..ServeOptions::default()
             };
-            if let Err(e) = app.serve(gateway, tcp, opts, shutdown).await {
-                tracing::error!(error = %e, "the listener stopped");
-            }
+            tauri::async_runtime::spawn(async move {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = app.serve(gateway, tcp, opts, shutdown).await {
+                    tracing::error!(error = %e, "the listener stopped");
+                }
+            })
         })
-    });
+    };
 
     let environment_name = match &mode {
         Mode::Demo => "demo".to_owned(),
@@ -324,6 +354,7 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
         environment: environment_name,
         webhook_url,
         listener_error,
+        shared_database: shared.as_deref().map(tillwatch_stores::describe_url),
         observed: Arc::new(Mutex::new(Observed::default())),
         tunnel,
         stop: Some(stop),

@@ -48,7 +48,11 @@ lastError: string | null, outcome: string | null, settledAt: string | null, };
 
 export type StatusEventView = { paymentReference: string | null, from: string | null, to: string, source: ChangeSource, at: string, };
 
-export type AuditView = { action: string, detail: string | null, at: string, };
+export type AuditView = { action: string, detail: string | null, 
+/**
+ * Who did it (user and machine), where known.
+ */
+by: string | null, at: string, };
 
 export type ChangeSource = "notification" | "poll" | "owner";
 
@@ -143,6 +147,11 @@ export type Health = { demo: boolean, environment: string, listenerUp: boolean,
  * Why the listener is not up, in words.
  */
 listenerError: string | null, 
+/**
+ * The shared database this window shows (no password): the server's Tillwatch takes
+ * the notifications, this window runs no listener.
+ */
+sharedDatabase: string | null, 
 /**
  * The URL the gateway must post to (local until a tunnel gives a public one).
  */

@@ -36,12 +36,12 @@ describe('mergeTimeline', () => {
         { paymentReference: '1', from: 'Pending', to: 'Paid', source: 'poll', at: '2026-11-24T10:05:00.000000Z' },
       ],
       [
-        { action: 'shipped', detail: 'RM1', at: '2026-11-24T11:00:00.000000Z' },
-        { action: 'unshipped', detail: null, at: '2026-11-24T10:02:00.000000Z' },
+        { action: 'shipped', detail: 'RM1', at: '2026-11-24T11:00:00.000000Z', by: 'ana@till-2' },
+        { action: 'unshipped', detail: null, at: '2026-11-24T10:02:00.000000Z', by: null },
       ],
     );
     expect(t.map((i) => i.source)).toEqual(['notification', 'owner', 'poll', 'owner']);
-    expect(t[3]).toMatchObject({ kind: 'owner', action: 'shipped', detail: 'RM1' });
+    expect(t[3]).toMatchObject({ kind: 'owner', action: 'shipped', detail: 'RM1', by: 'ana@till-2' });
   });
 });
 
@@ -70,7 +70,7 @@ describe('owner actions', () => {
         { paymentReference: null, from: null, to: 'Pending', source: 'owner', at: '2026-11-24T10:00:00.000000Z' },
         { paymentReference: null, from: 'Pending', to: 'Cancelled', source: 'owner', at: '2026-11-24T11:00:00.000000Z' },
       ],
-      [{ action: 'link cancelled', detail: null, at: '2026-11-24T11:00:00.000000Z' }],
+      [{ action: 'link cancelled', detail: null, at: '2026-11-24T11:00:00.000000Z', by: null }],
     );
     expect(items.map((i) => (i.kind === 'status' ? `${i.to} via ${i.source}` : actionWords(i.action)))).toEqual([
       'Pending via owner',

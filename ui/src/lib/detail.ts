@@ -13,7 +13,7 @@ export type TimelineItem =
       to: string;
       paymentReference: string | null;
     }
-  | { kind: 'owner'; at: string; source: 'owner'; action: string; detail: string | null };
+  | { kind: 'owner'; at: string; source: 'owner'; action: string; detail: string | null; by: string | null };
 
 export const SOURCE_WORDS: Record<ChangeSource, string> = {
   notification: 'notification',
@@ -47,7 +47,7 @@ export function mergeTimeline(events: readonly StatusEventView[], audit: readonl
       }),
     ),
     ...audit.map(
-      (a): TimelineItem => ({ kind: 'owner', at: a.at, source: 'owner', action: a.action, detail: a.detail }),
+      (a): TimelineItem => ({ kind: 'owner', at: a.at, source: 'owner', action: a.action, detail: a.detail, by: a.by }),
     ),
   ];
   return items

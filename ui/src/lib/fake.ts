@@ -134,6 +134,7 @@ class FakeGateway {
       environment: 'demo',
       listenerUp: true,
       listenerError: null,
+      sharedDatabase: null,
       webhookUrl: LOCAL_WEBHOOK,
       // As the Rust side reports it without a tunnel: the local address.
       publicUrl: LOCAL_WEBHOOK,
@@ -157,6 +158,7 @@ class FakeGateway {
         environment: 'production',
         listenerUp: false,
         listenerError: 'port 8787 is already in use by another program',
+        sharedDatabase: null,
         publicUrl: null,
         tunnel: 'DOWN (bore): the relay till-relay.example.net refused the connection. Retrying in 32 s.',
         tunnelStatus: 'down',
@@ -362,7 +364,7 @@ class FakeGateway {
         order.shipped = true;
         order.shippedAt = iso(parseInstant(order.updatedAt)!.getTime() + 90 * MIN);
         order.shippingNote = this.random() < 0.5 ? `RM${100000000 + this.seq}GB` : null;
-        order.audit.push({ action: 'shipped', detail: order.shippingNote, at: order.shippedAt });
+        order.audit.push({ action: 'shipped', detail: order.shippingNote, at: order.shippedAt, by: null });
       }
       if (this.random() < 0.3) this.madeHere(order);
       this.orders.set(order.paymentJobReference, { detail: order });
@@ -392,7 +394,7 @@ class FakeGateway {
     d.orderNumber = String(1001 + this.seq);
     d.statusEvents.unshift({ paymentReference: null, from: null, to: 'Pending', source: 'owner', at: d.firstSeenAt });
     if (d.statusEvents[1]?.from === null) d.statusEvents[1].from = 'Pending';
-    d.audit.unshift({ action: 'link created', detail: d.paymentLink, at: d.firstSeenAt });
+    d.audit.unshift({ action: 'link created', detail: d.paymentLink, at: d.firstSeenAt, by: null });
     if (d.payments.length === 0) d.updatedAt = d.firstSeenAt;
     return d;
   }
@@ -449,7 +451,7 @@ class FakeGateway {
       ],
       deliveries: [],
       statusEvents: [{ paymentReference: null, from: null, to: 'Pending', source: 'owner', at: t }],
-      audit: [{ action: 'link created', detail: paymentLink, at: t }],
+      audit: [{ action: 'link created', detail: paymentLink, at: t, by: null }],
       rawLastAnswer: { reference: jobRef, orderNumber, status: 'Pending', amountToCollect: amount, currency, payments: [{ reference: paymentReference, status: 'Pending' }] },
     };
     this.orders.set(jobRef, { detail: d });
@@ -462,7 +464,7 @@ class FakeGateway {
     if (isFinal(d.status)) throw fail('invalid', `this order is ${d.status} and can no longer be cancelled`);
     const t = iso(this.now());
     const previous = d.status;
-    d.audit.push({ action: 'link cancelled', detail: null, at: t });
+    d.audit.push({ action: 'link cancelled', detail: null, at: t, by: null });
     d.statusEvents.push({ paymentReference: null, from: previous, to: 'Cancelled', source: 'owner', at: t });
     d.status = 'Cancelled';
     d.updatedAt = t;
@@ -537,8 +539,8 @@ class FakeGateway {
         const t = iso(this.now());
         const note = typeof args.note === 'string' && args.note.trim() ? args.note.trim() : null;
         Object.assign(d, { shipped: true, shippedAt: t, shippingNote: note, updatedAt: t });
-        d.audit.push({ action: 'shipped', detail: note, at: t } satisfies AuditView);
-        if (overridden) d.audit.push({ action: 'mismatch overridden', detail: `${reason} (the gateway's answer: ${d.mismatch})`, at: t });
+        d.audit.push({ action: 'shipped', detail: note, at: t, by: null } satisfies AuditView);
+        if (overridden) d.audit.push({ action: 'mismatch overridden', detail: `${reason} (the gateway's answer: ${d.mismatch})`, at: t, by: null });
         d.ship = demoShipCheck(d, this.settings.settings.shipOnReserved);
         this.emit(EVENT_ORDERS_CHANGED, [{ kind: 'orderChanged', order: summaryOf(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent]);
         return structuredClone(d);
@@ -548,7 +550,7 @@ class FakeGateway {
         if (!d.shipped) throw fail('notShipped', 'This order is not marked as shipped.');
         const t = iso(this.now());
         Object.assign(d, { shipped: false, shippedAt: null, shippingNote: null, updatedAt: t });
-        d.audit.push({ action: 'unshipped', detail: null, at: t });
+        d.audit.push({ action: 'unshipped', detail: null, at: t, by: null });
         d.ship = demoShipCheck(d, this.settings.settings.shipOnReserved);
         this.emit(EVENT_ORDERS_CHANGED, [{ kind: 'orderChanged', order: summaryOf(d), previousStatus: d.status, statusChanged: false, source: 'owner' } satisfies CoreEvent]);
         return structuredClone(d);
