@@ -22,6 +22,8 @@ cargo clippy -p tillwatch --all-targets --locked -- -D warnings
 cargo clippy -p tillwatch --lib --no-default-features --locked -- -D warnings
 echo "== cargo test: the headless crates (core, both stores, simulator, tunnel), then the program and window"
 cargo test --workspace --exclude tillwatch --locked
+echo "== the contract suite again, on PostgreSQL (a throwaway server the tests start)"
+TILLWATCH_TEST_STORE=postgres cargo test -p tillwatch-core --test core --locked
 cargo test -p tillwatch --locked
 echo "== a plain cargo build with no ui/dist says what to run"
 tests/install/build_without_ui.sh

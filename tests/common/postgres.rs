@@ -170,6 +170,8 @@ impl TestPostgres {
             data = self.data().display(),
             dir = self.dir.display(),
         );
+        // Never waited for: it is meant to outlive this process.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .args(["-c", &stop])
             .current_dir(&self.dir)
@@ -221,7 +223,7 @@ impl TestPostgres {
         let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB \
-             -c max_connections=40",
+             -c max_connections=200",
             self.port,
             self.dir.display()
         );

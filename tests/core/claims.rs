@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use tillwatch_core::domain::{DeliveryState, JobRef, PaymentRef, Timestamp};
 use tillwatch_core::store::{Claim, Held, NewDelivery, Store, WorkerId};
-use tillwatch_store_sqlite::SqliteStore;
 
-use crate::harness::TestDir;
+use crate::harness::{test_store, TestDir};
 
 fn claim(lease: Duration) -> Claim {
     Claim {
@@ -39,7 +38,7 @@ fn ids(rows: &[tillwatch_core::store::PendingDelivery]) -> BTreeSet<i64> {
 #[tokio::test]
 async fn two_workers_claiming_at_once_take_disjoint_deliveries_that_cover_the_inbox() {
     let dir = TestDir::new("claims-disjoint");
-    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let store = test_store(&dir).await;
     let mut all = BTreeSet::new();
     for i in 0..200 {
         all.insert(deliver(&store, &format!("{}", 1000 + i), &format!("{}", 5000 + i)).await);
@@ -76,7 +75,7 @@ async fn two_workers_claiming_at_once_take_disjoint_deliveries_that_cover_the_in
 #[tokio::test]
 async fn a_stopped_workers_hold_runs_out_and_another_worker_takes_its_deliveries() {
     let dir = TestDir::new("claims-lease");
-    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let store = test_store(&dir).await;
     let id = deliver(&store, "1001", "5001").await;
     let killed = claim(Duration::from_secs(30));
     let other = claim(Duration::from_secs(30));
@@ -105,7 +104,7 @@ async fn a_stopped_workers_hold_runs_out_and_another_worker_takes_its_deliveries
 #[tokio::test]
 async fn a_worker_settles_only_what_it_holds() {
     let dir = TestDir::new("claims-settle");
-    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let store = test_store(&dir).await;
     let (job, payment) = (
         JobRef::parse("1001").unwrap(),
         PaymentRef::parse("5001").unwrap(),

@@ -2,14 +2,14 @@
 //! (equal time, or none) never moves a status back or sideways and writes no event.
 
 use tillwatch_core::domain::{ChangeSource, JobRef, PaymentStatus};
-use tillwatch_store_sqlite::SqliteStore;
+use tillwatch_core::store::Store;
 
-use crate::harness::TestDir;
+use crate::harness::{test_store, TestDir, TestStore};
 use crate::store::snapshot;
 
 const AT: &str = "2026-11-24T10:00:02.5Z";
 
-async fn events(store: &SqliteStore) -> usize {
+async fn events(store: &TestStore) -> usize {
     let job = JobRef::parse("300").unwrap();
     store
         .order(&job)
@@ -23,7 +23,7 @@ async fn events(store: &SqliteStore) -> usize {
 #[tokio::test]
 async fn equal_or_missing_times_never_flip_reserved_and_pending() {
     let dir = TestDir::new("store-freshness");
-    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let store = test_store(&dir).await;
     let apply = |s| store.apply_snapshot(s, ChangeSource::Poll, None, None);
 
     apply(snapshot("300", PaymentStatus::Reserved, AT, "F-1"))

@@ -1,8 +1,9 @@
 //! A running Tillwatch (listener, confirm worker, reconciler) against the gateway
-//! simulator, both on loopback ports, over a real SQLite file in a fresh folder.
+//! simulator, both on loopback ports, over a fresh store (`backend`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use tillwatch_core::store::Store;
 
 use tillwatch_core::app::{ServeOptions, ShopPolicy, Tillwatch};
 use tillwatch_core::domain::{JobRef, OrderDetail};
@@ -12,11 +13,11 @@ use tillwatch_core::gateway::{
 use tillwatch_core::listener::SourcePolicy;
 use tillwatch_core::pipeline::{CoreEvent, ReconcileReport};
 use tillwatch_sim::{self as sim, CreateJob, SimConfig, SimHandle};
-use tillwatch_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
+pub use crate::backend::{test_store, TestStore};
 pub use crate::test_dir::TestDir;
 
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -55,7 +56,7 @@ impl Default for RigOptions {
 
 pub struct Rig {
     pub sim: SimHandle,
-    pub app: Tillwatch<SqliteStore>,
+    pub app: Tillwatch<TestStore>,
     pub gateway: GatewayClient,
     pub addr: SocketAddr,
     pub webhook_url: String,
@@ -103,7 +104,7 @@ impl Rig {
         let sim = start_sim(opts.sim).await;
         let key = sim.config().api_keys[0].clone();
         let gateway = gateway_client(&sim, &key, opts.gateway_timeout);
-        let store = SqliteStore::open(dir.path().join("tillwatch.db")).unwrap();
+        let store = test_store(&dir).await;
         let app = Tillwatch::new(
             store,
             ShopPolicy {
@@ -148,7 +149,7 @@ impl Rig {
         self.next_reconciliation().await;
     }
 
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &TestStore {
         self.app.store()
     }
 
@@ -292,7 +293,7 @@ impl Rig {
 type Serving = JoinHandle<std::io::Result<()>>;
 
 fn serve(
-    app: &Tillwatch<SqliteStore>,
+    app: &Tillwatch<TestStore>,
     gateway: &GatewayClient,
     tcp: TcpListener,
     opts: ServeOptions,

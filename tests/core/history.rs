@@ -8,12 +8,13 @@ use tillwatch_core::domain::{
     ChangeSource, Currency, JobRef, JobSnapshot, OrderSummary, PaymentRef, PaymentSnapshot,
     PaymentStatus, Timestamp,
 };
+use tillwatch_core::store::Store;
 use tillwatch_core::store::{MatchHow, OrderFilter, OrderSort, PageAt, RefKind, ShipRequest};
 use tillwatch_store_sqlite::SqliteStore;
 
-use crate::harness::TestDir;
+use crate::harness::{test_store, TestDir, TestStore};
 
-fn app(store: SqliteStore) -> Tillwatch<SqliteStore> {
+fn app<S: Store>(store: S) -> Tillwatch<S> {
     Tillwatch::new(
         store,
         ShopPolicy {
@@ -281,7 +282,7 @@ fn snap(
     }
 }
 
-async fn apply(store: &SqliteStore, s: JobSnapshot) {
+async fn apply(store: &TestStore, s: JobSnapshot) {
     store
         .apply_snapshot(s, ChangeSource::Notification, None, None)
         .await
@@ -291,7 +292,7 @@ async fn apply(store: &SqliteStore, s: JobSnapshot) {
 #[tokio::test]
 async fn lookup_finds_every_reference_exact_by_prefix_and_by_its_last_digits() {
     let dir = TestDir::new("history-lookup");
-    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let store = test_store(&dir).await;
     apply(
         &store,
         snap(
@@ -393,7 +394,7 @@ async fn lookup_finds_every_reference_exact_by_prefix_and_by_its_last_digits() {
 #[tokio::test]
 async fn a_changed_order_number_or_email_no_longer_finds_the_order() {
     let dir = TestDir::new("history-renamed");
-    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let store = test_store(&dir).await;
     apply(
         &store,
         snap(
@@ -436,9 +437,9 @@ async fn a_changed_order_number_or_email_no_longer_finds_the_order() {
 
 /// 40 orders in two currencies, several statuses, some shipped, some without an order
 /// number, many seen in the same instant (ties broken by the job reference).
-async fn varied_store(name: &str) -> (TestDir, SqliteStore) {
+async fn varied_store(name: &str) -> (TestDir, TestStore) {
     let dir = TestDir::new(name);
-    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let store = test_store(&dir).await;
     let statuses = [
         PaymentStatus::Paid,
         PaymentStatus::Failed,
@@ -495,7 +496,7 @@ async fn varied_store(name: &str) -> (TestDir, SqliteStore) {
     (dir, store)
 }
 
-async fn walk(store: &SqliteStore, base: OrderFilter, backwards: bool) -> Vec<String> {
+async fn walk(store: &impl Store, base: OrderFilter, backwards: bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut at = if backwards {
         PageAt::Last

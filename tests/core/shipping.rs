@@ -3,6 +3,7 @@
 
 use tillwatch_core::app::AppError;
 use tillwatch_core::domain::{JobRef, OrderDetail, PaymentRef, PaymentStatus, ShipRefusal};
+use tillwatch_core::store::Store;
 use tillwatch_core::store::{CreatedJobRecord, ShipRequest, StoreError};
 use tillwatch_sim::{JobSnapshot, Script};
 

@@ -3,10 +3,11 @@ use tillwatch_core::domain::{
     ChangeSource, Currency, JobRef, JobSnapshot, PaymentRef, PaymentSnapshot, PaymentStatus,
     ShipRefusal, Timestamp,
 };
+use tillwatch_core::store::Store;
 use tillwatch_core::store::{NewDelivery, ShipRequest, StoreError};
 use tillwatch_store_sqlite::SqliteStore;
 
-use crate::harness::TestDir;
+use crate::harness::{test_store, TestDir};
 
 pub fn snapshot(job: &str, status: PaymentStatus, updated: &str, order: &str) -> JobSnapshot {
     JobSnapshot {
@@ -35,7 +36,7 @@ pub fn snapshot(job: &str, status: PaymentStatus, updated: &str, order: &str) ->
 #[tokio::test]
 async fn an_older_answer_never_overwrites_a_newer_one() {
     let dir = TestDir::new("store-stale");
-    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let store = test_store(&dir).await;
     let newer = snapshot("100", PaymentStatus::Paid, "2026-11-24T10:00:02.5Z", "O-1");
     let older = snapshot(
         "100",
@@ -74,7 +75,7 @@ async fn an_older_answer_never_overwrites_a_newer_one() {
 #[tokio::test]
 async fn lookup_finds_by_every_reference_exact_then_prefix() {
     let dir = TestDir::new("store-lookup");
-    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let store = test_store(&dir).await;
     for (job, order) in [("111222", "A-7"), ("111333", "A-70"), ("999", "B_1")] {
         let s = snapshot(job, PaymentStatus::Paid, "2026-11-24T10:00:00Z", order);
         store
@@ -250,7 +251,7 @@ async fn a_database_from_a_newer_version_is_refused_not_damaged() {
 async fn an_order_is_named_by_any_reference_and_ambiguity_is_refused() {
     use tillwatch_core::app::{AppError, ShopPolicy, Tillwatch};
     let dir = TestDir::new("resolve");
-    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let store = test_store(&dir).await;
     for (job, order) in [("111222", "A-7"), ("111333", "A-70")] {
         let s = snapshot(job, PaymentStatus::Paid, "2026-11-24T10:00:00Z", order);
         store

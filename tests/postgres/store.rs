@@ -11,8 +11,8 @@ use tillwatch_core::domain::{
     PaymentSnapshot, PaymentStatus, ShipRefusal, Timestamp,
 };
 use tillwatch_core::store::{
-    Claim, NewDelivery, OrderFilter, OrderSort, PageAt, Settles, ShipRequest, Store, StoreError,
-    Unavailable, WorkerId,
+    Claim, Held, NewDelivery, OrderFilter, OrderSort, PageAt, RemoteChange, ShipRequest, Store,
+    StoreError, Unavailable, WorkerId,
 };
 use tillwatch_store_postgres::PgStore;
 
@@ -149,10 +149,7 @@ async fn two_workers_claiming_at_once_share_the_inbox_without_overlap() {
             for d in got {
                 store
                     .settle_deliveries(
-                        &d.job_ref,
-                        &d.payment_ref,
-                        d.id,
-                        &c.worker,
+                        &held(&d.job_ref, &d.payment_ref, d.id, &c.worker),
                         DeliveryState::Confirmed,
                         "confirmed: Paid".into(),
                     )
@@ -206,10 +203,7 @@ async fn a_lapsed_lease_is_taken_over_and_a_live_one_is_not() {
     // The first worker, back from its pause, can settle nothing: the delivery is b's now.
     store
         .settle_deliveries(
-            &job("7"),
-            &payment("79"),
-            id,
-            &a.worker,
+            &held(&job("7"), &payment("79"), id, &a.worker),
             DeliveryState::Confirmed,
             "x".into(),
         )
@@ -218,10 +212,7 @@ async fn a_lapsed_lease_is_taken_over_and_a_live_one_is_not() {
     assert_eq!(store.inbox_status().await.unwrap().0, 1);
     store
         .settle_deliveries(
-            &job("7"),
-            &payment("79"),
-            id,
-            &b.worker,
+            &held(&job("7"), &payment("79"), id, &b.worker),
             DeliveryState::Confirmed,
             "y".into(),
         )
@@ -257,10 +248,7 @@ async fn settling_and_failing_touch_only_the_workers_own_rows_up_to_the_id() {
     };
     store
         .note_confirm_failure(
-            &job("55"),
-            &payment("559"),
-            d[1],
-            &a.worker,
+            &held(&job("55"), &payment("559"), d[1], &a.worker),
             failing,
             retry_at,
             "503".into(),
@@ -284,10 +272,7 @@ async fn settling_and_failing_touch_only_the_workers_own_rows_up_to_the_id() {
     // a settles "up to the last": only its own third is settled.
     store
         .settle_deliveries(
-            &job("55"),
-            &payment("559"),
-            d[3],
-            &a.worker,
+            &held(&job("55"), &payment("559"), d[3], &a.worker),
             DeliveryState::Confirmed,
             "confirmed: Paid".into(),
         )
@@ -303,10 +288,7 @@ async fn settling_and_failing_touch_only_the_workers_own_rows_up_to_the_id() {
     // c settles up to the first only: its second stays pending.
     store
         .settle_deliveries(
-            &job("55"),
-            &payment("559"),
-            d[0],
-            &c.worker,
+            &held(&job("55"), &payment("559"), d[0], &c.worker),
             DeliveryState::Dead,
             "gave up".into(),
         )
@@ -347,7 +329,7 @@ async fn a_confirmed_job_reads_back_with_its_attempts_history_and_deliveries() {
         .unwrap();
     assert!(!a.stale);
     assert_eq!(a.changes.len(), 2, "job and payment first seen");
-    let settles = Settles {
+    let settles = Held {
         job_ref: job("100"),
         payment_ref: payment("1009"),
         up_to_id: id,
@@ -669,9 +651,9 @@ async fn orders_page_forwards_and_back_with_cursors() {
 }
 
 async fn next_change(
-    rx: &mut tokio::sync::broadcast::Receiver<JobRef>,
+    rx: &mut tokio::sync::broadcast::Receiver<RemoteChange>,
     within: Duration,
-) -> Option<JobRef> {
+) -> Option<RemoteChange> {
     tokio::time::timeout(within, rx.recv())
         .await
         .ok()
@@ -703,7 +685,13 @@ async fn changes_by_another_process_are_heard_and_ones_own_are_not() {
     let started = Instant::now();
     assert_eq!(
         next_change(&mut heard_by_a, Duration::from_secs(1)).await,
-        Some(job("42"))
+        Some(RemoteChange {
+            job_ref: job("42"),
+            previous_status: None,
+            status_changed: true,
+            source: ChangeSource::Notification,
+        }),
+        "what changed, so the other process can tell its window (and alert) as if it had"
     );
     assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(
@@ -723,7 +711,12 @@ async fn changes_by_another_process_are_heard_and_ones_own_are_not() {
     .unwrap();
     assert_eq!(
         next_change(&mut heard_by_b, Duration::from_secs(1)).await,
-        Some(job("42"))
+        Some(RemoteChange {
+            job_ref: job("42"),
+            previous_status: None,
+            status_changed: false,
+            source: ChangeSource::Owner,
+        })
     );
     assert_eq!(
         next_change(&mut heard_by_a, Duration::from_millis(300)).await,
@@ -803,7 +796,10 @@ async fn a_restarted_server_is_used_again_and_listened_to_without_help() {
         )
         .await
         .unwrap();
-        if next_change(&mut heard_by_a, Duration::from_millis(500)).await == Some(job("77")) {
+        if next_change(&mut heard_by_a, Duration::from_millis(500))
+            .await
+            .is_some_and(|c| c.job_ref == job("77"))
+        {
             break;
         }
         assert!(Instant::now() < deadline, "the listener never came back");
@@ -841,5 +837,15 @@ async fn the_listener_stops_with_the_last_handle() {
             "the LISTEN connection outlived the store"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What `worker` holds of a payment's deliveries, up to an id.
+fn held(job: &JobRef, payment: &PaymentRef, up_to_id: i64, worker: &WorkerId) -> Held {
+    Held {
+        job_ref: job.clone(),
+        payment_ref: payment.clone(),
+        up_to_id,
+        worker: worker.clone(),
     }
 }

@@ -13,12 +13,12 @@ use tokio::sync::{oneshot, watch, RwLock, RwLockReadGuard};
 use super::alerts::Alerts;
 use super::secrets::{self, Source};
 use crate::app::{AppError, ServeOptions, ShopPolicy};
-use crate::store::Store;
 use crate::config::{self, Credentials, Mode};
 use crate::domain::DeliveryState;
 use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
 use crate::ipc::Health;
 use crate::settings::Settings;
+use crate::store::Store;
 use crate::tunnel::{
     ProviderKind, SupervisorConfig, SupervisorHooks, TunnelChoice, TunnelHandle, TunnelSupervisor,
 };

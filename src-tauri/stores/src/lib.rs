@@ -2,7 +2,6 @@
 //! no server needed) or a PostgreSQL database that several machines share. One enum, so
 //! the core stays generic and the program still chooses at run time.
 
-use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
@@ -66,11 +65,9 @@ impl AnyStore {
 /// The same call on whichever store this is.
 macro_rules! on_either {
     ($self:ident, $s:ident => $call:expr) => {
-        async move {
-            match $self {
-                AnyStore::Sqlite($s) => $call.await,
-                AnyStore::Postgres($s) => $call.await,
-            }
+        match $self {
+            AnyStore::Sqlite($s) => $call.await,
+            AnyStore::Postgres($s) => $call.await,
         }
     };
 }
@@ -92,183 +89,141 @@ impl Store for AnyStore {
         }
     }
 
-    fn record_delivery(&self, d: NewDelivery) -> impl Future<Output = Answer<i64>> + Send {
+    async fn record_delivery(&self, d: NewDelivery) -> Answer<i64> {
         on_either!(self, s => Store::record_delivery(s, d))
     }
 
-    fn record_rejected_delivery(
-        &self,
-        d: RejectedDelivery,
-    ) -> impl Future<Output = Answer<()>> + Send {
+    async fn record_rejected_delivery(&self, d: RejectedDelivery) -> Answer<()> {
         on_either!(self, s => Store::record_rejected_delivery(s, d))
     }
 
-    fn claim_due(
+    async fn claim_due(
         &self,
         claim: &Claim,
         now: Timestamp,
         limit: u32,
-    ) -> impl Future<Output = Answer<Vec<PendingDelivery>>> + Send {
+    ) -> Answer<Vec<PendingDelivery>> {
         on_either!(self, s => Store::claim_due(s, claim, now, limit))
     }
 
-    fn pending_deliveries(
-        &self,
-        limit: u32,
-    ) -> impl Future<Output = Answer<Vec<PendingDelivery>>> + Send {
+    async fn pending_deliveries(&self, limit: u32) -> Answer<Vec<PendingDelivery>> {
         on_either!(self, s => Store::pending_deliveries(s, limit))
     }
 
-    fn next_retry_at(
-        &self,
-        now: Timestamp,
-    ) -> impl Future<Output = Answer<Option<Timestamp>>> + Send {
+    async fn next_retry_at(&self, now: Timestamp) -> Answer<Option<Timestamp>> {
         on_either!(self, s => Store::next_retry_at(s, now))
     }
 
-    fn note_confirm_failure(
+    async fn note_confirm_failure(
         &self,
         held: &Held,
         failing: Failing,
         retry_at: Timestamp,
         error: String,
-    ) -> impl Future<Output = Answer<()>> + Send {
+    ) -> Answer<()> {
         on_either!(self, s => Store::note_confirm_failure(s, held, failing, retry_at, error))
     }
 
-    fn reopen_unknown(&self) -> impl Future<Output = Answer<u64>> + Send {
+    async fn reopen_unknown(&self) -> Answer<u64> {
         on_either!(self, s => Store::reopen_unknown(s))
     }
 
-    fn retry_deliveries(&self, reference: &str) -> impl Future<Output = Answer<u64>> + Send {
+    async fn retry_deliveries(&self, reference: &str) -> Answer<u64> {
         on_either!(self, s => Store::retry_deliveries(s, reference))
     }
 
-    fn count_deliveries(&self, state: DeliveryState) -> impl Future<Output = Answer<u64>> + Send {
+    async fn count_deliveries(&self, state: DeliveryState) -> Answer<u64> {
         on_either!(self, s => Store::count_deliveries(s, state))
     }
 
-    fn deliveries_in(
-        &self,
-        state: DeliveryState,
-        limit: u32,
-    ) -> impl Future<Output = Answer<Vec<StuckDelivery>>> + Send {
+    async fn deliveries_in(&self, state: DeliveryState, limit: u32) -> Answer<Vec<StuckDelivery>> {
         on_either!(self, s => Store::deliveries_in(s, state, limit))
     }
 
-    fn settle_deliveries(
+    async fn settle_deliveries(
         &self,
         held: &Held,
         state: DeliveryState,
         outcome: String,
-    ) -> impl Future<Output = Answer<()>> + Send {
+    ) -> Answer<()> {
         on_either!(self, s => Store::settle_deliveries(s, held, state, outcome))
     }
 
-    fn inbox_status(&self) -> impl Future<Output = Answer<(u64, Option<Timestamp>)>> + Send {
+    async fn inbox_status(&self) -> Answer<(u64, Option<Timestamp>)> {
         on_either!(self, s => Store::inbox_status(s))
     }
 
-    fn prune_settled_deliveries(
-        &self,
-        keep: Duration,
-    ) -> impl Future<Output = Answer<usize>> + Send {
+    async fn prune_settled_deliveries(&self, keep: Duration) -> Answer<usize> {
         on_either!(self, s => Store::prune_settled_deliveries(s, keep))
     }
 
-    fn apply_snapshot(
+    async fn apply_snapshot(
         &self,
         snapshot: JobSnapshot,
         source: ChangeSource,
         mismatch: Option<String>,
         settles: Option<Held>,
-    ) -> impl Future<Output = Answer<Applied>> + Send {
+    ) -> Answer<Applied> {
         on_either!(self, s => Store::apply_snapshot(s, snapshot, source, mismatch, settles))
     }
 
-    fn unfinished_jobs(&self) -> impl Future<Output = Answer<Vec<JobRef>>> + Send {
+    async fn unfinished_jobs(&self) -> Answer<Vec<JobRef>> {
         on_either!(self, s => Store::unfinished_jobs(s))
     }
 
-    fn expectation(&self, job: &JobRef) -> impl Future<Output = Answer<Option<Expected>>> + Send {
+    async fn expectation(&self, job: &JobRef) -> Answer<Option<Expected>> {
         on_either!(self, s => Store::expectation(s, job))
     }
 
-    fn order(&self, job: &JobRef) -> impl Future<Output = Answer<Option<OrderDetail>>> + Send {
+    async fn order(&self, job: &JobRef) -> Answer<Option<OrderDetail>> {
         on_either!(self, s => Store::order(s, job))
     }
 
-    fn orders(&self, filter: OrderFilter) -> impl Future<Output = Answer<OrdersSlice>> + Send {
+    async fn orders(&self, filter: OrderFilter) -> Answer<OrdersSlice> {
         on_either!(self, s => Store::orders(s, filter))
     }
 
-    fn count_orders(
-        &self,
-        filter: OrderFilter,
-    ) -> impl Future<Output = Answer<(u64, bool)>> + Send {
+    async fn count_orders(&self, filter: OrderFilter) -> Answer<(u64, bool)> {
         on_either!(self, s => Store::count_orders(s, filter))
     }
 
-    fn paid_since(
-        &self,
-        since: Timestamp,
-    ) -> impl Future<Output = Answer<Vec<(Amount, Currency, Timestamp)>>> + Send {
+    async fn paid_since(&self, since: Timestamp) -> Answer<Vec<(Amount, Currency, Timestamp)>> {
         on_either!(self, s => Store::paid_since(s, since))
     }
 
-    fn lookup(
-        &self,
-        query: &str,
-        limit: u32,
-    ) -> impl Future<Output = Answer<Vec<OrderSummary>>> + Send {
+    async fn lookup(&self, query: &str, limit: u32) -> Answer<Vec<OrderSummary>> {
         on_either!(self, s => Store::lookup(s, query, limit))
     }
 
-    fn search(&self, query: &str, limit: u32) -> impl Future<Output = Answer<Vec<Found>>> + Send {
+    async fn search(&self, query: &str, limit: u32) -> Answer<Vec<Found>> {
         on_either!(self, s => Store::search(s, query, limit))
     }
 
-    fn exact_matches(
-        &self,
-        query: &str,
-        limit: u32,
-    ) -> impl Future<Output = Answer<Vec<OrderSummary>>> + Send {
+    async fn exact_matches(&self, query: &str, limit: u32) -> Answer<Vec<OrderSummary>> {
         on_either!(self, s => Store::exact_matches(s, query, limit))
     }
 
-    fn ship(&self, req: ShipRequest) -> impl Future<Output = Answer<OrderDetail>> + Send {
+    async fn ship(&self, req: ShipRequest) -> Answer<OrderDetail> {
         on_either!(self, s => Store::ship(s, req))
     }
 
-    fn unship(
-        &self,
-        job: &JobRef,
-        by: Option<String>,
-    ) -> impl Future<Output = Answer<OrderDetail>> + Send {
+    async fn unship(&self, job: &JobRef, by: Option<String>) -> Answer<OrderDetail> {
         on_either!(self, s => Store::unship(s, job, by))
     }
 
-    fn order_number_used(&self, order_number: &str) -> impl Future<Output = Answer<bool>> + Send {
+    async fn order_number_used(&self, order_number: &str) -> Answer<bool> {
         on_either!(self, s => Store::order_number_used(s, order_number))
     }
 
-    fn suggest_order_number(&self) -> impl Future<Output = Answer<String>> + Send {
+    async fn suggest_order_number(&self) -> Answer<String> {
         on_either!(self, s => Store::suggest_order_number(s))
     }
 
-    fn record_created_job(
-        &self,
-        r: CreatedJobRecord,
-    ) -> impl Future<Output = Answer<OrderDetail>> + Send {
+    async fn record_created_job(&self, r: CreatedJobRecord) -> Answer<OrderDetail> {
         on_either!(self, s => Store::record_created_job(s, r))
     }
 
-    fn audit(
-        &self,
-        job: &JobRef,
-        action: &str,
-        detail: Option<String>,
-    ) -> impl Future<Output = Answer<()>> + Send {
+    async fn audit(&self, job: &JobRef, action: &str, detail: Option<String>) -> Answer<()> {
         on_either!(self, s => Store::audit(s, job, action, detail))
     }
 }

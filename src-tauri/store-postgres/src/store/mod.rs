@@ -229,7 +229,7 @@ impl Tx<'_> {
     /// Tells the other processes sharing the database that this order changed; delivered
     /// when (and only if) the transaction commits.
     async fn changed(&self, change: &RemoteChange) -> Result<(), Fail> {
-        let payload = listen::encode(&self.origin, change);
+        let payload = listen::encode(self.origin, change);
         self.execute("SELECT pg_notify($1, $2)::text", &[&CHANNEL, &payload])
             .await?;
         Ok(())
