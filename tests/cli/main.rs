@@ -12,9 +12,12 @@ mod crash;
 mod deliveries;
 mod harness;
 mod links;
+#[path = "../common/postgres.rs"]
+mod postgres;
 mod secrets;
 #[path = "../common/seed.rs"]
 mod seed;
+mod shared;
 mod storage;
 #[path = "../common/test_dir.rs"]
 mod test_dir;
