@@ -334,6 +334,7 @@ async fn bad_input_gives_a_clear_message_and_a_non_zero_exit() {
         configuration_id: "sim-config".into(),
         api_key: "sim-api-key".into(),
         log: "info".into(),
+        extra_env: Vec::new(),
     };
 
     let out = cli(&env, &["frobnicate"]).await;

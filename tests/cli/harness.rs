@@ -139,6 +139,8 @@ pub struct Env {
     pub configuration_id: String,
     pub api_key: String,
     pub log: String,
+    /// More variables for every command (a shared database's URL and password).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Env {
@@ -149,6 +151,7 @@ impl Env {
             configuration_id: sim.config().configuration_id.clone(),
             api_key: sim.config().api_keys[0].clone(),
             log: "info".into(),
+            extra_env: Vec::new(),
         }
     }
 
@@ -171,6 +174,7 @@ impl Env {
             .env("TILLWATCH_API_KEY", &self.api_key)
             .env("TILLWATCH_LOG", &self.log)
             .env("NO_COLOR", "1")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         c
     }
@@ -245,6 +249,8 @@ async fn run(mut c: Command) -> Output {
 pub struct Serve {
     env: Env,
     reconcile_every: u64,
+    /// More arguments after `serve`'s own.
+    extra_args: Vec<String>,
     child: Option<Child>,
     pub addr: SocketAddr,
     /// Everything every incarnation printed, in order.
@@ -255,9 +261,15 @@ pub struct Serve {
 impl Serve {
     /// Starts serve on a free loopback port and waits for `listening on ADDR`.
     pub async fn start(env: &Env, reconcile_every: u64) -> Serve {
+        Self::start_with(env, reconcile_every, &[]).await
+    }
+
+    /// `start`, with more arguments for `serve` (e.g. `--claim-lease 3`).
+    pub async fn start_with(env: &Env, reconcile_every: u64, extra_args: &[&str]) -> Serve {
         let mut s = Serve {
             env: env.clone(),
             reconcile_every,
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             child: None,
             addr: "127.0.0.1:0".parse().expect("an address"),
             stdout: Arc::default(),
@@ -339,6 +351,7 @@ impl Serve {
             "--reconcile-every",
             &self.reconcile_every.to_string(),
         ])
+        .args(&self.extra_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
         let mut child = c.spawn().map_err(|e| format!("cannot spawn: {e}"))?;
