@@ -154,3 +154,25 @@ async fn a_worker_settles_only_what_it_holds() {
         [arrived_later].into()
     );
 }
+
+#[tokio::test]
+async fn released_claims_are_free_at_once_for_the_next_run() {
+    let dir = TestDir::new("claims-release");
+    let store = test_store(&dir).await;
+    let id = deliver(&store, "1001", "5001").await;
+    let killed = claim(Duration::from_secs(120));
+    let next_run = claim(Duration::from_secs(120));
+    let now = Timestamp::now();
+    store.claim_due(&killed, now, 10).await.unwrap();
+    assert!(store
+        .claim_due(&next_run, now, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.release_claims().await.unwrap(), 1);
+    assert_eq!(
+        ids(&store.claim_due(&next_run, now, 10).await.unwrap()),
+        [id].into(),
+        "no lease to wait out"
+    );
+}

@@ -482,6 +482,14 @@ impl<S: Store> Tillwatch<S> {
                 let _ = rx.wait_for(|s| *s).await;
             }
         };
+        // A store only this process writes to: what a killed run held is free at once.
+        if self.store.remote_changes().is_none() {
+            match self.store.release_claims().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deliveries = n, "taking over what the last run held"),
+                Err(e) => tracing::error!(code = e.code(), error = %e, "cannot release old claims"),
+            }
+        }
         // Credentials may have changed since these were settled: a 404 may have meant
         // "wrong account", not "forged". Ask again.
         match self.store.reopen_unknown().await {

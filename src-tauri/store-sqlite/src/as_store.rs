@@ -48,6 +48,10 @@ impl Store for SqliteStore {
         SqliteStore::claim_due(self, claim, now, limit)
     }
 
+    fn release_claims(&self) -> impl Future<Output = Answer<u64>> + Send {
+        SqliteStore::release_claims(self)
+    }
+
     fn pending_deliveries(
         &self,
         limit: u32,

@@ -121,6 +121,20 @@ impl SqliteStore {
         .await
     }
 
+    /// Lets go of every hold on the inbox; how many deliveries were held.
+    pub async fn release_claims(&self) -> Result<u64, StoreError> {
+        self.write(|conn| {
+            let n = super::exec(
+                conn,
+                "UPDATE deliveries SET claimed_by = NULL, lease_until = NULL
+                 WHERE state = 'pending' AND claimed_by IS NOT NULL",
+                [],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     /// Every delivery still waiting for its confirmation, oldest first, held or not.
     pub async fn pending_deliveries(&self, limit: u32) -> Result<Vec<PendingDelivery>, StoreError> {
         self.read(move |conn| {

@@ -106,6 +106,10 @@ impl Store for AnyStore {
         on_either!(self, s => Store::claim_due(s, claim, now, limit))
     }
 
+    async fn release_claims(&self) -> Answer<u64> {
+        on_either!(self, s => Store::release_claims(s))
+    }
+
     async fn pending_deliveries(&self, limit: u32) -> Answer<Vec<PendingDelivery>> {
         on_either!(self, s => Store::pending_deliveries(s, limit))
     }

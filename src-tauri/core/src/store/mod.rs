@@ -130,6 +130,10 @@ pub trait Store: Clone + Send + Sync + 'static {
         now: Timestamp,
         limit: u32,
     ) -> impl Future<Output = Answer<Vec<PendingDelivery>>> + Send;
+    /// Lets go of every worker's hold on the inbox; how many deliveries were held. For a
+    /// store no other process writes to, at start: every hold is a dead process's, and
+    /// waiting out its lease would only delay the payments it held.
+    fn release_claims(&self) -> impl Future<Output = Answer<u64>> + Send;
     /// Acknowledged deliveries still waiting for their confirmation, oldest first, whether
     /// or not a worker holds them: what the owner (and a test) may look at, claiming none.
     fn pending_deliveries(

@@ -94,6 +94,10 @@ impl Store for PgStore {
         PgStore::settle_deliveries(self, held, state, outcome)
     }
 
+    fn release_claims(&self) -> impl Future<Output = Answer<u64>> + Send {
+        PgStore::release_claims(self)
+    }
+
     fn pending_deliveries(
         &self,
         limit: u32,

@@ -156,6 +156,23 @@ impl PgStore {
         Ok(claimed)
     }
 
+    /// Lets go of every hold on the inbox; how many deliveries were held.
+    pub(super) async fn release_claims(&self) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            Box::pin(async move {
+                let n = tx
+                    .execute(
+                        "UPDATE deliveries SET claimed_by = NULL, lease_until = NULL
+                         WHERE state = 'pending' AND claimed_by IS NOT NULL",
+                        &[],
+                    )
+                    .await?;
+                Ok(n)
+            })
+        })
+        .await
+    }
+
     /// Every delivery still waiting for its confirmation, oldest first, held or not.
     pub(super) async fn pending_deliveries(
         &self,
