@@ -13,7 +13,7 @@ mod tls;
 pub use config::{DatabaseConfig, Password, SslMode, PASSWORD_ENV, PGPASSWORD_ENV};
 pub use error::PgError;
 pub use migrations::Migrated;
-pub use pool::{PgPool, MAX_CONNECTIONS};
+pub use pool::{PgPool, INTAKE_CONNECTIONS, MAX_CONNECTIONS};
 pub use store::PgStore;
 
 /// The driver, so callers use the very version this crate was built with.

@@ -6,9 +6,13 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, RecyclingMethod, Runtime
 
 use crate::{migrations, DatabaseConfig, Migrated, PgError, SslMode};
 
-/// Connections one process keeps at most. PostgreSQL's default limit is 100 for all
-/// clients together, and several Tillwatch processes share one server.
+/// Connections one process keeps at most for its work (confirmations, reads, the owner's
+/// actions). PostgreSQL's default limit is 100 for all clients together, and several
+/// Tillwatch processes share one server.
 pub const MAX_CONNECTIONS: usize = 8;
+/// Connections kept apart for the webhook listener's intake, so storing a notification
+/// (which the gateway's acknowledgement waits for) never queues behind confirmations.
+pub const INTAKE_CONNECTIONS: usize = 3;
 /// How long a caller waits for a free connection before `PgError::Busy`.
 const WAIT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -24,6 +28,11 @@ pub struct PgPool {
 impl PgPool {
     /// Builds the pool without connecting: nothing is reached until the first `get`.
     pub fn new(config: &DatabaseConfig) -> Result<Self, PgError> {
+        Self::with_size(config, MAX_CONNECTIONS)
+    }
+
+    /// `new` with at most `size` connections.
+    pub fn with_size(config: &DatabaseConfig, size: usize) -> Result<Self, PgError> {
         let pg = config.to_pg();
         let manager_config = ManagerConfig {
             // Fast: a checkout only asks whether the connection's task has seen it close.
@@ -41,7 +50,7 @@ impl PgPool {
         // the create timeout also bounds the TLS handshake and authentication after it.
         let create_timeout = config.connect_timeout + Duration::from_secs(5);
         let pool = deadpool_postgres::Pool::builder(manager)
-            .max_size(MAX_CONNECTIONS)
+            .max_size(size)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(WAIT_TIMEOUT))
             .create_timeout(Some(create_timeout))

@@ -64,6 +64,9 @@ struct Shared {
     searches: AtomicU64,
     /// Dropped with the last clone: the LISTEN task sees it close and ends.
     _stop: watch::Sender<()>,
+    /// The listener's own few connections (`refusing_when_full`): a burst of
+    /// confirmations holding every work connection must not turn notifications away.
+    intake: PgPool,
 }
 
 impl PgStore {
@@ -72,6 +75,7 @@ impl PgStore {
     pub async fn connect(config: DatabaseConfig) -> Result<PgStore, PgError> {
         let pool = PgPool::connect(&config).await?;
         pool.migrate().await?;
+        let intake = PgPool::with_size(&config, crate::pool::INTAKE_CONNECTIONS)?;
         let origin = format!("{:016x}", fastrand::u64(..));
         let (changes, _) = broadcast::channel(CHANGES_KEPT);
         let (stop, stopped) = watch::channel(());
@@ -89,6 +93,7 @@ impl PgStore {
                 changes,
                 searches: AtomicU64::new(0),
                 _stop: stop,
+                intake,
             }),
         })
     }
@@ -98,10 +103,12 @@ impl PgStore {
         &self.pool
     }
 
+    /// The listener's handle: its own connections, and a short wait for one.
     fn refusing(&self) -> PgStore {
         PgStore {
+            pool: self.shared.intake.clone(),
             wait: WAIT_WHEN_REFUSING,
-            ..self.clone()
+            shared: Arc::clone(&self.shared),
         }
     }
 
