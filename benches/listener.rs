@@ -1,5 +1,6 @@
-//! Listener benchmark: Tillwatch<SqliteStore>'s webhook listener next to three floors, driven over
-//! loopback by `oha`, all in one run so the figures are comparable.
+//! Listener benchmark: Tillwatch's webhook listener on SQLite next to three floors, and on
+//! PostgreSQL next to a PostgreSQL floor, driven over loopback by `oha`, all in one run so
+//! the figures are comparable.
 //!
 //! Servers (each on its own 127.0.0.1 port, in this process, one tokio runtime):
 //! - bare: an axum handler that parses the notification and echoes it, no database;
@@ -7,7 +8,19 @@
 //!   request (WAL, synchronous=FULL) before answering;
 //! - grouped floor: a single writer thread that puts the rows of every request waiting
 //!   at that moment into one transaction and answers each only after that COMMIT;
-//! - tillwatch: the real `tillwatch_core::listener` over a real `tillwatch_core::store::Store`.
+//! - tillwatch: the real `tillwatch_core::listener` over a real `tillwatch_core::store::Store`
+//!   (`SqliteStore`);
+//! - tillwatch pg: the same listener over `PgStore` (its pool of 8 connections), on its own
+//!   database of a throwaway PostgreSQL server;
+//! - pg floor: an axum handler doing one `INSERT` + COMMIT (autocommit) per request on a
+//!   deadpool pool of the same size, on another database of that server, before answering.
+//!
+//! The PostgreSQL server is the tests' own (`tests/common/postgres.rs`: `initdb` into a
+//! temporary folder, stopped and removed at the end), so PostgreSQL must be installed
+//! (scripts/setup.sh). It runs with `fsync=off` (and `synchronous_commit=off`,
+//! `full_page_writes=off`) server-wide; both PostgreSQL servers here set
+//! `synchronous_commit=on` per session (checked at start), but no commit waits for a disk,
+//! so the absolute PostgreSQL figures are not a disk's: compare tillwatch pg with pg floor.
 //!
 //! The floors keep the notification in a table with no secondary index; Tillwatch's
 //! `deliveries` row carries its own schema's indexes, which is part of what is measured.
@@ -15,8 +28,8 @@
 //! Per server: max throughput at 64 connections, then p50/p99 at offered rates of
 //! 500/s and 5,000/s (oha's `-q` with latency correction). Each measurement is three
 //! slices, the servers taking turns, and the median slice is reported. After the run,
-//! each durable server's rows are counted against the 200s it gave. It prints figures
-//! and PASS/MISS against the aims; it asserts nothing about time.
+//! each durable server's rows (SQLite or PostgreSQL) are counted against the 200s it gave.
+//! It prints figures and PASS/MISS against the aims; it asserts nothing about time.
 //!
 //! `BENCH_SECONDS` (default 8) sets each measurement's length (all slices together); `OHA` names the oha
 //! binary (default: `oha` on PATH, then `~/.cargo/bin/oha`). Run with
@@ -37,8 +50,16 @@ use axum::{Json, Router};
 use rusqlite::{params, Connection};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tillwatch_store_postgres::deadpool_postgres::{
+    self, Hook, HookError, Manager, ManagerConfig, RecyclingMethod,
+};
+use tillwatch_store_postgres::tokio_postgres::{self, NoTls};
+use tillwatch_store_postgres::{DatabaseConfig, Password, PgStore};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+
+#[path = "../tests/common/postgres.rs"]
+mod postgres;
 
 const PATH: &str = "/webhooks/cashflows";
 const BODY: &str = r#"{"notifyType":"PaymentStatusChange","paymentJobReference":"200421017498767380","paymentReference":"200421100461508616"}"#;
@@ -72,23 +93,64 @@ fn main() {
         .build()
         .expect("tokio runtime");
 
+    // A throwaway PostgreSQL server (std only, blocking: before the servers start), with a
+    // database for each of the two servers on it. Dropped after the runtime, at the end.
+    let pg = postgres::TestPostgres::start();
+    pg.create_database("tillwatch_bench");
+    pg.create_database("pg_floor");
+
     let servers = rt.block_on(async {
         vec![
             Server::start("bare", None, bare_router()).await,
             {
                 let db = dir.join("naive.db");
-                Server::start("naive durable", Some(db.clone()), naive_router(&db)).await
+                Server::start(
+                    "naive durable",
+                    Some(Durable::Sqlite(db.clone())),
+                    naive_router(&db),
+                )
+                .await
             },
             {
                 let db = dir.join("grouped.db");
-                Server::start("grouped floor", Some(db.clone()), grouped_router(&db)).await
+                Server::start(
+                    "grouped floor",
+                    Some(Durable::Sqlite(db.clone())),
+                    grouped_router(&db),
+                )
+                .await
             },
             {
                 let db = dir.join("tillwatch.db");
                 let store = tillwatch_store_sqlite::SqliteStore::open(&db)
                     .expect("open the Tillwatch store");
                 let router = tillwatch_core::listener::router(store, None, Arc::new(|| {}));
-                Server::start_tillwatch("tillwatch", db, router).await
+                Server::start_tillwatch("tillwatch", Durable::Sqlite(db), router).await
+            },
+            {
+                let url = pg.url_for("tillwatch_bench");
+                let config = DatabaseConfig::parse(&url)
+                    .expect("the test server's URL")
+                    .with_password(Password::new(pg.password()));
+                let store = PgStore::connect(config)
+                    .await
+                    .expect("connect the Tillwatch store to PostgreSQL");
+                let client = store.pool().get().await.expect("a store connection");
+                assert_synchronous_commit(&client, "tillwatch pg").await;
+                drop(client);
+                let router = tillwatch_core::listener::router(store, None, Arc::new(|| {}));
+                let durable = Durable::Postgres(Box::new(pg_config(&pg, "tillwatch_bench")));
+                Server::start_tillwatch("tillwatch pg", durable, router).await
+            },
+            {
+                let config = pg_config(&pg, "pg_floor");
+                let router = pg_floor_router(config.clone()).await;
+                Server::start(
+                    "pg floor",
+                    Some(Durable::Postgres(Box::new(config))),
+                    router,
+                )
+                .await
             },
         ]
     });
@@ -124,6 +186,12 @@ fn main() {
         oha_version(&oha),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average()
+    );
+    println!(
+        "postgres: the tests' throwaway server (tests/common/postgres.rs), fsync=off and \
+         full_page_writes=off server-wide; both PostgreSQL servers commit with \
+         synchronous_commit=on per session, but no commit waits for a disk, so absolute \
+         PostgreSQL figures are not a disk's (compare tillwatch pg with pg floor)"
     );
     // A short warm-up each (its 200s, and the sanity request's, count for durability).
     let warm = Duration::from_secs(1);
@@ -183,7 +251,7 @@ fn main() {
             max,
             at,
             ok_200,
-            durable_rows: s.db.as_deref().map(count_rows),
+            durable_rows: s.durable.as_ref().map(|d| rt.block_on(d.count_rows())),
         })
         .collect();
 
@@ -194,6 +262,7 @@ fn main() {
         load_average()
     );
     drop(rt);
+    drop(pg);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -203,19 +272,47 @@ fn main() {
 struct Server {
     name: &'static str,
     addr: SocketAddr,
-    db: Option<PathBuf>,
+    /// Where a durable server keeps its rows (counted after the run).
+    durable: Option<Durable>,
+}
+
+enum Durable {
+    Sqlite(PathBuf),
+    Postgres(Box<tokio_postgres::Config>),
+}
+
+impl Durable {
+    async fn count_rows(&self) -> u64 {
+        match self {
+            Durable::Sqlite(db) => count_rows(db),
+            Durable::Postgres(config) => {
+                let (client, connection) = config.connect(NoTls).await.expect("connect to count");
+                tokio::spawn(connection);
+                let n: i64 = client
+                    .query_one("SELECT count(*) FROM deliveries", &[])
+                    .await
+                    .expect("count rows")
+                    .get(0);
+                n as u64
+            }
+        }
+    }
 }
 
 impl Server {
-    async fn start(name: &'static str, db: Option<PathBuf>, router: Router) -> Self {
+    async fn start(name: &'static str, durable: Option<Durable>, router: Router) -> Self {
         let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = tcp.local_addr().expect("local addr");
         tokio::spawn(async move { axum::serve(tcp, router).await.expect("serve") });
-        Self { name, addr, db }
+        Self {
+            name,
+            addr,
+            durable,
+        }
     }
 
     /// Tillwatch's own `serve` (it adds the connect info its handler records).
-    async fn start_tillwatch(name: &'static str, db: PathBuf, router: Router) -> Self {
+    async fn start_tillwatch(name: &'static str, durable: Durable, router: Router) -> Self {
         let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = tcp.local_addr().expect("local addr");
         tokio::spawn(async move {
@@ -226,7 +323,7 @@ impl Server {
         Self {
             name,
             addr,
-            db: Some(db),
+            durable: Some(durable),
         }
     }
 
@@ -409,6 +506,105 @@ fn grouped_router(db: &Path) -> Router {
             ),
         )
         .with_state(tx)
+}
+
+/// A connection to one database of the test server (no TLS, password given).
+fn pg_config(pg: &postgres::TestPostgres, dbname: &str) -> tokio_postgres::Config {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(pg.port())
+        .user(postgres::USER)
+        .password(pg.password())
+        .dbname(dbname)
+        .application_name("tillwatch-bench");
+    config
+}
+
+/// The server runs with synchronous_commit=off: a session that did not turn it on would
+/// measure commits that wait for nothing.
+async fn assert_synchronous_commit(client: &tokio_postgres::Client, name: &str) {
+    let setting: String = client
+        .query_one("SHOW synchronous_commit", &[])
+        .await
+        .expect("SHOW synchronous_commit")
+        .get(0);
+    assert_eq!(setting, "on", "{name}: synchronous_commit is {setting}");
+}
+
+/// The PostgreSQL floor: one INSERT + COMMIT (autocommit) per request, on a pool of as many
+/// connections as `PgStore`'s, answering after the COMMIT returns.
+async fn pg_floor_router(config: tokio_postgres::Config) -> Router {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = deadpool_postgres::Pool::builder(manager)
+        .max_size(tillwatch_store_postgres::MAX_CONNECTIONS)
+        .post_create(Hook::async_fn(|client, _| {
+            Box::pin(async move {
+                client
+                    .batch_execute("SET synchronous_commit = on")
+                    .await
+                    .map_err(HookError::Backend)
+            })
+        }))
+        .build()
+        .expect("the floor's pool");
+    let client = pool.get().await.expect("a floor connection");
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS deliveries (
+                 id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                 received_at bigint NOT NULL,
+                 body text NOT NULL,
+                 job_ref text NOT NULL,
+                 payment_ref text NOT NULL
+             )",
+        )
+        .await
+        .expect("the floor's schema");
+    assert_synchronous_commit(&client, "pg floor").await;
+    drop(client);
+    Router::new()
+        .route(
+            PATH,
+            post(
+                |State(pool): State<deadpool_postgres::Pool>, body: Bytes| async move {
+                    let Some(n) = parse(&body) else {
+                        return bad_request();
+                    };
+                    let row = DeliveryRow::new(&body, &n);
+                    let stored = async {
+                        let client = pool.get().await.map_err(|e| e.to_string())?;
+                        let insert = client
+                            .prepare_cached(
+                                "INSERT INTO deliveries (received_at, body, job_ref, payment_ref)
+                                 VALUES ($1, $2, $3, $4)",
+                            )
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        // Autocommit: the statement is its own transaction.
+                        client
+                            .execute(
+                                &insert,
+                                &[&row.received_at, &row.body, &row.job, &row.payment],
+                            )
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                    .await;
+                    match stored {
+                        Ok(_) => echo(&n),
+                        Err(_) => unavailable(),
+                    }
+                },
+            ),
+        )
+        .with_state(pool)
 }
 
 fn count_rows(db: &Path) -> u64 {
@@ -634,6 +830,19 @@ fn print_table(rows: &[Row]) {
                 "tillwatch / grouped floor: p99 @{rate}/s {:.2}x (aim <= {AIM_P99}x) {}",
                 p99,
                 mark(p99 <= AIM_P99)
+            );
+        }
+    }
+    if let (Some(t), Some(f)) = (find("tillwatch pg"), find("pg floor")) {
+        println!();
+        for (i, rate) in RATES.iter().enumerate() {
+            println!(
+                "postgres: tillwatch ack throughput {:.0}/s, p99 {} ms at {rate}/s; \
+                 floor (INSERT + COMMIT per request) {:.0}/s, p99 {} ms",
+                t.max.rps,
+                ms(t.at[i].p99),
+                f.max.rps,
+                ms(f.at[i].p99)
             );
         }
     }
