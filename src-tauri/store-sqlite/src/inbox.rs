@@ -7,31 +7,14 @@ use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, JobRef, PaymentRef, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery, StoreError,
+    kept_body, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery, StoreError,
+    MAX_KEPT_MALFORMED,
 };
-
-/// Refused deliveries are kept for the owner to see, but only this many: a flood of
-/// garbage must not fill the disk.
-pub const MAX_KEPT_MALFORMED: i64 = 1000;
 
 /// Back to pending, due at once, with a fresh failure run, held by no worker.
 const REOPEN: &str = "state = 'pending', outcome = NULL, settled_at = NULL, failure_class = NULL,
      failing_since = NULL, failing_attempts = 0, retry_at = NULL, claimed_by = NULL,
      lease_until = NULL";
-
-/// How much of a body is kept; the listener already refuses bodies larger than its limit.
-const MAX_KEPT_BODY: usize = 4096;
-
-fn capped(body: &str) -> String {
-    if body.len() <= MAX_KEPT_BODY {
-        return body.to_owned();
-    }
-    let mut end = MAX_KEPT_BODY;
-    while !body.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &body[..end])
-}
 
 impl SqliteStore {
     /// Commits the delivery durably; only after this may the listener answer 200.
@@ -46,7 +29,7 @@ impl SqliteStore {
                     d.received_at.to_string(),
                     d.remote_addr,
                     d.forwarded_for,
-                    capped(&d.body),
+                    kept_body(&d.body),
                     d.job_ref.as_str(),
                     d.payment_ref.as_str(),
                 ],
@@ -68,7 +51,7 @@ impl SqliteStore {
                     d.received_at.to_string(),
                     d.remote_addr,
                     d.forwarded_for,
-                    capped(&d.body),
+                    kept_body(&d.body),
                     d.error,
                     d.response_status,
                 ],

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, ErrorCode};
 
-pub use inbox::MAX_KEPT_MALFORMED;
+pub use tillwatch_core::store::MAX_KEPT_MALFORMED;
 pub use writer::{Paused as WriterPaused, WRITE_QUEUE};
 
 use tillwatch_core::domain::ShipRefusal;

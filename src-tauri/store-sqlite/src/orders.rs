@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::pages;
-use super::refs::{self, RefMatch};
+use super::refs;
 use super::summaries::{summary, unfinished_sql};
 use super::{parse_col, DbError, SqliteStore};
 use tillwatch_core::domain::{
@@ -11,7 +11,8 @@ use tillwatch_core::domain::{
     JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, ShipCheck, ShipPermit, ShipRules,
     StatusEventView, Timestamp,
 };
-use tillwatch_core::store::{Found, MatchHow, OrderFilter, OrdersSlice, ShipRequest, StoreError};
+use tillwatch_core::store::{best_per_job, RefMatch};
+use tillwatch_core::store::{Found, OrderFilter, OrdersSlice, ShipRequest, StoreError};
 
 fn found_orders(found: Vec<Found>) -> Vec<OrderSummary> {
     found.into_iter().map(|f| f.order).collect()
@@ -46,21 +47,7 @@ fn find(conn: &Connection, q: &str, min_prefix: usize, limit: u32) -> Result<Vec
 /// address may name many orders), while prefixes and suffixes keep the range's order
 /// (the last references first) and only the first that fit are read.
 fn rank(conn: &Connection, matches: Vec<RefMatch>, limit: u32) -> Result<Vec<Found>, DbError> {
-    let mut seen = std::collections::HashSet::new();
-    let mut classes: [Vec<RefMatch>; 3] = Default::default();
-    let mut sorted = matches;
-    // Stable: within a class the range's order is kept.
-    sorted.sort_by_key(|m| m.how);
-    for m in sorted {
-        if seen.insert(m.job_ref.clone()) {
-            let class = match m.how {
-                MatchHow::Exact => 0,
-                MatchHow::Prefix => 1,
-                MatchHow::Suffix => 2,
-            };
-            classes[class].push(m);
-        }
-    }
+    let classes = best_per_job(matches);
     let mut found = Vec::new();
     for (class, mut members) in classes.into_iter().enumerate() {
         let room = (limit as usize).saturating_sub(found.len());

@@ -9,21 +9,14 @@
 //! single range (figures in `benches/orders.rs`).
 
 use rusqlite::{params, Connection, Transaction};
-use rust_decimal::prelude::ToPrimitive;
 
 use super::DbError;
 use tillwatch_core::domain::{Amount, Currency};
-use tillwatch_core::store::{MatchHow, RefKind, MIN_PARTIAL};
 
-/// One reference that matched a query.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RefMatch {
-    pub job_ref: String,
-    pub kind: RefKind,
-    pub how: MatchHow,
-    /// The whole reference as stored (e-mail in lower case).
-    pub reference: String,
-}
+pub use tillwatch_core::store::amount_minor;
+use tillwatch_core::store::{
+    after_prefix, email_key, reversed, MatchHow, RefKind, RefMatch, MIN_PARTIAL,
+};
 
 /// How a reference kind is stored (`refs.kind`).
 fn kind_code(kind: RefKind) -> i64 {
@@ -47,23 +40,6 @@ fn kind_from_code(code: i64) -> Result<RefKind, DbError> {
 
 /// Exact matches read at most (an e-mail may name many orders; the newest are kept).
 const MAX_EXACT: u32 = 1000;
-
-/// An amount in the currency's minor units (pence), computed in decimal; digits beyond the
-/// currency's are cut (they only order amounts within one minor unit). `None` when the
-/// amount or currency is unknown or out of range.
-pub fn amount_minor(amount: Option<Amount>, currency: Option<&Currency>) -> Option<i64> {
-    let (amount, currency) = (amount?, currency?);
-    let scale = rust_decimal::Decimal::from(10i64.checked_pow(currency.minor_digits())?);
-    amount.decimal().checked_mul(scale)?.trunc().to_i64()
-}
-
-fn email_key(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-fn reversed(s: &str) -> String {
-    s.chars().rev().collect()
-}
 
 fn insert(conn: &Connection, job: &str, kind: RefKind, reference: &str) -> Result<(), DbError> {
     if reference.is_empty() {
@@ -192,11 +168,6 @@ pub fn backfill(tx: &Transaction<'_>) -> Result<(), DbError> {
     Ok(())
 }
 
-/// The end of the range of strings that start with `prefix` (exclusive).
-fn after_prefix(prefix: &str) -> String {
-    format!("{prefix}\u{10FFFF}")
-}
-
 fn read_matches(
     conn: &Connection,
     sql: &str,
@@ -305,30 +276,4 @@ pub fn ending_with(conn: &Connection, query: &str, limit: u32) -> Result<Vec<Ref
         &mut out,
     )?;
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn minor_units_follow_the_currency_in_decimal() {
-        let gbp = Currency::parse("GBP").unwrap();
-        let jpy = Currency::parse("JPY").unwrap();
-        let a = |s: &str| Some(s.parse::<Amount>().unwrap());
-        assert_eq!(amount_minor(a("0.29"), Some(&gbp)), Some(29));
-        assert_eq!(amount_minor(a("1234.5"), Some(&gbp)), Some(123450));
-        assert_eq!(amount_minor(a("1500"), Some(&jpy)), Some(1500));
-        assert_eq!(amount_minor(a("0.1"), None), None);
-        assert_eq!(amount_minor(None, Some(&gbp)), None);
-    }
-
-    #[test]
-    fn a_prefix_range_ends_after_every_string_that_starts_with_it() {
-        let end = after_prefix("ab");
-        for s in ["ab", "ab0", "abz", "ab~~~", "ab\u{FFFD}"] {
-            assert!(s >= "ab" && s < end.as_str(), "{s}");
-        }
-        assert!("ac" >= end.as_str());
-    }
 }

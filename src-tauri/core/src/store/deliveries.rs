@@ -80,3 +80,23 @@ pub struct PendingDelivery {
     /// The run of failed confirmations it is in, if any.
     pub failing: Option<Failing>,
 }
+
+/// Refused deliveries are kept for the owner to see, but only this many: a flood of
+/// garbage must not fill the disk.
+pub const MAX_KEPT_MALFORMED: i64 = 1000;
+
+/// How much of a body is kept; the listener already refuses bodies larger than its limit.
+const MAX_KEPT_BODY: usize = 4096;
+
+/// A delivery's body as a store keeps it: at most `MAX_KEPT_BODY` bytes, cut on a
+/// character boundary and marked.
+pub fn kept_body(body: &str) -> String {
+    if body.len() <= MAX_KEPT_BODY {
+        return body.to_owned();
+    }
+    let mut end = MAX_KEPT_BODY;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &body[..end])
+}

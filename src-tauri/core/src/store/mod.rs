@@ -17,11 +17,15 @@ use tokio::sync::broadcast;
 
 pub use changes::{Applied, CreatedJobRecord, Held, RemoteChange, StatusChange};
 pub use deliveries::{
-    machine_name, Claim, NewDelivery, PendingDelivery, RejectedDelivery, WorkerId,
+    kept_body, machine_name, Claim, NewDelivery, PendingDelivery, RejectedDelivery, WorkerId,
+    MAX_KEPT_MALFORMED,
 };
 pub use orders::{Found, ShipRequest};
 pub use pages::{CursorValue, OrderCursor, OrderFilter, OrderSort, OrdersSlice, PageAt, COUNT_CAP};
-pub use refs::{MatchHow, RefKind, MIN_PARTIAL};
+pub use refs::{
+    after_prefix, amount_minor, best_per_job, email_key, reversed, MatchHow, RefKind, RefMatch,
+    MIN_PARTIAL,
+};
 
 use crate::domain::{
     Amount, ChangeSource, Currency, DeliveryState, Expected, Failing, JobRef, JobSnapshot,

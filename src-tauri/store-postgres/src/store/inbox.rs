@@ -11,34 +11,18 @@ use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, PaymentRef, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery, StoreError,
+    kept_body, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery, StoreError,
+    MAX_KEPT_MALFORMED,
 };
-
-/// Refused deliveries are kept for the owner to see, but only this many.
-pub const MAX_KEPT_MALFORMED: i64 = 1000;
 
 /// Back to pending, due at once, with a fresh failure run, held by no worker.
 const REOPEN: &str = "state = 'pending', outcome = NULL, settled_at = NULL, failure_class = NULL,
      failing_since = NULL, failing_attempts = 0, retry_at = NULL, claimed_by = NULL,
      lease_until = NULL";
 
-/// How much of a body is kept; the listener already refuses bodies larger than its limit.
-const MAX_KEPT_BODY: usize = 4096;
-
 /// Rows deleted per transaction when pruning: a first pass over years of rows must not
 /// hold locks long.
 const PRUNE_CHUNK: i64 = 2000;
-
-fn capped(body: &str) -> String {
-    if body.len() <= MAX_KEPT_BODY {
-        return body.to_owned();
-    }
-    let mut end = MAX_KEPT_BODY;
-    while !body.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &body[..end])
-}
 
 fn non_negative(n: i64) -> u64 {
     n.max(0) as u64
@@ -52,7 +36,7 @@ impl PgStore {
     /// Commits the delivery durably (synchronous_commit is on): only after this may the
     /// listener answer 200.
     pub(super) async fn record_delivery(&self, d: NewDelivery) -> Result<i64, StoreError> {
-        let body = capped(&d.body);
+        let body = kept_body(&d.body);
         self.write(|tx| {
             let (d, body) = (d.clone(), body.clone());
             Box::pin(async move {
@@ -82,7 +66,7 @@ impl PgStore {
         &self,
         d: RejectedDelivery,
     ) -> Result<(), StoreError> {
-        let body = capped(&d.body);
+        let body = kept_body(&d.body);
         self.write(|tx| {
             let (d, body) = (d.clone(), body.clone());
             Box::pin(async move {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use super::refs::{self, RefMatch};
+use super::refs;
 use super::summaries::{summary, unfinished_sql};
 use super::{amount_opt, at, currency_opt, job_ref, now, pages, ts, ts_opt, Fail, PgStore, Tx};
 use tillwatch_core::domain::{
@@ -12,8 +12,9 @@ use tillwatch_core::domain::{
     Expected, JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, ShipCheck, ShipPermit,
     ShipRules, StatusEventView, Timestamp,
 };
+use tillwatch_core::store::{best_per_job, RefMatch};
 use tillwatch_core::store::{
-    Found, MatchHow, OrderFilter, OrdersSlice, RemoteChange, ShipRequest, StoreError, MIN_PARTIAL,
+    Found, OrderFilter, OrdersSlice, RemoteChange, ShipRequest, StoreError, MIN_PARTIAL,
 };
 
 fn found_orders(found: Vec<Found>) -> Vec<OrderSummary> {
@@ -48,21 +49,7 @@ async fn find(tx: &Tx<'_>, q: &str, min_prefix: usize, limit: u32) -> Result<Vec
 /// One entry per job (its best match), best matches first and newest first within them;
 /// as the SQLite store ranks them.
 async fn rank(tx: &Tx<'_>, matches: Vec<RefMatch>, limit: u32) -> Result<Vec<Found>, Fail> {
-    let mut seen = HashSet::new();
-    let mut classes: [Vec<RefMatch>; 3] = Default::default();
-    let mut sorted = matches;
-    // Stable: within a class the range's order is kept.
-    sorted.sort_by_key(|m| m.how);
-    for m in sorted {
-        if seen.insert(m.job_ref.clone()) {
-            let class = match m.how {
-                MatchHow::Exact => 0,
-                MatchHow::Prefix => 1,
-                MatchHow::Suffix => 2,
-            };
-            classes[class].push(m);
-        }
-    }
+    let classes = best_per_job(matches);
     let mut found = Vec::new();
     for (class, mut members) in classes.into_iter().enumerate() {
         let room = (limit as usize).saturating_sub(found.len());

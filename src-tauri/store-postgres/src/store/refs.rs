@@ -4,21 +4,12 @@
 //! references written backwards (`ref_tails`: the last digits). Both tables are
 //! COLLATE "C", so a range is "starts with", bytewise.
 
-use rust_decimal::prelude::ToPrimitive;
-
 use super::{Fail, Tx};
-use tillwatch_core::domain::{Amount, Currency};
-use tillwatch_core::store::{MatchHow, RefKind, MIN_PARTIAL};
 
-/// One reference that matched a query.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct RefMatch {
-    pub job_ref: String,
-    pub kind: RefKind,
-    pub how: MatchHow,
-    /// The whole reference as stored (e-mail in lower case).
-    pub reference: String,
-}
+pub use tillwatch_core::store::amount_minor;
+use tillwatch_core::store::{
+    after_prefix, email_key, reversed, MatchHow, RefKind, RefMatch, MIN_PARTIAL,
+};
 
 fn kind_code(kind: RefKind) -> i16 {
     match kind {
@@ -41,22 +32,6 @@ fn kind_from_code(code: i16) -> Result<RefKind, Fail> {
 
 /// Exact matches read at most (an e-mail may name many orders).
 const MAX_EXACT: i64 = 1000;
-
-/// An amount in the currency's minor units, computed in decimal; digits beyond the
-/// currency's are cut. `None` when the amount or currency is unknown or out of range.
-pub(super) fn amount_minor(amount: Option<Amount>, currency: Option<&Currency>) -> Option<i64> {
-    let (amount, currency) = (amount?, currency?);
-    let scale = rust_decimal::Decimal::from(10i64.checked_pow(currency.minor_digits())?);
-    amount.decimal().checked_mul(scale)?.trunc().to_i64()
-}
-
-fn email_key(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-fn reversed(s: &str) -> String {
-    s.chars().rev().collect()
-}
 
 async fn insert(tx: &Tx<'_>, job: &str, kind: RefKind, reference: &str) -> Result<(), Fail> {
     if reference.is_empty() {
@@ -156,11 +131,6 @@ pub(super) async fn index_job(
 /// Indexes a payment (a shopper attempt) of a job; repeating it is harmless.
 pub(super) async fn index_payment(tx: &Tx<'_>, job: &str, payment: &str) -> Result<(), Fail> {
     insert(tx, job, RefKind::Payment, payment).await
-}
-
-/// The end of the range of strings that start with `prefix` (exclusive).
-fn after_prefix(prefix: &str) -> String {
-    format!("{prefix}\u{10FFFF}")
 }
 
 async fn read_matches(
@@ -274,20 +244,4 @@ pub(super) async fn ending_with(
     )
     .await?;
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn minor_units_follow_the_currency_in_decimal() {
-        let gbp = Currency::parse("GBP").unwrap();
-        let jpy = Currency::parse("JPY").unwrap();
-        let a = |s: &str| Some(s.parse::<Amount>().unwrap());
-        assert_eq!(amount_minor(a("0.29"), Some(&gbp)), Some(29));
-        assert_eq!(amount_minor(a("1234.5"), Some(&gbp)), Some(123450));
-        assert_eq!(amount_minor(a("1500"), Some(&jpy)), Some(1500));
-        assert_eq!(amount_minor(None, Some(&gbp)), None);
-    }
 }
