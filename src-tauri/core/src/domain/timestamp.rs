@@ -173,6 +173,9 @@ mod tests {
         assert_eq!(nine, t);
         let before_1970 = Timestamp::parse("1969-12-31T23:59:59.99999995Z").unwrap();
         assert_eq!(before_1970.to_string(), "1969-12-31T23:59:59.9999999Z");
-        assert_eq!(Timestamp::from_unix_ticks(before_1970.unix_ticks()), before_1970);
+        assert_eq!(
+            Timestamp::from_unix_ticks(before_1970.unix_ticks()),
+            before_1970
+        );
     }
 }
