@@ -61,9 +61,11 @@ fn snapshot(i: u64) -> JobSnapshot {
                 PaymentStatus::Failed
             },
             amount: None,
+            paid_amount: None,
             failure_code: None,
             failure_reason: None,
             created_at: None,
+            updated_at: None,
             raw: serde_json::json!({"reference": payment_ref(i, a)}),
         })
         .collect();

@@ -272,9 +272,11 @@ fn snap(
                 payment_ref: PaymentRef::parse(p).unwrap(),
                 status: status.clone(),
                 amount: None,
+                paid_amount: None,
                 failure_code: None,
                 failure_reason: None,
                 created_at: None,
+                updated_at: None,
                 raw: json!({}),
             })
             .collect(),

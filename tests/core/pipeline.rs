@@ -461,3 +461,78 @@ async fn reconciler_finds_a_payment_whose_notification_never_arrived() {
     .await;
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn a_lagging_job_listing_does_not_hold_back_a_paid_answer() {
+    // No reconcile pass can help within the test: the order must be caught by the
+    // confirmation itself, and by asking again within seconds.
+    let opts = RigOptions {
+        serve: tillwatch_core::app::ServeOptions {
+            reconcile_every: Duration::from_secs(300),
+            ..RigOptions::default().serve
+        },
+        ..RigOptions::default()
+    };
+    let mut rig = Rig::start_with("lagging-listing", opts).await;
+    let job = rig.create_job("30.00", "A-2001");
+    // The payment's own answer is current; the job's listing lags it by 5 s, so it shows
+    // the payment as Pending until 5 s after it was paid, then agrees.
+    rig.sim.set_fault(
+        FaultTarget::RetrieveJob,
+        Fault::Lagging {
+            lag: Duration::from_secs(5),
+        },
+    );
+    rig.sim
+        .play_and_wait(&job.reference, Script::PaysAtOnce)
+        .await
+        .unwrap();
+
+    let order = rig
+        .wait_order(&job.reference, "Paid", |d| {
+            d.summary.status == PaymentStatus::Paid
+        })
+        .await;
+    assert_eq!(order.payments[0].status, PaymentStatus::Paid);
+    assert!(
+        order
+            .status_events
+            .iter()
+            .all(|e| e.source == ChangeSource::Notification),
+        "taken from the notification's confirmation, not a reconcile pass: {:#?}",
+        order.status_events
+    );
+
+    // The delivery is held until the listing agrees, then settles.
+    rig.wait_inbox_empty().await;
+    let order = rig
+        .app
+        .order(&JobRef::parse(&job.reference).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(order.summary.status, PaymentStatus::Paid);
+    assert_eq!(
+        order_status_changes(&order),
+        vec![(None, "Paid".to_owned())],
+        "one change, never back to Pending"
+    );
+    assert_eq!(order.deliveries.len(), 1, "no new notification");
+    assert_eq!(order.deliveries[0].state, DeliveryState::Confirmed);
+    assert_eq!(
+        order.deliveries[0].outcome.as_deref(),
+        Some("confirmed: Paid")
+    );
+    let series = rig.sim.wait_all_settled(1, WAIT).await.unwrap();
+    assert_eq!(series.len(), 1, "the gateway sent one notification");
+    assert!(
+        rig.sim.api_request_count(Endpoint::RetrieveJob) >= 2,
+        "the job was asked again while its listing lagged"
+    );
+    let events = rig.drain_events();
+    assert_eq!(
+        order_changed_count(&events, &job.reference),
+        1,
+        "{events:#?}"
+    );
+    rig.stop().await;
+}

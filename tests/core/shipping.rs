@@ -11,7 +11,18 @@ use crate::harness::Rig;
 
 /// A link asking `asked` GBP whose job the gateway holds (and the shopper pays) at `paid`.
 async fn paid_link_confirmed_at(rig: &Rig, asked: &str, paid: &str, order: &str) -> OrderDetail {
-    let sim_job = rig.create_job_notifying(paid, order, None);
+    link_confirmed_after(rig, asked, paid, Script::PaysAtOnce, order).await
+}
+
+/// A link asking `asked` GBP whose job the gateway holds at `collect`, played by `script`.
+async fn link_confirmed_after(
+    rig: &Rig,
+    asked: &str,
+    collect: &str,
+    script: Script,
+    order: &str,
+) -> OrderDetail {
+    let sim_job = rig.create_job_notifying(collect, order, None);
     rig.store()
         .record_created_job(CreatedJobRecord {
             job_ref: JobRef::parse(&sim_job.reference).unwrap(),
@@ -26,18 +37,15 @@ async fn paid_link_confirmed_at(rig: &Rig, asked: &str, paid: &str, order: &str)
         })
         .await
         .unwrap();
-    pay_and_notify(rig, &sim_job).await;
+    pay_and_notify(rig, &sim_job, script).await;
     rig.wait_order(&sim_job.reference, "Paid", |d| {
         d.summary.status == PaymentStatus::Paid
     })
     .await
 }
 
-async fn pay_and_notify(rig: &Rig, job: &JobSnapshot) {
-    rig.sim
-        .play_and_wait(&job.reference, Script::PaysAtOnce)
-        .await
-        .unwrap();
+async fn pay_and_notify(rig: &Rig, job: &JobSnapshot, script: Script) {
+    rig.sim.play_and_wait(&job.reference, script).await.unwrap();
     let answer = rig.notify(&job.reference, &job.payment_reference).await;
     assert_eq!(answer.status(), 200);
 }
@@ -137,12 +145,58 @@ async fn a_payment_confirmed_for_less_than_the_link_asked_ships_only_with_an_aud
 }
 
 #[tokio::test]
+async fn money_paid_other_than_the_link_asked_ships_only_with_an_audited_override() {
+    let rig = Rig::start("ship-paid-other").await;
+    // The gateway's job asks what the link asked; the shopper's payment took less.
+    let paid_less = Script::PaysOther {
+        amount: "4.00".parse().unwrap(),
+    };
+    let order = link_confirmed_after(&rig, "40.00", "40.00", paid_less, "4041").await;
+    let job = order.summary.payment_job_reference.to_string();
+    let mismatch = order
+        .summary
+        .mismatch
+        .clone()
+        .expect("the mismatch is flagged");
+    assert!(
+        mismatch.starts_with("paid 4.00 where 40.00 was asked"),
+        "{mismatch}"
+    );
+    assert!(
+        !mismatch.contains("amount"),
+        "amountToCollect agrees: {mismatch}"
+    );
+    let seen = rig
+        .app
+        .order(&order.summary.payment_job_reference)
+        .await
+        .unwrap();
+    assert!(!seen.ship.allowed);
+    assert_eq!(seen.ship.code.as_deref(), Some("mismatch"));
+
+    let refused = rig.app.ship(&job, None).await;
+    assert!(matches!(refusal(refused), ShipRefusal::Mismatch(m) if m == mismatch));
+    let shipped = rig
+        .app
+        .ship_despite_mismatch(&job, None, "the rest came by bank transfer".into())
+        .await
+        .unwrap();
+    assert!(shipped.summary.shipped);
+    assert!(shipped
+        .audit
+        .iter()
+        .any(|a| a.action == "mismatch overridden"
+            && a.detail.as_deref().is_some_and(|d| d.contains(&mismatch))));
+    rig.stop().await;
+}
+
+#[tokio::test]
 async fn ship_and_unship_act_only_on_an_exact_reference() {
     let rig = Rig::start("ship-exact").await;
     let a7 = rig.create_job_notifying("7.00", "A-7", None);
     let a70 = rig.create_job_notifying("70.00", "A-70", None);
     for job in [&a7, &a70] {
-        pay_and_notify(&rig, job).await;
+        pay_and_notify(&rig, job, Script::PaysAtOnce).await;
         rig.wait_order(&job.reference, "Paid", |d| {
             d.summary.status == PaymentStatus::Paid
         })

@@ -150,6 +150,61 @@ async fn migrations_create_every_table_once() {
     );
 }
 
+#[tokio::test]
+async fn gateway_times_held_before_100_ns_ticks_get_their_ticks() {
+    let pg = TestPostgres::start();
+    let pool = pool(&pg).await;
+    pool.migrate().await.unwrap();
+    let client = pool.get().await.unwrap();
+    // Rows as version 1 left them: a timestamptz (microseconds), no ticks.
+    for (job, at) in [
+        ("1", Some("2026-11-24T10:11:57.001234Z")),
+        ("2", Some("1969-12-31T23:59:59.999999Z")),
+        ("3", None),
+    ] {
+        client
+            .execute(
+                "INSERT INTO payment_jobs (job_ref, status, gateway_updated_at, first_seen_at,
+                     updated_at)
+                 VALUES ($1, 'Paid', $2::text::timestamptz, now(), now())",
+                &[&job, &at],
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .batch_execute(include_str!(
+            "../../src-tauri/store-postgres/migrations/0002_gateway_time_precision.sql"
+        ))
+        .await
+        .unwrap();
+    let ticks: Vec<Option<i64>> = client
+        .query(
+            "SELECT gateway_updated_ticks FROM payment_jobs ORDER BY job_ref",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let tick = |s: &str| {
+        Some(
+            tillwatch_core::domain::Timestamp::parse(s)
+                .unwrap()
+                .unix_ticks(),
+        )
+    };
+    assert_eq!(
+        ticks,
+        vec![
+            tick("2026-11-24T10:11:57.001234Z"),
+            tick("1969-12-31T23:59:59.999999Z"),
+            None
+        ]
+    );
+}
+
 async fn versions(client: &tokio_postgres::Client) -> Vec<i32> {
     client
         .query(

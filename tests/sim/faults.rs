@@ -90,6 +90,39 @@ async fn stale_answer_returns_the_version_before_the_latest_change() {
 }
 
 #[tokio::test]
+async fn a_lagging_listing_shows_the_job_as_it_was_until_the_lag_has_passed() {
+    let sim = start(fast_config()).await;
+    let job = create(&sim, "E-3", None);
+    // Paid, with other money than the job asked for.
+    let paid = Script::PaysOther {
+        amount: "0.40".parse().unwrap(),
+    };
+    sim.play_and_wait(&job.reference, paid).await.unwrap();
+    let lag = Duration::from_millis(300);
+    sim.set_fault(FaultTarget::RetrieveJob, Fault::Lagging { lag });
+    let gw = Gateway::new(&sim);
+    let job_path = format!("/payment-jobs/{}", job.reference);
+    let pay_path = format!("{job_path}/payments/{}", job.payment_reference);
+
+    // The payment's own answer is current; the job's listing is not yet.
+    let payment = gw.get(&pay_path).await.body["data"].clone();
+    assert_eq!(payment["status"], "Paid");
+    assert_eq!(payment["paidAmount"], "0.40");
+    let listing = gw.get(&job_path).await.body["data"].clone();
+    assert_eq!(listing["paymentStatus"], "Pending");
+    assert_eq!(listing["payments"][0]["status"], "Pending");
+
+    // Once the lag has passed, the listing agrees, and says what was paid.
+    tokio::time::sleep(lag + Duration::from_millis(100)).await;
+    let listing = gw.get(&job_path).await.body["data"].clone();
+    assert_eq!(listing["paymentStatus"], "Paid");
+    assert_eq!(listing["paidAmount"], "0.40");
+    assert_eq!(listing["amountToCollect"], "10.00", "what the job asked");
+    assert_eq!(listing["payments"][0]["paidAmount"], "0.40");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn unauthorized_fault_answers_401_with_an_error_report() {
     let sim = start(fast_config()).await;
     let job = create(&sim, "E-3", None);

@@ -49,20 +49,30 @@ fn error(status: StatusCode, report: ErrorReport) -> Response {
     (status, Json(error_envelope(&report))).into_response()
 }
 
-/// Count the request, apply any fault, then check the signature. `Ok(true)` asks
-/// for a stale answer.
+/// Which version of a job or payment a read answers with.
+#[derive(Clone, Copy)]
+enum Version {
+    Current,
+    /// As it was before its latest change.
+    Stale,
+    /// The newest version made at or before this (real) instant.
+    AsOf(tokio::time::Instant),
+}
+
+/// Count the request, apply any fault, then check the signature; which version to
+/// answer with.
 async fn gate(
     shared: &Shared,
     endpoint: Endpoint,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<bool, Response> {
+) -> Result<Version, Response> {
     let (fault, generation) = {
         let mut faults = lock(&shared.faults);
         (faults.on_request(endpoint), faults.generation())
     };
     shared.bump();
-    let mut stale = false;
+    let mut version = Version::Current;
     match fault {
         Fault::None => {}
         Fault::Status { status } => {
@@ -83,7 +93,11 @@ async fn gate(
         }
         Fault::Hang => hang(shared, generation).await?,
         Fault::Unauthorized => return Err(error(StatusCode::UNAUTHORIZED, auth::invalid_hash())),
-        Fault::StaleAnswer => stale = true,
+        Fault::StaleAnswer => version = Version::Stale,
+        Fault::Lagging { lag } => {
+            let now = tokio::time::Instant::now();
+            version = Version::AsOf(now.checked_sub(lag).unwrap_or(now));
+        }
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     auth::check(
@@ -94,7 +108,7 @@ async fn gate(
         body,
     )
     .map_err(|report| error(StatusCode::UNAUTHORIZED, report))?;
-    Ok(stale)
+    Ok(version)
 }
 
 /// Hold the request until faults are next changed; 503 if the sim stops first.
@@ -165,16 +179,16 @@ async fn retrieve_job(
     headers: HeaderMap,
 ) -> Response {
     let job_ref = canonical(job_ref);
-    let stale = match gate(&shared, Endpoint::RetrieveJob, &headers, b"").await {
-        Ok(stale) => stale,
+    let version = match gate(&shared, Endpoint::RetrieveJob, &headers, b"").await {
+        Ok(version) => version,
         Err(r) => return r,
     };
     let job = {
         let ledger = lock(&shared.ledger);
-        if stale {
-            ledger.stale_job(&job_ref).cloned()
-        } else {
-            ledger.job(&job_ref).cloned()
+        match version {
+            Version::Current => ledger.job(&job_ref).cloned(),
+            Version::Stale => ledger.stale_job(&job_ref).cloned(),
+            Version::AsOf(at) => ledger.job_as_of(&job_ref, at).cloned(),
         }
     };
     match job {
@@ -189,16 +203,18 @@ async fn retrieve_payment(
     headers: HeaderMap,
 ) -> Response {
     let (job_ref, payment_ref) = (canonical(job_ref), canonical(payment_ref));
-    let stale = match gate(&shared, Endpoint::RetrievePayment, &headers, b"").await {
-        Ok(stale) => stale,
+    let version = match gate(&shared, Endpoint::RetrievePayment, &headers, b"").await {
+        Ok(version) => version,
         Err(r) => return r,
     };
     let (job_known, payment) = {
         let ledger = lock(&shared.ledger);
-        let payment = if stale {
-            ledger.stale_payment(&job_ref, &payment_ref)
-        } else {
-            ledger.payment(&job_ref, &payment_ref)
+        let payment = match version {
+            Version::Current => ledger.payment(&job_ref, &payment_ref),
+            Version::Stale => ledger.stale_payment(&job_ref, &payment_ref),
+            Version::AsOf(at) => ledger
+                .job_as_of(&job_ref, at)
+                .and_then(|j| j.payment(&payment_ref)),
         };
         (ledger.job(&job_ref).is_some(), payment.cloned())
     };

@@ -75,6 +75,13 @@ pub enum Fault {
     Unauthorized,
     /// Answer the job or payment as it was before its latest change.
     StaleAnswer,
+    /// Answer as a replica `lag` behind would (real time): the newest version of the job
+    /// or payment that is at least that old. On `RetrieveJob` alone, the job's listing
+    /// lags the payment's own answer, as the gateway's replicas can.
+    Lagging {
+        #[serde(with = "millis")]
+        lag: Duration,
+    },
 }
 
 /// `Duration` as whole milliseconds on the control route.

@@ -17,6 +17,9 @@ use super::request::{NewJob, ReturnUrls};
 #[derive(Clone, Debug)]
 pub(crate) enum Outcome {
     Paid,
+    /// Paid, but with other money than the job asked for (a tampered page, a partial
+    /// capture): `paidAmount` on the payment and the job says so.
+    PaidOther(Amount),
     /// The attempt ends in `status` (Failed, Declined, …) with this error.
     Unpaid {
         status: Status,
@@ -47,6 +50,8 @@ pub(crate) enum LedgerError {
 struct JobRecord {
     /// Every version of the job, oldest first; the last one is current.
     versions: Vec<Job>,
+    /// When each version was made (real time, for answers that lag).
+    made: Vec<tokio::time::Instant>,
     return_urls: ReturnUrls,
 }
 
@@ -126,6 +131,7 @@ impl Ledger {
             reference.clone(),
             JobRecord {
                 versions: vec![job.clone()],
+                made: vec![tokio::time::Instant::now()],
                 return_urls: new.return_urls,
             },
         );
@@ -142,6 +148,14 @@ impl Ledger {
         let rec = self.jobs.get(job_ref)?;
         let n = rec.versions.len();
         Some(&rec.versions[n.saturating_sub(2)])
+    }
+
+    /// The job as a replica that stopped at `at` holds it: the newest version made then
+    /// or before (the first version if all are newer).
+    pub fn job_as_of(&self, job_ref: &str, at: tokio::time::Instant) -> Option<&Job> {
+        let rec = self.jobs.get(job_ref)?;
+        let n = rec.made.iter().filter(|m| **m <= at).count();
+        Some(&rec.versions[n.saturating_sub(1)])
     }
 
     pub fn payment(&self, job_ref: &str, payment_ref: &str) -> Option<&Payment> {
@@ -193,6 +207,7 @@ impl Ledger {
         let out = f(&mut job, stamp)?;
         job.last_update_time_utc = stamp;
         rec.versions.push(job);
+        rec.made.push(tokio::time::Instant::now());
         Ok(out)
     }
 
@@ -209,7 +224,10 @@ impl Ledger {
             if !job.is_open() {
                 return Err(LedgerError::NotOpen(job.payment_status));
             }
-            let amount = job.amount_to_collect;
+            let amount = match &outcome {
+                Outcome::PaidOther(paid) => *paid,
+                _ => job.amount_to_collect,
+            };
             let payment = job
                 .payments
                 .last_mut()
@@ -217,7 +235,7 @@ impl Ledger {
                 .ok_or(LedgerError::NoPendingPayment)?;
             let payment_ref = payment.reference.clone();
             match outcome {
-                Outcome::Paid => {
+                Outcome::Paid | Outcome::PaidOther(_) => {
                     payment.status = Status::Paid;
                     payment.paid_amount = amount;
                     payment.steps.push(step("Authorise", "Completed", t));

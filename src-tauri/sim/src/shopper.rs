@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::ledger::{LedgerError, Outcome};
-use super::model::{Job, Status};
+use super::model::{Amount, Job, Status};
 use super::notifier::notify;
 use super::shared::{lock, Shared};
 
@@ -20,6 +20,8 @@ use super::shared::{lock, Shared};
 pub enum Script {
     /// The first payment is paid.
     PaysAtOnce,
+    /// The first payment is paid, with this amount instead of what the job asked.
+    PaysOther { amount: rust_decimal::Decimal },
     /// `failures` payments fail (each retry a new payment), then one is paid. Reaching
     /// the attempt limit ends the job as Failed instead.
     FailsThenPays {
@@ -76,6 +78,7 @@ fn actions(script: Script, attempt_limit: u32) -> Vec<Action> {
     };
     match script {
         Script::PaysAtOnce => vec![Action::Settle(Outcome::Paid)],
+        Script::PaysOther { amount } => vec![Action::Settle(Outcome::PaidOther(Amount(amount)))],
         Script::FailsThenPays {
             failures,
             reason_code,

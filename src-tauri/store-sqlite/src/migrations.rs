@@ -17,6 +17,10 @@ const MIGRATIONS: &[(&str, Option<Backfill>)] = &[
         Some(super::refs::backfill),
     ),
     (include_str!("migrations/0004_claims_and_actors.sql"), None),
+    (
+        include_str!("migrations/0005_gateway_time_precision.sql"),
+        None,
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<(), DbError> {

@@ -18,7 +18,7 @@ pub use order::{
     ShipRefusal, StatusEventView,
 };
 pub use refs::{JobRef, PaymentRef, RefError, MAX_REF_LEN};
-pub use snapshot::{Expected, JobSnapshot, PaymentSnapshot};
+pub use snapshot::{job_status, Expected, JobSnapshot, PaymentSnapshot};
 pub use status::PaymentStatus;
 pub use timestamp::Timestamp;
 pub use {order::ShipCheck, order::ShipPermit, order::ShipRules, status::Outcome};

@@ -97,9 +97,11 @@ impl GatewayPayment {
             payment_ref: self.reference.clone(),
             status: self.status.clone(),
             amount: self.amount_to_collect,
+            paid_amount: self.paid_amount,
             failure_code,
             failure_reason,
             created_at: self.create_date_time_utc,
+            updated_at: self.last_activity(),
             raw,
         }
     }

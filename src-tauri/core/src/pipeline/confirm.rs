@@ -366,10 +366,24 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.8 + fastrand::f64() * 0.4)
 }
 
+/// How long to wait before asking again while the job's listing and the payment's own
+/// answer disagree: seconds, not the next reconcile pass; some 30 s in all, after which
+/// what was decided from the two stands and the delivery settles.
+const RECHECKS: [Duration; 5] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(15),
+];
+
 /// One confirmation: payment, then job, then one transaction. Never trusts the
 /// notification's body for anything but the two references. The gateway slot is handed
 /// back as soon as the gateway has answered: the local commit that follows must not keep
-/// another confirmation from asking.
+/// another confirmation from asking. While the two answers disagree about the payment,
+/// what they decide is stored at once and the pair is asked again shortly (a slot is
+/// taken again for each re-ask); the delivery stays held and pending until they agree
+/// or the re-asks run out, so a restart meanwhile confirms it again.
 async fn confirm<S: Store>(
     store: &S,
     gateway: &GatewayClient,
@@ -383,53 +397,75 @@ async fn confirm<S: Store>(
         Some(class) => Outcome::Failed(class, e),
         None => Outcome::Blocked,
     };
-    let fetched_payment = match gateway.retrieve_payment(job, payment).await {
-        Ok(p) => p,
-        Err(e) => return failed(e),
-    };
+    let slots = slot.pool();
+    let mut slot = Some(slot);
+    let mut rechecks = RECHECKS.iter();
+    loop {
+        let asking = match slot.take() {
+            Some(s) => s,
+            None => slots.background().await,
+        };
+        let (snapshot, disagreed) = match ask(gateway, job, payment, asking).await {
+            Ok(answer) => answer,
+            Err(e) => return failed(e),
+        };
+        let again = if disagreed { rechecks.next() } else { None };
+        // Settled by the references asked, whatever spelling the gateway answers with.
+        let settles = again.is_none().then(|| Held {
+            job_ref: job.clone(),
+            payment_ref: payment.clone(),
+            up_to_id: up_to,
+            worker: worker.clone(),
+        });
+        if let Err(e) = store_answer(store, bus, job, snapshot, settles).await {
+            return Outcome::StoreFailed(e);
+        }
+        let Some(wait) = again else {
+            return Outcome::Settled;
+        };
+        tracing::info!(job = %job, payment = %payment, ?wait, "the job's listing and the payment's answer disagree; asking again");
+        tokio::time::sleep(*wait).await;
+    }
+}
+
+/// The payment's answer and the job's, folded into one snapshot (see
+/// `JobSnapshot::fold_payment_answer`), and whether they disagreed.
+async fn ask(
+    gateway: &GatewayClient,
+    job: &JobRef,
+    payment: &PaymentRef,
+    slot: Slot,
+) -> Result<(crate::domain::JobSnapshot, bool), GatewayError> {
+    let fetched_payment = gateway.retrieve_payment(job, payment).await?;
     let fetched_job = gateway.retrieve_job(job).await;
     drop(slot);
-    let fetched_job = match fetched_job {
-        Ok(j) => j,
-        Err(e) => return failed(e),
-    };
-    let mut snapshot = fetched_job.into_snapshot();
-    // The job answer may lag the payment answer: never drop the payment we were told of.
-    if !snapshot
-        .payments
-        .iter()
-        .any(|p| p.payment_ref == fetched_payment.value.reference)
-    {
-        let Fetched { value, raw } = fetched_payment;
-        snapshot.payments.push(value.to_snapshot(raw));
-    }
-    let expected = match store.expectation(&snapshot.job_ref).await {
-        Ok(e) => e,
-        Err(e) => return Outcome::StoreFailed(e),
-    };
+    let mut snapshot = fetched_job?.into_snapshot();
+    let Fetched { value, raw } = fetched_payment;
+    let disagreed = snapshot.fold_payment_answer(value.to_snapshot(raw));
+    Ok((snapshot, disagreed))
+}
+
+/// Checks the answer against what we asked for, stores it (settling `settles`), and
+/// tells the faces what changed.
+async fn store_answer<S: Store>(
+    store: &S,
+    bus: &EventBus,
+    job: &JobRef,
+    snapshot: crate::domain::JobSnapshot,
+    settles: Option<Held>,
+) -> Result<(), StoreError> {
+    let expected = store.expectation(&snapshot.job_ref).await?;
     let flag = mismatch(expected.as_ref(), &snapshot);
     if let Some(m) = &flag {
-        tracing::warn!(job = %job, "gateway answer disagrees with the job created here: {m}");
+        tracing::warn!(job = %job, "gateway answer disagrees with what was asked: {m}");
     }
-    // Settled by the references asked, whatever spelling the gateway answers with.
-    let settles = Held {
-        job_ref: job.clone(),
-        payment_ref: payment.clone(),
-        up_to_id: up_to,
-        worker: worker.clone(),
-    };
-    match store
-        .apply_snapshot(snapshot, ChangeSource::Notification, flag, Some(settles))
-        .await
-    {
-        Ok(applied) => {
-            if let Some(event) = CoreEvent::from_applied(&applied, ChangeSource::Notification) {
-                bus.publish(event);
-            }
-            Outcome::Settled
-        }
-        Err(e) => Outcome::StoreFailed(e),
+    let applied = store
+        .apply_snapshot(snapshot, ChangeSource::Notification, flag, settles)
+        .await?;
+    if let Some(event) = CoreEvent::from_applied(&applied, ChangeSource::Notification) {
+        bus.publish(event);
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,11 +1,40 @@
-use crate::domain::{Expected, JobSnapshot};
+use crate::domain::{Amount, Expected, JobSnapshot};
 
-/// For a job created here, whether the gateway's answer disagrees with what we asked
-/// for. A notification is unauthenticated, so a mismatch is flagged, never accepted
-/// silently. Jobs we only heard about have nothing to compare with.
+/// Whether the gateway's answer disagrees with what the payment link asked for. A
+/// notification is unauthenticated, so a mismatch is flagged, never accepted silently.
+/// For a job created here, the amount, currency and order number must be ours; for any
+/// job, what was paid (`paidAmount`, of the job or of a paid payment) must be what was
+/// asked (ours, or else the job's own `amountToCollect`).
 pub fn mismatch(expected: Option<&Expected>, snap: &JobSnapshot) -> Option<String> {
-    let want = expected?;
     let mut problems = Vec::new();
+    if let Some(want) = expected {
+        asked_problems(want, snap, &mut problems);
+    }
+    if let Some(asked) = expected.map(|e| e.amount).or(snap.amount) {
+        paid_problems(asked, snap, &mut problems);
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// Money taken other than what was asked. Only a paid job or payment counts: a
+/// cancelled one may still show a `paidAmount` that was never captured.
+fn paid_problems(asked: Amount, snap: &JobSnapshot, problems: &mut Vec<String>) {
+    let differs = |paid: Option<Amount>| paid.filter(|p| !p.same_money(asked));
+    if let Some(paid) = differs(snap.paid_amount.filter(|_| snap.status.is_paid())) {
+        problems.push(format!("paid {paid} where {asked} was asked"));
+    }
+    for p in snap.payments.iter().filter(|p| p.status.is_paid()) {
+        if let Some(paid) = differs(p.paid_amount) {
+            problems.push(format!(
+                "payment {} paid {paid} where {asked} was asked",
+                p.payment_ref
+            ));
+        }
+    }
+}
+
+/// What the gateway holds of the job we created, against what we sent.
+fn asked_problems(want: &Expected, snap: &JobSnapshot, problems: &mut Vec<String>) {
     match snap.amount {
         Some(got) if got.same_money(want.amount) => {}
         Some(got) => problems.push(format!("amount {got} where {} was asked", want.amount)),
@@ -25,13 +54,12 @@ pub fn mismatch(expected: Option<&Expected>, snap: &JobSnapshot) -> Option<Strin
             want.order_number
         ));
     }
-    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Currency, JobRef, PaymentStatus};
+    use crate::domain::{Currency, JobRef, PaymentRef, PaymentSnapshot, PaymentStatus};
 
     fn snap(amount: &str, currency: &str, order: &str) -> JobSnapshot {
         JobSnapshot {
@@ -62,5 +90,81 @@ mod tests {
         assert!(m.contains("amount 1.00 where 12.50"), "{m}");
         assert!(m.contains("currency EUR"), "{m}");
         assert!(m.contains("order number 9"), "{m}");
+    }
+
+    fn paid(
+        status: PaymentStatus,
+        job_paid: Option<&str>,
+        payment_paid: Option<&str>,
+    ) -> JobSnapshot {
+        let mut s = snap("40.00", "GBP", "1042");
+        s.status = status.clone();
+        s.paid_amount = job_paid.map(|a| a.parse().unwrap());
+        s.payments = vec![PaymentSnapshot {
+            payment_ref: PaymentRef::parse("99").unwrap(),
+            status,
+            amount: Some("40.00".parse().unwrap()),
+            paid_amount: payment_paid.map(|a| a.parse().unwrap()),
+            failure_code: None,
+            failure_reason: None,
+            created_at: None,
+            updated_at: None,
+            raw: serde_json::Value::Null,
+        }];
+        s
+    }
+
+    #[test]
+    fn money_paid_other_than_asked_is_a_mismatch() {
+        let want = Expected {
+            amount: "40.00".parse().unwrap(),
+            currency: Currency::parse("GBP").unwrap(),
+            order_number: "1042".into(),
+        };
+        let paid_in_full = paid(PaymentStatus::Paid, Some("40"), Some("40.00"));
+        assert_eq!(mismatch(Some(&want), &paid_in_full), None);
+        assert_eq!(mismatch(None, &paid_in_full), None);
+
+        // amountToCollect agrees; paidAmount does not (job, payment, or both).
+        let m = mismatch(Some(&want), &paid(PaymentStatus::Paid, Some("0.01"), None)).unwrap();
+        assert_eq!(m, "paid 0.01 where 40.00 was asked");
+        let m = mismatch(
+            Some(&want),
+            &paid(PaymentStatus::Verified, None, Some("4.00")),
+        )
+        .unwrap();
+        assert_eq!(m, "payment 99 paid 4.00 where 40.00 was asked");
+        let m = mismatch(
+            Some(&want),
+            &paid(PaymentStatus::Paid, Some("80.00"), Some("40.00")),
+        );
+        assert_eq!(m.as_deref(), Some("paid 80.00 where 40.00 was asked"));
+
+        // A job we only heard about: what was paid against its own amountToCollect.
+        let m = mismatch(
+            None,
+            &paid(PaymentStatus::Paid, Some("39.99"), Some("39.99")),
+        )
+        .unwrap();
+        assert!(
+            m.starts_with("paid 39.99 where 40.00 was asked; payment 99 paid 39.99"),
+            "{m}"
+        );
+
+        // Nothing taken yet, or a cancelled payment still showing an amount: no mismatch.
+        assert_eq!(
+            mismatch(
+                Some(&want),
+                &paid(PaymentStatus::Pending, Some("0.00"), Some("0"))
+            ),
+            None
+        );
+        assert_eq!(
+            mismatch(
+                Some(&want),
+                &paid(PaymentStatus::Cancelled, Some("40.00"), Some("1.00"))
+            ),
+            None
+        );
     }
 }

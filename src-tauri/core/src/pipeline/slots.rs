@@ -26,6 +26,13 @@ pub struct Slot {
     slots: GatewaySlots,
 }
 
+impl Slot {
+    /// The slots this one came from (to ask again later, after handing it back).
+    pub fn pool(&self) -> GatewaySlots {
+        self.slots.clone()
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         self.slots.count.send_modify(|c| c.free += 1);

@@ -4,9 +4,10 @@
 //! the same change.
 
 use super::refs::{self, JobNames};
-use super::{amount_opt, at, currency_opt, inbox, now, summaries, ts_opt, Fail, PgStore, Tx};
+use super::{amount_opt, at, currency_opt, inbox, now, summaries, Fail, PgStore, Tx};
 use tillwatch_core::domain::{
-    judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Seen, Verdict,
+    judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Seen, Timestamp,
+    Verdict,
 };
 use tillwatch_core::store::{Applied, Held, RemoteChange, StatusChange, StoreError};
 use time::OffsetDateTime;
@@ -65,13 +66,17 @@ async fn apply(
     let job = snap.job_ref.as_str();
     let stored = tx
         .query_opt(
-            "SELECT status, gateway_updated_at, order_number, email, amount, currency
+            "SELECT status, gateway_updated_ticks, order_number, email, amount, currency
              FROM payment_jobs WHERE job_ref = $1 FOR UPDATE",
             &[&job],
         )
         .await?;
     let held = match &stored {
-        Some(r) => Some((PaymentStatus::from(r.try_get::<_, &str>(0)?), ts_opt(r, 1)?)),
+        Some(r) => Some((
+            PaymentStatus::from(r.try_get::<_, &str>(0)?),
+            r.try_get::<_, Option<i64>>(1)?
+                .map(Timestamp::from_unix_ticks),
+        )),
         None => None,
     };
     let held_seen = held.as_ref().map(|(status, at)| Seen { status, at: *at });
@@ -128,8 +133,8 @@ async fn apply(
     tx.execute(
         "INSERT INTO payment_jobs (job_ref, order_number, email, status, amount, paid_amount,
              currency, mismatch, gateway_created_at, gateway_updated_at, first_seen_at,
-             updated_at, last_confirmed_at, amount_minor)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12)
+             updated_at, last_confirmed_at, amount_minor, gateway_updated_ticks)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, $13)
          ON CONFLICT (job_ref) DO UPDATE SET
              order_number = coalesce(excluded.order_number, payment_jobs.order_number),
              email = coalesce(excluded.email, payment_jobs.email),
@@ -142,6 +147,8 @@ async fn apply(
                                            payment_jobs.gateway_created_at),
              gateway_updated_at = coalesce(excluded.gateway_updated_at,
                                            payment_jobs.gateway_updated_at),
+             gateway_updated_ticks = coalesce(excluded.gateway_updated_ticks,
+                                              payment_jobs.gateway_updated_ticks),
              updated_at = CASE WHEN payment_jobs.status IS NOT DISTINCT FROM excluded.status
                                THEN payment_jobs.updated_at ELSE excluded.updated_at END,
              last_confirmed_at = excluded.last_confirmed_at,
@@ -159,6 +166,7 @@ async fn apply(
             &snap.gateway_updated_at.map(at),
             &now,
             &amount_minor,
+            &snap.gateway_updated_at.map(Timestamp::unix_ticks),
         ],
     )
     .await?;
