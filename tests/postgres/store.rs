@@ -670,8 +670,8 @@ async fn changes_by_another_process_are_heard_and_ones_own_are_not() {
     let pg = TestPostgres::start();
     let a = store(&pg).await;
     let b = store(&pg).await;
-    let mut heard_by_a = a.remote_changes().expect("PostgreSQL has remote changes");
-    let mut heard_by_b = b.remote_changes().unwrap();
+    let mut heard_by_a = a.remote_changes().receiver;
+    let mut heard_by_b = b.remote_changes().receiver;
     settle_listeners().await;
 
     b.apply_snapshot(
@@ -686,6 +686,7 @@ async fn changes_by_another_process_are_heard_and_ones_own_are_not() {
     assert_eq!(
         next_change(&mut heard_by_a, Duration::from_secs(1)).await,
         Some(RemoteChange {
+            seq: 1,
             job_ref: job("42"),
             previous_status: None,
             status_changed: true,
@@ -712,6 +713,7 @@ async fn changes_by_another_process_are_heard_and_ones_own_are_not() {
     assert_eq!(
         next_change(&mut heard_by_b, Duration::from_secs(1)).await,
         Some(RemoteChange {
+            seq: 2,
             job_ref: job("42"),
             previous_status: None,
             status_changed: false,
@@ -772,7 +774,7 @@ async fn a_restarted_server_is_used_again_and_listened_to_without_help() {
     let mut pg = TestPostgres::start();
     let a = store(&pg).await;
     let b = store(&pg).await;
-    let mut heard_by_a = a.remote_changes().unwrap();
+    let mut heard_by_a = a.remote_changes().receiver;
     settle_listeners().await;
     a.record_delivery(delivery("1", "19")).await.unwrap();
 
