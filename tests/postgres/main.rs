@@ -4,6 +4,7 @@
 
 #[path = "../common/postgres.rs"]
 mod postgres;
+mod follow;
 mod store;
 
 use std::time::Duration;
@@ -33,6 +34,7 @@ const TABLES: &[&str] = &[
     "audit",
     "deliveries",
     "job_answers",
+    "order_changes",
     "order_counts",
     "payment_answers",
     "payment_jobs",

@@ -14,7 +14,7 @@ use tillwatch_core::store::{
     Claim, Held, NewDelivery, OrderFilter, OrderSort, PageAt, RemoteChange, ShipRequest, Store,
     StoreError, Unavailable, WorkerId,
 };
-use tillwatch_store_postgres::PgStore;
+use tillwatch_store_postgres::{PgStore, LISTENER_SUFFIX};
 
 use crate::postgres::TestPostgres;
 
@@ -825,8 +825,8 @@ async fn the_listener_stops_with_the_last_handle() {
         let client = watcher.get().await.unwrap();
         let n: i64 = client
             .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN tillwatch_orders'",
-                &[],
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&format!("tillwatch{LISTENER_SUFFIX}")],
             )
             .await
             .unwrap()

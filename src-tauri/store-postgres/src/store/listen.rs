@@ -25,6 +25,9 @@ const CATCH_UP_PAGE: u32 = 500;
 /// How often a long-lived process forgets old changes (it does at start too).
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 
+/// Added to the configured application name for the LISTEN connection.
+pub const LISTENER_SUFFIX: &str = "-changes";
+
 /// Why a session ended.
 enum Ended {
     /// Every store handle is gone.
@@ -123,7 +126,9 @@ where
     <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
 {
     let lost = Ended::Lost { listened: false };
-    let pg = config.to_pg();
+    let mut pg = config.to_pg();
+    // Named apart from the pool's connections, so an operator (or a test) can tell it.
+    pg.application_name(&format!("{}{LISTENER_SUFFIX}", config.application_name));
     let connecting = pg.connect(tls);
     let (client, mut connection) = tokio::select! {
         _ = stop.changed() => return Ended::Stopped,

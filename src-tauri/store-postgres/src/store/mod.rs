@@ -16,6 +16,8 @@ mod pages;
 mod refs;
 mod summaries;
 
+pub use listen::LISTENER_SUFFIX;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
