@@ -255,8 +255,7 @@ async fn a_window_that_fell_behind_reads_back_what_it_missed_once_in_order() {
     drop(busy);
 
     // Every change once, in order, and none again.
-    let expected: Vec<(String, Option<String>)> =
-        (10..20).map(|n| (n.to_string(), None)).collect();
+    let expected: Vec<(String, Option<String>)> = (10..20).map(|n| (n.to_string(), None)).collect();
     assert_eq!(window_events(&mut events, 10).await, expected);
     confirm(&serve, "1", "Paid", 2).await;
     assert_eq!(

@@ -2,9 +2,9 @@
 //! starts one per test): connecting with the password from the environment, the schema's
 //! migrations, NUMERIC amounts, a server that stops and comes back, and TLS refused.
 
+mod follow;
 #[path = "../common/postgres.rs"]
 mod postgres;
-mod follow;
 mod store;
 
 use std::time::Duration;

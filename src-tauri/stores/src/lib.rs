@@ -10,8 +10,8 @@ use tillwatch_core::domain::{
     OrderDetail, OrderSummary, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    Applied, Claim, CreatedJobRecord, Found, Held, NewDelivery, OrderFilter, OrdersSlice,
-    PendingDelivery, RejectedDelivery, LoggedChange, RemoteChanges, ShipRequest, Store, StoreError,
+    Applied, Claim, CreatedJobRecord, Found, Held, LoggedChange, NewDelivery, OrderFilter,
+    OrdersSlice, PendingDelivery, RejectedDelivery, RemoteChanges, ShipRequest, Store, StoreError,
 };
 use tillwatch_store_postgres::{DatabaseConfig, PgError, PgStore};
 use tillwatch_store_sqlite::SqliteStore;

@@ -136,6 +136,9 @@ mod tests {
         }
         assert_eq!(c.floor(), 10_000);
         assert_eq!(c.handled.len(), KEEP_BELOW);
-        assert!(!c.take(10_000 - KEEP_BELOW as i64 + 1, now), "recent: told once");
+        assert!(
+            !c.take(10_000 - KEEP_BELOW as i64 + 1, now),
+            "recent: told once"
+        );
     }
 }

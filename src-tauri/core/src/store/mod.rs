@@ -14,7 +14,6 @@ mod refs;
 use std::future::Future;
 use std::time::Duration;
 
-
 pub use changes::{
     Applied, CreatedJobRecord, Held, LoggedChange, RemoteChange, RemoteChanges, StatusChange,
 };

@@ -4,14 +4,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-
 use tillwatch_core::domain::{
     Amount, ChangeSource, Currency, DeliveryState, Expected, Failing, JobRef, JobSnapshot,
     OrderDetail, OrderSummary, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    Applied, Claim, CreatedJobRecord, Found, Held, NewDelivery, OrderFilter, OrdersSlice,
-    PendingDelivery, RejectedDelivery, LoggedChange, RemoteChanges, ShipRequest, Store, StoreError,
+    Applied, Claim, CreatedJobRecord, Found, Held, LoggedChange, NewDelivery, OrderFilter,
+    OrdersSlice, PendingDelivery, RejectedDelivery, RemoteChanges, ShipRequest, Store, StoreError,
 };
 
 use super::PgStore;

@@ -105,7 +105,9 @@ pub(super) async fn read_after(
 }
 
 /// The last place given out so far (0 for an empty log).
-pub(super) async fn latest(client: &(impl GenericClient + Sync)) -> Result<i64, tokio_postgres::Error> {
+pub(super) async fn latest(
+    client: &(impl GenericClient + Sync),
+) -> Result<i64, tokio_postgres::Error> {
     Ok(client
         .query_one("SELECT coalesce(max(seq), 0) FROM order_changes", &[])
         .await?
@@ -113,7 +115,9 @@ pub(super) async fn latest(client: &(impl GenericClient + Sync)) -> Result<i64, 
 }
 
 /// Deletes changes older than `KEPT_FOR` by the database's clock; how many.
-pub(super) async fn prune(client: &(impl GenericClient + Sync)) -> Result<u64, tokio_postgres::Error> {
+pub(super) async fn prune(
+    client: &(impl GenericClient + Sync),
+) -> Result<u64, tokio_postgres::Error> {
     let secs = KEPT_FOR.as_secs_f64();
     client
         .execute(

@@ -78,16 +78,19 @@ impl Follower {
     }
 }
 
-pub(super) async fn run(
-    config: DatabaseConfig,
-    follower: Follower,
-    mut stop: watch::Receiver<()>,
-) {
+pub(super) async fn run(config: DatabaseConfig, follower: Follower, mut stop: watch::Receiver<()>) {
     let mut cursor = ChangeCursor::after(follower.told_to.load(Ordering::Acquire));
     let mut pause = FIRST_RETRY;
     loop {
         let ended = if config.sslmode == SslMode::Disable {
-            session(&config, tokio_postgres::NoTls, &follower, &mut cursor, &mut stop).await
+            session(
+                &config,
+                tokio_postgres::NoTls,
+                &follower,
+                &mut cursor,
+                &mut stop,
+            )
+            .await
         } else {
             match crate::tls::connector(&config) {
                 Ok(tls) => session(&config, tls, &follower, &mut cursor, &mut stop).await,
@@ -128,7 +131,7 @@ where
     let lost = Ended::Lost { listened: false };
     let mut pg = config.to_pg();
     // Named apart from the pool's connections, so an operator (or a test) can tell it.
-    pg.application_name(&format!("{}{LISTENER_SUFFIX}", config.application_name));
+    pg.application_name(format!("{}{LISTENER_SUFFIX}", config.application_name));
     let connecting = pg.connect(tls);
     let (client, mut connection) = tokio::select! {
         _ = stop.changed() => return Ended::Stopped,
