@@ -4,53 +4,22 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use tillwatch_core::app::{ShopPolicy, Tillwatch};
-use tillwatch_core::domain::{
-    ChangeSource, Currency, JobRef, JobSnapshot, PaymentRef, PaymentSnapshot, PaymentStatus,
-    Timestamp,
-};
+use tillwatch_core::domain::{ChangeSource, PaymentStatus};
 use tillwatch_core::pipeline::CoreEvent;
 use tillwatch_core::store::{RemoteChange, Store};
 use tillwatch_store_postgres::{PgPool, PgStore, LISTENER_SUFFIX, MAX_CONNECTIONS};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::postgres::{TestPostgres, USER};
-
-fn job(s: &str) -> JobRef {
-    JobRef::parse(s).unwrap()
-}
-
-fn snapshot(job_ref: &str, status: &str, second: u32) -> JobSnapshot {
-    let status = PaymentStatus::from(status.to_owned());
-    let updated = Timestamp::parse(&format!("2026-11-24T10:00:{second:02}Z")).unwrap();
-    JobSnapshot {
-        job_ref: job(job_ref),
-        order_number: Some(format!("O-{job_ref}")),
-        email: None,
-        status: status.clone(),
-        amount: Some("10.00".parse().unwrap()),
-        paid_amount: None,
-        currency: Some(Currency::parse("GBP").unwrap()),
-        created_at: None,
-        gateway_updated_at: Some(updated),
-        payments: vec![PaymentSnapshot {
-            payment_ref: PaymentRef::parse(&format!("{job_ref}9")).unwrap(),
-            status,
-            amount: None,
-            failure_code: None,
-            failure_reason: None,
-            created_at: None,
-            raw: json!({}),
-        }],
-        raw: json!({"reference": job_ref}),
-    }
-}
+use crate::store::{job, settle_listeners, snapshot};
 
 /// Another process confirms a job's status (a `serve` on another machine).
 async fn confirm(by: &PgStore, job_ref: &str, status: &str, second: u32) {
+    let at = format!("2026-11-24T10:00:{second:02}Z");
+    let status = PaymentStatus::from(status.to_owned());
     by.apply_snapshot(
-        snapshot(job_ref, status, second),
+        snapshot(job_ref, status, &at, &format!("O-{job_ref}")),
         ChangeSource::Notification,
         None,
         None,
@@ -64,11 +33,6 @@ async fn store_named(pg: &TestPostgres, name: &str, changes_kept: usize) -> PgSt
     PgStore::connect_keeping(crate::config(pg, &url), changes_kept)
         .await
         .expect("the store connects and migrates")
-}
-
-/// Gives each store's LISTEN task time to be listening.
-async fn settle_listeners() {
-    tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
 /// What `rx` receives until `wanted` changes came (or 20 s), then anything more in 500 ms.

@@ -24,7 +24,7 @@ async fn store(pg: &TestPostgres) -> PgStore {
         .expect("the store connects and migrates")
 }
 
-fn job(s: &str) -> JobRef {
+pub(crate) fn job(s: &str) -> JobRef {
     JobRef::parse(s).unwrap()
 }
 
@@ -33,7 +33,12 @@ fn payment(s: &str) -> PaymentRef {
 }
 
 /// As tests/core/store.rs builds one: one payment, `{job}9`.
-fn snapshot(job_ref: &str, status: PaymentStatus, updated: &str, order: &str) -> JobSnapshot {
+pub(crate) fn snapshot(
+    job_ref: &str,
+    status: PaymentStatus,
+    updated: &str,
+    order: &str,
+) -> JobSnapshot {
     JobSnapshot {
         job_ref: job(job_ref),
         order_number: Some(order.into()),
@@ -661,7 +666,7 @@ async fn next_change(
 }
 
 /// Gives each store's LISTEN task time to be listening.
-async fn settle_listeners() {
+pub(crate) async fn settle_listeners() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
