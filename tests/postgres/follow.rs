@@ -230,3 +230,35 @@ async fn a_window_that_fell_behind_reads_back_what_it_missed_once_in_order() {
     let _ = stop.send(());
     following.await.unwrap();
 }
+
+#[tokio::test]
+async fn the_change_log_keeps_a_week() {
+    let pg = TestPostgres::start();
+    let serve = store_named(&pg, "serve", 1024).await;
+    confirm(&serve, "1", "Pending", 0).await;
+    confirm(&serve, "2", "Pending", 0).await;
+    let admin = crate::pool(&pg).await;
+    let admin = admin.get().await.unwrap();
+    // The first change was made eight days ago by the database's clock.
+    admin
+        .execute(
+            "UPDATE order_changes SET changed_at = now() - interval '8 days' WHERE seq = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    // A process starting forgets it; the recent one stays for followers to read.
+    let _window = store_named(&pg, "window", 1024).await;
+    let kept: Vec<i64> = admin
+        .query("SELECT seq FROM order_changes ORDER BY seq", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(kept, [2]);
+    let read_back = serve.changes_after(0, 10).await.unwrap();
+    assert_eq!(read_back.len(), 1);
+    assert_eq!(read_back[0].change.job_ref, job("2"));
+    assert!(read_back[0].ours, "its own change, marked so");
+}
