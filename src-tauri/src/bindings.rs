@@ -21,6 +21,9 @@ use crate::views::{HourBucket, OrdersPage, OrdersQuery, SearchHit, Takings, Toda
 pub const EVENT_ORDERS_CHANGED: &str = "orders-changed";
 pub const EVENT_HEALTH_CHANGED: &str = "health-changed";
 pub const EVENT_TUNNEL_URL_CHANGED: &str = "tunnel-url-changed";
+/// The window fell behind the core's events (how many it missed): what it shows is
+/// read again.
+pub const EVENT_ORDERS_MISSED: &str = "orders-missed";
 
 pub const PATH: &str = "ui/src/lib/bindings.ts";
 
@@ -70,7 +73,7 @@ pub fn typescript() -> String {
         out.push_str("\n\n");
     }
     out.push_str(&format!(
-        "export const EVENT_ORDERS_CHANGED = \"{EVENT_ORDERS_CHANGED}\";\nexport const EVENT_HEALTH_CHANGED = \"{EVENT_HEALTH_CHANGED}\";\nexport const EVENT_TUNNEL_URL_CHANGED = \"{EVENT_TUNNEL_URL_CHANGED}\";\n"
+        "export const EVENT_ORDERS_CHANGED = \"{EVENT_ORDERS_CHANGED}\";\nexport const EVENT_HEALTH_CHANGED = \"{EVENT_HEALTH_CHANGED}\";\nexport const EVENT_TUNNEL_URL_CHANGED = \"{EVENT_TUNNEL_URL_CHANGED}\";\nexport const EVENT_ORDERS_MISSED = \"{EVENT_ORDERS_MISSED}\";\n"
     ));
     out
 }

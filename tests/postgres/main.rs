@@ -2,6 +2,7 @@
 //! starts one per test): connecting with the password from the environment, the schema's
 //! migrations, NUMERIC amounts, a server that stops and comes back, and TLS refused.
 
+mod follow;
 #[path = "../common/postgres.rs"]
 mod postgres;
 mod store;
@@ -33,6 +34,7 @@ const TABLES: &[&str] = &[
     "audit",
     "deliveries",
     "job_answers",
+    "order_changes",
     "order_counts",
     "payment_answers",
     "payment_jobs",

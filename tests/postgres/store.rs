@@ -14,7 +14,7 @@ use tillwatch_core::store::{
     Claim, Held, NewDelivery, OrderFilter, OrderSort, PageAt, RemoteChange, ShipRequest, Store,
     StoreError, Unavailable, WorkerId,
 };
-use tillwatch_store_postgres::PgStore;
+use tillwatch_store_postgres::{PgStore, LISTENER_SUFFIX};
 
 use crate::postgres::TestPostgres;
 
@@ -24,7 +24,7 @@ async fn store(pg: &TestPostgres) -> PgStore {
         .expect("the store connects and migrates")
 }
 
-fn job(s: &str) -> JobRef {
+pub(crate) fn job(s: &str) -> JobRef {
     JobRef::parse(s).unwrap()
 }
 
@@ -33,7 +33,12 @@ fn payment(s: &str) -> PaymentRef {
 }
 
 /// As tests/core/store.rs builds one: one payment, `{job}9`.
-fn snapshot(job_ref: &str, status: PaymentStatus, updated: &str, order: &str) -> JobSnapshot {
+pub(crate) fn snapshot(
+    job_ref: &str,
+    status: PaymentStatus,
+    updated: &str,
+    order: &str,
+) -> JobSnapshot {
     JobSnapshot {
         job_ref: job(job_ref),
         order_number: Some(order.into()),
@@ -665,7 +670,7 @@ async fn next_change(
 }
 
 /// Gives each store's LISTEN task time to be listening.
-async fn settle_listeners() {
+pub(crate) async fn settle_listeners() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
@@ -674,8 +679,8 @@ async fn changes_by_another_process_are_heard_and_ones_own_are_not() {
     let pg = TestPostgres::start();
     let a = store(&pg).await;
     let b = store(&pg).await;
-    let mut heard_by_a = a.remote_changes().expect("PostgreSQL has remote changes");
-    let mut heard_by_b = b.remote_changes().unwrap();
+    let mut heard_by_a = a.remote_changes().receiver;
+    let mut heard_by_b = b.remote_changes().receiver;
     settle_listeners().await;
 
     b.apply_snapshot(
@@ -690,6 +695,7 @@ async fn changes_by_another_process_are_heard_and_ones_own_are_not() {
     assert_eq!(
         next_change(&mut heard_by_a, Duration::from_secs(1)).await,
         Some(RemoteChange {
+            seq: 1,
             job_ref: job("42"),
             previous_status: None,
             status_changed: true,
@@ -716,6 +722,7 @@ async fn changes_by_another_process_are_heard_and_ones_own_are_not() {
     assert_eq!(
         next_change(&mut heard_by_b, Duration::from_secs(1)).await,
         Some(RemoteChange {
+            seq: 2,
             job_ref: job("42"),
             previous_status: None,
             status_changed: false,
@@ -776,7 +783,7 @@ async fn a_restarted_server_is_used_again_and_listened_to_without_help() {
     let mut pg = TestPostgres::start();
     let a = store(&pg).await;
     let b = store(&pg).await;
-    let mut heard_by_a = a.remote_changes().unwrap();
+    let mut heard_by_a = a.remote_changes().receiver;
     settle_listeners().await;
     a.record_delivery(delivery("1", "19")).await.unwrap();
 
@@ -827,8 +834,8 @@ async fn the_listener_stops_with_the_last_handle() {
         let client = watcher.get().await.unwrap();
         let n: i64 = client
             .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN tillwatch_orders'",
-                &[],
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&format!("tillwatch{LISTENER_SUFFIX}")],
             )
             .await
             .unwrap()

@@ -19,9 +19,13 @@ use crate::pipeline::{
     ReconcilerConfig,
 };
 use crate::store::{
-    OrderCursor, OrderFilter, PageAt, RemoteChange, ShipRequest, Store, StoreError,
+    ChangeCursor, OrderCursor, OrderFilter, PageAt, RemoteChange, RemoteChanges, ShipRequest,
+    Store, StoreError,
 };
 use crate::views::{OrdersPage, OrdersQuery, SearchHit, Today};
+
+/// Changes read back from the shared store's log per request, when a follower fell behind.
+const CATCH_UP_PAGE: u32 = 500;
 
 /// An error for the faces: a stable code plus words for the owner.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -430,25 +434,59 @@ impl<S: Store> Tillwatch<S> {
         Ok(crate::export::orders_csv(&orders))
     }
 
-    /// Runs the listener, confirm worker and reconciler until `shutdown` resolves.
     /// Tells this process's faces about the order changes other processes commit to a
     /// shared store, as if it had made them, until `stop`. Returns at once where no other
-    /// process writes to the store (SQLite).
+    /// process writes to the store (SQLite). Each change is told once: one this follower
+    /// fell behind on is read back from the store's change log.
     pub async fn follow_others(&self, stop: impl Future<Output = ()>) {
-        let Some(mut changes) = self.store.remote_changes() else {
+        let Some(RemoteChanges {
+            mut receiver,
+            after,
+        }) = self.store.remote_changes()
+        else {
             return;
         };
+        let mut cursor = ChangeCursor::after(after);
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 _ = &mut stop => break,
-                change = changes.recv() => match change {
-                    Ok(change) => self.publish_remote(change).await,
+                change = receiver.recv() => match change {
+                    Ok(change) => {
+                        if cursor.take(change.seq, tokio::time::Instant::now()) {
+                            self.publish_remote(change).await;
+                        }
+                    }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "fell behind other processes' changes; the next one refreshes");
+                        tracing::info!(missed, "fell behind other processes' changes; reading them back");
+                        self.catch_up(&mut cursor).await;
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
+            }
+        }
+    }
+
+    /// Tells the changes in the log after the cursor that it has not handled, in order.
+    async fn catch_up(&self, cursor: &mut ChangeCursor) {
+        let mut from = cursor.floor();
+        loop {
+            let page = match self.store.changes_after(from, CATCH_UP_PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    // What is left is told by the next change's reload of its order only.
+                    tracing::warn!(code = e.code(), error = %e, "cannot read back the changes this window missed");
+                    return;
+                }
+            };
+            for logged in &page {
+                from = logged.change.seq;
+                if cursor.take(from, tokio::time::Instant::now()) && !logged.ours {
+                    self.publish_remote(logged.change.clone()).await;
+                }
+            }
+            if page.len() < CATCH_UP_PAGE as usize {
+                return;
             }
         }
     }
@@ -468,6 +506,7 @@ impl<S: Store> Tillwatch<S> {
         }
     }
 
+    /// Runs the listener, confirm worker and reconciler until `shutdown` resolves.
     pub async fn serve(
         &self,
         gateway: GatewayClient,

@@ -10,7 +10,9 @@ use tokio::sync::broadcast::error::RecvError;
 use super::coalesce::Batcher;
 use super::services::{DesktopState, Observed, Running};
 use super::tray;
-use crate::bindings::{EVENT_HEALTH_CHANGED, EVENT_ORDERS_CHANGED, EVENT_TUNNEL_URL_CHANGED};
+use crate::bindings::{
+    EVENT_HEALTH_CHANGED, EVENT_ORDERS_CHANGED, EVENT_ORDERS_MISSED, EVENT_TUNNEL_URL_CHANGED,
+};
 use crate::domain::{ChangeSource, Outcome};
 use crate::pipeline::CoreEvent;
 use crate::tunnel::TunnelEvent;
@@ -52,7 +54,16 @@ fn forward<R: Runtime>(handle: AppHandle<R>, running: &Running) {
                         health_soon(&mut health_due);
                     }
                     Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "window fell behind the core's events");
+                        // Which orders changed is lost: what the window shows is read
+                        // again, after the changes already on their way.
+                        tracing::warn!(missed = n, "window fell behind the core's events; reloading it");
+                        let on_their_way = orders.take(Instant::now());
+                        if !on_their_way.is_empty() {
+                            send_orders(&handle, on_their_way);
+                        }
+                        if let Err(e) = handle.emit(EVENT_ORDERS_MISSED, n) {
+                            tracing::warn!(error = %e, "could not tell the window");
+                        }
                         health_soon(&mut health_due);
                     }
                     Err(RecvError::Closed) => break,

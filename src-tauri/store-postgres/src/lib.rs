@@ -14,7 +14,7 @@ pub use config::{DatabaseConfig, Password, SslMode, PASSWORD_ENV, PGPASSWORD_ENV
 pub use error::PgError;
 pub use migrations::Migrated;
 pub use pool::{PgPool, INTAKE_CONNECTIONS, MAX_CONNECTIONS};
-pub use store::PgStore;
+pub use store::{PgStore, LISTENER_SUFFIX};
 
 /// The driver, so callers use the very version this crate was built with.
 pub use deadpool_postgres;

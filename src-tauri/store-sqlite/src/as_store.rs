@@ -9,10 +9,9 @@ use tillwatch_core::domain::{
     OrderDetail, OrderSummary, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    Applied, Claim, CreatedJobRecord, Found, Held, NewDelivery, OrderFilter, OrdersSlice,
-    PendingDelivery, RejectedDelivery, RemoteChange, ShipRequest, Store, StoreError,
+    Applied, Claim, CreatedJobRecord, Found, Held, LoggedChange, NewDelivery, OrderFilter,
+    OrdersSlice, PendingDelivery, RejectedDelivery, RemoteChanges, ShipRequest, Store, StoreError,
 };
-use tokio::sync::broadcast;
 
 use super::SqliteStore;
 
@@ -20,8 +19,17 @@ type Answer<T> = Result<T, StoreError>;
 
 impl Store for SqliteStore {
     /// One process owns the file: nothing else writes to it.
-    fn remote_changes(&self) -> Option<broadcast::Receiver<RemoteChange>> {
+    fn remote_changes(&self) -> Option<RemoteChanges> {
         None
+    }
+
+    /// No other process writes to the file: there is nothing to miss.
+    fn changes_after(
+        &self,
+        _seq: i64,
+        _limit: u32,
+    ) -> impl Future<Output = Answer<Vec<LoggedChange>>> + Send {
+        std::future::ready(Ok(Vec::new()))
     }
 
     fn refusing_when_full(&self) -> Self {

@@ -10,12 +10,11 @@ use tillwatch_core::domain::{
     OrderDetail, OrderSummary, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    Applied, Claim, CreatedJobRecord, Found, Held, NewDelivery, OrderFilter, OrdersSlice,
-    PendingDelivery, RejectedDelivery, RemoteChange, ShipRequest, Store, StoreError,
+    Applied, Claim, CreatedJobRecord, Found, Held, LoggedChange, NewDelivery, OrderFilter,
+    OrdersSlice, PendingDelivery, RejectedDelivery, RemoteChanges, ShipRequest, Store, StoreError,
 };
 use tillwatch_store_postgres::{DatabaseConfig, PgError, PgStore};
 use tillwatch_store_sqlite::SqliteStore;
-use tokio::sync::broadcast;
 
 /// A database URL as it may be shown: no password.
 pub fn describe_url(url: &str) -> String {
@@ -75,11 +74,15 @@ macro_rules! on_either {
 type Answer<T> = Result<T, StoreError>;
 
 impl Store for AnyStore {
-    fn remote_changes(&self) -> Option<broadcast::Receiver<RemoteChange>> {
+    fn remote_changes(&self) -> Option<RemoteChanges> {
         match self {
             Self::Sqlite(s) => s.remote_changes(),
-            Self::Postgres(s) => s.remote_changes(),
+            Self::Postgres(s) => Store::remote_changes(s),
         }
+    }
+
+    async fn changes_after(&self, seq: i64, limit: u32) -> Answer<Vec<LoggedChange>> {
+        on_either!(self, s => s.changes_after(seq, limit))
     }
 
     fn refusing_when_full(&self) -> Self {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { api, defaultQuery, errorMessage, onOrderChanged, onUrlChanged, setBackend, type Backend } from './api';
+import { api, defaultQuery, errorMessage, onOrderChanged, onOrdersMissed, onUrlChanged, setBackend, type Backend } from './api';
 
 describe('api', () => {
   it('calls the commands with camelCase arguments and passes references as strings', async () => {
@@ -62,6 +62,24 @@ describe('api', () => {
     handler!([change('43'), { kind: 'deliveryReceived', receivedAt: 'x' }, change('44')]);
     handler!(null);
     expect(seen).toEqual(['42', '43', '44']);
+  });
+
+  it('tells a window that fell behind to read what it shows again', async () => {
+    const heard: string[] = [];
+    let handler: ((p: unknown) => void) | null = null;
+    setBackend({
+      invoke: async <T>() => null as T,
+      listen: async <T>(event: string, h: (p: T) => void) => {
+        heard.push(event);
+        handler = h as (p: unknown) => void;
+        return () => {};
+      },
+    });
+    let reloads = 0;
+    await onOrdersMissed(() => reloads++);
+    expect(heard).toEqual(['orders-missed']);
+    handler!(7);
+    expect(reloads).toBe(1);
   });
 
   it('calls the payment link and tunnel commands with camelCase arguments', async () => {

@@ -7,6 +7,7 @@ import { listen as tauriListen } from '@tauri-apps/api/event';
 import {
   EVENT_HEALTH_CHANGED,
   EVENT_ORDERS_CHANGED,
+  EVENT_ORDERS_MISSED,
   EVENT_TUNNEL_URL_CHANGED,
   type ConnectionTest,
   type CoreEvent,
@@ -141,6 +142,15 @@ export async function onOrderChanged(handler: (e: OrderChanged) => void): Promis
       if (e && e.kind === 'orderChanged') handler(e);
     }
   });
+}
+
+/**
+ * Calls `handler` when the window fell behind the app's changes: which orders changed is
+ * lost, so what it shows is to be read again.
+ */
+export async function onOrdersMissed(handler: () => void): Promise<Unlisten> {
+  const b = await getBackend();
+  return b.listen<number>(EVENT_ORDERS_MISSED, () => handler());
 }
 
 export async function onHealthChanged(handler: (h: Health) => void): Promise<Unlisten> {

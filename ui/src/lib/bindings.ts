@@ -280,3 +280,4 @@ message: string, at: string, };
 export const EVENT_ORDERS_CHANGED = "orders-changed";
 export const EVENT_HEALTH_CHANGED = "health-changed";
 export const EVENT_TUNNEL_URL_CHANGED = "tunnel-url-changed";
+export const EVENT_ORDERS_MISSED = "orders-missed";

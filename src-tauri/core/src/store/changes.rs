@@ -60,10 +60,30 @@ pub struct CreatedJobRecord {
 /// payment that a `serve` on another machine confirmed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteChange {
+    /// Its place in the shared store's change log: a follower that missed changes reads
+    /// the log after the last place it handled (`Store::changes_after`).
+    pub seq: i64,
     pub job_ref: JobRef,
     /// The order's own status before the change; `None` when first seen.
     pub previous_status: Option<PaymentStatus>,
     /// Whether the order's own status changed (not only an attempt or the shipped mark).
     pub status_changed: bool,
     pub source: ChangeSource,
+}
+
+/// A change as the shared store's log holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedChange {
+    pub change: RemoteChange,
+    /// This process made it (and told its own faces then): only its place counts.
+    pub ours: bool,
+}
+
+/// Other processes' changes as they commit, and where in the log they start.
+#[derive(Debug)]
+pub struct RemoteChanges {
+    pub receiver: tokio::sync::broadcast::Receiver<RemoteChange>,
+    /// Every change up to this place was handed out before `receiver` subscribed: a
+    /// receiver that lags reads the log after it.
+    pub after: i64,
 }

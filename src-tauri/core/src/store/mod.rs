@@ -5,6 +5,7 @@
 //! for the owner, never the database's text.
 
 mod changes;
+mod cursor;
 mod deliveries;
 mod orders;
 mod pages;
@@ -13,9 +14,10 @@ mod refs;
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-
-pub use changes::{Applied, CreatedJobRecord, Held, RemoteChange, StatusChange};
+pub use changes::{
+    Applied, CreatedJobRecord, Held, LoggedChange, RemoteChange, RemoteChanges, StatusChange,
+};
+pub use cursor::{ChangeCursor, HOLE_LIFE};
 pub use deliveries::{
     kept_body, machine_name, Claim, NewDelivery, PendingDelivery, RejectedDelivery, WorkerId,
     MAX_KEPT_MALFORMED,
@@ -108,7 +110,14 @@ type Answer<T> = Result<T, StoreError>;
 pub trait Store: Clone + Send + Sync + 'static {
     /// Orders changed by another process that shares this store, as each change commits;
     /// `None` where no other process writes to it.
-    fn remote_changes(&self) -> Option<broadcast::Receiver<RemoteChange>>;
+    fn remote_changes(&self) -> Option<RemoteChanges>;
+    /// The shared store's change log after place `seq`, in order, at most `limit`: what a
+    /// follower that fell behind missed. Empty where no other process writes to the store.
+    fn changes_after(
+        &self,
+        seq: i64,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<LoggedChange>>> + Send;
 
     /// The same store, whose writes fail at once with [`Unavailable::Overloaded`] when it
     /// is saturated instead of waiting for room: the listener's handle (a 503 now is better

@@ -4,15 +4,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-
 use tillwatch_core::domain::{
     Amount, ChangeSource, Currency, DeliveryState, Expected, Failing, JobRef, JobSnapshot,
     OrderDetail, OrderSummary, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    Applied, Claim, CreatedJobRecord, Found, Held, NewDelivery, OrderFilter, OrdersSlice,
-    PendingDelivery, RejectedDelivery, RemoteChange, ShipRequest, Store, StoreError,
+    Applied, Claim, CreatedJobRecord, Found, Held, LoggedChange, NewDelivery, OrderFilter,
+    OrdersSlice, PendingDelivery, RejectedDelivery, RemoteChanges, ShipRequest, Store, StoreError,
 };
 
 use super::PgStore;
@@ -20,8 +18,16 @@ use super::PgStore;
 type Answer<T> = Result<T, StoreError>;
 
 impl Store for PgStore {
-    fn remote_changes(&self) -> Option<broadcast::Receiver<RemoteChange>> {
-        Some(self.shared.changes.subscribe())
+    fn remote_changes(&self) -> Option<RemoteChanges> {
+        Some(PgStore::remote_changes(self))
+    }
+
+    fn changes_after(
+        &self,
+        seq: i64,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<LoggedChange>>> + Send {
+        PgStore::changes_after(self, seq, limit)
     }
 
     fn refusing_when_full(&self) -> Self {

@@ -3,13 +3,14 @@
 //! are serialised by its lock, so two processes confirming it at once never both record
 //! the same change.
 
+use super::change_log;
 use super::refs::{self, JobNames};
 use super::{amount_opt, at, currency_opt, inbox, now, summaries, Fail, PgStore, Tx};
 use tillwatch_core::domain::{
     judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Seen, Timestamp,
     Verdict,
 };
-use tillwatch_core::store::{Applied, Held, RemoteChange, StatusChange, StoreError};
+use tillwatch_core::store::{Applied, Held, StatusChange, StoreError};
 use time::OffsetDateTime;
 
 impl PgStore {
@@ -40,9 +41,9 @@ impl PgStore {
                 }
                 if !applied.changes.is_empty() {
                     let job = applied.job_change();
-                    tx.changed(&RemoteChange {
-                        job_ref: snapshot.job_ref.clone(),
-                        previous_status: job.and_then(|c| c.from.clone()),
+                    tx.changed(change_log::Change {
+                        job_ref: &snapshot.job_ref,
+                        previous_status: job.and_then(|c| c.from.as_ref()),
                         status_changed: job.is_some(),
                         source,
                     })

@@ -1,9 +1,10 @@
 //! Payment jobs created from the app (the SQLite store's `links`), and the audit log.
 
+use super::change_log;
 use super::confirm::insert_event;
 use super::{now, orders, refs, Fail, PgStore};
 use tillwatch_core::domain::{ChangeSource, JobRef, OrderDetail, PaymentStatus};
-use tillwatch_core::store::{CreatedJobRecord, RemoteChange, StatusChange, StoreError};
+use tillwatch_core::store::{CreatedJobRecord, StatusChange, StoreError};
 
 impl PgStore {
     /// Whether any order already uses this order number.
@@ -103,8 +104,8 @@ impl PgStore {
                     &[&now, &job, &r.payment_link],
                 )
                 .await?;
-                tx.changed(&RemoteChange {
-                    job_ref: r.job_ref.clone(),
+                tx.changed(change_log::Change {
+                    job_ref: &r.job_ref,
                     previous_status: None,
                     status_changed: false,
                     source: ChangeSource::Owner,

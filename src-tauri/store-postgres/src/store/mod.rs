@@ -6,6 +6,7 @@
 //! deadlock, and a change of an order is announced to the other processes (`listen`).
 
 mod as_store;
+mod change_log;
 mod confirm;
 mod inbox;
 mod links;
@@ -15,9 +16,11 @@ mod pages;
 mod refs;
 mod summaries;
 
+pub use listen::LISTENER_SUFFIX;
+
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +33,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use tillwatch_core::domain::{Amount, Currency, JobRef, ShipRefusal, Timestamp};
-use tillwatch_core::store::RemoteChange;
+use tillwatch_core::store::{RemoteChange, RemoteChanges};
 use tillwatch_core::store::{StoreError, Unavailable};
 
 use crate::{DatabaseConfig, PgError, PgPool};
@@ -60,6 +63,8 @@ struct Shared {
     /// This store's name in change notifications, so its own are not reported back.
     origin: String,
     changes: broadcast::Sender<RemoteChange>,
+    /// The LISTEN task's place in the change log: every change up to it was handed out.
+    told_to: Arc<AtomicI64>,
     /// The newest search: an older one finishing later answers `Superseded`.
     searches: AtomicU64,
     /// Dropped with the last clone: the LISTEN task sees it close and ends.
@@ -73,16 +78,40 @@ impl PgStore {
     /// Connects, brings the schema up to date, and starts listening for other processes'
     /// changes. Must be called within a Tokio runtime (the listener is a task).
     pub async fn connect(config: DatabaseConfig) -> Result<PgStore, PgError> {
+        Self::connect_keeping(config, CHANGES_KEPT).await
+    }
+
+    /// `connect`, keeping `changes_kept` changes for a slow receiver before it lags (a
+    /// test's small number shows what a receiver that fell behind does).
+    pub async fn connect_keeping(
+        config: DatabaseConfig,
+        changes_kept: usize,
+    ) -> Result<PgStore, PgError> {
         let pool = PgPool::connect(&config).await?;
         pool.migrate().await?;
+        // Changes from here on are this process's to hear: the LISTEN task reads back any
+        // that commit before it is listening.
+        let start = {
+            let client = pool.get().await?;
+            match change_log::prune(&**client).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(changes = n, "forgot old changes"),
+                Err(e) => tracing::warn!(error = %e, "cannot forget old changes"),
+            }
+            change_log::latest(&**client).await?
+        };
         let intake = PgPool::with_size(&config, crate::pool::INTAKE_CONNECTIONS)?;
         let origin = format!("{:016x}", fastrand::u64(..));
-        let (changes, _) = broadcast::channel(CHANGES_KEPT);
+        let (changes, _) = broadcast::channel(changes_kept);
+        let told_to = Arc::new(AtomicI64::new(start));
         let (stop, stopped) = watch::channel(());
         tokio::spawn(listen::run(
             config,
-            origin.clone(),
-            changes.clone(),
+            listen::Follower {
+                origin: origin.clone(),
+                changes: changes.clone(),
+                told_to: Arc::clone(&told_to),
+            },
             stopped,
         ));
         Ok(PgStore {
@@ -91,11 +120,23 @@ impl PgStore {
             shared: Arc::new(Shared {
                 origin,
                 changes,
+                told_to,
                 searches: AtomicU64::new(0),
                 _stop: stop,
                 intake,
             }),
         })
+    }
+
+    /// Other processes' changes from now on, and the place in the log they start after.
+    pub fn remote_changes(&self) -> RemoteChanges {
+        // Subscribed first: a change told between the two is received (and is at or below
+        // `after`, so a catch-up does not read it again).
+        let receiver = self.shared.changes.subscribe();
+        RemoteChanges {
+            receiver,
+            after: self.shared.told_to.load(Ordering::Acquire),
+        }
     }
 
     /// The pool underneath (tests, status).
@@ -231,15 +272,6 @@ impl Tx<'_> {
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
             .collect();
         self.query(sql, &refs).await
-    }
-
-    /// Tells the other processes sharing the database that this order changed; delivered
-    /// when (and only if) the transaction commits.
-    async fn changed(&self, change: &RemoteChange) -> Result<(), Fail> {
-        let payload = listen::encode(self.origin, change);
-        self.execute("SELECT pg_notify($1, $2)::text", &[&CHANNEL, &payload])
-            .await?;
-        Ok(())
     }
 
     /// Serialises the writers of one order, a new one included (no row to lock yet).

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
+use super::change_log;
 use super::refs;
 use super::summaries::{summary, unfinished_sql};
 use super::{amount_opt, at, currency_opt, job_ref, now, pages, ts, ts_opt, Fail, PgStore, Tx};
@@ -14,7 +15,7 @@ use tillwatch_core::domain::{
 };
 use tillwatch_core::store::{best_per_job, RefMatch};
 use tillwatch_core::store::{
-    Found, OrderFilter, OrdersSlice, RemoteChange, ShipRequest, StoreError, MIN_PARTIAL,
+    Found, OrderFilter, OrdersSlice, ShipRequest, StoreError, MIN_PARTIAL,
 };
 
 fn found_orders(found: Vec<Found>) -> Vec<OrderSummary> {
@@ -383,8 +384,8 @@ impl PgStore {
                     let detail = format!("{reason} (the gateway's answer: {mismatch})");
                     audit(tx, "mismatch overridden", job, Some(&detail), by).await?;
                 }
-                tx.changed(&RemoteChange {
-                    job_ref: job.clone(),
+                tx.changed(change_log::Change {
+                    job_ref: job,
                     previous_status: None,
                     status_changed: false,
                     source: ChangeSource::Owner,
@@ -420,8 +421,8 @@ impl PgStore {
                     return Err(Fail::not_found(format!("{job} (not shipped)")));
                 }
                 audit(tx, "unshipped", job, None, by.as_deref()).await?;
-                tx.changed(&RemoteChange {
-                    job_ref: job.clone(),
+                tx.changed(change_log::Change {
+                    job_ref: job,
                     previous_status: None,
                     status_changed: false,
                     source: ChangeSource::Owner,
