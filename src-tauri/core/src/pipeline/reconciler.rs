@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::{mismatch, CoreEvent, EventBus, GatewaySlots, ReconcileReport, Slot};
+use super::{mismatch, CoreEvent, CredentialCheck, EventBus, GatewaySlots, ReconcileReport, Slot};
 use crate::domain::{ChangeSource, JobRef, Timestamp};
-use crate::gateway::{GatewayClient, GatewayError};
+use crate::gateway::{BreakerState, GatewayClient, GatewayError};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -47,6 +47,7 @@ impl<S: Store> Reconciler<S> {
 
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut breaker = self.gateway.breaker().subscribe();
         loop {
             // A pass over thousands of jobs must not hold up a shutdown.
             let report = tokio::select! {
@@ -59,10 +60,13 @@ impl<S: Store> Reconciler<S> {
                 failed = report.failed,
                 "reconciliation finished"
             );
+            // A pass the open breaker cut short is made again as soon as calls resume.
+            let was_open = self.gateway.breaker().is_open();
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep(self.cfg.interval) => {}
                 _ = self.now.notified() => {}
+                Ok(_) = breaker.wait_for(|s| matches!(s, BreakerState::Closed)), if was_open => {}
             }
         }
     }
@@ -120,6 +124,12 @@ impl<S: Store> Reconciler<S> {
     /// Whether the order's own status changed.
     async fn check(&self, job: &JobRef, slot: Slot) -> Result<bool, GatewayError> {
         let answer = self.gateway.retrieve_job(job).await;
+        if let Err(GatewayError::Forbidden { .. }) = answer {
+            // Every job in the round is one we hold: is the refusal about it, or about us?
+            CredentialCheck::new(self.store.clone(), self.gateway.clone())
+                .after_refusal(job)
+                .await;
+        }
         drop(slot);
         let snapshot = answer?.into_snapshot();
         let store_err = |e: crate::store::StoreError| GatewayError::Unavailable(e.to_string());
