@@ -60,13 +60,26 @@ impl<S: Store> Reconciler<S> {
                 failed = report.failed,
                 "reconciliation finished"
             );
-            // A pass the open breaker cut short is made again as soon as calls resume.
-            let was_open = self.gateway.breaker().is_open();
-            tokio::select! {
-                _ = &mut shutdown => break,
-                _ = tokio::time::sleep(self.cfg.interval) => {}
-                _ = self.now.notified() => {}
-                Ok(_) = breaker.wait_for(|s| matches!(s, BreakerState::Closed)), if was_open => {}
+            // The next pass: on the timer, when asked, or as soon as calls resume after the
+            // breaker was open (what it held back, or a pass it cut short, is caught up).
+            let next = tokio::time::sleep(self.cfg.interval);
+            tokio::pin!(next);
+            let mut held_back = self.gateway.breaker().is_open();
+            breaker.borrow_and_update();
+            loop {
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = &mut next => break,
+                    _ = self.now.notified() => break,
+                    Ok(()) = breaker.changed() => {
+                        let open = matches!(*breaker.borrow_and_update(), BreakerState::Open { .. });
+                        if open {
+                            held_back = true;
+                        } else if held_back {
+                            break;
+                        }
+                    }
+                }
             }
         }
     }
