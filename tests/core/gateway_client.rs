@@ -164,7 +164,7 @@ async fn transient_failures_are_retried_and_then_reported() {
     sim.shutdown().await;
 }
 
-// ---- A 403 is about one operation; only 401s and repeated 403s on reads stop every call.
+// ---- A 403 is about one operation or one job; only a 401 stops every call here.
 
 fn unpaid_sim_job(sim: &tillwatch_sim::SimHandle, order: &str) -> (JobRef, PaymentRef) {
     let created = sim
@@ -240,47 +240,73 @@ async fn a_401_on_a_write_opens_the_breaker_at_once() {
 }
 
 #[tokio::test]
-async fn three_403s_in_a_row_on_reads_open_the_breaker() {
+async fn a_403_on_a_read_is_about_that_job_and_never_opens_the_breaker() {
     let sim = start_sim(sim_config()).await;
     let client = gateway_client(&sim, "first-key", Duration::from_secs(5));
-    let (job, payment) = unpaid_sim_job(&sim, "ORD-403r");
-
-    // Two refusals, then a success: the count starts again.
-    sim.set_fault_times(FaultTarget::RetrieveJob, Fault::Status { status: 403 }, 2);
-    for _ in 0..2 {
-        let err = client.retrieve_job(&job).await.unwrap_err();
-        assert_eq!(err.code(), "gateway_forbidden", "{err:?}");
-        assert!(!client.breaker().is_open());
-    }
-    client.retrieve_job(&job).await.unwrap();
-
-    sim.set_fault(FaultTarget::AnyApi, Fault::Status { status: 403 });
-    for _ in 0..2 {
+    let (ours, _) = unpaid_sim_job(&sim, "ORD-403r");
+    let theirs = sim
+        .create_job_for(
+            "another-merchant",
+            tillwatch_sim::CreateJob {
+                amount: "1.00".parse().unwrap(),
+                currency: "GBP".into(),
+                order_number: "THEIRS-1".into(),
+                email: "x@example.com".into(),
+                webhook_url: None,
+            },
+        )
+        .unwrap();
+    let (job, payment) = (
+        JobRef::parse(&theirs.reference).unwrap(),
+        PaymentRef::parse(&theirs.payment_reference).unwrap(),
+    );
+    // Any number of them, in a row: who they are about is for the caller to find out.
+    for _ in 0..5 {
         let err = client.retrieve_payment(&job, &payment).await.unwrap_err();
         assert_eq!(err.code(), "gateway_forbidden", "{err:?}");
-        assert!(
-            !client.breaker().is_open(),
-            "two in a row are not yet three"
-        );
+        let err = client.retrieve_job(&job).await.unwrap_err();
+        assert_eq!(err.code(), "gateway_forbidden", "{err:?}");
     }
-    let err = client.retrieve_job(&job).await.unwrap_err();
+    assert!(!client.breaker().is_open());
+    assert_eq!(
+        sim.api_request_count(Endpoint::RetrieveJob),
+        5,
+        "never retried"
+    );
+    client.retrieve_job(&ours).await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn credential_checks_take_a_404_as_accepted_and_the_probe_passes_an_open_breaker() {
+    let sim = start_sim(sim_config()).await;
+    let client = gateway_client(&sim, "first-key", Duration::from_secs(5));
+    let (ours, _) = unpaid_sim_job(&sim, "ORD-CHK");
+    let nothing = JobRef::parse("000000000000000000").unwrap();
+    client.check_credentials(&ours).await.unwrap();
+    // The signature is checked before the job is looked up: a 404 proves it was accepted.
+    client.check_credentials(&nothing).await.unwrap();
+
+    let refused = gateway_client(&sim, "not-the-key", Duration::from_secs(5));
+    let err = refused.check_credentials(&nothing).await.unwrap_err();
     assert_eq!(err.code(), "gateway_unauthorized", "{err:?}");
-    assert!(client.breaker().is_open(), "the third in a row opens it");
+    assert!(refused.breaker().is_open());
     assert!(matches!(
-        client.retrieve_job(&job).await,
+        refused.check_credentials(&ours).await,
         Err(GatewayError::CircuitOpen)
     ));
-    assert_eq!(sim.api_request_count(Endpoint::RetrieveJob), 4);
-    assert_eq!(sim.api_request_count(Endpoint::RetrievePayment), 2);
-
-    client.breaker().reset();
+    // Only the probe goes while it is open, once, never retried.
+    sim.set_fault(FaultTarget::AnyApi, Fault::Status { status: 503 });
+    let before = sim.api_request_count(Endpoint::RetrieveJob);
+    let err = refused.probe_credentials(&ours).await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(sim.api_request_count(Endpoint::RetrieveJob), before + 1);
     sim.set_fault(FaultTarget::AnyApi, Fault::None);
-    client.retrieve_job(&job).await.unwrap();
-    sim.set_fault(FaultTarget::RetrieveJob, Fault::Status { status: 403 });
-    client.retrieve_job(&job).await.unwrap_err();
+    let err = refused.probe_credentials(&ours).await.unwrap_err();
+    assert_eq!(err.code(), "gateway_unauthorized", "{err:?}");
     assert!(
-        !client.breaker().is_open(),
-        "a reset breaker counts from zero"
+        refused.breaker().is_open(),
+        "a probe never closes it itself"
     );
     sim.shutdown().await;
 }

@@ -15,6 +15,7 @@ mod postgres;
 #[path = "../common/test_dir.rs"]
 mod test_dir;
 
+mod breaker;
 mod claims;
 mod delivery;
 mod freshness;

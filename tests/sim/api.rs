@@ -449,3 +449,79 @@ async fn last_update_time_moves_on_every_change() {
     assert_eq!(last_step["dateTimeUtc"], j["lastUpdateTimeUtc"]);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn another_merchants_job_is_refused_with_403_to_our_configuration() {
+    let sim = start(fast_config()).await;
+    let ours = create(&sim, "B-OURS", None);
+    let theirs = sim
+        .create_job_for("another-merchant", order("B-THEIRS", None))
+        .unwrap();
+    let gw = Gateway::new(&sim);
+
+    let job_path = format!("/payment-jobs/{}", theirs.reference);
+    let payment_path = format!("{job_path}/payments/{}", theirs.payment_reference);
+    for path in [&job_path, &payment_path] {
+        let a = gw.get(path).await;
+        assert_eq!((a.status, error_code(&a).as_str()), (403, "AccessDenied"));
+    }
+    let a = gw
+        .signed(Method::PATCH, &format!("{job_path}/cancel"), None)
+        .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(
+        sim.job_typed(&theirs.reference).unwrap().payment_status,
+        tillwatch_sim::Status::Pending,
+        "a refused cancel changes nothing"
+    );
+    // Its order number is not ours either.
+    let a = gw.signed(Method::HEAD, "/orders/B-THEIRS", None).await;
+    assert_eq!(a.status, 404);
+
+    // A bad signature is still a 401 first: the 403 needs accepted credentials.
+    let wrong = hash("not-the-key", b"");
+    let a = gw
+        .send(Method::GET, &job_path, None, Some(CONFIG_ID), Some(&wrong))
+        .await;
+    assert_eq!(a.status, 401);
+
+    // Our own jobs are served as before.
+    let a = gw.get(&format!("/payment-jobs/{}", ours.reference)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = gw.signed(Method::HEAD, "/orders/B-OURS", None).await;
+    assert_eq!(a.status, 200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn another_merchants_job_never_notifies_our_default_webhook() {
+    let hook = receiver(Ack::CorrectEcho).await;
+    let sim = start(SimConfig {
+        default_webhook_url: Some(hook.url.clone()),
+        ..fast_config()
+    })
+    .await;
+    let theirs = sim
+        .create_job_for("another-merchant", order("B-T2", None))
+        .unwrap();
+    sim.play_and_wait(&theirs.reference, Script::PaysAtOnce)
+        .await
+        .unwrap();
+    let ours = create(&sim, "B-O2", None);
+    sim.play_and_wait(&ours.reference, Script::PaysAtOnce)
+        .await
+        .unwrap();
+    let series = sim.wait_all_settled(2, WAIT).await.unwrap();
+    let foreign = series
+        .iter()
+        .find(|s| s.job_ref == theirs.reference)
+        .unwrap();
+    assert_eq!(foreign.state, SeriesState::NoWebhook);
+    let received = hook.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        received[0].body["paymentJobReference"],
+        ours.reference.as_str()
+    );
+    sim.shutdown().await;
+}

@@ -12,11 +12,11 @@ use crate::domain::{
     DeliveryPolicy, DeliveryState, JobRef, OrderDetail, OrderSummary, PaymentStatus, ShipRules,
     StuckDelivery, Timestamp,
 };
-use crate::gateway::{GatewayClient, GatewayError};
+use crate::gateway::{GatewayClient, GatewayError, ProbeSchedule};
 use crate::listener::{self, ProbeBook};
 use crate::pipeline::{
-    ConfirmWorker, ConfirmWorkerConfig, CoreEvent, EventBus, GatewaySlots, Reconciler,
-    ReconcilerConfig,
+    keep_probing, ConfirmWorker, ConfirmWorkerConfig, CoreEvent, CredentialCheck, EventBus,
+    GatewaySlots, Reconciler, ReconcilerConfig,
 };
 use crate::store::{
     ChangeCursor, OrderCursor, OrderFilter, PageAt, RemoteChange, RemoteChanges, ShipRequest,
@@ -123,6 +123,8 @@ pub struct ServeOptions {
     /// How long the confirm worker's hold on a notification lasts after its last read: what
     /// another `serve` on a shared store waits before it takes over from a stopped one.
     pub claim_lease: Duration,
+    /// When an open breaker is probed with one signed read, to resume calls by itself.
+    pub probe: ProbeSchedule,
 }
 
 /// Settled deliveries are kept this long unless the owner says otherwise.
@@ -144,6 +146,7 @@ impl Default for ServeOptions {
             sources: listener::SourcePolicy::default(),
             delivery_retention: retention_days(DEFAULT_DELIVERY_RETENTION_DAYS),
             claim_lease: Duration::from_secs(120),
+            probe: ProbeSchedule::default(),
         }
     }
 }
@@ -558,13 +561,25 @@ impl<S: Store> Tillwatch<S> {
         let waker = worker.waker();
         let reconciler = Reconciler::new(
             self.store.clone(),
-            gateway,
+            gateway.clone(),
             self.bus.clone(),
             ReconcilerConfig {
                 interval: opts.reconcile_every,
                 slots,
             },
         );
+        let probing_task = {
+            let check = CredentialCheck::new(self.store.clone(), gateway.clone());
+            tokio::spawn(keep_probing(
+                gateway.breaker().clone(),
+                opts.probe,
+                move || {
+                    let check = check.clone();
+                    async move { check.probe().await }
+                },
+                stopped(),
+            ))
+        };
         let reconcile_asked = {
             let reconciler = reconciler.clone();
             let asked = Arc::clone(&self.reconcile_now);
@@ -606,6 +621,7 @@ impl<S: Store> Tillwatch<S> {
         let served = listener::serve_with(tcp, router, opts.limits, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = reconcile_asked.await;
+        let _ = probing_task.await;
         let _ = worker_task.await;
         let _ = pruning_task.await;
         let _ = reconciler_task.await;

@@ -144,6 +144,19 @@ fn job_answer(shared: &Shared, status: StatusCode, job: &Job) -> Response {
     (status, Json(envelope(data, links))).into_response()
 }
 
+/// Another merchant's job: the signature was good, but the job is not ours to see.
+fn not_yours(shared: &Shared, job_ref: &str) -> Option<Response> {
+    lock(&shared.ledger).is_foreign(job_ref).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            ErrorReport::single(
+                "AccessDenied",
+                "The payment job belongs to another merchant.",
+            ),
+        )
+    })
+}
+
 fn job_not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -183,6 +196,9 @@ async fn retrieve_job(
         Ok(version) => version,
         Err(r) => return r,
     };
+    if let Some(refused) = not_yours(&shared, &job_ref) {
+        return refused;
+    }
     let job = {
         let ledger = lock(&shared.ledger);
         match version {
@@ -207,6 +223,9 @@ async fn retrieve_payment(
         Ok(version) => version,
         Err(r) => return r,
     };
+    if let Some(refused) = not_yours(&shared, &job_ref) {
+        return refused;
+    }
     let (job_known, payment) = {
         let ledger = lock(&shared.ledger);
         let payment = match version {
@@ -241,6 +260,9 @@ async fn retrieve_payment(
 async fn cancel_job(State(shared): S, Path(job_ref): Path<String>, headers: HeaderMap) -> Response {
     if let Err(r) = gate(&shared, Endpoint::CancelJob, &headers, b"").await {
         return r;
+    }
+    if let Some(refused) = not_yours(&shared, &job_ref) {
+        return refused;
     }
     let outcome = {
         let mut ledger = lock(&shared.ledger);

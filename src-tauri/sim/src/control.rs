@@ -32,7 +32,8 @@ pub(crate) fn router(handle: SimHandle) -> Router {
 }
 
 /// `POST /_sim/jobs`: `{"amount": "10.00", "currency": "GBP", "orderNumber": "A1",
-/// "email": "a@example.com", "webhookUrl": null, "script": {"kind": "paysAtOnce"}}`.
+/// "email": "a@example.com", "webhookUrl": null, "script": {"kind": "paysAtOnce"}}`;
+/// `"configurationId": "other"` makes it another merchant's job.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NewJobRequest {
@@ -45,6 +46,9 @@ struct NewJobRequest {
     webhook_url: Option<String>,
     #[serde(default)]
     script: Option<Script>,
+    /// Another merchant's `ConfigurationId`: the job is theirs, refused to ours (403).
+    #[serde(default)]
+    configuration_id: Option<String>,
 }
 
 fn bad_request(report: &ErrorReport) -> Response {
@@ -56,13 +60,19 @@ async fn create_job(State(handle): S, body: axum::body::Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
     };
-    let created = handle.create_job(CreateJob {
-        amount: req.amount.0,
-        currency: req.currency,
-        order_number: req.order_number,
-        email: req.email,
-        webhook_url: req.webhook_url,
-    });
+    let merchant = req
+        .configuration_id
+        .unwrap_or_else(|| handle.config().configuration_id.clone());
+    let created = handle.create_job_for(
+        &merchant,
+        CreateJob {
+            amount: req.amount.0,
+            currency: req.currency,
+            order_number: req.order_number,
+            email: req.email,
+            webhook_url: req.webhook_url,
+        },
+    );
     let snapshot = match created {
         Ok(s) => s,
         Err(report) => return bad_request(&report),

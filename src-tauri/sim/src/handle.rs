@@ -53,8 +53,21 @@ impl SimHandle {
 
     /// Create a job in-process (no signature), as the shop's website would.
     pub fn create_job(&self, request: CreateJob) -> Result<JobSnapshot, ErrorReport> {
+        self.create_job_for(&self.shared.config.configuration_id, request)
+    }
+
+    /// Create a job of the merchant whose `ConfigurationId` is `configuration_id`. Another
+    /// merchant's job is refused (403) to our configuration, as the gateway refuses it;
+    /// its notifications go only to its own `webhook_url`.
+    pub fn create_job_for(
+        &self,
+        configuration_id: &str,
+        request: CreateJob,
+    ) -> Result<JobSnapshot, ErrorReport> {
         let new = request.validate()?;
-        let job = lock(&self.shared.ledger).create(new, self.shared.clock.now());
+        let merchant = (configuration_id != self.shared.config.configuration_id)
+            .then(|| configuration_id.to_owned());
+        let job = lock(&self.shared.ledger).create_for(new, self.shared.clock.now(), merchant);
         self.shared.bump();
         Ok(JobSnapshot {
             reference: job.reference.clone(),

@@ -53,6 +53,8 @@ struct JobRecord {
     /// When each version was made (real time, for answers that lag).
     made: Vec<tokio::time::Instant>,
     return_urls: ReturnUrls,
+    /// The `ConfigurationId` of another merchant that owns the job; `None`: ours.
+    merchant: Option<String>,
 }
 
 impl JobRecord {
@@ -100,6 +102,16 @@ impl Ledger {
     }
 
     pub fn create(&mut self, new: NewJob, now: OffsetDateTime) -> Job {
+        self.create_for(new, now, None)
+    }
+
+    /// A job of the merchant `merchant` names (`None`: the configured one).
+    pub fn create_for(
+        &mut self,
+        new: NewJob,
+        now: OffsetDateTime,
+        merchant: Option<String>,
+    ) -> Job {
         let stamp = self.stamp(now);
         let reference = self.next_reference();
         let payment = new_payment(self.next_reference(), Amount(new.amount), stamp);
@@ -133,6 +145,7 @@ impl Ledger {
                 versions: vec![job.clone()],
                 made: vec![tokio::time::Instant::now()],
                 return_urls: new.return_urls,
+                merchant,
             },
         );
         self.creation_order.push(reference);
@@ -176,14 +189,20 @@ impl Ledger {
         Some(older.unwrap_or(current))
     }
 
+    /// Whether the job belongs to another merchant than the configured one.
+    pub fn is_foreign(&self, job_ref: &str) -> bool {
+        self.jobs.get(job_ref).is_some_and(|r| r.merchant.is_some())
+    }
+
     pub fn return_urls(&self, job_ref: &str) -> Option<&ReturnUrls> {
         self.jobs.get(job_ref).map(|r| &r.return_urls)
     }
 
+    /// Whether the configured merchant has a job with this order number.
     pub fn order_exists(&self, order_number: &str) -> bool {
         self.jobs
             .values()
-            .any(|r| r.current().order.order_number == order_number)
+            .any(|r| r.merchant.is_none() && r.current().order.order_number == order_number)
     }
 
     /// Job references, oldest first.

@@ -84,10 +84,18 @@ impl RetrySchedule {
 
 /// Start a notification series for a status change.
 pub(crate) fn notify(shared: &Arc<Shared>, change: Change) {
-    let url = lock(&shared.ledger)
-        .job(&change.job_ref)
-        .and_then(|j| j.attributes.webhook_url.clone())
-        .or_else(|| shared.config.default_webhook_url.clone());
+    let url = {
+        let ledger = lock(&shared.ledger);
+        let own = ledger
+            .job(&change.job_ref)
+            .and_then(|j| j.attributes.webhook_url.clone());
+        // The configured default is our merchant's; another's jobs notify only their own URL.
+        own.or_else(|| {
+            (!ledger.is_foreign(&change.job_ref))
+                .then(|| shared.config.default_webhook_url.clone())
+                .flatten()
+        })
+    };
     let first = shared.clock.now();
     let id = {
         let mut log = lock(&shared.log);

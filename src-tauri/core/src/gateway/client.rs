@@ -143,7 +143,7 @@ impl GatewayClient {
 
     pub async fn retrieve_job(&self, job: &JobRef) -> Result<Fetched<GatewayJob>, GatewayError> {
         let path = format!("/payment-jobs/{job}");
-        let body = self.call(Access::Read, Method::GET, &path).await?;
+        let body = self.call(Method::GET, &path).await?;
         decode(Envelope::read(&body)?.data)
     }
 
@@ -154,7 +154,7 @@ impl GatewayClient {
         payment: &PaymentRef,
     ) -> Result<Fetched<GatewayPayment>, GatewayError> {
         let path = format!("/payment-jobs/{job}/payments/{payment}");
-        let body = self.call(Access::Read, Method::GET, &path).await?;
+        let body = self.call(Method::GET, &path).await?;
         decode(Envelope::read(&body)?.data)
     }
 
@@ -163,7 +163,7 @@ impl GatewayClient {
     pub async fn create_job(&self, req: &CreateJobRequest) -> Result<CreatedJob, GatewayError> {
         let body = serde_json::to_vec(req).map_err(|e| GatewayError::Decode(e.to_string()))?;
         let answer = self
-            .send(Access::Write, Method::POST, "/payment-jobs", body)
+            .send(Gate::Breaker, Method::POST, "/payment-jobs", body)
             .await?;
         let envelope = Envelope::read(&answer)?;
         let fetched: Fetched<GatewayJob> = decode(envelope.data)?;
@@ -178,7 +178,7 @@ impl GatewayClient {
     /// Callers pass a validated order number (letters, digits, `-`, `_`, `.`).
     pub async fn order_exists(&self, order_number: &str) -> Result<bool, GatewayError> {
         let path = format!("/orders/{order_number}");
-        match self.call(Access::Read, Method::HEAD, &path).await {
+        match self.call(Method::HEAD, &path).await {
             Ok(_) => Ok(true),
             Err(GatewayError::NotFound) => Ok(false),
             Err(e) => Err(e),
@@ -187,22 +187,40 @@ impl GatewayClient {
 
     pub async fn cancel_job(&self, job: &JobRef) -> Result<(), GatewayError> {
         let path = format!("/payment-jobs/{job}/cancel");
-        self.call(Access::Write, Method::PATCH, &path)
-            .await
-            .map(|_| ())
+        self.call(Method::PATCH, &path).await.map(|_| ())
+    }
+
+    /// Whether the gateway accepts our credentials, from one signed read of `job` (made
+    /// once, never retried): a 2xx, or a 404 (the signature is checked before the job is
+    /// looked up), is `Ok`. A job we hold answers 200; where we hold none, a reference
+    /// that cannot exist answers 404.
+    pub async fn check_credentials(&self, job: &JobRef) -> Result<(), GatewayError> {
+        self.read_once(Gate::Breaker, job).await
+    }
+
+    /// `check_credentials`, sent even though the breaker is open: the breaker's probe,
+    /// the one call allowed then. Its caller makes sure only one is in flight.
+    pub async fn probe_credentials(&self, job: &JobRef) -> Result<(), GatewayError> {
+        self.read_once(Gate::Probe, job).await
+    }
+
+    async fn read_once(&self, gate: Gate, job: &JobRef) -> Result<(), GatewayError> {
+        let path = format!("/payment-jobs/{job}");
+        match self.send(gate, Method::GET, &path, Vec::new()).await {
+            Ok(_) | Err(GatewayError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// A signed request without a body, retried on transient failures.
-    async fn call(
-        &self,
-        access: Access,
-        method: Method,
-        path: &str,
-    ) -> Result<Vec<u8>, GatewayError> {
+    async fn call(&self, method: Method, path: &str) -> Result<Vec<u8>, GatewayError> {
         let policy = self.cfg.retry;
         let mut attempt = 1;
         loop {
-            match self.send(access, method.clone(), path, Vec::new()).await {
+            match self
+                .send(Gate::Breaker, method.clone(), path, Vec::new())
+                .await
+            {
                 Err(e) if e.is_transient() && attempt < policy.max_attempts => {
                     let wait = policy.delay(attempt);
                     tracing::debug!(path, attempt, ?wait, error = %e, "gateway call failed; retrying");
@@ -217,12 +235,12 @@ impl GatewayClient {
     /// One signed request; a success gives the answer's bytes as they came.
     async fn send(
         &self,
-        access: Access,
+        gate: Gate,
         method: Method,
         path: &str,
         body: Vec<u8>,
     ) -> Result<Vec<u8>, GatewayError> {
-        if self.breaker.is_open() {
+        if gate == Gate::Breaker && self.breaker.is_open() {
             return Err(GatewayError::CircuitOpen);
         }
         let url = format!("{}/api/gateway{}", self.base_url(), path);
@@ -252,23 +270,20 @@ impl GatewayClient {
             .await
             .map_err(|_| GatewayError::Unavailable("the answer was cut off".to_owned()))?;
         if status.is_success() {
-            self.breaker.count_success();
             return Ok(bytes.into());
         }
         // An error answer may be anything (a proxy's HTML page): its report is a bonus.
         let report = Envelope::read(&bytes).ok().and_then(|e| e.error_report());
         Err(match status {
             StatusCode::UNAUTHORIZED => self.refused_credentials(status, report),
-            StatusCode::FORBIDDEN => match access {
-                Access::Read if self.breaker.count_read_refusal() => {
-                    self.refused_credentials(status, report)
-                }
-                _ => {
-                    let err = GatewayError::Forbidden { report };
-                    tracing::warn!(code = err.code(), path, "{err}");
-                    err
-                }
-            },
+            // About this one request (another merchant's job named in a forged notification,
+            // a job just paid that cannot be cancelled) until a known-good read says
+            // otherwise: the caller decides (`pipeline::CredentialCheck`).
+            StatusCode::FORBIDDEN => {
+                let err = GatewayError::Forbidden { report };
+                tracing::warn!(code = err.code(), path, "{err}");
+                err
+            }
             StatusCode::NOT_FOUND => GatewayError::NotFound,
             StatusCode::TOO_MANY_REQUESTS => {
                 GatewayError::Unavailable("the gateway asked us to slow down".to_owned())
@@ -295,12 +310,13 @@ impl GatewayClient {
     }
 }
 
-/// Whether an operation only reads: a 403 on a write is about that one operation (a job
-/// just paid cannot be cancelled), while 403s on reads, in a row, mean our credentials.
+/// Whether a request waits on the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Read,
-    Write,
+enum Gate {
+    /// Refused at once while the breaker is open.
+    Breaker,
+    /// The breaker's own probe, sent while it is open.
+    Probe,
 }
 
 /// The answer's envelope with each part still as its exact JSON text: parts are decoded

@@ -69,16 +69,16 @@ impl ErrorReport {
 /// never carry the API key or the signature.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum GatewayError {
-    #[error("the gateway refused our credentials (HTTP {status}): {}; calls are stopped until the configuration ID and API key are fixed", report_text(.report))]
+    #[error("the gateway refused our credentials (HTTP {status}): {}; calls are stopped until the configuration ID and API key are fixed, or until a check (first after a minute, then up to hourly) finds them accepted again", report_text(.report))]
     Unauthorized {
         status: u16,
         report: Option<ErrorReport>,
     },
-    /// A 403 on one operation (e.g. cancelling a job that was just paid): other calls
-    /// carry on.
+    /// A 403 on one operation (another merchant's job, cancelling a job that was just
+    /// paid): other calls carry on.
     #[error("the gateway refused this operation (HTTP 403): {}", report_text(.report))]
     Forbidden { report: Option<ErrorReport> },
-    #[error("calls to the gateway are stopped because it refused our credentials; fix the configuration ID and API key")]
+    #[error("calls to the gateway are stopped because it refused our credentials; fix the configuration ID and API key (a check, up to hourly, resumes calls once the gateway accepts them again)")]
     CircuitOpen,
     #[error("the gateway does not know this reference")]
     NotFound,

@@ -9,7 +9,7 @@ mod model;
 mod retry;
 mod signing;
 
-pub use breaker::{Breaker, BreakerState, READ_REFUSALS_TO_OPEN};
+pub use breaker::{Breaker, BreakerState, ProbeSchedule};
 pub use client::{ApiKey, Fetched, GatewayClient, GatewayConfig, GatewayEnvironment};
 pub use error::{ErrorEntry, ErrorReport, GatewayError};
 pub use model::{

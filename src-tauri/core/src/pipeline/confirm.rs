@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{mismatch, CoreEvent, EventBus, GatewaySlots, Slot};
+use super::{mismatch, CoreEvent, CredentialCheck, EventBus, GatewaySlots, Slot, Verdict};
 use crate::domain::{
     ChangeSource, DeliveryPolicy, DeliveryState, Failing, FailureClass, JobRef, NextStep,
     PaymentRef, Timestamp,
@@ -79,10 +79,13 @@ fn classify(e: &GatewayError) -> Option<FailureClass> {
         GatewayError::NotFound => Some(FailureClass::NotFound),
         GatewayError::Unavailable(_) => Some(FailureClass::Transient),
         GatewayError::Decode(_) => Some(FailureClass::Permanent),
-        // A 403 on a read may be a permission the owner is fixing (three in a row open
-        // the breaker); 400, 406… will not change by asking again.
-        GatewayError::Forbidden { .. } => Some(FailureClass::Transient),
-        GatewayError::Rejected { .. } => Some(FailureClass::Permanent),
+        // About this reference only (another merchant's job, named by anyone who can post
+        // to the webhook): asked again on its own schedule until it is dead, never a reason
+        // to stop other confirmations. A 403 on a job we hold is judged first (`refused`).
+        // 400, 406… will not change by asking again either.
+        GatewayError::Forbidden { .. } | GatewayError::Rejected { .. } => {
+            Some(FailureClass::Permanent)
+        }
         // The attempt reached the gateway and failed; the breaker now holds every call
         // until the owner fixes the credentials, so this run cannot grow meanwhile.
         GatewayError::Unauthorized { .. } => Some(FailureClass::Transient),
@@ -393,10 +396,6 @@ async fn confirm<S: Store>(
     worker: &WorkerId,
     slot: Slot,
 ) -> Outcome {
-    let failed = |e: GatewayError| match classify(&e) {
-        Some(class) => Outcome::Failed(class, e),
-        None => Outcome::Blocked,
-    };
     let slots = slot.pool();
     let mut slot = Some(slot);
     let mut rechecks = RECHECKS.iter();
@@ -407,7 +406,7 @@ async fn confirm<S: Store>(
         };
         let (snapshot, disagreed) = match ask(gateway, job, payment, asking).await {
             Ok(answer) => answer,
-            Err(e) => return failed(e),
+            Err(e) => return failed(store, gateway, job, e).await,
         };
         let again = if disagreed { rechecks.next() } else { None };
         // Settled by the references asked, whatever spelling the gateway answers with.
@@ -468,6 +467,45 @@ async fn store_answer<S: Store>(
     Ok(())
 }
 
+/// Where a gateway error takes the confirmation of `job`.
+async fn failed<S: Store>(
+    store: &S,
+    gateway: &GatewayClient,
+    job: &JobRef,
+    e: GatewayError,
+) -> Outcome {
+    if let GatewayError::Forbidden { .. } = e {
+        return refused(store, gateway, job, e).await;
+    }
+    match classify(&e) {
+        Some(class) => Outcome::Failed(class, e),
+        None => Outcome::Blocked,
+    }
+}
+
+/// A 403 on `job`. About that reference only, unless it is a job we hold and a known-good
+/// read is refused too: then it is about our credentials, and the breaker is open.
+async fn refused<S: Store>(
+    store: &S,
+    gateway: &GatewayClient,
+    job: &JobRef,
+    e: GatewayError,
+) -> Outcome {
+    let check = CredentialCheck::new(store.clone(), gateway.clone());
+    match check.holds(job).await {
+        Err(se) => return Outcome::StoreFailed(se),
+        Ok(false) => {}
+        Ok(true) => match check.after_refusal(job).await {
+            Verdict::Accepted => {}
+            // Like a 401: the breaker holds every call, so this run cannot grow meanwhile.
+            Verdict::Refused(ours) => return Outcome::Failed(FailureClass::Transient, ours),
+            // Not yet known whose the refusal is: ask again soon, counting nothing against it.
+            Verdict::Unanswered(_) => return Outcome::Failed(FailureClass::Transient, e),
+        },
+    }
+    Outcome::Failed(FailureClass::Permanent, e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,7 +527,8 @@ mod tests {
         assert_eq!(classify(&rejected(400)), Some(FailureClass::Permanent));
         assert_eq!(
             classify(&GatewayError::Forbidden { report: None }),
-            Some(FailureClass::Transient)
+            Some(FailureClass::Permanent),
+            "a 403 counts against its reference"
         );
         assert_eq!(
             classify(&GatewayError::Unavailable("down".into())),

@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::{mismatch, CoreEvent, EventBus, GatewaySlots, ReconcileReport, Slot};
+use super::{mismatch, CoreEvent, CredentialCheck, EventBus, GatewaySlots, ReconcileReport, Slot};
 use crate::domain::{ChangeSource, JobRef, Timestamp};
-use crate::gateway::{GatewayClient, GatewayError};
+use crate::gateway::{BreakerState, GatewayClient, GatewayError};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -47,6 +47,7 @@ impl<S: Store> Reconciler<S> {
 
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut breaker = self.gateway.breaker().subscribe();
         loop {
             // A pass over thousands of jobs must not hold up a shutdown.
             let report = tokio::select! {
@@ -59,10 +60,26 @@ impl<S: Store> Reconciler<S> {
                 failed = report.failed,
                 "reconciliation finished"
             );
-            tokio::select! {
-                _ = &mut shutdown => break,
-                _ = tokio::time::sleep(self.cfg.interval) => {}
-                _ = self.now.notified() => {}
+            // The next pass: on the timer, when asked, or as soon as calls resume after the
+            // breaker was open (what it held back, or a pass it cut short, is caught up).
+            let next = tokio::time::sleep(self.cfg.interval);
+            tokio::pin!(next);
+            let mut held_back = self.gateway.breaker().is_open();
+            breaker.borrow_and_update();
+            loop {
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = &mut next => break,
+                    _ = self.now.notified() => break,
+                    Ok(()) = breaker.changed() => {
+                        let open = matches!(*breaker.borrow_and_update(), BreakerState::Open { .. });
+                        if open {
+                            held_back = true;
+                        } else if held_back {
+                            break;
+                        }
+                    }
+                }
             }
         }
     }
@@ -120,6 +137,12 @@ impl<S: Store> Reconciler<S> {
     /// Whether the order's own status changed.
     async fn check(&self, job: &JobRef, slot: Slot) -> Result<bool, GatewayError> {
         let answer = self.gateway.retrieve_job(job).await;
+        if let Err(GatewayError::Forbidden { .. }) = answer {
+            // Every job in the round is one we hold: is the refusal about it, or about us?
+            CredentialCheck::new(self.store.clone(), self.gateway.clone())
+                .after_refusal(job)
+                .await;
+        }
         drop(slot);
         let snapshot = answer?.into_snapshot();
         let store_err = |e: crate::store::StoreError| GatewayError::Unavailable(e.to_string());
