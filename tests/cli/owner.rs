@@ -25,9 +25,12 @@ async fn a_second_serve_on_the_same_data_folder_is_refused_naming_the_first() {
         "12.50",
         Some(first.webhook_url()),
     );
-    within("the shopper pays", sim.play_and_wait(&job.reference, Script::PaysAtOnce))
-        .await
-        .expect("the shopper pays");
+    within(
+        "the shopper pays",
+        sim.play_and_wait(&job.reference, Script::PaysAtOnce),
+    )
+    .await
+    .expect("the shopper pays");
     poll_until("the order confirmed", DEADLINE, || {
         db.paid_and_settled(&job.reference)
     })
@@ -36,7 +39,9 @@ async fn a_second_serve_on_the_same_data_folder_is_refused_naming_the_first() {
     let second = second_serve(&env).await;
     assert!(!second.ok(), "the second serve was refused: {second}");
     assert!(
-        second.stderr.contains(&format!("in use by tillwatch serve (pid {first_pid},")),
+        second
+            .stderr
+            .contains(&format!("in use by tillwatch serve (pid {first_pid},")),
         "the refusal names the serve holding the file: {second}"
     );
     assert!(
@@ -47,10 +52,16 @@ async fn a_second_serve_on_the_same_data_folder_is_refused_naming_the_first() {
         !second.stdout.contains("listening on"),
         "the second serve never listened: {second}"
     );
-    assert!(first.is_running(), "the first serve is untouched\n{}", first.logs());
+    assert!(
+        first.is_running(),
+        "the first serve is untouched\n{}",
+        first.logs()
+    );
 
     // The read commands work beside the owner.
-    let found = cli(&env, &["lookup", &job.reference, "--json"]).await.json();
+    let found = cli(&env, &["lookup", &job.reference, "--json"])
+        .await
+        .json();
     assert_eq!(found[0]["status"], "Paid", "{found}");
     let orders = cli(&env, &["orders", "--json"]).await.json();
     assert_eq!(orders.as_array().map(Vec::len), Some(1), "{orders}");
@@ -67,7 +78,10 @@ async fn a_second_serve_on_the_same_data_folder_is_refused_naming_the_first() {
     first.kill();
     let started = Instant::now();
     let mut next = Serve::start(&env, 1).await;
-    eprintln!("a new serve listened {:?} after the SIGKILL", started.elapsed());
+    eprintln!(
+        "a new serve listened {:?} after the SIGKILL",
+        started.elapsed()
+    );
     let job = new_job(
         &sim,
         "OWNER-2",
@@ -75,9 +89,12 @@ async fn a_second_serve_on_the_same_data_folder_is_refused_naming_the_first() {
         "7.00",
         Some(next.webhook_url()),
     );
-    within("the shopper pays", sim.play_and_wait(&job.reference, Script::PaysAtOnce))
-        .await
-        .expect("the shopper pays");
+    within(
+        "the shopper pays",
+        sim.play_and_wait(&job.reference, Script::PaysAtOnce),
+    )
+    .await
+    .expect("the shopper pays");
     poll_until("the new owner confirms", DEADLINE, || {
         db.paid_and_settled(&job.reference)
     })

@@ -207,10 +207,7 @@ async fn an_unreadable_pending_row_is_set_aside_as_dead_and_the_claim_goes_on() 
         .expect("one unreadable row does not fail the claim");
     assert_eq!(ids(&claimed), [good_first, good_last].into());
 
-    let dead = store
-        .deliveries_in(DeliveryState::Dead, 10)
-        .await
-        .unwrap();
+    let dead = store.deliveries_in(DeliveryState::Dead, 10).await.unwrap();
     let reason = |id: i64| {
         let d = dead
             .iter()
@@ -218,7 +215,10 @@ async fn an_unreadable_pending_row_is_set_aside_as_dead_and_the_claim_goes_on() 
             .unwrap_or_else(|| panic!("delivery {id} is dead: {dead:?}"));
         assert!(d.settled_at.is_some(), "{d:?}");
         // What `deliveries --dead` and the window show: the last error, else the outcome.
-        d.last_error.clone().or(d.outcome.clone()).unwrap_or_default()
+        d.last_error
+            .clone()
+            .or(d.outcome.clone())
+            .unwrap_or_default()
     };
     let said = reason(newer_class);
     assert!(
@@ -231,7 +231,13 @@ async fn an_unreadable_pending_row_is_set_aside_as_dead_and_the_claim_goes_on() 
         "{said}"
     );
     assert_eq!(dead.len(), 2, "{dead:?}");
-    assert_eq!(store.count_deliveries(DeliveryState::Pending).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .count_deliveries(DeliveryState::Pending)
+            .await
+            .unwrap(),
+        2
+    );
 
     // The next claim is not blocked either, and `retry` clears the unreadable failure run.
     assert_eq!(store.retry_deliveries("1002").await.unwrap(), 1);

@@ -499,7 +499,9 @@ mod tests {
         assert!(running.webhook_url.is_some() && running.serving.is_some());
         let refused = Ownership::take(&db, Program::Serve, "ana@till-2").unwrap_err();
         assert!(
-            refused.to_string().contains("in use by the Tillwatch window"),
+            refused
+                .to_string()
+                .contains("in use by the Tillwatch window"),
             "{refused}"
         );
         running.stop().await;

@@ -7,8 +7,8 @@ use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, JobRef, PaymentRef, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    kept_body, unreadable_delivery, Claim, Held, NewDelivery, PendingDelivery,
-    RejectedDelivery, StoreError, MAX_KEPT_MALFORMED,
+    kept_body, unreadable_delivery, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery,
+    StoreError, MAX_KEPT_MALFORMED,
 };
 
 /// Back to pending, due at once, with a fresh failure run, held by no worker.
@@ -358,7 +358,10 @@ fn to_pending(
     let class = super::parse_col(text_col(class, "the failure class")?, |c| {
         FailureClass::parse(c).ok_or("unknown failure class")
     })?;
-    let since = super::parse_col(text_col(since, "the failure run's start")?, Timestamp::parse)?;
+    let since = super::parse_col(
+        text_col(since, "the failure run's start")?,
+        Timestamp::parse,
+    )?;
     let attempts = match attempts {
         rusqlite::types::Value::Integer(n) => u32::try_from(n).ok(),
         _ => None,

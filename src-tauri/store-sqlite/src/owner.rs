@@ -187,9 +187,8 @@ impl fmt::Display for Holder {
 }
 
 fn started_now() -> Option<String> {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     time::OffsetDateTime::now_utc().format(format).ok()
 }
 
@@ -228,7 +227,9 @@ mod tests {
         let second = Ownership::take(&db, Program::Window, "bo@till-3").unwrap();
         let refused = Ownership::take(&db, Program::Serve, "ana@till-2").unwrap_err();
         assert!(
-            refused.to_string().contains("in use by the Tillwatch window"),
+            refused
+                .to_string()
+                .contains("in use by the Tillwatch window"),
             "{refused}"
         );
         drop(second);

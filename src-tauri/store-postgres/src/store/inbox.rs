@@ -11,8 +11,8 @@ use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, PaymentRef, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    kept_body, unreadable_delivery, Claim, Held, NewDelivery, PendingDelivery,
-    RejectedDelivery, StoreError, MAX_KEPT_MALFORMED,
+    kept_body, unreadable_delivery, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery,
+    StoreError, MAX_KEPT_MALFORMED,
 };
 
 /// Back to pending, due at once, with a fresh failure run, held by no worker.
