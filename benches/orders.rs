@@ -76,7 +76,7 @@ fn snapshot(i: u64) -> JobSnapshot {
         status,
         amount: Some(format!("{}.{:02}", 1 + i % 300, i % 100).parse().unwrap()),
         paid_amount: None,
-        currency: Some(Currency::parse(if i % 7 == 0 { "EUR" } else { "GBP" }).unwrap()),
+        currency: Some(Currency::parse(if i.is_multiple_of(7) { "EUR" } else { "GBP" }).unwrap()),
         created_at: None,
         gateway_updated_at: Some(Timestamp::from_unix_millis(
             1_700_000_000_000 + i as i64 * 1000,
@@ -132,7 +132,7 @@ async fn build(path: &Path, jobs: u64) {
         }
         while batch.join_next().await.is_some() {}
         next += 1000;
-        if next % 50_000 == 0 {
+        if next.is_multiple_of(50_000) {
             println!("  built {next} jobs in {:.0} s", t.elapsed().as_secs_f64());
         }
     }
@@ -368,7 +368,7 @@ async fn main() {
     show("longer prefix (ORD-12, 2000000000000012)", longer, floor);
     let suffix = measure(|i| {
         let i = pick(i, jobs);
-        let r = if i % 2 == 0 {
+        let r = if i.is_multiple_of(2) {
             job_ref(i)
         } else {
             payment_ref(i, 1)

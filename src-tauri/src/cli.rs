@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
+use tillwatch_store_sqlite::{Ownership, Program};
 use tokio::net::TcpListener;
 
 use crate::app::{ServeOptions, ShopPolicy};
@@ -715,6 +716,17 @@ struct ServeArgs {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let db = args.mode.database_path(&args.data_dir);
+    // Before anything starts: a second serve on the same file would strip the first's
+    // claims. Held until this function returns; the OS lets go if the process is killed.
+    let _owner = match args.database_url {
+        Some(_) => None,
+        None => Some(Ownership::take(
+            &db,
+            Program::Serve,
+            &crate::app::local_actor(),
+        )?),
+    };
     let secret = std::env::var(config::ENV_WEBHOOK_SECRET)
         .ok()
         .filter(|s| !s.is_empty());
@@ -758,7 +770,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (Mode::Gateway(_), None) => bail!("credentials are required for a real gateway"),
     };
 
-    let db = args.mode.database_path(&args.data_dir);
     let store = open_store(args.database_url.as_deref(), &db).await?;
     let app = App::new(
         store,

@@ -165,7 +165,7 @@ impl Env {
     }
 
     /// A command with a clean environment: nothing leaks in from the developer's shell.
-    fn command(&self) -> Command {
+    pub fn command(&self) -> Command {
         let mut c = Command::new(bin());
         c.env_clear()
             .env("TILLWATCH_DATA_DIR", &self.data_dir)
@@ -298,6 +298,11 @@ impl Serve {
             self.stdout(),
             self.stderr()
         )
+    }
+
+    /// The current incarnation's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Whether the current incarnation is alive.

@@ -13,6 +13,7 @@ mod crash;
 mod deliveries;
 mod harness;
 mod links;
+mod owner;
 #[path = "../common/postgres.rs"]
 mod postgres;
 mod secrets;

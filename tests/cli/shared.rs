@@ -236,7 +236,7 @@ async fn two_serves_share_a_thousand_notifications_and_alert_once() {
     let mut sends = Vec::new();
     for i in 0..JOBS {
         sends.push((i, i % 2));
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             sends.push((i, 1 - i % 2));
         }
     }
@@ -280,7 +280,12 @@ async fn two_serves_share_a_thousand_notifications_and_alert_once() {
     let min_rows: HashMap<String, usize> = jobs
         .iter()
         .enumerate()
-        .map(|(i, j)| (j.reference.clone(), if i % 10 == 0 { 2 } else { 1 }))
+        .map(|(i, j)| {
+            (
+                j.reference.clone(),
+                if i.is_multiple_of(10) { 2 } else { 1 },
+            )
+        })
         .collect();
     eventually(
         "every order Paid and every delivery confirmed",

@@ -36,3 +36,21 @@ pub async fn test_store(dir: &TestDir) -> TestStore {
         AnyStore::open_file(dir.path().join("tillwatch.db")).unwrap()
     }
 }
+
+/// Runs `sql` on the test's own handle to the store's database, past the store's code: a
+/// row as another version (or a hand edit) might leave it.
+pub async fn raw_sql(store: &TestStore, sql: &str) {
+    match store {
+        AnyStore::Sqlite(s) => rusqlite::Connection::open(s.path())
+            .and_then(|c| c.execute_batch(sql))
+            .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        AnyStore::Postgres(s) => s
+            .pool()
+            .get()
+            .await
+            .expect("a connection")
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}")),
+    }
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tillwatch_core::domain::{DeliveryState, JobRef, PaymentRef, Timestamp};
 use tillwatch_core::store::{Claim, Held, NewDelivery, Store, WorkerId};
 
+use crate::backend::raw_sql;
 use crate::harness::{test_store, TestDir};
 
 fn claim(lease: Duration) -> Claim {
@@ -175,4 +176,75 @@ async fn released_claims_are_free_at_once_for_the_next_run() {
         [id].into(),
         "no lease to wait out"
     );
+}
+
+/// A pending row this version cannot read (a failure class a newer Tillwatch wrote on a
+/// shared database, a reference that is not one) is set aside as dead with the reason, and
+/// the claim goes on with the rest; `retry` gives the first one back, readable again.
+#[tokio::test]
+async fn an_unreadable_pending_row_is_set_aside_as_dead_and_the_claim_goes_on() {
+    let dir = TestDir::new("claims-unreadable");
+    let store = test_store(&dir).await;
+    let good_first = deliver(&store, "1001", "5001").await;
+    let newer_class = deliver(&store, "1002", "5002").await;
+    let bad_ref = deliver(&store, "1003", "5003").await;
+    let good_last = deliver(&store, "1004", "5004").await;
+    raw_sql(
+        &store,
+        &format!(
+            "UPDATE deliveries SET failure_class = 'throttled_by_gateway',
+                 failing_since = '2026-12-07T10:00:00.000000Z', failing_attempts = 2,
+                 last_error = 'HTTP 429' WHERE id = {newer_class};
+             UPDATE deliveries SET job_ref = 'JOB-1003' WHERE id = {bad_ref};"
+        ),
+    )
+    .await;
+
+    let worker = claim(Duration::from_secs(60));
+    let claimed = store
+        .claim_due(&worker, Timestamp::now(), 10)
+        .await
+        .expect("one unreadable row does not fail the claim");
+    assert_eq!(ids(&claimed), [good_first, good_last].into());
+
+    let dead = store.deliveries_in(DeliveryState::Dead, 10).await.unwrap();
+    let reason = |id: i64| {
+        let d = dead
+            .iter()
+            .find(|d| d.id == id)
+            .unwrap_or_else(|| panic!("delivery {id} is dead: {dead:?}"));
+        assert!(d.settled_at.is_some(), "{d:?}");
+        // What `deliveries --dead` and the window show: the last error, else the outcome.
+        d.last_error
+            .clone()
+            .or(d.outcome.clone())
+            .unwrap_or_default()
+    };
+    let said = reason(newer_class);
+    assert!(
+        said.contains("could not be read") && said.contains("throttled_by_gateway"),
+        "{said}"
+    );
+    let said = reason(bad_ref);
+    assert!(
+        said.contains("could not be read") && said.contains("JOB-1003"),
+        "{said}"
+    );
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!(
+        store
+            .count_deliveries(DeliveryState::Pending)
+            .await
+            .unwrap(),
+        2
+    );
+
+    // The next claim is not blocked either, and `retry` clears the unreadable failure run.
+    assert_eq!(store.retry_deliveries("1002").await.unwrap(), 1);
+    let again = store
+        .claim_due(&worker, Timestamp::now(), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&again), [good_first, newer_class, good_last].into());
+    assert!(again.iter().all(|d| d.failing.is_none()), "{again:?}");
 }

@@ -452,7 +452,7 @@ async fn varied_store(name: &str) -> (TestDir, TestStore) {
     for i in 0..40u32 {
         let job = format!("{}", 600_000 + (i * 7919) % 1000);
         let order = (i % 6 != 0).then(|| format!("N-{}", (i * 31) % 17));
-        let (amount, currency) = if i % 4 == 0 {
+        let (amount, currency) = if i.is_multiple_of(4) {
             (format!("{}", 100 + i * 3), "JPY")
         } else {
             (format!("{}.{:02}", i % 11, (i * 13) % 100), "GBP")

@@ -153,7 +153,7 @@ impl Default for ServeOptions {
 
 /// The user and machine this process runs as ("ana@till-2"): where several machines share
 /// one store, the audit trail says who shipped.
-fn local_actor() -> String {
+pub fn local_actor() -> String {
     let user = ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tillwatch_store_sqlite::{OwnerError, Ownership, Program};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch, RwLock, RwLockReadGuard};
 
@@ -49,6 +50,9 @@ pub struct Running {
     stop: Option<oneshot::Sender<()>>,
     serving: Option<tauri::async_runtime::JoinHandle<()>>,
     demo_sim: Option<sim::SimHandle>,
+    /// This window's hold on its database file, while it serves it (dropped last, once
+    /// the services have stopped).
+    _owner: Option<Ownership>,
 }
 
 /// How long a command waits for the services' first start before it gives up.
@@ -231,10 +235,23 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
     let shared = std::env::var(config::ENV_DATABASE_URL)
         .ok()
         .filter(|u| !u.trim().is_empty());
+    let db = mode.database_path(data_dir);
+    // A file of our own is served by one process only: while `tillwatch serve` (or another
+    // window on another desktop session) holds it, this window shows its orders and takes
+    // no notifications.
+    let (owner, not_owner) = match &shared {
+        Some(_) => (None, None),
+        None => match Ownership::take(&db, Program::Window, &crate::app::local_actor()) {
+            Ok(o) => (Some(o), None),
+            Err(e) => (None, Some(not_the_owner(&e))),
+        },
+    };
     let addr = listen_addr(&settings);
     let secret = settings.webhook_secret.clone();
     let (tcp, listener_error) = if shared.is_some() {
         (None, None)
+    } else if not_owner.is_some() {
+        (None, not_owner)
     } else {
         match TcpListener::bind(addr).await {
             Ok(t) => (Some(t), None),
@@ -266,7 +283,7 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
                 api_key: ApiKey::new(cfg.api_keys[0].clone()),
             };
             let handle = sim::start(sim_tcp, cfg).await.map_err(|e| e.to_string())?;
-            if shared.is_none() {
+            if owner.is_some() {
                 sim::spawn_demo_traffic(handle.clone(), demo_every());
             }
             (
@@ -279,7 +296,6 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
         (Mode::Gateway(_), None) => return Err("no credentials".into()),
     };
 
-    let db = mode.database_path(data_dir);
     let store = match &shared {
         Some(url) => Backend::connect(url).await,
         None => Backend::open_file(&db),
@@ -360,7 +376,19 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
         stop: Some(stop),
         serving,
         demo_sim,
+        _owner: owner,
     })
+}
+
+/// Why this window takes no notifications, in the health bar's words.
+fn not_the_owner(e: &OwnerError) -> String {
+    match e {
+        OwnerError::Held { database, holder } => format!(
+            "{} is in use by {holder}, which takes the notifications; this window only shows the orders. Stop it, then save the settings to take them here.",
+            database.display()
+        ),
+        OwnerError::Io { .. } => format!("{e}; this window takes no notifications."),
+    }
 }
 
 /// The tunnel the settings choose, or local only. A misconfigured tunnel is reported as
@@ -434,5 +462,56 @@ mod tests {
         state.first_start.send_replace(true);
         let e = answer.await.unwrap().unwrap_err();
         assert!(e.to_string().contains("not running"), "{e}");
+    }
+
+    /// A window opened on a file that `tillwatch serve` already serves takes no
+    /// notifications (no listener, no worker) and says who holds it; once that process
+    /// lets go, the next start serves.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_window_on_a_file_another_process_serves_takes_no_notifications_and_says_who() {
+        let dir = std::env::temp_dir().join(format!(
+            "tillwatch-window-owner-{}-{}",
+            std::process::id(),
+            unique_suffix()
+        ));
+        let settings = Settings {
+            listen_port: 0,
+            ..Settings::default()
+        };
+        let db = Mode::Demo.database_path(&dir);
+        let serve = Ownership::take(&db, Program::Serve, "ana@till-2").unwrap();
+
+        let running = start_services(&dir, settings.clone()).await.unwrap();
+        let said = running.listener_error.clone().unwrap_or_default();
+        assert!(
+            said.contains(&format!(
+                "in use by tillwatch serve (pid {}, run by ana@till-2",
+                std::process::id()
+            )) && said.contains("Stop it"),
+            "{said}"
+        );
+        assert!(running.webhook_url.is_none() && running.serving.is_none());
+        running.stop().await;
+
+        drop(serve);
+        let running = start_services(&dir, settings).await.unwrap();
+        assert_eq!(running.listener_error, None);
+        assert!(running.webhook_url.is_some() && running.serving.is_some());
+        let refused = Ownership::take(&db, Program::Serve, "ana@till-2").unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("in use by the Tillwatch window"),
+            "{refused}"
+        );
+        running.stop().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn unique_suffix() -> u128 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
     }
 }

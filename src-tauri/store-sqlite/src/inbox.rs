@@ -7,8 +7,8 @@ use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, JobRef, PaymentRef, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    kept_body, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery, StoreError,
-    MAX_KEPT_MALFORMED,
+    kept_body, unreadable_delivery, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery,
+    StoreError, MAX_KEPT_MALFORMED,
 };
 
 /// Back to pending, due at once, with a fresh failure run, held by no worker.
@@ -90,13 +90,20 @@ impl SqliteStore {
                  RETURNING id, job_ref, payment_ref, failure_class, failing_since,
                      failing_attempts",
             )?;
-            let mut out = stmt
+            let rows = stmt
                 .query_map(
                     params![now.to_string(), limit, worker, until.to_string()],
                     pending_columns,
                 )?
-                .map(|row| to_pending(row?))
                 .collect::<Result<Vec<_>, _>>()?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let id = row.0;
+                match to_pending(row) {
+                    Ok(d) => out.push(d),
+                    Err(e) => quarantine(conn, id, &e)?,
+                }
+            }
             // RETURNING gives no order: oldest first, as the worker reads them.
             out.sort_by_key(|d| d.id);
             Ok(out)
@@ -307,7 +314,16 @@ impl SqliteStore {
     }
 }
 
-type PendingColumns = (i64, String, String, Option<String>, Option<String>, u32);
+/// A pending row's columns as stored: SQLite keeps any type in any column, so nothing but
+/// the id is trusted until `to_pending` reads it.
+type PendingColumns = (
+    i64,
+    rusqlite::types::Value,
+    rusqlite::types::Value,
+    rusqlite::types::Value,
+    rusqlite::types::Value,
+    rusqlite::types::Value,
+);
 
 fn pending_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingColumns> {
     Ok((
@@ -320,24 +336,67 @@ fn pending_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingColumns> {
     ))
 }
 
+/// A column that must hold text (or nothing).
+fn text_col(v: rusqlite::types::Value, what: &str) -> Result<Option<String>, DbError> {
+    use rusqlite::types::Value;
+    match v {
+        Value::Null => Ok(None),
+        Value::Text(s) => Ok(Some(s)),
+        other => Err(DbError::Corrupt(format!(
+            "{what} is stored as {:?}, not text",
+            other.data_type()
+        ))),
+    }
+}
+
 fn to_pending(
     (id, job, payment, class, since, attempts): PendingColumns,
 ) -> Result<PendingDelivery, DbError> {
     let corrupt = |e: &dyn std::fmt::Display| DbError::Corrupt(e.to_string());
-    let class = super::parse_col(class, |c| {
+    let job = text_col(job, "the job reference")?.unwrap_or_default();
+    let payment = text_col(payment, "the payment reference")?.unwrap_or_default();
+    let class = super::parse_col(text_col(class, "the failure class")?, |c| {
         FailureClass::parse(c).ok_or("unknown failure class")
     })?;
-    let since = super::parse_col(since, Timestamp::parse)?;
+    let since = super::parse_col(
+        text_col(since, "the failure run's start")?,
+        Timestamp::parse,
+    )?;
+    let attempts = match attempts {
+        rusqlite::types::Value::Integer(n) => u32::try_from(n).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| DbError::Corrupt(format!("{attempts:?} failing attempts")))?;
     Ok(PendingDelivery {
         id,
-        job_ref: JobRef::parse(&job).map_err(|e| corrupt(&e))?,
-        payment_ref: PaymentRef::parse(&payment).map_err(|e| corrupt(&e))?,
+        job_ref: JobRef::parse(&job).map_err(|e| corrupt(&format!("'{job}': {e}")))?,
+        payment_ref: PaymentRef::parse(&payment)
+            .map_err(|e| corrupt(&format!("'{payment}': {e}")))?,
         failing: class.zip(since).map(|(class, since)| Failing {
             class,
             since,
             attempts,
         }),
     })
+}
+
+/// Sets aside a claimed delivery whose row cannot be read: `dead`, with the reason where
+/// the owner looks (`deliveries --dead`, the window), so the rest of the claim goes on.
+fn quarantine(conn: &Connection, id: i64, why: &DbError) -> Result<(), DbError> {
+    let detail = match why {
+        DbError::Corrupt(what) => what.clone(),
+        other => other.to_string(),
+    };
+    tracing::warn!(delivery = id, error = %detail, "a pending delivery cannot be read: set aside as dead");
+    let reason = unreadable_delivery(&detail);
+    super::exec(
+        conn,
+        "UPDATE deliveries SET state = 'dead', outcome = ?2, last_error = ?2, settled_at = ?3,
+             claimed_by = NULL, lease_until = NULL
+         WHERE id = ?1 AND state = 'pending'",
+        params![id, reason, Timestamp::now().to_string()],
+    )?;
+    Ok(())
 }
 
 /// Settles the pending deliveries of one payment up to an id that the worker holds.

@@ -10,6 +10,7 @@ mod inbox;
 mod links;
 mod migrations;
 mod orders;
+mod owner;
 mod pages;
 mod pool;
 mod refs;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, ErrorCode};
 
+pub use owner::{Holder, OwnerError, Ownership, Program};
 pub use tillwatch_core::store::MAX_KEPT_MALFORMED;
 pub use writer::{Paused as WriterPaused, WRITE_QUEUE};
 

@@ -100,3 +100,13 @@ pub fn kept_body(body: &str) -> String {
     }
     format!("{}…", &body[..end])
 }
+
+/// Why a pending delivery was set aside as `dead` without asking the gateway: its stored
+/// row could not be read (a value written by a newer Tillwatch on a shared database, a
+/// hand edit). One such row must not stop the inbox; the owner sees this, and `retry`
+/// sends it back with its failure run cleared.
+pub fn unreadable_delivery(detail: impl std::fmt::Display) -> String {
+    format!(
+        "set aside unread: this delivery's stored row could not be read ({detail}); a newer Tillwatch may have written it. `tillwatch retry` asks the gateway again"
+    )
+}

@@ -19,8 +19,8 @@ pub use changes::{
 };
 pub use cursor::{ChangeCursor, HOLE_LIFE};
 pub use deliveries::{
-    kept_body, machine_name, Claim, NewDelivery, PendingDelivery, RejectedDelivery, WorkerId,
-    MAX_KEPT_MALFORMED,
+    kept_body, machine_name, unreadable_delivery, Claim, NewDelivery, PendingDelivery,
+    RejectedDelivery, WorkerId, MAX_KEPT_MALFORMED,
 };
 pub use orders::{Found, ShipRequest};
 pub use pages::{CursorValue, OrderCursor, OrderFilter, OrderSort, OrdersSlice, PageAt, COUNT_CAP};

@@ -11,8 +11,8 @@ use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, PaymentRef, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    kept_body, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery, StoreError,
-    MAX_KEPT_MALFORMED,
+    kept_body, unreadable_delivery, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery,
+    StoreError, MAX_KEPT_MALFORMED,
 };
 
 /// Back to pending, due at once, with a fresh failure run, held by no worker.
@@ -131,7 +131,7 @@ impl PgStore {
                             &[&worker, &until, &now, &limit],
                         )
                         .await?;
-                    rows.iter().map(pending).collect()
+                    readable_or_quarantined(tx, &rows).await
                 })
             })
             .await?;
@@ -437,6 +437,35 @@ pub(super) async fn settle(
     )
     .await?;
     Ok(())
+}
+
+/// The claimed rows that read as deliveries; each one that does not is set aside as
+/// `dead` with the reason where the owner looks (`deliveries --dead`, the window), so one
+/// row written by a newer Tillwatch cannot stop every claim.
+async fn readable_or_quarantined(tx: &Tx<'_>, rows: &[Row]) -> Result<Vec<PendingDelivery>, Fail> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: i64 = r.try_get(0)?;
+        // Everything `pending` can fail on is in the row already fetched: its values.
+        let detail = match pending(r) {
+            Ok(d) => {
+                out.push(d);
+                continue;
+            }
+            Err(Fail::Store(StoreError::Corrupt(what))) => what,
+            Err(Fail::Pg(e)) => e.to_string(),
+            Err(other) => return Err(other),
+        };
+        tracing::warn!(delivery = id, error = %detail, "a pending delivery cannot be read: set aside as dead");
+        tx.execute(
+            "UPDATE deliveries SET state = 'dead', outcome = $2, last_error = $2,
+                 settled_at = now(), claimed_by = NULL, lease_until = NULL
+             WHERE id = $1 AND state = 'pending'",
+            &[&id, &unreadable_delivery(&detail)],
+        )
+        .await?;
+    }
+    Ok(out)
 }
 
 /// A pending delivery as `claim_due` and `pending_deliveries` read it.
