@@ -660,3 +660,152 @@ async fn postgres_stopped_and_started_again_under_load_loses_nothing_acknowledge
     drop(pg);
     sim.shutdown().await;
 }
+
+/// The environment of a serve whose clock runs `offset` ahead (libfaketime, preloaded:
+/// `date`, `SystemTime` and tokio's wall clock all see it; the monotonic clock stays real,
+/// so timers and timeouts keep their length), logging each confirmation it starts.
+fn skewed_env(base: &Env, offset: &str) -> Env {
+    let mut env = base.clone();
+    env.extra_env.extend([
+        ("LD_PRELOAD".to_owned(), FAKETIME_LIB.to_owned()),
+        ("FAKETIME".to_owned(), offset.to_owned()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC".to_owned(), "1".to_owned()),
+        ("FAKETIME_DONT_RESET".to_owned(), "1".to_owned()),
+    ]);
+    env
+}
+
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// Logs every confirmation a serve starts (`confirming job=… payment=…`), so a test can
+/// tell which process asked the gateway about which payment.
+fn logging_confirmations(mut env: Env) -> Env {
+    env.log = "info,tillwatch_core::pipeline::confirm=debug".into();
+    env
+}
+
+/// How many confirmations of `job` a serve started, by its log.
+fn confirmations(stderr: &str, job: &str) -> usize {
+    let needle = format!(" job={job} ");
+    stderr
+        .lines()
+        .filter(|l| l.contains("confirming") && l.contains(&needle))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_serves_five_minutes_apart_confirm_each_notification_once() {
+    const N: usize = 60;
+    assert!(
+        std::path::Path::new(FAKETIME_LIB).exists(),
+        "{FAKETIME_LIB} is missing: run scripts/setup.sh (Debian package faketime)"
+    );
+    let pg = blocking(TestPostgres::start).await;
+    let sim = start_sim(quick_sim()).await;
+    let (dir_a, dir_b) = (TempDir::new("skew-a"), TempDir::new("skew-b"));
+    let env_a = logging_confirmations(shared_env(&sim, dir_a.path(), &pg));
+    let env_b = skewed_env(
+        &logging_confirmations(shared_env(&sim, dir_b.path(), &pg)),
+        "+5m",
+    );
+    let a = Serve::start_with(&env_a, 300, &serve_args("120")).await;
+    let b = Serve::start_with(&env_b, 300, &serve_args("120")).await;
+    let store = open_store(&pg).await;
+    let jobs = Arc::new(paid_jobs(&sim, "SKEW", N).await);
+
+    // A gateway that takes a moment to answer: each serve holds what it claimed for a
+    // while, which is when a wrong reading of another's lease takes it over.
+    sim.set_fault(
+        FaultTarget::AnyApi,
+        Fault::Delay {
+            delay: Duration::from_millis(150),
+        },
+    );
+    let payments_before = sim.api_request_count(Endpoint::RetrievePayment);
+    let jobs_before = sim.api_request_count(Endpoint::RetrieveJob);
+
+    let webhooks = Arc::new([a.webhook_url(), b.webhook_url()]);
+    let http = http();
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut posts = JoinSet::new();
+    for i in 0..N {
+        let (http, jobs, webhooks, in_flight) = (
+            http.clone(),
+            Arc::clone(&jobs),
+            Arc::clone(&webhooks),
+            Arc::clone(&in_flight),
+        );
+        posts.spawn(async move {
+            let _permit = in_flight.acquire_owned().await.expect("the semaphore");
+            let answer = post(&http, &webhooks[i % 2], i, &jobs[i]).await;
+            acknowledged(&answer, &jobs[i])
+        });
+    }
+    while let Some(done) = posts.join_next().await {
+        done.expect("a POST task").unwrap_or_else(|why| {
+            panic!("acknowledged: {why}\n--- A\n{}\n--- B\n{}", a.logs(), b.logs())
+        });
+    }
+
+    let min_rows = HashMap::new();
+    eventually(
+        "every order Paid and every delivery confirmed",
+        Duration::from_secs(120),
+        || all_paid_and_confirmed(&store, &jobs, &min_rows),
+    )
+    .await;
+    sim.clear_faults();
+
+    // B's clock really is ahead: it stamps what it receives with its own time.
+    let received = |i: usize| {
+        let store = store.clone();
+        let jr = JobRef::parse(&jobs[i].reference).unwrap();
+        async move {
+            let d = store.order(&jr).await.unwrap().expect("an order");
+            d.deliveries[0].received_at
+        }
+    };
+    let skew = received(1).await.since(received(0).await);
+    assert!(
+        skew > Duration::from_secs(240),
+        "B (under faketime +5m) stamps its receipts minutes ahead of A: {skew:?}"
+    );
+
+    // The alert lines and the log come a moment after the commit.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (err_a, err_b) = (a.stderr(), b.stderr());
+    let mut by_a = 0;
+    let mut by_b = 0;
+    let mut twice = Vec::new();
+    for job in jobs.iter() {
+        let (na, nb) = (
+            confirmations(&err_a, &job.reference),
+            confirmations(&err_b, &job.reference),
+        );
+        by_a += na;
+        by_b += nb;
+        if na + nb != 1 {
+            twice.push(format!("{}: A {na}, B {nb}", job.reference));
+        }
+    }
+    let payment_reads = sim.api_request_count(Endpoint::RetrievePayment) - payments_before;
+    let job_reads = sim.api_request_count(Endpoint::RetrieveJob) - jobs_before;
+    eprintln!(
+        "{N} notifications: A confirmed {by_a}, B (5 min ahead) {by_b}; the gateway saw \
+         {payment_reads} payment reads and {job_reads} job reads ({} duplicated pairs)",
+        payment_reads.saturating_sub(N as u64)
+    );
+    assert!(
+        twice.is_empty(),
+        "each notification is confirmed by exactly one serve; {} were not: {:?}",
+        twice.len(),
+        &twice[..twice.len().min(10)]
+    );
+    assert_eq!(
+        (payment_reads, job_reads),
+        (N as u64, N as u64),
+        "one payment read and one job read per notification"
+    );
+    drop((a, b));
+    sim.shutdown().await;
+}

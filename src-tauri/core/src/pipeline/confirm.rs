@@ -162,6 +162,8 @@ impl<S: Store> ConfirmWorker<S> {
                 t.in_flight = true;
                 t.seen_newer = false;
                 let up_to = t.up_to;
+                // Which process asked the gateway about what (several may share an inbox).
+                tracing::debug!(job = %key.0, payment = %key.1, up_to, "confirming");
                 let (store, gateway, bus, worker) = (
                     self.store.clone(),
                     self.gateway.clone(),
