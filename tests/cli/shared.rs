@@ -809,3 +809,170 @@ async fn two_serves_five_minutes_apart_confirm_each_notification_once() {
     drop((a, b));
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_confirmation_slower_than_the_lease_keeps_its_deliveries_from_another_serve() {
+    const N: usize = 3;
+    // Answers this slow make one confirmation (a payment read, then a job read) last 16 s,
+    // eight leases: the holder must renew while it waits, whatever it reads.
+    const GATEWAY_DELAY: Duration = Duration::from_secs(8);
+    let pg = blocking(TestPostgres::start).await;
+    let sim = start_sim(quick_sim()).await;
+    let (dir_a, dir_b) = (TempDir::new("renew-a"), TempDir::new("renew-b"));
+    let a = Serve::start_with(
+        &logging_confirmations(shared_env(&sim, dir_a.path(), &pg)),
+        300,
+        &serve_args("2"),
+    )
+    .await;
+    let b = Serve::start_with(
+        &logging_confirmations(shared_env(&sim, dir_b.path(), &pg)),
+        300,
+        &serve_args("2"),
+    )
+    .await;
+    let store = open_store(&pg).await;
+    let jobs = paid_jobs(&sim, "SLOWGW", N).await;
+
+    sim.set_fault(
+        FaultTarget::AnyApi,
+        Fault::Delay {
+            delay: GATEWAY_DELAY,
+        },
+    );
+    let payments_before = sim.api_request_count(Endpoint::RetrievePayment);
+    let jobs_before = sim.api_request_count(Endpoint::RetrieveJob);
+    let http = http();
+    for (i, job) in jobs.iter().enumerate() {
+        acknowledged(&post(&http, &a.webhook_url(), i, job).await, job)
+            .unwrap_or_else(|why| panic!("A acknowledges: {why}\n{}", a.logs()));
+    }
+    eventually(
+        "every order Paid and every delivery confirmed",
+        Duration::from_secs(90),
+        || all_paid_and_confirmed(&store, &jobs, &HashMap::new()),
+    )
+    .await;
+    sim.clear_faults();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (err_a, err_b) = (a.stderr(), b.stderr());
+    let by_a: usize = jobs.iter().map(|j| confirmations(&err_a, &j.reference)).sum();
+    let by_b: usize = jobs.iter().map(|j| confirmations(&err_b, &j.reference)).sum();
+    let payment_reads = sim.api_request_count(Endpoint::RetrievePayment) - payments_before;
+    let job_reads = sim.api_request_count(Endpoint::RetrieveJob) - jobs_before;
+    eprintln!(
+        "{N} notifications to A (lease 2 s, gateway {GATEWAY_DELAY:?} per answer): A started \
+         {by_a} confirmations, B {by_b}; {payment_reads} payment reads, {job_reads} job reads"
+    );
+    assert_eq!(
+        by_b,
+        0,
+        "B never takes what A holds and renews\n--- B\n{}",
+        b.logs()
+    );
+    assert_eq!(by_a, N, "A confirms each once");
+    assert_eq!(
+        (payment_reads, job_reads),
+        (N as u64, N as u64),
+        "one payment read and one job read per notification"
+    );
+    drop((a, b));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_path_gone_silent_gets_503s_and_the_serve_recovers_by_itself() {
+    const N: usize = 20;
+    /// The listener's own limit on a request (ServeLimits::body_timeout): a 503 must come
+    /// before it, or the gateway sees a 408 from a request the store still holds.
+    const LISTENER_LIMIT: Duration = Duration::from_secs(10);
+    /// How soon after the path is back the serve must confirm again, by itself.
+    const RECOVERY: Duration = Duration::from_secs(30);
+    let pg = blocking(TestPostgres::start).await;
+    let proxy = SilentProxy::start(pg.port()).await;
+    let sim = start_sim(quick_sim()).await;
+    let dir = TempDir::new("silent-path");
+    let mut env = shared_env(&sim, dir.path(), &pg);
+    env.extra_env[0].1 = format!(
+        "postgres://{USER}@127.0.0.1:{}/{USER}?sslmode=disable",
+        proxy.port
+    );
+    let serve = Serve::start_with(&env, 300, &serve_args("120")).await;
+    let store = open_store(&pg).await;
+    let jobs = paid_jobs(&sim, "SILENT", N).await;
+    let http = http();
+    let webhook = serve.webhook_url();
+    let no_rows = HashMap::new();
+
+    for (i, job) in jobs.iter().enumerate().take(5) {
+        acknowledged(&post(&http, &webhook, i, job).await, job)
+            .unwrap_or_else(|why| panic!("acknowledged through the proxy: {why}"));
+    }
+    eventually("the first five confirmed", DEADLINE, || {
+        all_paid_and_confirmed(&store, &jobs[..5], &no_rows)
+    })
+    .await;
+
+    // The path goes silent: every connection serve holds (listener's, worker's) hangs.
+    proxy.drop_path();
+    let mut slowest = Duration::ZERO;
+    for (i, job) in jobs.iter().enumerate().take(10).skip(5) {
+        let sent = Instant::now();
+        let answer = post(&http, &webhook, i, job).await;
+        slowest = slowest.max(sent.elapsed());
+        assert!(
+            matches!(answer, Ok((503, _))),
+            "with the database out of reach, notification {i} is answered 503 (the gateway \
+             sends it again): {answer:?}\n{}",
+            serve.logs()
+        );
+    }
+    assert!(
+        slowest < LISTENER_LIMIT,
+        "each 503 comes within the listener's limit, not as its timeout: {slowest:?}"
+    );
+
+    // The path is back for new connections; the hung ones stay hung.
+    proxy.restore();
+    let restored = Instant::now();
+    let mut first_ack = None;
+    while restored.elapsed() < RECOVERY {
+        let answer = post(&http, &webhook, 10, &jobs[10]).await;
+        if acknowledged(&answer, &jobs[10]).is_ok() {
+            first_ack = Some(restored.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let first_ack = first_ack.unwrap_or_else(|| {
+        panic!(
+            "no notification acknowledged within {RECOVERY:?} of the path's return\n{}",
+            serve.logs()
+        )
+    });
+    eventually(
+        "the first notification after the return confirmed",
+        RECOVERY.saturating_sub(restored.elapsed()),
+        || all_paid_and_confirmed(&store, &jobs[10..11], &no_rows),
+    )
+    .await;
+    let first_confirmed = restored.elapsed();
+    eprintln!(
+        "silent path: slowest 503 {slowest:?}; after the return, first 200 in {first_ack:?}, \
+         first confirmation in {first_confirmed:?}"
+    );
+
+    // The gateway sends the refused ones again, and the rest arrive: all confirmed.
+    for (i, job) in jobs.iter().enumerate().skip(5) {
+        acknowledged(&post(&http, &webhook, i, job).await, job)
+            .unwrap_or_else(|why| panic!("acknowledged after the return: {why}"));
+    }
+    eventually("every order confirmed", Duration::from_secs(60), || {
+        all_paid_and_confirmed(&store, &jobs, &no_rows)
+    })
+    .await;
+    drop(serve);
+    drop(proxy);
+    sim.shutdown().await;
+}
