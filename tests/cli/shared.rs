@@ -760,7 +760,11 @@ async fn two_serves_five_minutes_apart_confirm_each_notification_once() {
     }
     while let Some(done) = posts.join_next().await {
         done.expect("a POST task").unwrap_or_else(|why| {
-            panic!("acknowledged: {why}\n--- A\n{}\n--- B\n{}", a.logs(), b.logs())
+            panic!(
+                "acknowledged: {why}\n--- A\n{}\n--- B\n{}",
+                a.logs(),
+                b.logs()
+            )
         });
     }
 
@@ -875,8 +879,14 @@ async fn a_confirmation_slower_than_the_lease_keeps_its_deliveries_from_another_
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let (err_a, err_b) = (a.stderr(), b.stderr());
-    let by_a: usize = jobs.iter().map(|j| confirmations(&err_a, &j.reference)).sum();
-    let by_b: usize = jobs.iter().map(|j| confirmations(&err_b, &j.reference)).sum();
+    let by_a: usize = jobs
+        .iter()
+        .map(|j| confirmations(&err_a, &j.reference))
+        .sum();
+    let by_b: usize = jobs
+        .iter()
+        .map(|j| confirmations(&err_b, &j.reference))
+        .sum();
     let payment_reads = sim.api_request_count(Endpoint::RetrievePayment) - payments_before;
     let job_reads = sim.api_request_count(Endpoint::RetrieveJob) - jobs_before;
     eprintln!(

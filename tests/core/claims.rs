@@ -109,10 +109,16 @@ async fn a_renewed_hold_outlasts_its_first_lease_and_only_the_holders_rows_are_r
     let lease = Duration::from_secs(30);
     let (worker, other) = (claim(lease), claim(lease));
     let t0 = store.now().await.unwrap();
-    assert_eq!(ids(&store.claim_due(&worker, t0, 1).await.unwrap()), [held].into());
+    assert_eq!(
+        ids(&store.claim_due(&worker, t0, 1).await.unwrap()),
+        [held].into()
+    );
     // Another delivery, held by the other worker: not the renewing worker's to extend.
     let theirs = deliver(&store, "1002", "5002").await;
-    assert_eq!(ids(&store.claim_due(&other, t0, 10).await.unwrap()), [theirs].into());
+    assert_eq!(
+        ids(&store.claim_due(&other, t0, 10).await.unwrap()),
+        [theirs].into()
+    );
 
     // A confirmation outlasting the lease: the worker renews on its timer, not by reading.
     let t20 = t0.plus(Duration::from_secs(20));

@@ -298,8 +298,7 @@ impl DatabaseConfig {
             None if local => SslMode::Prefer,
             None => SslMode::Require,
         };
-        if config.sslmode == SslMode::Disable && config.channel_binding == ChannelBinding::Require
-        {
+        if config.sslmode == SslMode::Disable && config.channel_binding == ChannelBinding::Require {
             return Err(config_error(
                 "channel_binding=require needs TLS: it cannot go with sslmode=disable",
             ));
