@@ -1,6 +1,9 @@
 //! Several `serve` processes on one PostgreSQL database: the work shared between them, one
 //! alert per change whoever confirmed it, a SIGKILLed serve's deliveries taken over by
-//! another once its lease ran out, and the server stopped and started again under load.
+//! another once its lease ran out, and the server stopped and started again under load;
+//! two serves whose clocks are 5 minutes apart (libfaketime), a gateway slower than the
+//! lease, and a path to the database that goes silent without closing (a loopback proxy,
+//! harness.rs `SilentProxy`).
 //! Real processes, a real server (tests/common/postgres.rs), the simulator in this process.
 //!
 //! The notifications are POSTed by the test (the simulator's jobs have no webhook URL), so
