@@ -17,8 +17,9 @@ packages=(
   mount e2fsprogs
   # the shared-store tests (tests/postgres): each starts its own throwaway server with
   # initdb and pg_ctl under a temporary folder; setup starts no database service. openssl
-  # makes the TLS test server's throwaway certificates
-  postgresql openssl
+  # makes the TLS test server's throwaway certificates; faketime runs one serve under a
+  # clock minutes ahead (two machines with different clocks on one database)
+  postgresql openssl faketime
 )
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 

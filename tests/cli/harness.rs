@@ -673,3 +673,117 @@ impl Drop for Mount {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// A network path that can vanish without closing
+
+/// A TCP proxy on loopback in front of `upstream` whose path can go silent: `drop_path`
+/// stops every byte in both directions while every socket stays open (a Wi-Fi change, a
+/// NAT that forgot the flow), and `restore` lets new connections through again. A
+/// connection opened before the restore stays black-holed for good, as one whose NAT
+/// entry is gone does.
+pub struct SilentProxy {
+    pub port: u16,
+    path: Arc<tokio::sync::watch::Sender<PathState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone, Copy)]
+struct PathState {
+    open: bool,
+    /// Bumped at each restore; a connection passes bytes only in the epoch it was made in.
+    epoch: u64,
+}
+
+impl SilentProxy {
+    pub async fn start(upstream: u16) -> SilentProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("the proxy binds");
+        let port = listener.local_addr().expect("an address").port();
+        let (path, _) = tokio::sync::watch::channel(PathState {
+            open: true,
+            epoch: 0,
+        });
+        let path = Arc::new(path);
+        let state = Arc::clone(&path);
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                let born = state.borrow().epoch;
+                let rx = state.subscribe();
+                connections.spawn(async move {
+                    if passable(rx.clone(), born).await.is_none() {
+                        // Accepted by the kernel, then silence: hold the socket open.
+                        let _client = client;
+                        return std::future::pending().await;
+                    }
+                    let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::join!(pump(cr, sw, rx.clone(), born), pump(sr, cw, rx, born));
+                });
+            }
+        });
+        SilentProxy { port, path, task }
+    }
+
+    /// Every byte stops, both ways, on every connection; nothing is closed.
+    pub fn drop_path(&self) {
+        self.path.send_modify(|s| s.open = false);
+    }
+
+    /// New connections pass again; the ones made before stay silent.
+    pub fn restore(&self) {
+        self.path.send_modify(|s| {
+            s.open = true;
+            s.epoch += 1;
+        });
+    }
+}
+
+impl Drop for SilentProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Waits until a connection made in `born` may pass bytes; `None` if it never will again.
+async fn passable(mut rx: tokio::sync::watch::Receiver<PathState>, born: u64) -> Option<()> {
+    let state = rx
+        .wait_for(|s| (s.open && s.epoch == born) || s.epoch > born)
+        .await
+        .ok()?;
+    (state.epoch == born).then_some(())
+}
+
+/// Copies bytes one way while the path passes them; when it goes silent, stops reading
+/// and writing but keeps both sockets open (the task parks forever).
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    rx: tokio::sync::watch::Receiver<PathState>,
+    born: u64,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if passable(rx.clone(), born).await.is_none() {
+            return std::future::pending().await;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Read while the path was open, but it went silent since: these bytes are lost.
+        if passable(rx.clone(), born).await.is_none() {
+            return std::future::pending().await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,6 +1,9 @@
 //! Several `serve` processes on one PostgreSQL database: the work shared between them, one
 //! alert per change whoever confirmed it, a SIGKILLed serve's deliveries taken over by
-//! another once its lease ran out, and the server stopped and started again under load.
+//! another once its lease ran out, and the server stopped and started again under load;
+//! two serves whose clocks are 5 minutes apart (libfaketime), a gateway slower than the
+//! lease, and a path to the database that goes silent without closing (a loopback proxy,
+//! harness.rs `SilentProxy`).
 //! Real processes, a real server (tests/common/postgres.rs), the simulator in this process.
 //!
 //! The notifications are POSTed by the test (the simulator's jobs have no webhook URL), so
@@ -113,6 +116,24 @@ async fn post(
     let status = answer.status().as_u16();
     let body = answer.json().await.unwrap_or(Value::Null);
     Ok((status, body))
+}
+
+/// POSTs job `i`'s notification until it is acknowledged, sending it again after a 503
+/// as the gateway does (a busy machine may be slow to open its first connections); a
+/// refused notification is not stored, so each is stored once.
+async fn sent_until_acknowledged(
+    http: &reqwest::Client,
+    webhook: &str,
+    i: usize,
+    job: &JobSnapshot,
+) -> Result<(), String> {
+    for _ in 0..20 {
+        match post(http, webhook, i, job).await {
+            Ok((503, _)) => tokio::time::sleep(Duration::from_millis(250)).await,
+            answer => return acknowledged(&answer, job),
+        }
+    }
+    Err(format!("{}: 503 twenty times", job.reference))
 }
 
 fn acknowledged(answer: &Result<(u16, Value), String>, job: &JobSnapshot) -> Result<(), String> {
@@ -663,5 +684,331 @@ async fn postgres_stopped_and_started_again_under_load_loses_nothing_acknowledge
     );
     drop(serve);
     drop(pg);
+    sim.shutdown().await;
+}
+
+/// The environment of a serve whose clock runs `offset` ahead (libfaketime, preloaded:
+/// `date`, `SystemTime` and tokio's wall clock all see it; the monotonic clock stays real,
+/// so timers and timeouts keep their length), logging each confirmation it starts.
+fn skewed_env(base: &Env, offset: &str) -> Env {
+    let mut env = base.clone();
+    env.extra_env.extend([
+        ("LD_PRELOAD".to_owned(), FAKETIME_LIB.to_owned()),
+        ("FAKETIME".to_owned(), offset.to_owned()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC".to_owned(), "1".to_owned()),
+        ("FAKETIME_DONT_RESET".to_owned(), "1".to_owned()),
+    ]);
+    env
+}
+
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// Logs every confirmation a serve starts (`confirming job=… payment=…`), so a test can
+/// tell which process asked the gateway about which payment.
+fn logging_confirmations(mut env: Env) -> Env {
+    env.log = "info,tillwatch_core::pipeline::confirm=debug".into();
+    env
+}
+
+/// How many confirmations of `job` a serve started, by its log.
+fn confirmations(stderr: &str, job: &str) -> usize {
+    let needle = format!(" job={job} ");
+    stderr
+        .lines()
+        .filter(|l| l.contains("confirming") && l.contains(&needle))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_serves_five_minutes_apart_confirm_each_notification_once() {
+    const N: usize = 60;
+    assert!(
+        std::path::Path::new(FAKETIME_LIB).exists(),
+        "{FAKETIME_LIB} is missing: run scripts/setup.sh (Debian package faketime)"
+    );
+    let pg = blocking(TestPostgres::start).await;
+    let sim = start_sim(quick_sim()).await;
+    let (dir_a, dir_b) = (TempDir::new("skew-a"), TempDir::new("skew-b"));
+    let env_a = logging_confirmations(shared_env(&sim, dir_a.path(), &pg));
+    let env_b = skewed_env(
+        &logging_confirmations(shared_env(&sim, dir_b.path(), &pg)),
+        "+5m",
+    );
+    let a = Serve::start_with(&env_a, 300, &serve_args("120")).await;
+    let b = Serve::start_with(&env_b, 300, &serve_args("120")).await;
+    let store = open_store(&pg).await;
+    let jobs = Arc::new(paid_jobs(&sim, "SKEW", N).await);
+
+    // A gateway that takes a moment to answer: each serve holds what it claimed for a
+    // while, which is when a wrong reading of another's lease takes it over.
+    sim.set_fault(
+        FaultTarget::AnyApi,
+        Fault::Delay {
+            delay: Duration::from_millis(150),
+        },
+    );
+    let payments_before = sim.api_request_count(Endpoint::RetrievePayment);
+    let jobs_before = sim.api_request_count(Endpoint::RetrieveJob);
+
+    let webhooks = Arc::new([a.webhook_url(), b.webhook_url()]);
+    let http = http();
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut posts = JoinSet::new();
+    for i in 0..N {
+        let (http, jobs, webhooks, in_flight) = (
+            http.clone(),
+            Arc::clone(&jobs),
+            Arc::clone(&webhooks),
+            Arc::clone(&in_flight),
+        );
+        posts.spawn(async move {
+            let _permit = in_flight.acquire_owned().await.expect("the semaphore");
+            sent_until_acknowledged(&http, &webhooks[i % 2], i, &jobs[i]).await
+        });
+    }
+    while let Some(done) = posts.join_next().await {
+        done.expect("a POST task").unwrap_or_else(|why| {
+            panic!(
+                "acknowledged: {why}\n--- A\n{}\n--- B\n{}",
+                a.logs(),
+                b.logs()
+            )
+        });
+    }
+
+    let min_rows = HashMap::new();
+    eventually(
+        "every order Paid and every delivery confirmed",
+        Duration::from_secs(120),
+        || all_paid_and_confirmed(&store, &jobs, &min_rows),
+    )
+    .await;
+    sim.clear_faults();
+
+    // B's clock really is ahead: it stamps what it receives with its own time.
+    let received = |i: usize| {
+        let store = store.clone();
+        let jr = JobRef::parse(&jobs[i].reference).unwrap();
+        async move {
+            let d = store.order(&jr).await.unwrap().expect("an order");
+            d.deliveries[0].received_at
+        }
+    };
+    let skew = received(1).await.since(received(0).await);
+    assert!(
+        skew > Duration::from_secs(240),
+        "B (under faketime +5m) stamps its receipts minutes ahead of A: {skew:?}"
+    );
+
+    // The alert lines and the log come a moment after the commit.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (err_a, err_b) = (a.stderr(), b.stderr());
+    let mut by_a = 0;
+    let mut by_b = 0;
+    let mut twice = Vec::new();
+    for job in jobs.iter() {
+        let (na, nb) = (
+            confirmations(&err_a, &job.reference),
+            confirmations(&err_b, &job.reference),
+        );
+        by_a += na;
+        by_b += nb;
+        if na + nb != 1 {
+            twice.push(format!("{}: A {na}, B {nb}", job.reference));
+        }
+    }
+    let payment_reads = sim.api_request_count(Endpoint::RetrievePayment) - payments_before;
+    let job_reads = sim.api_request_count(Endpoint::RetrieveJob) - jobs_before;
+    eprintln!(
+        "{N} notifications: A confirmed {by_a}, B (5 min ahead) {by_b}; the gateway saw \
+         {payment_reads} payment reads and {job_reads} job reads ({} duplicated pairs)",
+        payment_reads.saturating_sub(N as u64)
+    );
+    assert!(
+        twice.is_empty(),
+        "each notification is confirmed by exactly one serve; {} were not: {:?}",
+        twice.len(),
+        &twice[..twice.len().min(10)]
+    );
+    assert_eq!(
+        (payment_reads, job_reads),
+        (N as u64, N as u64),
+        "one payment read and one job read per notification"
+    );
+    drop((a, b));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_confirmation_slower_than_the_lease_keeps_its_deliveries_from_another_serve() {
+    const N: usize = 3;
+    // Answers this slow make one confirmation (a payment read, then a job read) last 16 s,
+    // eight leases: the holder must renew while it waits, whatever it reads.
+    const GATEWAY_DELAY: Duration = Duration::from_secs(8);
+    let pg = blocking(TestPostgres::start).await;
+    let sim = start_sim(quick_sim()).await;
+    let (dir_a, dir_b) = (TempDir::new("renew-a"), TempDir::new("renew-b"));
+    let a = Serve::start_with(
+        &logging_confirmations(shared_env(&sim, dir_a.path(), &pg)),
+        300,
+        &serve_args("2"),
+    )
+    .await;
+    let b = Serve::start_with(
+        &logging_confirmations(shared_env(&sim, dir_b.path(), &pg)),
+        300,
+        &serve_args("2"),
+    )
+    .await;
+    let store = open_store(&pg).await;
+    let jobs = paid_jobs(&sim, "SLOWGW", N).await;
+
+    sim.set_fault(
+        FaultTarget::AnyApi,
+        Fault::Delay {
+            delay: GATEWAY_DELAY,
+        },
+    );
+    let payments_before = sim.api_request_count(Endpoint::RetrievePayment);
+    let jobs_before = sim.api_request_count(Endpoint::RetrieveJob);
+    let http = http();
+    for (i, job) in jobs.iter().enumerate() {
+        acknowledged(&post(&http, &a.webhook_url(), i, job).await, job)
+            .unwrap_or_else(|why| panic!("A acknowledges: {why}\n{}", a.logs()));
+    }
+    let min_rows = HashMap::new();
+    eventually(
+        "every order Paid and every delivery confirmed",
+        Duration::from_secs(90),
+        || all_paid_and_confirmed(&store, &jobs, &min_rows),
+    )
+    .await;
+    sim.clear_faults();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (err_a, err_b) = (a.stderr(), b.stderr());
+    let by_a: usize = jobs
+        .iter()
+        .map(|j| confirmations(&err_a, &j.reference))
+        .sum();
+    let by_b: usize = jobs
+        .iter()
+        .map(|j| confirmations(&err_b, &j.reference))
+        .sum();
+    let payment_reads = sim.api_request_count(Endpoint::RetrievePayment) - payments_before;
+    let job_reads = sim.api_request_count(Endpoint::RetrieveJob) - jobs_before;
+    eprintln!(
+        "{N} notifications to A (lease 2 s, gateway {GATEWAY_DELAY:?} per answer): A started \
+         {by_a} confirmations, B {by_b}; {payment_reads} payment reads, {job_reads} job reads"
+    );
+    assert_eq!(
+        by_b,
+        0,
+        "B never takes what A holds and renews\n--- B\n{}",
+        b.logs()
+    );
+    assert_eq!(by_a, N, "A confirms each once");
+    assert_eq!(
+        (payment_reads, job_reads),
+        (N as u64, N as u64),
+        "one payment read and one job read per notification"
+    );
+    drop((a, b));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_path_gone_silent_gets_503s_and_the_serve_recovers_by_itself() {
+    const N: usize = 20;
+    /// The listener's own limit on a request (ServeLimits::body_timeout): a 503 must come
+    /// before it, or the gateway sees a 408 from a request the store still holds.
+    const LISTENER_LIMIT: Duration = Duration::from_secs(10);
+    /// How soon after the path is back the serve must confirm again, by itself.
+    const RECOVERY: Duration = Duration::from_secs(30);
+    let pg = blocking(TestPostgres::start).await;
+    let proxy = SilentProxy::start(pg.port()).await;
+    let sim = start_sim(quick_sim()).await;
+    let dir = TempDir::new("silent-path");
+    let mut env = shared_env(&sim, dir.path(), &pg);
+    env.extra_env[0].1 = format!(
+        "postgres://{USER}@127.0.0.1:{}/{USER}?sslmode=disable",
+        proxy.port
+    );
+    let serve = Serve::start_with(&env, 300, &serve_args("120")).await;
+    let store = open_store(&pg).await;
+    let jobs = paid_jobs(&sim, "SILENT", N).await;
+    let http = http();
+    let webhook = serve.webhook_url();
+    let no_rows = HashMap::new();
+
+    for (i, job) in jobs.iter().enumerate().take(5) {
+        acknowledged(&post(&http, &webhook, i, job).await, job)
+            .unwrap_or_else(|why| panic!("acknowledged through the proxy: {why}"));
+    }
+    eventually("the first five confirmed", DEADLINE, || {
+        all_paid_and_confirmed(&store, &jobs[..5], &no_rows)
+    })
+    .await;
+
+    // The path goes silent: every connection serve holds (listener's, worker's) hangs.
+    proxy.drop_path();
+    let mut slowest = Duration::ZERO;
+    for (i, job) in jobs.iter().enumerate().take(10).skip(5) {
+        let sent = Instant::now();
+        let answer = post(&http, &webhook, i, job).await;
+        slowest = slowest.max(sent.elapsed());
+        assert!(
+            matches!(answer, Ok((503, _))),
+            "with the database out of reach, notification {i} is answered 503 (the gateway \
+             sends it again): {answer:?}\n{}",
+            serve.logs()
+        );
+    }
+    assert!(
+        slowest < LISTENER_LIMIT,
+        "each 503 comes within the listener's limit, not as its timeout: {slowest:?}"
+    );
+
+    // The path is back for new connections; the hung ones stay hung.
+    proxy.restore();
+    let restored = Instant::now();
+    let mut first_ack = None;
+    while restored.elapsed() < RECOVERY {
+        let answer = post(&http, &webhook, 10, &jobs[10]).await;
+        if acknowledged(&answer, &jobs[10]).is_ok() {
+            first_ack = Some(restored.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let first_ack = first_ack.unwrap_or_else(|| {
+        panic!(
+            "no notification acknowledged within {RECOVERY:?} of the path's return\n{}",
+            serve.logs()
+        )
+    });
+    eventually(
+        "the first notification after the return confirmed",
+        RECOVERY.saturating_sub(restored.elapsed()),
+        || all_paid_and_confirmed(&store, &jobs[10..11], &no_rows),
+    )
+    .await;
+    let first_confirmed = restored.elapsed();
+    eprintln!(
+        "silent path: slowest 503 {slowest:?}; after the return, first 200 in {first_ack:?}, \
+         first confirmation in {first_confirmed:?}"
+    );
+
+    // The gateway sends the refused ones again, and the rest arrive: all confirmed.
+    for (i, job) in jobs.iter().enumerate().skip(5) {
+        acknowledged(&post(&http, &webhook, i, job).await, job)
+            .unwrap_or_else(|why| panic!("acknowledged after the return: {why}"));
+    }
+    eventually("every order confirmed", Duration::from_secs(60), || {
+        all_paid_and_confirmed(&store, &jobs, &no_rows)
+    })
+    .await;
+    drop(serve);
+    drop(proxy);
     sim.shutdown().await;
 }

@@ -103,6 +103,48 @@ async fn a_stopped_workers_hold_runs_out_and_another_worker_takes_its_deliveries
 }
 
 #[tokio::test]
+async fn a_renewed_hold_outlasts_its_first_lease_and_only_the_holders_rows_are_renewed() {
+    let dir = TestDir::new("claims-renew");
+    let store = test_store(&dir).await;
+    let held = deliver(&store, "1001", "5001").await;
+    let lease = Duration::from_secs(30);
+    let (worker, other) = (claim(lease), claim(lease));
+    let t0 = store.now().await.unwrap();
+    assert_eq!(
+        ids(&store.claim_due(&worker, t0, 1).await.unwrap()),
+        [held].into()
+    );
+    // Another delivery, held by the other worker: not the renewing worker's to extend.
+    let theirs = deliver(&store, "1002", "5002").await;
+    assert_eq!(
+        ids(&store.claim_due(&other, t0, 10).await.unwrap()),
+        [theirs].into()
+    );
+
+    // A confirmation outlasting the lease: the worker renews on its timer, not by reading.
+    let t20 = t0.plus(Duration::from_secs(20));
+    assert_eq!(store.renew_claims(&worker, t20).await.unwrap(), 1);
+    let t40 = t0.plus(Duration::from_secs(40));
+    let third = claim(lease);
+    assert_eq!(
+        ids(&store.claim_due(&third, t40, 10).await.unwrap()),
+        [theirs].into(),
+        "past the first lease only the unrenewed hold lapsed"
+    );
+    let t51 = t0.plus(Duration::from_secs(51));
+    assert_eq!(
+        ids(&store.claim_due(&third, t51, 10).await.unwrap()),
+        [held, theirs].into(),
+        "the renewed hold runs out a lease after its renewal"
+    );
+    assert_eq!(
+        store.renew_claims(&worker, t51).await.unwrap(),
+        0,
+        "what another worker took over is not renewed"
+    );
+}
+
+#[tokio::test]
 async fn a_worker_settles_only_what_it_holds() {
     let dir = TestDir::new("claims-settle");
     let store = test_store(&dir).await;

@@ -461,3 +461,34 @@ async fn require_connects_over_tls_to_a_server_whose_ca_is_given() {
     let e = PgPool::new(&missing).unwrap_err();
     assert!(matches!(e, PgError::Config(_)), "{e:?}");
 }
+
+#[tokio::test]
+async fn scram_channel_binding_is_used_over_tls() {
+    let pg = TestPostgres::start_with_tls();
+    let ca = pg.ca_file();
+    // The server asks for scram-sha-256; over TLS it offers SCRAM-SHA-256-PLUS. Requiring
+    // channel binding connects only if the client binds the exchange to the server's
+    // certificate (tls-server-end-point), which rustls' connector exposes.
+    let bound = config(
+        &pg,
+        &pg.url_with(&format!(
+            "sslmode=require&channel_binding=require&sslrootcert={}",
+            ca.display()
+        )),
+    );
+    let pool = PgPool::connect(&bound)
+        .await
+        .expect("connects with SCRAM channel binding over TLS");
+    let client = pool.get().await.unwrap();
+    client.query_one("SELECT 1", &[]).await.unwrap();
+
+    // With no TLS there is nothing to bind to: a client that requires it is refused,
+    // so the connection above really was bound.
+    let plain = TestPostgres::start();
+    let unbound = config(
+        &plain,
+        &plain.url_with("sslmode=prefer&channel_binding=require"),
+    );
+    let e = PgPool::connect(&unbound).await.unwrap_err();
+    eprintln!("channel binding required without TLS: {e}");
+}

@@ -20,13 +20,34 @@ pub const PGPASSWORD_ENV: &str = "PGPASSWORD";
 const DEFAULT_PORT: u16 = 5432;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Whether the connection is encrypted.
+/// How long the server lets one statement run before cancelling it: under the store's own
+/// bound on a call (`store::WORK_LIMIT`), so a slow query normally ends on the server's
+/// side and its connection stays usable.
+pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long the server keeps a transaction whose client went quiet: a process that
+/// vanished mid-transaction releases its row locks instead of holding them for hours.
+const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(20);
+/// Unacknowledged bytes this long mean the path is gone: the kernel closes the socket
+/// (Linux TCP_USER_TIMEOUT) instead of retransmitting for about 15 minutes.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(15);
+/// An idle connection is probed after this long, every `KEEPALIVE_INTERVAL`, and given up
+/// after `KEEPALIVE_RETRIES` unanswered probes: a dead path is noticed in about 25 s.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// Whether the connection is encrypted. Without `sslmode` in the URL: `Require` for any
+/// host not on this machine, `Prefer` for loopback (127.0.0.0/8, ::1, localhost) and a
+/// Unix socket, where no one sits on the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
-    /// Plain text (a database on the same machine or a private network).
+    /// Plain text (a database on the same machine or a private network), only when asked
+    /// for by name.
     Disable,
     /// TLS when the server offers it, plain text when it does not (libpq's default). When
     /// TLS is used the certificate is verified as for `Require`, unlike libpq's `prefer`.
+    /// For a loopback host only: across a network, anyone on the path could refuse TLS
+    /// and read the password's exchange and every row.
     Prefer,
     /// TLS or no connection, the server's certificate checked against the trusted roots
     /// and its name against the host (libpq's `verify-full`, which is accepted as a synonym).
@@ -60,6 +81,42 @@ impl FromStr for SslMode {
     }
 }
 
+/// SCRAM channel binding: ties the password's exchange to this TLS session, so a
+/// machine in the middle that holds a certificate we trust still cannot relay it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelBinding {
+    Disable,
+    /// Used whenever the server offers it (SCRAM over TLS); the default.
+    Prefer,
+    /// No connection without it (`channel_binding=require`, as in libpq).
+    Require,
+}
+
+impl FromStr for ChannelBinding {
+    type Err = PgError;
+
+    fn from_str(s: &str) -> Result<Self, PgError> {
+        match s {
+            "disable" => Ok(Self::Disable),
+            "prefer" => Ok(Self::Prefer),
+            "require" => Ok(Self::Require),
+            other => Err(PgError::Config(format!(
+                "channel_binding '{other}' is not supported: use disable, prefer or require"
+            ))),
+        }
+    }
+}
+
+/// Whether `host` is this machine: loopback addresses, `localhost`, or a Unix socket's
+/// folder. Only there is an unencrypted connection's path out of reach of others.
+pub fn is_local_host(host: &str) -> bool {
+    if host.starts_with('/') || host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// A database password. Never printed: its `Debug` is redacted and it has no `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
@@ -88,6 +145,7 @@ pub struct DatabaseConfig {
     pub user: String,
     pub dbname: String,
     pub sslmode: SslMode,
+    pub channel_binding: ChannelBinding,
     /// A PEM file of the certificate authorities to trust instead of the public (webpki)
     /// roots: a shop's own server usually has a private or self-signed certificate.
     pub sslrootcert: Option<PathBuf>,
@@ -125,8 +183,10 @@ impl DatabaseConfig {
 
     /// Parses `postgres://user[:password]@host[:port][/dbname][?param=value&...]`, with no
     /// look at the environment. Parameters: `sslmode`, `sslrootcert`, `application_name`,
-    /// `connect_timeout` (seconds) and `password`; any other is refused, so a misspelt
-    /// `sslmode` cannot silently leave the connection in plain text.
+    /// `connect_timeout` (seconds), `channel_binding` and `password`; any other is refused,
+    /// so a misspelt `sslmode` cannot silently leave the connection in plain text. Without
+    /// `sslmode`, a host off this machine gets `require` (see `SslMode`); `prefer` for such
+    /// a host is refused rather than quietly made stronger, so the URL says what is done.
     pub fn parse(url: &str) -> Result<Self, PgError> {
         let rest = url
             .strip_prefix("postgres://")
@@ -189,11 +249,13 @@ impl DatabaseConfig {
             user,
             dbname,
             sslmode: SslMode::Prefer,
+            channel_binding: ChannelBinding::Prefer,
             sslrootcert: None,
             application_name: "tillwatch".to_owned(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             password: None,
         };
+        let mut sslmode = None;
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let Some(value) = decode(value) else {
@@ -202,7 +264,8 @@ impl DatabaseConfig {
                 )));
             };
             match key {
-                "sslmode" => config.sslmode = value.parse()?,
+                "sslmode" => sslmode = Some(value.parse()?),
+                "channel_binding" => config.channel_binding = value.parse()?,
                 "sslrootcert" => config.sslrootcert = Some(PathBuf::from(value)),
                 "application_name" => config.application_name = value,
                 "connect_timeout" => {
@@ -215,12 +278,31 @@ impl DatabaseConfig {
                 other => {
                     return Err(PgError::Config(format!(
                         "unknown database URL parameter '{other}' (known: sslmode, \
-                         sslrootcert, application_name, connect_timeout)"
+                         sslrootcert, channel_binding, application_name, connect_timeout)"
                     )))
                 }
             }
         }
         config.password = password;
+        let local = is_local_host(&config.host);
+        config.sslmode = match sslmode {
+            Some(SslMode::Prefer) if !local => {
+                return Err(PgError::Config(format!(
+                    "sslmode=prefer would fall back to plain text on the way to {}: leave \
+                     sslmode out (TLS with the certificate checked), or write \
+                     sslmode=disable for a network you trust",
+                    config.host
+                )))
+            }
+            Some(mode) => mode,
+            None if local => SslMode::Prefer,
+            None => SslMode::Require,
+        };
+        if config.sslmode == SslMode::Disable && config.channel_binding == ChannelBinding::Require {
+            return Err(config_error(
+                "channel_binding=require needs TLS: it cannot go with sslmode=disable",
+            ));
+        }
         Ok(config)
     }
 
@@ -243,13 +325,29 @@ impl DatabaseConfig {
             .dbname(&self.dbname)
             .application_name(&self.application_name)
             .connect_timeout(self.connect_timeout)
-            // A server that vanished from the network (not one that closed cleanly) is
-            // noticed in about a minute instead of the kernel's two hours.
+            // A server that vanished from the network (Wi-Fi change, NAT timeout: nothing
+            // closed) is noticed in seconds instead of the kernel's two hours (idle) or
+            // fifteen minutes (data unacknowledged). The store also bounds every call.
             .keepalives(true)
-            .keepalives_idle(Duration::from_secs(60))
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES)
+            .tcp_user_timeout(TCP_USER_TIMEOUT)
             // Durable commits whatever the server's default: a delivery is acknowledged to
-            // the gateway (200) right after its COMMIT returns.
-            .options("-c synchronous_commit=on")
+            // the gateway (200) right after its COMMIT returns. The server ends a statement
+            // or an abandoned transaction itself rather than holding locks for a client
+            // that is gone.
+            .options(format!(
+                "-c synchronous_commit=on -c statement_timeout={} \
+                 -c idle_in_transaction_session_timeout={}",
+                STATEMENT_TIMEOUT.as_millis(),
+                IDLE_IN_TRANSACTION_TIMEOUT.as_millis()
+            ))
+            .channel_binding(match self.channel_binding {
+                ChannelBinding::Disable => tokio_postgres::config::ChannelBinding::Disable,
+                ChannelBinding::Prefer => tokio_postgres::config::ChannelBinding::Prefer,
+                ChannelBinding::Require => tokio_postgres::config::ChannelBinding::Require,
+            })
             .ssl_mode(match self.sslmode {
                 SslMode::Disable => tokio_postgres::config::SslMode::Disable,
                 SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
@@ -290,6 +388,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("user", &self.user)
             .field("dbname", &self.dbname)
             .field("sslmode", &self.sslmode)
+            .field("channel_binding", &self.channel_binding)
             .field("sslrootcert", &self.sslrootcert)
             .field("application_name", &self.application_name)
             .field("connect_timeout", &self.connect_timeout)
@@ -399,7 +498,85 @@ mod tests {
         assert_eq!(c.port, 5432);
         assert_eq!(c.dbname, "shop", "the database defaults to the user's name");
         assert_eq!(c.sslmode, SslMode::Prefer);
+        assert_eq!(c.channel_binding, ChannelBinding::Prefer);
         assert_eq!(c.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    }
+
+    #[test]
+    fn a_host_off_this_machine_gets_verified_tls_unless_told_otherwise() {
+        let mode = |url: &str| DatabaseConfig::parse(url).map(|c| c.sslmode);
+        for host in [
+            "db.example.com",
+            "10.0.0.5",
+            "192.168.1.20:5433",
+            "[2001:db8::1]",
+            "[::ffff:127.0.0.1]",
+            "localhost.example.com",
+            "128.0.0.1",
+        ] {
+            let url = format!("postgres://u@{host}/d");
+            assert_eq!(mode(&url).unwrap(), SslMode::Require, "{url}");
+            // prefer could fall back to plain text: refused, and the error says why.
+            let e = mode(&format!("{url}?sslmode=prefer")).unwrap_err();
+            assert!(e.to_string().contains("plain text"), "{url}: {e}");
+            // Plain text only when written out.
+            assert_eq!(
+                mode(&format!("{url}?sslmode=disable")).unwrap(),
+                SslMode::Disable
+            );
+        }
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.1.2.3",
+            "[::1]",
+            "%2Fvar%2Frun%2Fpostgresql",
+        ] {
+            let url = format!("postgres://u@{host}/d");
+            assert_eq!(mode(&url).unwrap(), SslMode::Prefer, "{url}");
+            assert_eq!(
+                mode(&format!("{url}?sslmode=prefer")).unwrap(),
+                SslMode::Prefer
+            );
+            assert_eq!(
+                mode(&format!("{url}?sslmode=require")).unwrap(),
+                SslMode::Require
+            );
+        }
+    }
+
+    #[test]
+    fn channel_binding_is_preferred_and_may_be_required_over_tls_only() {
+        let c = DatabaseConfig::parse("postgres://u@db.example/d").unwrap();
+        assert_eq!(c.channel_binding, ChannelBinding::Prefer);
+        let c = DatabaseConfig::parse("postgres://u@db.example/d?channel_binding=require").unwrap();
+        assert_eq!(c.channel_binding, ChannelBinding::Require);
+        let e = DatabaseConfig::parse(
+            "postgres://u@127.0.0.1/d?sslmode=disable&channel_binding=require",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("needs TLS"), "{e}");
+        let e = DatabaseConfig::parse("postgres://u@h/d?channel_binding=maybe").unwrap_err();
+        assert!(e.to_string().contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn every_connection_is_bounded_against_a_vanished_server() {
+        let pg = DatabaseConfig::parse("postgres://u@db.example/d")
+            .unwrap()
+            .to_pg();
+        assert_eq!(pg.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        assert!(pg.get_keepalives());
+        assert_eq!(pg.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(pg.get_keepalives_interval(), Some(KEEPALIVE_INTERVAL));
+        assert_eq!(pg.get_keepalives_retries(), Some(KEEPALIVE_RETRIES));
+        let options = pg.get_options().unwrap();
+        assert!(options.contains("statement_timeout=8000"), "{options}");
+        assert!(
+            options.contains("idle_in_transaction_session_timeout=20000"),
+            "{options}"
+        );
     }
 
     #[test]
@@ -422,6 +599,8 @@ mod tests {
     #[test]
     fn verify_full_is_require_and_weaker_modes_are_refused() {
         let c = DatabaseConfig::parse("postgres://u@h/d?sslmode=verify-full").unwrap();
+        assert_eq!(c.sslmode, SslMode::Require);
+        let c = DatabaseConfig::parse("postgres://u@h/d").unwrap();
         assert_eq!(c.sslmode, SslMode::Require);
         for mode in ["allow", "verify-ca", "REQUIRE", ""] {
             let e = DatabaseConfig::parse(&format!("postgres://u@h/d?sslmode={mode}")).unwrap_err();
@@ -467,7 +646,7 @@ mod tests {
             assert!(!shown.contains("s3cr"), "{shown}");
         }
         assert!(format!("{c:?}").contains("password: \"<redacted>\""));
-        assert_eq!(c.to_string(), "postgres://shop@h:5432/d?sslmode=prefer");
+        assert_eq!(c.to_string(), "postgres://shop@h:5432/d?sslmode=require");
 
         // A broken escape in the password is reported without quoting it.
         let e = DatabaseConfig::parse("postgres://shop:s3cr%zz@h/d").unwrap_err();

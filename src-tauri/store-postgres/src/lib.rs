@@ -10,7 +10,9 @@ mod pool;
 mod store;
 mod tls;
 
-pub use config::{DatabaseConfig, Password, SslMode, PASSWORD_ENV, PGPASSWORD_ENV};
+pub use config::{
+    is_local_host, ChannelBinding, DatabaseConfig, Password, SslMode, PASSWORD_ENV, PGPASSWORD_ENV,
+};
 pub use error::PgError;
 pub use migrations::Migrated;
 pub use pool::{PgPool, INTAKE_CONNECTIONS, MAX_CONNECTIONS};

@@ -60,6 +60,9 @@ pub async fn migrate(client: &mut Client) -> Result<Migrated, PgError> {
     let mut applied = 0;
     loop {
         let tx = client.transaction().await?;
+        // A migration on a large table, or the wait for another process's, may outlast the
+        // statement_timeout every connection has (config.rs); this transaction only.
+        tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
         // Held to this transaction's end: released even if the process dies mid-way, and
         // it never outlives the transaction on a pooled connection.
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])

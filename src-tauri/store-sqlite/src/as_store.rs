@@ -56,6 +56,19 @@ impl Store for SqliteStore {
         SqliteStore::claim_due(self, claim, now, limit)
     }
 
+    fn now(&self) -> impl Future<Output = Answer<Timestamp>> + Send {
+        // One machine, one clock: no process on another machine shares this file.
+        std::future::ready(Ok(Timestamp::now()))
+    }
+
+    fn renew_claims(
+        &self,
+        claim: &Claim,
+        now: Timestamp,
+    ) -> impl Future<Output = Answer<u64>> + Send {
+        SqliteStore::renew_claims(self, claim, now)
+    }
+
     fn release_claims(&self) -> impl Future<Output = Answer<u64>> + Send {
         SqliteStore::release_claims(self)
     }

@@ -111,6 +111,22 @@ impl SqliteStore {
         .await
     }
 
+    /// Extends the worker's hold on every delivery it still holds to `now + lease`.
+    pub async fn renew_claims(&self, claim: &Claim, now: Timestamp) -> Result<u64, StoreError> {
+        let worker = claim.worker.as_str().to_owned();
+        let until = now.plus(claim.lease);
+        self.write(move |conn| {
+            let n = super::exec(
+                conn,
+                "UPDATE deliveries SET lease_until = ?2
+                 WHERE state = 'pending' AND claimed_by = ?1",
+                params![worker, until.to_string()],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     /// Lets go of every hold on the inbox; how many deliveries were held.
     pub async fn release_claims(&self) -> Result<u64, StoreError> {
         self.write(|conn| {

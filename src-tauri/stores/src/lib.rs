@@ -109,6 +109,14 @@ impl Store for AnyStore {
         on_either!(self, s => Store::claim_due(s, claim, now, limit))
     }
 
+    async fn now(&self) -> Answer<Timestamp> {
+        on_either!(self, s => Store::now(s))
+    }
+
+    async fn renew_claims(&self, claim: &Claim, now: Timestamp) -> Answer<u64> {
+        on_either!(self, s => Store::renew_claims(s, claim, now))
+    }
+
     async fn release_claims(&self) -> Answer<u64> {
         on_either!(self, s => Store::release_claims(s))
     }

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::{mismatch, CoreEvent, CredentialCheck, EventBus, GatewaySlots, Slot, Verdict};
 use crate::domain::{
     ChangeSource, DeliveryPolicy, DeliveryState, Failing, FailureClass, JobRef, NextStep,
-    PaymentRef, Timestamp,
+    PaymentRef,
 };
 use crate::gateway::{Fetched, GatewayClient, GatewayError};
 use crate::store::{Claim, Held, Store, StoreError, WorkerId};
@@ -139,6 +139,12 @@ impl<S: Store> ConfirmWorker<S> {
         let low_water = (self.cfg.page as usize / 2).max(1);
         // When to read the inbox next; `None` = read now.
         let mut read_at: Option<Instant> = None;
+        // What this worker holds is renewed on a timer, not only when it reads the inbox:
+        // it reads only while its queue is short, and one answer from a slow gateway can
+        // outlast the lease. A third of the lease leaves two renewals' room for a slow one.
+        let renew_every = (self.cfg.claim.lease / 3).max(Duration::from_millis(100));
+        let mut renew_at = Instant::now() + renew_every;
+        let mut renewing: JoinSet<()> = JoinSet::new();
 
         loop {
             if read_at.is_none_or(|at| at <= Instant::now()) && book.queue.len() < low_water {
@@ -165,6 +171,8 @@ impl<S: Store> ConfirmWorker<S> {
                 t.in_flight = true;
                 t.seen_newer = false;
                 let up_to = t.up_to;
+                // Which process asked the gateway about what (several may share an inbox).
+                tracing::debug!(job = %key.0, payment = %key.1, up_to, "confirming");
                 let (store, gateway, bus, worker) = (
                     self.store.clone(),
                     self.gateway.clone(),
@@ -197,14 +205,25 @@ impl<S: Store> ConfirmWorker<S> {
                 }
                 _ = slots.freed(), if can_start => {}
                 Ok(()) = breaker.changed() => read_at = None,
+                _ = tokio::time::sleep_until(renew_at) => {
+                    renew_at = Instant::now() + renew_every;
+                    // One renewal at a time: a slow database must not pile them up.
+                    if !book.tracked.is_empty() && renewing.is_empty() {
+                        renewing.spawn(renew(self.store.clone(), self.cfg.claim.clone()));
+                    }
+                }
+                Some(_) = renewing.join_next(), if !renewing.is_empty() => {}
             }
         }
         tasks.shutdown().await;
+        renewing.shutdown().await;
     }
 
     /// Reads the deliveries due now into the queue; returns when to read again.
     async fn read_due(&self, book: &mut Book) -> Result<Instant, StoreError> {
-        let now = Timestamp::now();
+        // The store's clock, which every process sharing the inbox reads alike: leases and
+        // due times written by a machine whose clock is off mean the same to the others.
+        let now = self.store.now().await?;
         // Rows already held are read again; skip past them.
         let limit = self.cfg.page + book.tracked.len() as u32;
         let rows = self.store.claim_due(&self.cfg.claim, now, limit).await?;
@@ -238,7 +257,7 @@ impl<S: Store> ConfirmWorker<S> {
         }
         let poll = Instant::now() + self.cfg.idle_poll;
         Ok(match self.store.next_retry_at(now).await? {
-            Some(at) => poll.min(Instant::now() + at.since(Timestamp::now())),
+            Some(at) => poll.min(Instant::now() + at.since(now)),
             None => poll,
         })
     }
@@ -273,7 +292,16 @@ impl<S: Store> ConfirmWorker<S> {
             Outcome::Failed(class, e) => {
                 let previous = t.failing;
                 book.tracked.remove(&key);
-                let now = Timestamp::now();
+                // The failure run's start and its windows (dead, unknown) on the store's
+                // clock, as every other worker on the inbox measures them.
+                let now = match self.store.now().await {
+                    Ok(now) => now,
+                    Err(se) => {
+                        tracing::error!(code = se.code(), error = %se, "cannot record a failed confirmation");
+                        // Still held and due: read again shortly.
+                        return Some(Instant::now() + Duration::from_secs(1));
+                    }
+                };
                 let (run, next) = self.cfg.policy.after_failure(previous, class, now);
                 match next {
                     NextStep::RetryIn(wait) => {
@@ -352,6 +380,21 @@ impl<S: Store> ConfirmWorker<S> {
             Err(se) => {
                 tracing::error!(code = se.code(), error = %se, "cannot settle a delivery")
             }
+        }
+    }
+}
+
+/// Extends the worker's hold on everything it still holds (see `Store::renew_claims`).
+async fn renew<S: Store>(store: S, claim: Claim) {
+    let renewed = async {
+        let now = store.now().await?;
+        store.renew_claims(&claim, now).await
+    }
+    .await;
+    match renewed {
+        Ok(n) => tracing::trace!(n, "leases renewed"),
+        Err(e) => {
+            tracing::warn!(code = e.code(), error = %e, "cannot renew the leases on held deliveries")
         }
     }
 }
@@ -509,6 +552,7 @@ async fn refused<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Timestamp;
 
     #[test]
     fn gateway_errors_take_deliveries_the_right_way() {

@@ -124,6 +124,12 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// than an answer after the gateway gave up waiting).
     fn refusing_when_full(&self) -> Self;
 
+    /// The time leases, schedules and failure windows are measured by: one clock for
+    /// every process sharing the store (the database server's), the machine's own where
+    /// no other process shares it. Two machines whose clocks differ then agree on whose
+    /// lease ran out and when a delivery is due.
+    fn now(&self) -> impl Future<Output = Answer<Timestamp>> + Send;
+
     // The delivery inbox.
 
     /// Keeps a notification before it is acknowledged; its id in the inbox.
@@ -143,6 +149,14 @@ pub trait Store: Clone + Send + Sync + 'static {
         now: Timestamp,
         limit: u32,
     ) -> impl Future<Output = Answer<Vec<PendingDelivery>>> + Send;
+    /// Extends to `now + lease` the hold of `claim`'s worker on every delivery it still
+    /// holds (none another worker took over); how many. A worker calls it on a timer, so a
+    /// confirmation that outlasts the lease, or a long queue, never lets its rows lapse.
+    fn renew_claims(
+        &self,
+        claim: &Claim,
+        now: Timestamp,
+    ) -> impl Future<Output = Answer<u64>> + Send;
     /// Lets go of every worker's hold on the inbox; how many deliveries were held. For a
     /// store no other process writes to, at start: every hold is a dead process's, and
     /// waiting out its lease would only delay the payments it held.

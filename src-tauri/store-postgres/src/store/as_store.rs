@@ -100,6 +100,18 @@ impl Store for PgStore {
         PgStore::settle_deliveries(self, held, state, outcome)
     }
 
+    fn now(&self) -> impl Future<Output = Answer<Timestamp>> + Send {
+        PgStore::now(self)
+    }
+
+    fn renew_claims(
+        &self,
+        claim: &Claim,
+        now: Timestamp,
+    ) -> impl Future<Output = Answer<u64>> + Send {
+        PgStore::renew_claims(self, claim, now)
+    }
+
     fn release_claims(&self) -> impl Future<Output = Answer<u64>> + Send {
         PgStore::release_claims(self)
     }

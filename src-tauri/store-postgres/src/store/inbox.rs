@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_postgres::Row;
 
-use super::{at, now, ts, ts_opt, Fail, PgStore, Tx};
+use super::{at, ts, ts_opt, Fail, PgStore, Tx};
 use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, PaymentRef, StuckDelivery, Timestamp,
 };
@@ -138,6 +138,28 @@ impl PgStore {
         // RETURNING follows no ORDER BY.
         claimed.sort_by_key(|d| d.id);
         Ok(claimed)
+    }
+
+    /// Extends the worker's hold on every delivery it still holds to `now + lease`.
+    pub(super) async fn renew_claims(
+        &self,
+        claim: &Claim,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let worker = claim.worker.as_str().to_owned();
+        let until = at(now.plus(claim.lease));
+        self.write(|tx| {
+            let worker = worker.clone();
+            Box::pin(async move {
+                tx.execute(
+                    "UPDATE deliveries SET lease_until = $2
+                     WHERE state = 'pending' AND claimed_by = $1",
+                    &[&worker, &until],
+                )
+                .await
+            })
+        })
+        .await
     }
 
     /// Lets go of every hold on the inbox; how many deliveries were held.
@@ -382,10 +404,8 @@ impl PgStore {
         &self,
         keep: Duration,
     ) -> Result<usize, StoreError> {
+        // On the database's clock, as `settled_at` is (see `settle`).
         let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
-        let cutoff = at(Timestamp::from_unix_millis(
-            Timestamp::now().unix_millis().saturating_sub(keep_ms),
-        ));
         let mut pruned = 0;
         loop {
             let deleted = self
@@ -395,9 +415,10 @@ impl PgStore {
                             "DELETE FROM deliveries WHERE id IN (
                                  SELECT id FROM deliveries
                                  WHERE state IN ('confirmed', 'unknown')
-                                   AND settled_at IS NOT NULL AND settled_at < $1
+                                   AND settled_at IS NOT NULL
+                                   AND settled_at < now() - $1::bigint * interval '1 millisecond'
                                  LIMIT $2)",
-                            &[&cutoff, &PRUNE_CHUNK],
+                            &[&keep_ms, &PRUNE_CHUNK],
                         )
                         .await
                     })
@@ -421,7 +442,7 @@ pub(super) async fn settle(
     outcome: &str,
 ) -> Result<(), Fail> {
     tx.execute(
-        "UPDATE deliveries SET state = $5, outcome = $6, settled_at = $7, claimed_by = NULL,
+        "UPDATE deliveries SET state = $5, outcome = $6, settled_at = now(), claimed_by = NULL,
              lease_until = NULL
          WHERE job_ref = $1 AND payment_ref = $2 AND state = 'pending' AND id <= $3
            AND claimed_by = $4",
@@ -432,7 +453,6 @@ pub(super) async fn settle(
             &held.worker.as_str(),
             &state.as_str(),
             &outcome,
-            &now(),
         ],
     )
     .await?;

@@ -43,6 +43,13 @@ const WAIT: Duration = Duration::from_secs(10);
 /// How long the listener's handle waits (`refusing_when_full`): a 503 at once beats an
 /// answer after the gateway stopped waiting.
 const WAIT_WHEN_REFUSING: Duration = Duration::from_secs(1);
+/// The most one call may take, waiting for a connection included, before it is given up
+/// as `Unreachable`: a connection whose path vanished without closing (Wi-Fi change, NAT
+/// timeout) would otherwise hang the call for as long as the kernel retransmits. Above
+/// the server's statement_timeout, so a merely slow statement ends on the server's side.
+const WORK_LIMIT: Duration = Duration::from_secs(10);
+/// The listener's bound: a 503 well within the listener's own 10 s request limit.
+const INTAKE_LIMIT: Duration = Duration::from_secs(4);
 /// Tries of a transaction that lost a race (serialization failure, deadlock).
 const TRIES: u32 = 5;
 /// Change notifications kept for a slow receiver before it is told it lagged.
@@ -56,6 +63,8 @@ pub(crate) const CHANNEL: &str = "tillwatch_orders";
 pub struct PgStore {
     pool: PgPool,
     wait: Duration,
+    /// The bound on each call (`WORK_LIMIT`, `INTAKE_LIMIT`).
+    limit: Duration,
     shared: Arc<Shared>,
 }
 
@@ -117,6 +126,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             wait: WAIT,
+            limit: WORK_LIMIT,
             shared: Arc::new(Shared {
                 origin,
                 changes,
@@ -149,6 +159,7 @@ impl PgStore {
         PgStore {
             pool: self.shared.intake.clone(),
             wait: WAIT_WHEN_REFUSING,
+            limit: INTAKE_LIMIT,
             shared: Arc::clone(&self.shared),
         }
     }
@@ -163,7 +174,8 @@ impl PgStore {
             .map_err(Fail::Pool)
     }
 
-    /// Runs `work` in a read-write transaction and commits; a transaction that lost a race
+    /// Runs `work` in a read-write transaction and commits, within this handle's bound on
+    /// a call (see `timed_out`); a transaction that lost a race
     /// to another process (serialization failure, deadlock) is run again from the start, a
     /// few times, before the caller is told `Conflict`.
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -193,27 +205,33 @@ impl PgStore {
         loop {
             tries += 1;
             let result = async {
-                let mut client = self.checkout().await?;
-                let tx = if read_only {
-                    client
-                        .build_transaction()
-                        .read_only(true)
-                        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                        .start()
-                        .await?
-                } else {
-                    client.transaction().await?
-                };
-                let tx = Tx {
-                    tx,
-                    origin: &self.shared.origin,
-                };
-                let value = work(&tx).await?;
-                // synchronous_commit is on (set per connection): COMMIT returns once the
-                // commit is on disk. Concurrent commits on other connections share the WAL
-                // flush (PostgreSQL's group commit), so no batching of our own is needed.
-                tx.tx.commit().await?;
-                Ok(value)
+                let deadline = tokio::time::Instant::now() + self.limit;
+                let mut client = self.checked_out(deadline).await?;
+                let outcome = tokio::time::timeout_at(deadline, async {
+                    let tx = if read_only {
+                        client
+                            .build_transaction()
+                            .read_only(true)
+                            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                            .start()
+                            .await?
+                    } else {
+                        client.transaction().await?
+                    };
+                    let tx = Tx {
+                        tx,
+                        origin: &self.shared.origin,
+                    };
+                    let value = work(&tx).await?;
+                    // synchronous_commit is on (set per connection): COMMIT returns once the
+                    // commit is on disk. Concurrent commits on other connections share the
+                    // WAL flush (PostgreSQL's group commit), so no batching of our own is
+                    // needed.
+                    tx.tx.commit().await?;
+                    Ok(value)
+                })
+                .await;
+                outcome.unwrap_or_else(|_| Err(self.timed_out(client)))
             }
             .await;
             match result {
@@ -225,6 +243,48 @@ impl PgStore {
                 other => return other.map_err(Fail::into_store),
             }
         }
+    }
+}
+
+impl PgStore {
+    /// A connection from the pool by `deadline` (this handle's bound on the whole call).
+    async fn checked_out(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<deadpool_postgres::Object, Fail> {
+        tokio::time::timeout_at(deadline, self.checkout())
+            .await
+            .map_err(|_| Fail::TimedOut)?
+    }
+
+    /// A call on `client` ran past its bound: it may be hung mid-statement on a path that
+    /// vanished without closing. It is thrown away, never handed back to the pool, and so
+    /// are the pool's idle connections, which went quiet on the same path; the next calls
+    /// make fresh ones.
+    fn timed_out(&self, client: deadpool_postgres::Object) -> Fail {
+        drop(deadpool_postgres::Object::take(client));
+        let idle = self.pool.inner().retain(|_, _| false).removed.len();
+        tracing::warn!(
+            limit = ?self.limit,
+            idle_dropped = idle,
+            "a database call timed out; its connection is dropped"
+        );
+        Fail::TimedOut
+    }
+
+    /// The database server's clock, which every process sharing it reads alike.
+    pub(super) async fn now(&self) -> Result<Timestamp, StoreError> {
+        let read = async {
+            let deadline = tokio::time::Instant::now() + self.limit;
+            let client = self.checked_out(deadline).await?;
+            let outcome = tokio::time::timeout_at(deadline, async {
+                let stmt = client.prepare_cached("SELECT clock_timestamp()").await?;
+                ts(&client.query_one(&stmt, &[]).await?, 0)
+            })
+            .await;
+            outcome.unwrap_or_else(|_| Err(self.timed_out(client)))
+        };
+        read.await.map_err(Fail::into_store)
     }
 }
 
@@ -294,6 +354,8 @@ const ORDER_LOCK_CLASS: i32 = 0x7477;
 pub(crate) enum Fail {
     Pg(tokio_postgres::Error),
     Pool(PoolError),
+    /// The call ran past its handle's bound (`PgStore::timed_out`).
+    TimedOut,
     Store(StoreError),
 }
 
@@ -328,6 +390,7 @@ impl Fail {
         match self {
             Self::Pg(e) => pg_error(e),
             Self::Pool(e) => pool_error(e),
+            Self::TimedOut => Unavailable::Unreachable.into(),
             Self::Store(e) => e,
         }
     }
