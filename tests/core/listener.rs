@@ -8,8 +8,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use tillwatch_core::listener::{
-    router, serve_with, JunkLimit, Listener, RefusalCounts, ServeLimits, SourcePolicy,
-    BODY_LIMIT, GATEWAY_INTEGRATION,
+    router, serve_with, JunkLimit, Listener, RefusalCounts, ServeLimits, SourcePolicy, BODY_LIMIT,
+    GATEWAY_INTEGRATION,
 };
 use tillwatch_store_sqlite::SqliteStore;
 use tillwatch_store_sqlite::{MAX_KEPT_MALFORMED, WRITE_QUEUE};
@@ -866,7 +866,11 @@ async fn a_junk_flood_is_throttled_while_genuine_notifications_from_its_address_
         *answers.entry(status.unwrap()).or_default() += 1;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    assert_eq!(same, vec![], "genuine notifications from the flood's own address");
+    assert_eq!(
+        same,
+        vec![],
+        "genuine notifications from the flood's own address"
+    );
     assert_eq!(other, vec![], "genuine notifications from another address");
     assert_eq!(delivery_states(&store).await.len(), 200);
     // The default allowance: 30 at once, then 60 a minute.
@@ -890,9 +894,7 @@ async fn a_junk_flood_is_throttled_while_genuine_notifications_from_its_address_
 /// A raw connection from `ip` to `addr`.
 async fn connect_from(ip: &str, addr: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(format!("{ip}:0").parse().unwrap())
-        .unwrap();
+    socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
     socket.connect(addr).await.unwrap()
 }
 

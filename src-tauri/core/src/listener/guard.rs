@@ -232,7 +232,10 @@ mod tests {
         let stranger = ip("203.0.113.1");
         assert!(gate.spend_junk(stranger));
         assert!(!gate.spend_junk(stranger));
-        assert!(!gate.admit(stranger), "outside the allow-list, no proxy trusted");
+        assert!(
+            !gate.admit(stranger),
+            "outside the allow-list, no proxy trusted"
+        );
         assert!(gate.admit(gateway));
         assert_eq!(RefusalCounts::get(&gate.counts.closed_at_accept), 1);
     }

@@ -170,7 +170,10 @@ mod tests {
     #[test]
     fn ipv6_is_keyed_by_its_64_and_ipv4_by_its_address() {
         let v6 = |s: &str| source_key(s.parse().unwrap());
-        assert_eq!(v6("2001:db8:1:2::1"), v6("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_eq!(
+            v6("2001:db8:1:2::1"),
+            v6("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
         assert_eq!(v6("2001:db8:1:2::1"), v6("2001:db8:1:2::"));
         assert_ne!(v6("2001:db8:1:2::1"), v6("2001:db8:1:3::1"));
         assert_eq!(v6("203.0.113.7"), "203.0.113.7".parse::<IpAddr>().unwrap());

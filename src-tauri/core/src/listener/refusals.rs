@@ -72,7 +72,10 @@ impl RefusalLog {
         let dropped = RefusalCounts::add(&self.counts.dropped);
         // Logged at powers of two: a flood cannot turn into a flood of log lines.
         if dropped.is_power_of_two() {
-            tracing::warn!(dropped, "refused notifications arrive faster than they are kept; some are only counted");
+            tracing::warn!(
+                dropped,
+                "refused notifications arrive faster than they are kept; some are only counted"
+            );
         }
     }
 }

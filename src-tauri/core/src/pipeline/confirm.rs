@@ -272,7 +272,9 @@ impl<S: Store> ConfirmWorker<S> {
                 None
             }
             Outcome::Failed(class, e) => {
-                if let (FailureClass::NotFound, Some(told)) = (class, &self.cfg.on_unknown_reference) {
+                if let (FailureClass::NotFound, Some(told)) =
+                    (class, &self.cfg.on_unknown_reference)
+                {
                     told(&key.0, &key.1);
                 }
                 let previous = t.failing;
