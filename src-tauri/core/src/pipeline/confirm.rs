@@ -36,7 +36,7 @@ pub struct ConfirmWorkerConfig {
     pub claim: Claim,
     /// Told when the gateway does not know a delivery's references (the listener charges
     /// their sender for junk).
-    pub on_unknown_reference: Option<Arc<dyn Fn(&JobRef, &PaymentRef) + Send + Sync>>,
+    pub on_unknown_reference: Option<crate::listener::OnUnknownReference>,
 }
 
 impl ConfirmWorkerConfig {
