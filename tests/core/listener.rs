@@ -984,3 +984,33 @@ async fn with_an_allow_list_and_no_trusted_proxy_a_stranger_is_closed_at_accept(
     );
     served.stop().await;
 }
+
+#[tokio::test]
+async fn references_the_gateway_does_not_know_spend_their_senders_junk_allowance() {
+    let mut opts = crate::harness::RigOptions::default();
+    // One unit back a minute: none comes back while the test runs.
+    opts.serve.sources.junk_limit = Some(JunkLimit {
+        per_minute: 1,
+        burst: 10,
+    });
+    let rig = Rig::start_with("listener-unknown-refs", opts).await;
+    // Well-formed, so all acknowledged; but the gateway knows none of them (404), and the
+    // first 404 the confirm worker gets for each spends the sender's allowance.
+    for n in 0..10 {
+        let resp = rig.notify(&(900_000 + n).to_string(), "1").await;
+        assert_eq!(resp.status(), 200);
+    }
+    rig.wait_inbox_empty().await;
+    // Its allowance spent on forged references, the same source's junk is not kept…
+    let junk = rig
+        .http
+        .post(&rig.webhook_url)
+        .body("}{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(junk.status(), 429);
+    // …while its well-formed notifications are still taken.
+    assert_eq!(rig.notify("1", "2").await.status(), 200);
+    rig.stop().await;
+}
