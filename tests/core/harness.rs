@@ -41,12 +41,9 @@ impl Default for RigOptions {
                 concurrency: 4,
                 reconcile_every: Duration::from_secs(3600),
                 delivery_policy: crate::policy::quick_delivery_policy(),
-                // The tests post faster from one address than a gateway would; the rate
-                // limit has its own tests.
-                sources: SourcePolicy {
-                    rate_limit: None,
-                    ..SourcePolicy::default()
-                },
+                // The defaults that ship: the tests post genuine notifications from one
+                // address faster than a gateway would, and none may be refused for it.
+                sources: SourcePolicy::default(),
                 ..ServeOptions::default()
             },
             gateway_timeout: Duration::from_secs(5),

@@ -116,7 +116,7 @@ pub struct ServeOptions {
     pub delivery_policy: DeliveryPolicy,
     /// Timeouts, connection cap and shutdown grace of the webhook listener.
     pub limits: listener::ServeLimits,
-    /// Allow-list, trusted proxies and per-source rate limit of the webhook listener.
+    /// Allow-list, trusted proxies and per-source junk limit of the webhook listener.
     pub sources: listener::SourcePolicy,
     /// How long settled deliveries are kept (pruned at start, then daily).
     pub delivery_retention: Duration,
@@ -545,9 +545,27 @@ impl<S: Store> Tillwatch<S> {
             }
         }
         let slots = GatewaySlots::new(opts.concurrency);
+        let bus = self.bus.clone();
+        let confirm_now = Arc::clone(&self.confirm_now);
+        let on_delivery: listener::OnDelivery = Arc::new(move || {
+            confirm_now.notify_one();
+            bus.publish(CoreEvent::DeliveryReceived {
+                received_at: crate::domain::Timestamp::now(),
+            });
+        });
+        // Allow-list and junk limit before a notification reaches the write queue; tunnel
+        // probes' nonces noted (adds no route and changes no answer).
+        let listener = listener::Listener::new(
+            self.store.clone(),
+            opts.webhook_secret.as_deref(),
+            opts.sources,
+            on_delivery,
+        )
+        .map_router(|r| self.probes.layer(r));
         let mut worker_cfg = ConfirmWorkerConfig {
             slots: slots.clone(),
             policy: opts.delivery_policy,
+            on_unknown_reference: Some(listener.on_unknown_reference()),
             ..ConfirmWorkerConfig::new(opts.concurrency)
         };
         worker_cfg.claim.lease = opts.claim_lease;
@@ -558,7 +576,6 @@ impl<S: Store> Tillwatch<S> {
             worker_cfg,
         )
         .waking_on(Arc::clone(&self.confirm_now));
-        let waker = worker.waker();
         let reconciler = Reconciler::new(
             self.store.clone(),
             gateway.clone(),
@@ -602,23 +619,7 @@ impl<S: Store> Tillwatch<S> {
         ));
         let reconciler_task = tokio::spawn(reconciler.run(stopped()));
 
-        let bus = self.bus.clone();
-        let on_delivery: listener::OnDelivery = Arc::new(move || {
-            waker.notify_one();
-            bus.publish(CoreEvent::DeliveryReceived {
-                received_at: crate::domain::Timestamp::now(),
-            });
-        });
-        let router = listener::router(
-            self.store.clone(),
-            opts.webhook_secret.as_deref(),
-            on_delivery,
-        );
-        // Allow-list and rate limit, before a notification reaches the write queue.
-        let router = listener::SourceGuard::new(self.store.clone(), opts.sources).layer(router);
-        // Notes tunnel probes' nonces; adds no route and changes no answer.
-        let router = self.probes.layer(router);
-        let served = listener::serve_with(tcp, router, opts.limits, shutdown).await;
+        let served = listener.serve(tcp, opts.limits, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = reconcile_asked.await;
         let _ = probing_task.await;

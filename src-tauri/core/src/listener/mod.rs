@@ -1,14 +1,19 @@
 //! The public webhook listener: the only thing reachable through the tunnel. One route,
 //! `POST /webhooks/cashflows[/{secret}]`. A notification is acknowledged (200 echoing both
 //! references, which is what stops the gateway's retries) only once its delivery row is
-//! durably committed; it is never believed here, only queued for confirmation.
+//! durably committed; it is never believed here, only queued for confirmation. A
+//! well-formed notification from an allowed source is never refused for volume; junk
+//! spends its source's allowance (see `guard`).
 
 mod guard;
+mod ledger;
 mod probes;
 mod rate;
+mod refusals;
 mod serve;
 mod sources;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -19,13 +24,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
+use tokio::net::TcpListener;
 
 use crate::domain::{JobRef, PaymentRef, RefError, Timestamp};
 use crate::store::{NewDelivery, RejectedDelivery, Store};
+use guard::{too_much_junk, Gate};
 
-pub use guard::SourceGuard;
 pub use probes::{ProbeBook, ProbeTicket, PROBE_HEADER};
-pub use rate::RateLimit;
+pub use rate::{source_key, JunkLimit};
+pub use refusals::RefusalCounts;
 pub use serve::{serve, serve_with, ServeLimits};
 pub use sources::{parse_addresses, SourcePolicy, GATEWAY_INTEGRATION, GATEWAY_PRODUCTION};
 
@@ -37,10 +44,79 @@ pub const WEBHOOK_PATH: &str = "/webhooks/cashflows";
 /// Called after each delivery commits (wakes the confirm worker).
 pub type OnDelivery = Arc<dyn Fn() + Send + Sync>;
 
+/// Told when the gateway does not know a notification's references (the confirm worker
+/// got a 404): its sender sent junk.
+pub type OnUnknownReference = Arc<dyn Fn(&JobRef, &PaymentRef) + Send + Sync>;
+
+/// The listener as the program serves it: the route, its source policy, and the refusal
+/// log. Build it with [`Listener::new`]; serve it with [`Listener::serve`].
+pub struct Listener {
+    router: Router,
+    gate: Arc<Gate>,
+}
+
+impl Listener {
+    /// Starts the refusal log's writer: needs a Tokio runtime.
+    pub fn new<S: Store>(
+        store: S,
+        secret: Option<&str>,
+        sources: SourcePolicy,
+        on_delivery: OnDelivery,
+    ) -> Self {
+        let gate = Arc::new(Gate::new(store.clone(), sources));
+        // A full write queue answers 503 at once (the gateway retries) rather than holding
+        // the connection until there is room.
+        let state = ListenerState {
+            store: store.refusing_when_full(),
+            on_delivery,
+            gate: Arc::clone(&gate),
+        };
+        let router = Router::new()
+            .route(&webhook_path(secret), post(receive))
+            .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))) })
+            .with_state(state);
+        Self { router, gate }
+    }
+
+    /// The router (to drive without a socket, or to wrap).
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Wraps the router in a layer that changes no answer (the tunnel's probe).
+    pub fn map_router(mut self, wrap: impl FnOnce(Router) -> Router) -> Self {
+        self.router = wrap(self.router);
+        self
+    }
+
+    /// For the confirm worker: charges the sender of references the gateway does not know.
+    pub fn on_unknown_reference(&self) -> OnUnknownReference {
+        let gate = Arc::clone(&self.gate);
+        Arc::new(move |job, payment| gate.unknown_reference(job, payment))
+    }
+
+    /// How many refusals were kept, dropped, limited or closed at accept.
+    pub fn refusals(&self) -> Arc<RefusalCounts> {
+        self.gate.counts()
+    }
+
+    /// Serves until `shutdown` resolves (see [`serve_with`]), checking the allow-list and
+    /// the per-source connection cap at accept.
+    pub async fn serve(
+        self,
+        tcp: TcpListener,
+        limits: ServeLimits,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        serve::serve_gated(tcp, self.router, limits, self.gate, shutdown).await
+    }
+}
+
 #[derive(Clone)]
 struct ListenerState<S> {
     store: S,
     on_delivery: OnDelivery,
+    gate: Arc<Gate>,
 }
 
 /// Why a notification was refused. The answer says what was wrong with the request, never
@@ -91,30 +167,33 @@ pub fn webhook_path(secret: Option<&str>) -> String {
     }
 }
 
+/// The listener with the defaults that ship (any source, junk limited), as a router.
 pub fn router<S: Store>(store: S, secret: Option<&str>, on_delivery: OnDelivery) -> Router {
-    // A full write queue answers 503 at once (the gateway retries) rather than holding
-    // the connection until there is room.
-    let store = store.refusing_when_full();
-    Router::new()
-        .route(&webhook_path(secret), post(receive))
-        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))) })
-        .with_state(ListenerState { store, on_delivery })
+    Listener::new(store, secret, SourcePolicy::default(), on_delivery).router()
 }
 
 async fn receive<S: Store>(State(state): State<ListenerState<S>>, request: Request) -> Response {
     let received_at = Timestamp::now();
     let (parts, body) = request.into_parts();
     // Absent when the router is driven without a socket (router tests).
-    let remote_addr = parts
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip().to_string());
+        .map(|ConnectInfo(a)| a.ip());
+    let client = state.gate.client(peer, &parts.headers);
+    let remote_addr = peer.map(|p| p.to_string());
     let forwarded_for = parts
         .headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
         .map(|v| v.chars().take(200).collect::<String>());
+    let gate = &state.gate;
 
+    let allowed = gate.allows(client);
+    // Junk past its source's allowance is answered before its body is read, and not kept.
+    if !allowed && !gate.spend_junk(client) {
+        return too_much_junk();
+    }
     let (bytes, parsed) = match to_bytes(body, BODY_LIMIT).await {
         Ok(b) => {
             let parsed = parse(&b);
@@ -123,24 +202,34 @@ async fn receive<S: Store>(State(state): State<ListenerState<S>>, request: Reque
         Err(_) => (Default::default(), Err(Refusal::TooLarge)),
     };
     let text = String::from_utf8_lossy(&bytes).into_owned();
+    let refused = |error: String, status: StatusCode, answer: String| {
+        tracing::warn!(%client, "refused a notification: {error}");
+        gate.keep(RejectedDelivery {
+            received_at,
+            remote_addr: remote_addr.clone(),
+            forwarded_for: forwarded_for.clone(),
+            body: text.clone(),
+            error,
+            response_status: status.as_u16(),
+        });
+        (status, Json(json!({ "error": answer }))).into_response()
+    };
+    if !allowed {
+        // A wrong allow-list must be visible to the owner, not silent.
+        return refused(
+            format!("source {client} is not in the allow-list"),
+            StatusCode::FORBIDDEN,
+            "this source may not post notifications".to_owned(),
+        );
+    }
 
     let (job_ref, payment_ref) = match parsed {
         Ok(refs) => refs,
         Err(refusal) => {
-            tracing::warn!(remote = ?remote_addr, "refused a notification: {refusal}");
-            let status = refusal.status();
-            let rejected = RejectedDelivery {
-                received_at,
-                remote_addr,
-                forwarded_for,
-                body: text,
-                error: refusal.to_string(),
-                response_status: status.as_u16(),
-            };
-            if let Err(e) = state.store.record_rejected_delivery(rejected).await {
-                tracing::error!(error = %e, "cannot record a refused notification");
+            if !gate.spend_junk(client) {
+                return too_much_junk();
             }
-            return (status, Json(json!({ "error": refusal.to_string() }))).into_response();
+            return refused(refusal.to_string(), refusal.status(), refusal.to_string());
         }
     };
 
@@ -154,6 +243,7 @@ async fn receive<S: Store>(State(state): State<ListenerState<S>>, request: Reque
     };
     match state.store.record_delivery(delivery).await {
         Ok(_) => {
+            gate.delivered(&job_ref, &payment_ref, client);
             (state.on_delivery)();
             (
                 StatusCode::OK,

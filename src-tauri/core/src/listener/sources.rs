@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::rate::RateLimit;
+use super::rate::JunkLimit;
 
 /// Cashflows' published source addresses, offered as presets for the allow-list.
 pub const GATEWAY_INTEGRATION: [IpAddr; 2] = [
@@ -16,7 +16,7 @@ pub const GATEWAY_PRODUCTION: [IpAddr; 2] = [
     IpAddr::V4(Ipv4Addr::new(52, 215, 48, 101)),
 ];
 
-/// Who may post notifications, and how often.
+/// Who may post notifications, and how much junk a source may send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourcePolicy {
     /// Empty: any source.
@@ -24,8 +24,9 @@ pub struct SourcePolicy {
     /// Direct peers whose `X-Forwarded-For` is believed (a reverse proxy or tunnel agent
     /// that sets it). Empty: the header is never believed.
     pub trusted_proxies: Vec<IpAddr>,
-    /// Per client address; None: no limit.
-    pub rate_limit: Option<RateLimit>,
+    /// Junk (malformed bodies, refused sources, unknown references) per source before it
+    /// gets 429; None: no limit. Well-formed notifications never spend it.
+    pub junk_limit: Option<JunkLimit>,
 }
 
 impl Default for SourcePolicy {
@@ -33,7 +34,7 @@ impl Default for SourcePolicy {
         Self {
             allow_from: Vec::new(),
             trusted_proxies: Vec::new(),
-            rate_limit: Some(RateLimit::default()),
+            junk_limit: Some(JunkLimit::default()),
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct ConfirmWorkerConfig {
     /// This worker's hold on what it reads from the inbox, which other processes may
     /// share: no other worker confirms a delivery this one holds.
     pub claim: Claim,
+    /// Told when the gateway does not know a delivery's references (the listener charges
+    /// their sender for junk).
+    pub on_unknown_reference: Option<crate::listener::OnUnknownReference>,
 }
 
 impl ConfirmWorkerConfig {
@@ -48,6 +51,7 @@ impl ConfirmWorkerConfig {
                 // Far longer than a confirmation takes; a read renews what is still held.
                 lease: Duration::from_secs(120),
             },
+            on_unknown_reference: None,
         }
     }
 }
@@ -290,6 +294,11 @@ impl<S: Store> ConfirmWorker<S> {
                 None
             }
             Outcome::Failed(class, e) => {
+                if let (FailureClass::NotFound, Some(told)) =
+                    (class, &self.cfg.on_unknown_reference)
+                {
+                    told(&key.0, &key.1);
+                }
                 let previous = t.failing;
                 book.tracked.remove(&key);
                 // The failure run's start and its windows (dead, unknown) on the store's
