@@ -810,10 +810,9 @@ async fn send_genuine(
 #[tokio::test]
 async fn three_hundred_genuine_notifications_eight_at_a_time_are_all_acknowledged() {
     let dir = TestDir::new("listener-backlog");
-    // SQLite on either run: what is measured is the listener's rule, and a cold
-    // PostgreSQL intake pool (3 connections, 1 s wait) can answer 503 to a burst on a
-    // loaded machine, which the gateway retries and is no refusal for volume.
-    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    // On either store: on PostgreSQL the listener's own connections are opened at start
+    // and a burst waits for them, rather than being answered 503.
+    let store = test_store(&dir).await;
     let served = serve_shipped(&store, SourcePolicy::default(), ServeLimits::default()).await;
     let refused = send_genuine(&reqwest::Client::new(), &served.url(), 1..301, 8).await;
     assert_eq!(refused, vec![], "a backlog delivered at once is all taken");
@@ -824,10 +823,9 @@ async fn three_hundred_genuine_notifications_eight_at_a_time_are_all_acknowledge
 #[tokio::test]
 async fn two_hundred_genuine_notifications_one_after_another_are_all_acknowledged() {
     let dir = TestDir::new("listener-sequence");
-    // SQLite on either run: what is measured is the listener's rule, and a cold
-    // PostgreSQL intake pool (3 connections, 1 s wait) can answer 503 to a burst on a
-    // loaded machine, which the gateway retries and is no refusal for volume.
-    let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    // On either store: on PostgreSQL the listener's own connections are opened at start
+    // and a burst waits for them, rather than being answered 503.
+    let store = test_store(&dir).await;
     let served = serve_shipped(&store, SourcePolicy::default(), ServeLimits::default()).await;
     let refused = send_genuine(&reqwest::Client::new(), &served.url(), 1..201, 1).await;
     assert_eq!(refused, vec![]);

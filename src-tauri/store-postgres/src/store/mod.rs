@@ -40,9 +40,11 @@ use crate::{DatabaseConfig, PgError, PgPool};
 
 /// How long a normal handle waits for a free connection (the pool's own setting).
 const WAIT: Duration = Duration::from_secs(10);
-/// How long the listener's handle waits (`refusing_when_full`): a 503 at once beats an
-/// answer after the gateway stopped waiting.
-const WAIT_WHEN_REFUSING: Duration = Duration::from_secs(1);
+/// How long the listener's handle waits for one of its connections (`refusing_when_full`):
+/// within its bound on the whole call, so a burst of genuine notifications queues briefly
+/// for the intake connections rather than being answered 503 (a refusal the gateway would
+/// only retry a minute later).
+const WAIT_WHEN_REFUSING: Duration = Duration::from_secs(3);
 /// The most one call may take, waiting for a connection included, before it is given up
 /// as `Unreachable`: a connection whose path vanished without closing (Wi-Fi change, NAT
 /// timeout) would otherwise hang the call for as long as the kernel retransmits. Above
@@ -83,6 +85,26 @@ struct Shared {
     intake: PgPool,
 }
 
+/// Opens `n` of the pool's connections at once and hands them back, so the first burst of
+/// notifications does not wait while connections are made (TLS, authentication). A failure
+/// is only logged: the pool makes connections on demand anyway.
+async fn warm(pool: &PgPool, n: usize) {
+    let mut opening = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let pool = pool.clone();
+        // Each held until all are open, so `n` distinct connections are made.
+        opening.spawn(async move { pool.get().await });
+    }
+    let mut opened = Vec::with_capacity(n);
+    while let Some(joined) = opening.join_next().await {
+        match joined {
+            Ok(Ok(connection)) => opened.push(connection),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot open the listener's connections yet"),
+            Err(_) => {}
+        }
+    }
+}
+
 impl PgStore {
     /// Connects, brings the schema up to date, and starts listening for other processes'
     /// changes. Must be called within a Tokio runtime (the listener is a task).
@@ -110,6 +132,7 @@ impl PgStore {
             change_log::latest(&**client).await?
         };
         let intake = PgPool::with_size(&config, crate::pool::INTAKE_CONNECTIONS)?;
+        warm(&intake, crate::pool::INTAKE_CONNECTIONS).await;
         let origin = format!("{:016x}", fastrand::u64(..));
         let (changes, _) = broadcast::channel(changes_kept);
         let told_to = Arc::new(AtomicI64::new(start));
