@@ -3,6 +3,7 @@
 //! configuration from a URL and the environment, TLS, a connection pool, and the schema's
 //! embedded migrations, and `PgStore`, the core's `Store` on them.
 
+mod check;
 mod config;
 mod error;
 pub mod migrations;
@@ -10,11 +11,14 @@ mod pool;
 mod store;
 mod tls;
 
-pub use config::{DatabaseConfig, Password, SslMode, PASSWORD_ENV, PGPASSWORD_ENV};
+pub use check::{check_connection, ConnectionCheck, Stage, StageResult};
+pub use config::{
+    take_password, DatabaseConfig, Password, SslMode, PASSWORD_ENV, PGPASSWORD_ENV,
+};
 pub use error::PgError;
 pub use migrations::Migrated;
 pub use pool::{PgPool, INTAKE_CONNECTIONS, MAX_CONNECTIONS};
-pub use store::PgStore;
+pub use store::{MachineSeen, PgStore, Role, GONE_AFTER, HEARTBEAT};
 
 /// The driver, so callers use the very version this crate was built with.
 pub use deadpool_postgres;

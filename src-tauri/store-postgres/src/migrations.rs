@@ -8,7 +8,11 @@ use tokio_postgres::Client;
 use crate::PgError;
 
 /// In order: version N is `MIGRATIONS[N - 1]`. Only ever append.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    // 0002 and 0003 come from issue 17's other changes; the lead orders them at merge.
+    include_str!("../migrations/0004_machines.sql"),
+];
 
 /// The advisory lock every Tillwatch process takes to migrate: one fixed key ("tillwatc"
 /// in ASCII), so it cannot meet another application's unless it picks the same number.

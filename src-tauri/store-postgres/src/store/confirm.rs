@@ -21,7 +21,8 @@ impl PgStore {
         mismatch: Option<String>,
         settles: Option<Held>,
     ) -> Result<Applied, StoreError> {
-        self.write(|tx| {
+        let confirms = settles.is_some();
+        let applied = self.write(|tx| {
             let (snapshot, mismatch, settles) =
                 (snapshot.clone(), mismatch.clone(), settles.clone());
             Box::pin(async move {
@@ -50,7 +51,11 @@ impl PgStore {
                 Ok(applied)
             })
         })
-        .await
+        .await;
+        if confirms && applied.is_ok() {
+            self.shared.confirmations.noted();
+        }
+        applied
     }
 }
 
