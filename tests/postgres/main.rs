@@ -4,6 +4,7 @@
 
 #[path = "../common/postgres.rs"]
 mod postgres;
+mod shared;
 mod store;
 
 use std::time::Duration;
@@ -33,6 +34,7 @@ const TABLES: &[&str] = &[
     "audit",
     "deliveries",
     "job_answers",
+    "machines",
     "order_counts",
     "payment_answers",
     "payment_jobs",

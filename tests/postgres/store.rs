@@ -18,22 +18,22 @@ use tillwatch_store_postgres::PgStore;
 
 use crate::postgres::TestPostgres;
 
-async fn store(pg: &TestPostgres) -> PgStore {
+pub(crate) async fn store(pg: &TestPostgres) -> PgStore {
     PgStore::connect(crate::config(pg, &pg.url()))
         .await
         .expect("the store connects and migrates")
 }
 
-fn job(s: &str) -> JobRef {
+pub(crate) fn job(s: &str) -> JobRef {
     JobRef::parse(s).unwrap()
 }
 
-fn payment(s: &str) -> PaymentRef {
+pub(crate) fn payment(s: &str) -> PaymentRef {
     PaymentRef::parse(s).unwrap()
 }
 
 /// As tests/core/store.rs builds one: one payment, `{job}9`.
-fn snapshot(job_ref: &str, status: PaymentStatus, updated: &str, order: &str) -> JobSnapshot {
+pub(crate) fn snapshot(job_ref: &str, status: PaymentStatus, updated: &str, order: &str) -> JobSnapshot {
     JobSnapshot {
         job_ref: job(job_ref),
         order_number: Some(order.into()),
@@ -57,7 +57,7 @@ fn snapshot(job_ref: &str, status: PaymentStatus, updated: &str, order: &str) ->
     }
 }
 
-fn delivery(job_ref: &str, payment_ref: &str) -> NewDelivery {
+pub(crate) fn delivery(job_ref: &str, payment_ref: &str) -> NewDelivery {
     NewDelivery {
         received_at: Timestamp::now(),
         remote_addr: Some("127.0.0.1".into()),
@@ -68,7 +68,7 @@ fn delivery(job_ref: &str, payment_ref: &str) -> NewDelivery {
     }
 }
 
-fn claim(lease_secs: u64) -> Claim {
+pub(crate) fn claim(lease_secs: u64) -> Claim {
     Claim {
         worker: WorkerId::new(),
         lease: Duration::from_secs(lease_secs),

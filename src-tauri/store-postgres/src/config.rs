@@ -69,7 +69,8 @@ impl Password {
         Self(password.into())
     }
 
-    pub(crate) fn expose(&self) -> &str {
+    /// The password itself: only to hand to the driver or to a secret store.
+    pub fn expose(&self) -> &str {
         &self.0
     }
 }
