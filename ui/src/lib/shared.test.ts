@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { api, setBackend } from './api';
 import type { DatabaseTest, Health } from './bindings';
 import { databaseUrlProblem, notificationsView, stageRows, testSummary, urlHasPassword } from './shared';
 
@@ -113,5 +114,24 @@ describe('who takes the notifications', () => {
     const none = notificationsView(health({}))!;
     expect([none.tone, none.machine]).toEqual(['bad', null]);
     expect(none.headline).toBe('No machine takes the notifications');
+  });
+});
+
+describe('the test_database command', () => {
+  it('sends the URL as typed and the password only when one was typed', async () => {
+    const calls: [string, unknown][] = [];
+    setBackend({
+      invoke: async <T>(command: string, args?: Record<string, unknown>) => {
+        calls.push([command, args]);
+        return { ok: false, schemaVersion: null, stages: [] } as T;
+      },
+      listen: async () => () => {},
+    });
+    await api.testDatabase('postgres://shop@db/shop', null);
+    await api.testDatabase('postgres://shop@db/shop', ' pw with spaces ');
+    expect(calls).toEqual([
+      ['test_database', { url: 'postgres://shop@db/shop', password: null }],
+      ['test_database', { url: 'postgres://shop@db/shop', password: ' pw with spaces ' }],
+    ]);
   });
 });
