@@ -688,6 +688,16 @@ async fn a_window_on_a_shared_database_shows_another_machines_payment_within_a_s
             .is_empty(),
         "a window on a shared database runs no listener"
     );
+    // No gateway credentials here either, but a shared database is never the demo, and
+    // a window that receives nothing has no tunnel to show, not even "Local only".
+    for absent in ["demo-banner", "tunnel-state"] {
+        assert!(
+            w.find_all(&format!("[data-testid=\"{absent}\"]"))
+                .await
+                .is_empty(),
+            "{absent} shown on a shared database"
+        );
+    }
 
     // The server's Tillwatch, on another machine: its own connection to the same database.
     let server = PgStore::connect(
@@ -903,7 +913,7 @@ async fn a_window_on_a_shared_database_names_the_serve_and_tests_the_connection(
         .await;
     assert!(schema.contains("up to date"), "{schema}");
     w.script(
-        "document.querySelector('[data-testid=\"shared-database-section\"]').scrollIntoView()",
+        "document.getElementById('shared-database').scrollIntoView({block: 'start'})",
         serde_json::json!([]),
     )
     .await;
@@ -928,7 +938,7 @@ async fn a_window_on_a_shared_database_names_the_serve_and_tests_the_connection(
     assert!(words.contains("authentication failed"), "{words}");
     assert!(!words.contains(wrong), "the password is never echoed: {words}");
     w.script(
-        "document.querySelector('[data-testid=\"shared-database-section\"]').scrollIntoView()",
+        "document.getElementById('shared-database').scrollIntoView({block: 'start'})",
         serde_json::json!([]),
     )
     .await;
