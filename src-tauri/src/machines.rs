@@ -1,9 +1,9 @@
 //! Which machine takes the notifications on a shared database, from its record of
 //! machines (`tillwatch_store_postgres::MachineSeen`): what a window's health bar shows.
 
+use tillwatch_store_postgres::{MachineSeen, Role};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use tillwatch_store_postgres::{MachineSeen, Role};
 
 use crate::ipc::ServeSeen;
 
@@ -41,7 +41,12 @@ mod tests {
 
     use super::*;
 
-    fn seen(machine: &str, role: Role, ago_secs: u64, confirmed: Option<OffsetDateTime>) -> MachineSeen {
+    fn seen(
+        machine: &str,
+        role: Role,
+        ago_secs: u64,
+        confirmed: Option<OffsetDateTime>,
+    ) -> MachineSeen {
         let now = datetime!(2026-12-07 12:00:00 UTC);
         MachineSeen {
             id: format!("{machine}/1/0"),
@@ -64,12 +69,20 @@ mod tests {
             seen("backroom", Role::Serve, 10, Some(early)),
             seen("server", Role::Serve, 20, Some(late)),
             // Gone (not seen for 10 minutes), though it confirmed later still.
-            seen("old-box", Role::Serve, 600, Some(datetime!(2026-12-07 11:59:50 UTC))),
+            seen(
+                "old-box",
+                Role::Serve,
+                600,
+                Some(datetime!(2026-12-07 11:59:50 UTC)),
+            ),
         ];
         let by = notifications_by(&machines).unwrap();
         assert_eq!(by.machine, "server");
         assert!(by.online);
-        assert_eq!(by.last_confirmed_at.as_deref(), Some("2026-12-07T11:59:30Z"));
+        assert_eq!(
+            by.last_confirmed_at.as_deref(),
+            Some("2026-12-07T11:59:30Z")
+        );
         assert_eq!(by.last_seen_at, "2026-12-07T11:59:40Z");
         assert_eq!(by.other_serves, 1);
     }
@@ -80,10 +93,16 @@ mod tests {
         stopped.stopped = true;
         let machines = [seen("old", Role::Serve, 4000, None), stopped];
         let by = notifications_by(&machines).unwrap();
-        assert_eq!((by.machine.as_str(), by.online, by.other_serves), ("server", false, 0));
+        assert_eq!(
+            (by.machine.as_str(), by.online, by.other_serves),
+            ("server", false, 0)
+        );
         assert_eq!(by.last_confirmed_at, None);
 
-        assert_eq!(notifications_by(&[seen("counter", Role::Window, 1, None)]), None);
+        assert_eq!(
+            notifications_by(&[seen("counter", Role::Window, 1, None)]),
+            None
+        );
         assert_eq!(notifications_by(&[]), None);
     }
 }

@@ -323,7 +323,10 @@ mod tests {
             database_url: Some("postgres://shop:tw-pw@db/shop".into()),
             ..Settings::default()
         };
-        assert!(bad.save(&dir).is_err(), "a URL with a password is never saved");
+        assert!(
+            bad.save(&dir).is_err(),
+            "a URL with a password is never saved"
+        );
         std::fs::write(Settings::path(&dir), b"{not json").unwrap();
         assert_eq!(Settings::load(&dir), Settings::default());
         let _ = std::fs::remove_dir_all(&dir);
@@ -337,9 +340,18 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let secret = "tw-db-secret-7Qx";
         for (url, typed) in [
-            (format!("postgres://shop:{secret}@db.example:5432/shop?sslmode=require"), None),
-            (format!("postgres://shop@db.example:5432/shop?sslmode=require&password={secret}"), None),
-            ("postgres://shop@db.example:5432/shop?sslmode=require".to_owned(), Some(secret.to_owned())),
+            (
+                format!("postgres://shop:{secret}@db.example:5432/shop?sslmode=require"),
+                None,
+            ),
+            (
+                format!("postgres://shop@db.example:5432/shop?sslmode=require&password={secret}"),
+                None,
+            ),
+            (
+                "postgres://shop@db.example:5432/shop?sslmode=require".to_owned(),
+                Some(secret.to_owned()),
+            ),
         ] {
             let mut s = Settings {
                 database_url: Some(format!(" {url} ")),
@@ -352,17 +364,27 @@ mod tests {
             assert!(!on_disk.contains(secret), "{on_disk}");
             assert!(!on_disk.contains("password"), "{on_disk}");
             assert!(
-                on_disk.contains("\"databaseUrl\": \"postgres://shop@db.example:5432/shop?sslmode=require\""),
+                on_disk.contains(
+                    "\"databaseUrl\": \"postgres://shop@db.example:5432/shop?sslmode=require\""
+                ),
                 "{on_disk}"
             );
-            assert_eq!(Settings::load(&dir).shared_database_url(), s.shared_database_url());
+            assert_eq!(
+                Settings::load(&dir).shared_database_url(),
+                s.shared_database_url()
+            );
         }
         // Typed beats the URL's; no URL keeps none.
         let mut s = Settings {
             database_url: Some("postgres://shop:old@db/shop".into()),
             ..Settings::default()
         };
-        assert_eq!(s.take_database_password(Some("new".into())).unwrap().as_deref(), Some("new"));
+        assert_eq!(
+            s.take_database_password(Some("new".into()))
+                .unwrap()
+                .as_deref(),
+            Some("new")
+        );
         let mut s = Settings {
             database_url: Some("  ".into()),
             ..Settings::default()

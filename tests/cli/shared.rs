@@ -671,14 +671,19 @@ async fn a_serve_on_the_shared_database_records_its_last_confirmation() {
     let pg = blocking(TestPostgres::start).await;
     let sim = start_sim(quick_sim()).await;
     let dir = TempDir::new("shared-machines");
-    let serve = Serve::start_with(&shared_env(&sim, dir.path(), &pg), 300, &serve_args("120")).await;
+    let serve =
+        Serve::start_with(&shared_env(&sim, dir.path(), &pg), 300, &serve_args("120")).await;
     let store = open_store(&pg).await;
     let Backend::Postgres(pg_store) = &store else {
         panic!("the shared database is PostgreSQL");
     };
     let serves = || async {
         let seen = pg_store.machines().await.map_err(|e| e.to_string())?;
-        Ok::<_, String>(seen.into_iter().filter(|m| m.role == Role::Serve).collect::<Vec<_>>())
+        Ok::<_, String>(
+            seen.into_iter()
+                .filter(|m| m.role == Role::Serve)
+                .collect::<Vec<_>>(),
+        )
     };
     eventually("the serve's row", DEADLINE, || async {
         match serves().await?.as_slice() {
@@ -716,7 +721,10 @@ async fn a_serve_on_the_shared_database_records_its_last_confirmation() {
         .unwrap()
         .get(0);
     assert!(confirmed <= now, "{confirmed} <= {now}");
-    assert!(now - confirmed < time::Duration::minutes(1), "{confirmed} vs {now}");
+    assert!(
+        now - confirmed < time::Duration::minutes(1),
+        "{confirmed} vs {now}"
+    );
     drop(serve);
     sim.shutdown().await;
 }

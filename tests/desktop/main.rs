@@ -818,7 +818,10 @@ async fn a_window_on_a_shared_database_names_the_serve_and_tests_the_connection(
         worker: WorkerId::new(),
         lease: Duration::from_secs(60),
     };
-    server.claim_due(&claim, Timestamp::now(), 10).await.unwrap();
+    server
+        .claim_due(&claim, Timestamp::now(), 10)
+        .await
+        .unwrap();
     server
         .apply_snapshot(
             JobSnapshot {
@@ -864,7 +867,10 @@ async fn a_window_on_a_shared_database_names_the_serve_and_tests_the_connection(
             |(online, _, at): &(String, String, String)| online == "true" && !at.is_empty(),
         )
         .await;
-    assert_eq!((online.as_str(), named.as_str()), ("true", machine.as_str()));
+    assert_eq!(
+        (online.as_str(), named.as_str()),
+        ("true", machine.as_str())
+    );
     assert!(
         confirmed.starts_with(&Timestamp::now().to_string()[..10]),
         "confirmed today: {confirmed}"
@@ -875,11 +881,18 @@ async fn a_window_on_a_shared_database_names_the_serve_and_tests_the_connection(
         "a shared database is not the demo"
     );
     assert!(
-        w.find_all("[data-testid=\"tunnel-state\"]").await.is_empty(),
+        w.find_all("[data-testid=\"tunnel-state\"]")
+            .await
+            .is_empty(),
         "a shared window receives nothing: no tunnel chip, not even Local only"
     );
-    let bar = w.text(&w.wait_for("[data-testid=\"health-bar\"]").await).await;
-    assert!(!bar.contains("Local only") && !bar.contains("Demo"), "{bar}");
+    let bar = w
+        .text(&w.wait_for("[data-testid=\"health-bar\"]").await)
+        .await;
+    assert!(
+        !bar.contains("Local only") && !bar.contains("Demo"),
+        "{bar}"
+    );
     let shot = w.screenshot("shared-health-bar").await;
     let _ = std::fs::copy(&shot, "/work/briefs/sharedui-health-bar.png");
 
@@ -909,7 +922,10 @@ async fn a_window_on_a_shared_database_names_the_serve_and_tests_the_connection(
         .collect();
     assert_eq!(stages, all_passed);
     let schema = w
-        .text(&w.wait_for("[data-testid=\"database-test\"] li[data-stage=\"schema\"]").await)
+        .text(
+            &w.wait_for("[data-testid=\"database-test\"] li[data-stage=\"schema\"]")
+                .await,
+        )
         .await;
     assert!(schema.contains("up to date"), "{schema}");
     w.script(
@@ -922,8 +938,11 @@ async fn a_window_on_a_shared_database_names_the_serve_and_tests_the_connection(
 
     let wrong = "tw-typed-wrong-password";
     centre(&w, "[data-testid=\"database-password\"]").await;
-    w.type_into(&w.wait_for("[data-testid=\"database-password\"]").await, wrong)
-        .await;
+    w.type_into(
+        &w.wait_for("[data-testid=\"database-password\"]").await,
+        wrong,
+    )
+    .await;
     click_centred(&w, "[data-testid=\"test-database\"]").await;
     let failed: Vec<(String, String, String)> = w
         .wait_script(
@@ -936,7 +955,10 @@ async fn a_window_on_a_shared_database_names_the_serve_and_tests_the_connection(
         .await;
     let words: String = failed.iter().map(|(_, _, t)| t.as_str()).collect();
     assert!(words.contains("authentication failed"), "{words}");
-    assert!(!words.contains(wrong), "the password is never echoed: {words}");
+    assert!(
+        !words.contains(wrong),
+        "the password is never echoed: {words}"
+    );
     w.script(
         "document.getElementById('shared-database').scrollIntoView({block: 'start'})",
         serde_json::json!([]),
@@ -948,7 +970,8 @@ async fn a_window_on_a_shared_database_names_the_serve_and_tests_the_connection(
     // The server stops: the window says payments are not being received.
     stop_serve.send(()).unwrap();
     serving.await.unwrap();
-    w.click(&w.wait_for("[data-testid=\"tab-live\"]").await).await;
+    w.click(&w.wait_for("[data-testid=\"tab-live\"]").await)
+        .await;
     w.wait_for("[data-testid=\"no-serve-problem\"]").await;
     w.close().await;
 }

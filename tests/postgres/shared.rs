@@ -72,7 +72,11 @@ async fn test_connection_says_how_far_it_got_on_a_plain_server() {
     assert!(!all_words(&right).contains(pg.password()));
 
     // Once a Tillwatch has started on it, the version it wrote.
-    drop(PgStore::connect(with_password(&pg.url(), pg.password())).await.unwrap());
+    drop(
+        PgStore::connect(with_password(&pg.url(), pg.password()))
+            .await
+            .unwrap(),
+    );
     let migrated = check_connection(&with_password(&pg.url(), pg.password())).await;
     assert_eq!(migrated.schema_version, Some(migrations::latest()));
     assert_eq!(
@@ -101,7 +105,8 @@ async fn test_connection_says_how_far_it_got_on_a_plain_server() {
         "{words}"
     );
 
-    let none = check_connection(&DatabaseConfig::from_url_with_env(&pg.url(), |_| None).unwrap()).await;
+    let none =
+        check_connection(&DatabaseConfig::from_url_with_env(&pg.url(), |_| None).unwrap()).await;
     assert_eq!(
         stages(&none).last(),
         Some(&(Stage::Authenticated, false)),
@@ -128,7 +133,8 @@ async fn test_connection_with_nothing_listening_is_not_reached() {
     let check = check_connection(&with_password(&url, "pw")).await;
     assert_eq!(stages(&check), [(Stage::Reached, false)]);
     assert!(
-        detail(&check, Stage::Reached).starts_with(&format!("nothing answered at 127.0.0.1:{port}")),
+        detail(&check, Stage::Reached)
+            .starts_with(&format!("nothing answered at 127.0.0.1:{port}")),
         "{check:?}"
     );
 }
@@ -145,7 +151,11 @@ async fn test_connection_reports_tls_on_and_verified_or_why_not() {
     assert!(tls.contains("certificate verified against"), "{tls}");
 
     // The same server, its CA not given: the certificate is not trusted, and it stops there.
-    let untrusted = check_connection(&with_password(&pg.url_with("sslmode=require"), pg.password())).await;
+    let untrusted = check_connection(&with_password(
+        &pg.url_with("sslmode=require"),
+        pg.password(),
+    ))
+    .await;
     assert_eq!(
         stages(&untrusted),
         [(Stage::Reached, true), (Stage::Tls, false)]
@@ -263,7 +273,11 @@ async fn a_serves_row_shows_when_it_last_confirmed_a_notification() {
     .await;
     let serve_row = seen.iter().find(|m| m.role == Role::Serve).unwrap();
     assert!(!serve_row.is_alive());
-    assert_eq!(serve_row.last_confirmed_at, Some(confirmed), "kept after it stopped");
+    assert_eq!(
+        serve_row.last_confirmed_at,
+        Some(confirmed),
+        "kept after it stopped"
+    );
     stop_window.send(()).unwrap();
     watching.await.unwrap();
 }

@@ -33,7 +33,12 @@ pub(crate) fn payment(s: &str) -> PaymentRef {
 }
 
 /// As tests/core/store.rs builds one: one payment, `{job}9`.
-pub(crate) fn snapshot(job_ref: &str, status: PaymentStatus, updated: &str, order: &str) -> JobSnapshot {
+pub(crate) fn snapshot(
+    job_ref: &str,
+    status: PaymentStatus,
+    updated: &str,
+    order: &str,
+) -> JobSnapshot {
     JobSnapshot {
         job_ref: job(job_ref),
         order_number: Some(order.into()),

@@ -251,7 +251,9 @@ pub async fn test_database(url: String, password: Option<String>) -> Answer<Data
         message,
     };
     if url.trim().is_empty() {
-        return Err(invalid("Enter the shared database's URL (postgres://user@host/database).".into()));
+        return Err(invalid(
+            "Enter the shared database's URL (postgres://user@host/database).".into(),
+        ));
     }
     let (url, in_url) = take_password(&url).map_err(|e| invalid(e.to_string()))?;
     let mut config = DatabaseConfig::from_url_and_env(&url).map_err(|e| invalid(e.to_string()))?;

@@ -131,7 +131,10 @@ pub fn store_tunnel_secrets(ngrok: Option<&str>, bore: Option<&str>) -> Result<(
 /// The shared database's password from the keyring (the environment's, which wins, is read
 /// with the URL by `DatabaseConfig::from_url_and_env`).
 pub fn database_password() -> Option<String> {
-    read(DATABASE_PASSWORD).ok().flatten().filter(|p| !p.is_empty())
+    read(DATABASE_PASSWORD)
+        .ok()
+        .flatten()
+        .filter(|p| !p.is_empty())
 }
 
 /// `database_password` on a blocking thread.

@@ -129,7 +129,10 @@ pub async fn check_connection(config: &DatabaseConfig) -> ConnectionCheck {
     match tls {
         Ok(Some(row)) if row.get::<_, bool>(0) => {
             let version: String = row.get(1);
-            check.pass(Stage::Tls, format!("on ({version}), {}", verified_by(config)));
+            check.pass(
+                Stage::Tls,
+                format!("on ({version}), {}", verified_by(config)),
+            );
         }
         Ok(_) => check.pass(Stage::Tls, plain_text(config)),
         Err(e) => {
@@ -215,8 +218,9 @@ fn tls_before_authentication(config: &DatabaseConfig) -> String {
     match config.sslmode {
         SslMode::Disable => plain_text(config),
         SslMode::Require => format!("on, {}", verified_by(config)),
-        _ => "not known: the server refused us before it could be asked (sslmode=prefer)"
-            .to_owned(),
+        _ => {
+            "not known: the server refused us before it could be asked (sslmode=prefer)".to_owned()
+        }
     }
 }
 

@@ -540,7 +540,10 @@ mod tests {
         // The parameter is read last, so it is the one the URL meant.
         assert_eq!(pw.unwrap().expose(), "other");
         let (url, pw) = take_password("postgres://shop:pw@[::1]/d").unwrap();
-        assert_eq!((url.as_str(), pw.unwrap().expose()), ("postgres://shop@[::1]/d", "pw"));
+        assert_eq!(
+            (url.as_str(), pw.unwrap().expose()),
+            ("postgres://shop@[::1]/d", "pw")
+        );
         let (url, pw) = take_password(" postgres://shop@h/d?sslmode=disable ").unwrap();
         assert_eq!(url, "postgres://shop@h/d?sslmode=disable");
         assert!(pw.is_none());

@@ -12,9 +12,7 @@ mod store;
 mod tls;
 
 pub use check::{check_connection, ConnectionCheck, Stage, StageResult};
-pub use config::{
-    take_password, DatabaseConfig, Password, SslMode, PASSWORD_ENV, PGPASSWORD_ENV,
-};
+pub use config::{take_password, DatabaseConfig, Password, SslMode, PASSWORD_ENV, PGPASSWORD_ENV};
 pub use error::PgError;
 pub use migrations::Migrated;
 pub use pool::{PgPool, INTAKE_CONNECTIONS, MAX_CONNECTIONS};
