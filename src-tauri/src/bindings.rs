@@ -8,7 +8,10 @@ use crate::domain::{
     Attempt, AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail, OrderSummary,
     ShipCheck, StatusEventView, StuckDelivery,
 };
-use crate::ipc::{ConnectionTest, Health, IpcError, SettingsInput, SettingsView};
+use crate::ipc::{
+    ConnectionTest, DatabaseTest, DatabaseTestStage, Health, IpcError, ServeSeen, SettingsInput,
+    SettingsView,
+};
 use crate::links::{NewPaymentLink, ReturnUrls};
 use crate::pipeline::{CoreEvent, ReconcileReport};
 use crate::settings::{Environment, Settings, TunnelSettings};
@@ -52,12 +55,15 @@ pub fn typescript() -> String {
         HourBucket::decl(&cfg),
         Today::decl(&cfg),
         Health::decl(&cfg),
+        ServeSeen::decl(&cfg),
         IpcError::decl(&cfg),
         Environment::decl(&cfg),
         Settings::decl(&cfg),
         SettingsView::decl(&cfg),
         SettingsInput::decl(&cfg),
         ConnectionTest::decl(&cfg),
+        DatabaseTest::decl(&cfg),
+        DatabaseTestStage::decl(&cfg),
         NewPaymentLink::decl(&cfg),
         ReturnUrls::decl(&cfg),
         TunnelSettings::decl(&cfg),

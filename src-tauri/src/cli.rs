@@ -818,6 +818,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
 
+    // On a shared database: the record that tells the windows this machine takes the
+    // notifications, and when it last confirmed one.
+    let (presence_stop, presence_stopped) = tokio::sync::oneshot::channel::<()>();
+    let presence = {
+        let store = app.store().clone();
+        tokio::spawn(async move {
+            store
+                .keep_presence(tillwatch_store_postgres::Role::Serve, async {
+                    let _ = presence_stopped.await;
+                })
+                .await;
+        })
+    };
     app.serve(
         gateway,
         tcp,
@@ -833,6 +846,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await?;
+    let _ = presence_stop.send(());
+    let _ = presence.await;
     tunnel.shutdown().await;
     eprintln!("stopped");
     Ok(())

@@ -16,6 +16,9 @@ pub struct Health {
     /// The shared database this window shows (no password): the server's Tillwatch takes
     /// the notifications, this window runs no listener.
     pub shared_database: Option<String>,
+    /// On a shared database: the machine whose `tillwatch serve` takes the notifications,
+    /// as the database last saw it; `None` when no serve was ever seen there.
+    pub notifications_by: Option<ServeSeen>,
     /// The URL the gateway must post to (local until a tunnel gives a public one).
     pub webhook_url: Option<String>,
     pub public_url: Option<String>,
@@ -38,6 +41,21 @@ pub struct Health {
     /// How many orders the last reconciliation caught up.
     pub last_reconcile_caught_up: Option<u32>,
     pub unseen_payments: u32,
+}
+
+/// A `tillwatch serve` on the shared database, from its record of machines (times by the
+/// database's clock).
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ServeSeen {
+    pub machine: String,
+    /// Running now: it said it was there within the last 90 s and has not stopped.
+    pub online: bool,
+    pub last_seen_at: String,
+    /// When it last confirmed a notification with the gateway.
+    pub last_confirmed_at: Option<String>,
+    /// Other serves running on the same database (they share the work).
+    pub other_serves: u32,
 }
 
 /// An error across IPC: a stable code for the program and words for the owner.
@@ -77,6 +95,12 @@ pub struct SettingsView {
     pub credentials_from_env: bool,
     pub has_ngrok_authtoken: bool,
     pub has_bore_secret: bool,
+    /// A shared database's password is kept in the keyring.
+    pub has_database_password: bool,
+    /// TILLWATCH_DATABASE_URL is set: it wins over the URL saved here.
+    pub database_url_from_env: bool,
+    /// TILLWATCH_DATABASE_PASSWORD (or PGPASSWORD) is set: it wins over the keyring.
+    pub database_password_from_env: bool,
 }
 
 /// Settings as the window saves them. An absent API key keeps the stored one.
@@ -89,6 +113,8 @@ pub struct SettingsInput {
     /// Absent: keep the stored one.
     pub ngrok_authtoken: Option<String>,
     pub bore_secret: Option<String>,
+    /// The shared database's password. Absent or empty: keep the stored one.
+    pub database_password: Option<String>,
 }
 
 /// Written by hand so a logged or panicking `SettingsInput` never shows a secret.
@@ -101,7 +127,45 @@ impl std::fmt::Debug for SettingsInput {
             .field("api_key", &redacted(&self.api_key))
             .field("ngrok_authtoken", &redacted(&self.ngrok_authtoken))
             .field("bore_secret", &redacted(&self.bore_secret))
+            .field("database_password", &redacted(&self.database_password))
             .finish()
+    }
+}
+
+/// "Test connection" of a shared database: each stage tried, in order, up to the first
+/// that failed (`reached`, `tls`, `authenticated`, `schema`).
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseTest {
+    pub ok: bool,
+    pub stages: Vec<DatabaseTestStage>,
+    /// The schema version found, once the server let us ask.
+    pub schema_version: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseTestStage {
+    pub stage: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+impl From<tillwatch_store_postgres::ConnectionCheck> for DatabaseTest {
+    fn from(check: tillwatch_store_postgres::ConnectionCheck) -> Self {
+        Self {
+            ok: check.ok(),
+            schema_version: check.schema_version,
+            stages: check
+                .stages
+                .into_iter()
+                .map(|s| DatabaseTestStage {
+                    stage: s.stage.as_str().to_owned(),
+                    passed: s.passed,
+                    detail: s.detail,
+                })
+                .collect(),
+        }
     }
 }
 
@@ -125,9 +189,15 @@ mod tests {
             api_key: Some("tw-api-key-secret".into()),
             ngrok_authtoken: Some("tw-ngrok-secret".into()),
             bore_secret: Some("tw-bore-secret".into()),
+            database_password: Some("tw-db-secret".into()),
         };
         let shown = format!("{input:?} {input:#?}");
-        for secret in ["tw-api-key-secret", "tw-ngrok-secret", "tw-bore-secret"] {
+        for secret in [
+            "tw-api-key-secret",
+            "tw-ngrok-secret",
+            "tw-bore-secret",
+            "tw-db-secret",
+        ] {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(

@@ -20,5 +20,6 @@ pub mod config;
 #[cfg(feature = "desktop")]
 pub mod desktop;
 pub mod ipc;
+pub mod machines;
 pub mod settings;
 pub mod tunnel_cli;

@@ -46,6 +46,9 @@ pub struct Settings {
     pub allow_from: Vec<String>,
     /// Proxies whose X-Forwarded-For names the real sender.
     pub trusted_proxies: Vec<String>,
+    /// A PostgreSQL database shared with other machines (`postgres://user@host/db`), in
+    /// place of this machine's own file. Never with a password: that is in the keyring.
+    pub database_url: Option<String>,
 }
 
 pub use crate::links::DEFAULT_MAX_LINK_AMOUNT;
@@ -91,6 +94,7 @@ impl Default for Settings {
             delivery_retention_days: crate::app::DEFAULT_DELIVERY_RETENTION_DAYS,
             allow_from: Vec::new(),
             trusted_proxies: Vec::new(),
+            database_url: None,
         }
     }
 }
@@ -182,7 +186,43 @@ impl Settings {
             let url = self.custom_url.as_deref().unwrap_or("");
             GatewayEnvironment::parse(url).map_err(SettingsError::Invalid)?;
         }
+        if let Some(url) = self.shared_database_url() {
+            let (_, password) = tillwatch_store_postgres::take_password(url)
+                .map_err(|e| SettingsError::Invalid(format!("shared database: {e}")))?;
+            // This file is plain text on disk: a password in it is refused, never written.
+            if password.is_some() {
+                return Err(SettingsError::Invalid(
+                    "the shared database's password goes in its own field (kept in the OS keyring), not in the URL".into(),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The shared database's URL, when one is set.
+    pub fn shared_database_url(&self) -> Option<&str> {
+        self.database_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+    }
+
+    /// Takes a password written into the shared database's URL out of it, so the URL can
+    /// be saved here; returns the password to keep in the keyring (`typed`, the one given
+    /// in its own field, wins over one found in the URL).
+    pub fn take_database_password(
+        &mut self,
+        typed: Option<String>,
+    ) -> Result<Option<String>, SettingsError> {
+        let typed = typed.filter(|p| !p.is_empty());
+        let Some(url) = self.shared_database_url() else {
+            self.database_url = None;
+            return Ok(typed);
+        };
+        let (url, in_url) = tillwatch_store_postgres::take_password(url)
+            .map_err(|e| SettingsError::Invalid(format!("shared database: {e}")))?;
+        self.database_url = Some(url);
+        Ok(typed.or_else(|| in_url.map(|p| p.expose().to_owned())))
     }
 
     /// Written to a temporary file and renamed, so a crash never leaves half a file.
@@ -279,8 +319,84 @@ mod tests {
             ..Settings::default()
         };
         assert!(bad.validate().is_err());
+        let bad = Settings {
+            database_url: Some("postgres://shop:tw-pw@db/shop".into()),
+            ..Settings::default()
+        };
+        assert!(
+            bad.save(&dir).is_err(),
+            "a URL with a password is never saved"
+        );
         std::fs::write(Settings::path(&dir), b"{not json").unwrap();
         assert_eq!(Settings::load(&dir), Settings::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The shared database's password goes to the keyring: settings.json holds the URL
+    /// and nothing of the password, whether it was typed in its field or in the URL.
+    #[test]
+    fn a_shared_database_password_never_reaches_settings_json() {
+        let dir = std::env::temp_dir().join(format!("tw-settings-db-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let secret = "tw-db-secret-7Qx";
+        for (url, typed) in [
+            (
+                format!("postgres://shop:{secret}@db.example:5432/shop?sslmode=require"),
+                None,
+            ),
+            (
+                format!("postgres://shop@db.example:5432/shop?sslmode=require&password={secret}"),
+                None,
+            ),
+            (
+                "postgres://shop@db.example:5432/shop?sslmode=require".to_owned(),
+                Some(secret.to_owned()),
+            ),
+        ] {
+            let mut s = Settings {
+                database_url: Some(format!(" {url} ")),
+                ..Settings::default()
+            };
+            let keyring = s.take_database_password(typed).unwrap();
+            assert_eq!(keyring.as_deref(), Some(secret), "{url}");
+            s.save(&dir).unwrap();
+            let on_disk = std::fs::read_to_string(Settings::path(&dir)).unwrap();
+            assert!(!on_disk.contains(secret), "{on_disk}");
+            assert!(!on_disk.contains("password"), "{on_disk}");
+            assert!(
+                on_disk.contains(
+                    "\"databaseUrl\": \"postgres://shop@db.example:5432/shop?sslmode=require\""
+                ),
+                "{on_disk}"
+            );
+            assert_eq!(
+                Settings::load(&dir).shared_database_url(),
+                s.shared_database_url()
+            );
+        }
+        // Typed beats the URL's; no URL keeps none.
+        let mut s = Settings {
+            database_url: Some("postgres://shop:old@db/shop".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            s.take_database_password(Some("new".into()))
+                .unwrap()
+                .as_deref(),
+            Some("new")
+        );
+        let mut s = Settings {
+            database_url: Some("  ".into()),
+            ..Settings::default()
+        };
+        assert_eq!(s.take_database_password(None).unwrap(), None);
+        assert_eq!(s.database_url, None);
+        let mut bad = Settings {
+            database_url: Some("mysql://shop@db/shop".into()),
+            ..Settings::default()
+        };
+        assert!(bad.take_database_password(None).is_err());
+        assert!(bad.validate().is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1010,5 +1010,71 @@ async fn a_database_path_gone_silent_gets_503s_and_the_serve_recovers_by_itself(
     .await;
     drop(serve);
     drop(proxy);
+
+/// A real `serve` on the shared database keeps its row in the record of machines (what a
+/// window names as taking the notifications): there as soon as it serves, and carrying the
+/// time of its confirmation, by the database's clock, once it confirmed a notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_serve_on_the_shared_database_records_its_last_confirmation() {
+    use tillwatch_store_postgres::Role;
+
+    let pg = blocking(TestPostgres::start).await;
+    let sim = start_sim(quick_sim()).await;
+    let dir = TempDir::new("shared-machines");
+    let serve =
+        Serve::start_with(&shared_env(&sim, dir.path(), &pg), 300, &serve_args("120")).await;
+    let store = open_store(&pg).await;
+    let Backend::Postgres(pg_store) = &store else {
+        panic!("the shared database is PostgreSQL");
+    };
+    let serves = || async {
+        let seen = pg_store.machines().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(
+            seen.into_iter()
+                .filter(|m| m.role == Role::Serve)
+                .collect::<Vec<_>>(),
+        )
+    };
+    eventually("the serve's row", DEADLINE, || async {
+        match serves().await?.as_slice() {
+            [one] if one.is_alive() && one.last_confirmed_at.is_none() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    let jobs = paid_jobs(&sim, "MACHINE", 1).await;
+    let answer = post(&http(), &serve.webhook_url(), 0, &jobs[0]).await;
+    acknowledged(&answer, &jobs[0]).unwrap();
+    eventually("its confirmation recorded", DEADLINE, || async {
+        match serves().await?.as_slice() {
+            [one] if one.is_alive() && one.last_confirmed_at.is_some() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let confirmed = serves().await.unwrap()[0].last_confirmed_at.unwrap();
+    let detail = store
+        .order(&JobRef::parse(&jobs[0].reference).unwrap())
+        .await
+        .unwrap()
+        .expect("the confirmed order");
+    assert_eq!(detail.summary.status.as_str(), "Paid");
+    // No later than the database's clock now, and not before the notification arrived.
+    let now: time::OffsetDateTime = pg_store
+        .pool()
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT now()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(confirmed <= now, "{confirmed} <= {now}");
+    assert!(
+        now - confirmed < time::Duration::minutes(1),
+        "{confirmed} vs {now}"
+    );
+    drop(serve);
     sim.shutdown().await;
 }

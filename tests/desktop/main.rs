@@ -688,6 +688,16 @@ async fn a_window_on_a_shared_database_shows_another_machines_payment_within_a_s
             .is_empty(),
         "a window on a shared database runs no listener"
     );
+    // No gateway credentials here either, but a shared database is never the demo, and
+    // a window that receives nothing has no tunnel to show, not even "Local only".
+    for absent in ["demo-banner", "tunnel-state"] {
+        assert!(
+            w.find_all(&format!("[data-testid=\"{absent}\"]"))
+                .await
+                .is_empty(),
+            "{absent} shown on a shared database"
+        );
+    }
 
     // The server's Tillwatch, on another machine: its own connection to the same database.
     let server = PgStore::connect(
@@ -748,4 +758,236 @@ async fn a_window_on_a_shared_database_shows_another_machines_payment_within_a_s
     );
     w.screenshot("shared-database").await;
     w.close().await;
+}
+
+/// A window whose Settings name a shared database (its password from the environment: no
+/// keyring runs under the test's desktop): it is no demo and receives nothing itself, so no
+/// demo banner and no "Local only" tunnel chip; it names the machine whose serve takes the
+/// notifications and when that one last confirmed. Settings → Shared database tests the
+/// connection stage by stage, as typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_on_a_shared_database_names_the_serve_and_tests_the_connection() {
+    use tillwatch::domain::{
+        ChangeSource, Currency, JobRef, JobSnapshot, PaymentRef, PaymentStatus, Timestamp,
+    };
+    use tillwatch::store::{Claim, Held, NewDelivery, WorkerId};
+    use tillwatch_store_postgres::{DatabaseConfig, Password, PgStore, Role};
+
+    let pg = postgres::TestPostgres::start();
+    let desktop = Desktop::start();
+    let dir = TestDir::new("shared-settings");
+    std::fs::write(
+        dir.path().join("settings.json"),
+        serde_json::to_vec(&serde_json::json!({ "databaseUrl": pg.url() })).unwrap(),
+    )
+    .unwrap();
+
+    // The shop's server: its serve's record, and one notification it confirms.
+    let server = PgStore::connect(
+        DatabaseConfig::parse(&pg.url())
+            .unwrap()
+            .with_password(Password::new(pg.password())),
+    )
+    .await
+    .unwrap();
+    let (stop_serve, serve_stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            server
+                .keep_presence(Role::Serve, async {
+                    let _ = serve_stopped.await;
+                })
+                .await;
+        })
+    };
+    let job = JobRef::parse("720000000000000001").unwrap();
+    let payment = PaymentRef::parse("720000000000000009").unwrap();
+    let id = server
+        .record_delivery(NewDelivery {
+            received_at: Timestamp::now(),
+            remote_addr: Some("127.0.0.1".into()),
+            forwarded_for: None,
+            body: "{}".into(),
+            job_ref: job.clone(),
+            payment_ref: payment.clone(),
+        })
+        .await
+        .unwrap();
+    let claim = Claim {
+        worker: WorkerId::new(),
+        lease: Duration::from_secs(60),
+    };
+    server
+        .claim_due(&claim, Timestamp::now(), 10)
+        .await
+        .unwrap();
+    server
+        .apply_snapshot(
+            JobSnapshot {
+                job_ref: job.clone(),
+                order_number: Some("SHARED-SERVE-1".into()),
+                email: Some("shopper@example.com".into()),
+                status: PaymentStatus::Paid,
+                amount: Some("18.40".parse().unwrap()),
+                paid_amount: None,
+                currency: Some(Currency::parse("GBP").unwrap()),
+                created_at: None,
+                gateway_updated_at: Some(Timestamp::now()),
+                payments: Vec::new(),
+                raw: serde_json::json!({}),
+            },
+            ChangeSource::Notification,
+            None,
+            Some(Held {
+                job_ref: job.clone(),
+                payment_ref: payment,
+                up_to_id: id,
+                worker: claim.worker.clone(),
+            }),
+        )
+        .await
+        .unwrap();
+
+    let w = Window::open(Launch {
+        desktop: &desktop,
+        data_dir: dir.path(),
+        env: vec![(
+            "TILLWATCH_DATABASE_PASSWORD".to_owned(),
+            pg.password().to_owned(),
+        )],
+    })
+    .await;
+    w.wait_for("[data-testid=\"shared-database\"]").await;
+    let machine = tillwatch::store::machine_name();
+    let (online, named, confirmed): (String, String, String) = w
+        .wait_script(
+            "const e = document.querySelector('[data-testid=\"notifications-by\"]'); const c = document.querySelector('[data-testid=\"last-confirmed\"]'); return e ? [e.dataset.online, e.dataset.machine, c ? c.dataset.at : ''] : ['', '', ''];",
+            "the health bar naming the serve and its last confirmation",
+            |(online, _, at): &(String, String, String)| online == "true" && !at.is_empty(),
+        )
+        .await;
+    assert_eq!(
+        (online.as_str(), named.as_str()),
+        ("true", machine.as_str())
+    );
+    assert!(
+        confirmed.starts_with(&Timestamp::now().to_string()[..10]),
+        "confirmed today: {confirmed}"
+    );
+    w.wait_for(&live_row(job.as_str())).await;
+    assert!(
+        w.find_all("[data-testid=\"demo-banner\"]").await.is_empty(),
+        "a shared database is not the demo"
+    );
+    assert!(
+        w.find_all("[data-testid=\"tunnel-state\"]")
+            .await
+            .is_empty(),
+        "a shared window receives nothing: no tunnel chip, not even Local only"
+    );
+    let bar = w
+        .text(&w.wait_for("[data-testid=\"health-bar\"]").await)
+        .await;
+    assert!(
+        !bar.contains("Local only") && !bar.contains("Demo"),
+        "{bar}"
+    );
+    let shot = w.screenshot("shared-health-bar").await;
+    let _ = std::fs::copy(&shot, "/work/briefs/sharedui-health-bar.png");
+
+    // Settings → Shared database: the saved URL, tested as it stands (the environment's
+    // password), then with a wrong one typed.
+    w.click(&w.wait_for("[data-testid=\"tab-settings\"]").await)
+        .await;
+    let url_field = w.wait_for("[data-testid=\"database-url\"]").await;
+    w.wait_script(
+        "return document.querySelector('[data-testid=\"database-url\"]').value",
+        "the saved URL in its field",
+        |v: &String| *v == pg.url(),
+    )
+    .await;
+    assert!(w.enabled(&url_field).await);
+    click_centred(&w, "[data-testid=\"test-database\"]").await;
+    let stages: Vec<(String, String)> = w
+        .wait_script(
+            "const t = document.querySelector('[data-testid=\"database-test\"]'); const e = document.querySelector('[data-testid=\"database-test-error\"]'); return t ? [...t.querySelectorAll('li')].map(l => [l.dataset.stage, l.dataset.state]) : e ? [['error', e.textContent]] : [];",
+            "the connection test's stages",
+            |s: &Vec<(String, String)>| !s.is_empty(),
+        )
+        .await;
+    let all_passed: Vec<(String, String)> = ["reached", "tls", "authenticated", "schema"]
+        .iter()
+        .map(|s| (s.to_string(), "passed".to_string()))
+        .collect();
+    assert_eq!(stages, all_passed);
+    let schema = w
+        .text(
+            &w.wait_for("[data-testid=\"database-test\"] li[data-stage=\"schema\"]")
+                .await,
+        )
+        .await;
+    assert!(schema.contains("up to date"), "{schema}");
+    w.script(
+        "document.getElementById('shared-database').scrollIntoView({block: 'start'})",
+        serde_json::json!([]),
+    )
+    .await;
+    let shot = w.screenshot("shared-settings").await;
+    let _ = std::fs::copy(&shot, "/work/briefs/sharedui-settings.png");
+
+    let wrong = "tw-typed-wrong-password";
+    centre(&w, "[data-testid=\"database-password\"]").await;
+    w.type_into(
+        &w.wait_for("[data-testid=\"database-password\"]").await,
+        wrong,
+    )
+    .await;
+    click_centred(&w, "[data-testid=\"test-database\"]").await;
+    let failed: Vec<(String, String, String)> = w
+        .wait_script(
+            "const t = document.querySelector('[data-testid=\"database-test\"]'); return t ? [...t.querySelectorAll('li')].map(l => [l.dataset.stage, l.dataset.state, l.textContent]) : [];",
+            "the test with a wrong password",
+            |s: &Vec<(String, String, String)>| {
+                s.iter().any(|(stage, state, _)| stage == "authenticated" && state == "failed")
+            },
+        )
+        .await;
+    let words: String = failed.iter().map(|(_, _, t)| t.as_str()).collect();
+    assert!(words.contains("authentication failed"), "{words}");
+    assert!(
+        !words.contains(wrong),
+        "the password is never echoed: {words}"
+    );
+    w.script(
+        "document.getElementById('shared-database').scrollIntoView({block: 'start'})",
+        serde_json::json!([]),
+    )
+    .await;
+    let shot = w.screenshot("shared-settings-refused").await;
+    let _ = std::fs::copy(&shot, "/work/briefs/sharedui-settings-refused.png");
+
+    // The server stops: the window says payments are not being received.
+    stop_serve.send(()).unwrap();
+    serving.await.unwrap();
+    w.click(&w.wait_for("[data-testid=\"tab-live\"]").await)
+        .await;
+    w.wait_for("[data-testid=\"no-serve-problem\"]").await;
+    w.close().await;
+}
+
+/// Brings an element to the middle of the window: at the top edge the sticky bar would
+/// take the click.
+async fn centre(w: &Window, css: &str) {
+    w.wait_for(css).await;
+    w.script(
+        "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+        serde_json::json!([css]),
+    )
+    .await;
+}
+
+async fn click_centred(w: &Window, css: &str) {
+    centre(w, css).await;
+    w.click(&w.wait_for(css).await).await;
 }

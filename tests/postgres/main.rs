@@ -5,6 +5,7 @@
 mod follow;
 #[path = "../common/postgres.rs"]
 mod postgres;
+mod shared;
 mod store;
 
 use std::time::Duration;
@@ -35,6 +36,7 @@ const TABLES: &[&str] = &[
     "deliveries",
     "job_answers",
     "order_changes",
+    "machines",
     "order_counts",
     "payment_answers",
     "payment_jobs",

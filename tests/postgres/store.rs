@@ -18,7 +18,7 @@ use tillwatch_store_postgres::{PgStore, LISTENER_SUFFIX};
 
 use crate::postgres::TestPostgres;
 
-async fn store(pg: &TestPostgres) -> PgStore {
+pub(crate) async fn store(pg: &TestPostgres) -> PgStore {
     PgStore::connect(crate::config(pg, &pg.url()))
         .await
         .expect("the store connects and migrates")
@@ -28,7 +28,7 @@ pub(crate) fn job(s: &str) -> JobRef {
     JobRef::parse(s).unwrap()
 }
 
-fn payment(s: &str) -> PaymentRef {
+pub(crate) fn payment(s: &str) -> PaymentRef {
     PaymentRef::parse(s).unwrap()
 }
 
@@ -64,7 +64,7 @@ pub(crate) fn snapshot(
     }
 }
 
-fn delivery(job_ref: &str, payment_ref: &str) -> NewDelivery {
+pub(crate) fn delivery(job_ref: &str, payment_ref: &str) -> NewDelivery {
     NewDelivery {
         received_at: Timestamp::now(),
         remote_addr: Some("127.0.0.1".into()),
@@ -75,7 +75,7 @@ fn delivery(job_ref: &str, payment_ref: &str) -> NewDelivery {
     }
 }
 
-fn claim(lease_secs: u64) -> Claim {
+pub(crate) fn claim(lease_secs: u64) -> Claim {
     Claim {
         worker: WorkerId::new(),
         lease: Duration::from_secs(lease_secs),

@@ -11,7 +11,7 @@ use super::services::DesktopState;
 use crate::app::AppError;
 use crate::domain::{JobRef, OrderDetail};
 use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayError};
-use crate::ipc::{ConnectionTest, Health, IpcError, SettingsInput, SettingsView};
+use crate::ipc::{ConnectionTest, DatabaseTest, Health, IpcError, SettingsInput, SettingsView};
 use crate::settings::Settings;
 use crate::views::{OrdersPage, OrdersQuery, SearchHit, Today};
 
@@ -101,6 +101,10 @@ fn settings_view(data_dir: &std::path::Path) -> SettingsView {
         credentials_from_env: matches!(crate::config::credentials_from_env(), Ok(Some(_))),
         has_ngrok_authtoken: ngrok.is_some(),
         has_bore_secret: bore.is_some(),
+        has_database_password: secrets::database_password().is_some(),
+        database_url_from_env: std::env::var(crate::config::ENV_DATABASE_URL)
+            .is_ok_and(|u| !u.trim().is_empty()),
+        database_password_from_env: secrets::database_password_from_env(),
     }
 }
 
@@ -122,10 +126,21 @@ pub async fn save_settings<R: Runtime>(
         code: "invalid".into(),
         message,
     };
-    input
-        .settings
-        .validate()
+    let mut settings = input.settings.clone();
+    // A password pasted into the URL goes to the keyring with the typed one, never to disk.
+    let database_password = settings
+        .take_database_password(input.database_password.clone())
         .map_err(|e| invalid(e.to_string()))?;
+    settings.validate().map_err(|e| invalid(e.to_string()))?;
+    if let Some(password) = database_password {
+        tokio::task::spawn_blocking(move || secrets::store_database_password(&password))
+            .await
+            .map_err(|_| invalid("the keyring could not be reached".into()))?
+            .map_err(|message| IpcError {
+                code: "keyring_unavailable".into(),
+                message,
+            })?;
+    }
     let (id, key) = (input.configuration_id.clone(), input.api_key.clone());
     if id.is_some() || key.as_deref().is_some_and(|k| !k.is_empty()) {
         tokio::task::spawn_blocking(move || secrets::store(id.as_deref(), key.as_deref()))
@@ -150,12 +165,11 @@ pub async fn save_settings<R: Runtime>(
             message,
         })?;
     }
-    input
-        .settings
+    settings
         .save(&state.data_dir)
         .map_err(|e| invalid(e.to_string()))?;
     let autostart = app.autolaunch();
-    let login = if input.settings.start_at_login {
+    let login = if settings.start_at_login {
         autostart.enable()
     } else {
         autostart.disable()
@@ -224,6 +238,37 @@ pub async fn test_connection(state: State<'_, DesktopState>) -> Answer<Connectio
         },
     };
     Ok(result)
+}
+
+/// "Test connection" of a shared database, as typed in Settings (saved or not): each
+/// stage in turn. The password is, first found: `password` (typed, not yet saved), the
+/// URL's, the environment's, the keyring's.
+#[tauri::command]
+pub async fn test_database(url: String, password: Option<String>) -> Answer<DatabaseTest> {
+    use tillwatch_store_postgres::{check_connection, take_password, DatabaseConfig, Password};
+    let invalid = |message: String| IpcError {
+        code: "invalid".into(),
+        message,
+    };
+    if url.trim().is_empty() {
+        return Err(invalid(
+            "Enter the shared database's URL (postgres://user@host/database).".into(),
+        ));
+    }
+    let (url, in_url) = take_password(&url).map_err(|e| invalid(e.to_string()))?;
+    let mut config = DatabaseConfig::from_url_and_env(&url).map_err(|e| invalid(e.to_string()))?;
+    let chosen = match password.filter(|p| !p.is_empty()) {
+        Some(typed) => Some(typed),
+        None => match in_url {
+            Some(p) => Some(p.expose().to_owned()),
+            None if config.has_password() => None,
+            None => secrets::database_password_off_runtime().await,
+        },
+    };
+    if let Some(p) = chosen {
+        config = config.with_password(Password::new(p));
+    }
+    Ok(check_connection(&config).await.into())
 }
 
 /// Opens a `mailto:` address in the owner's mail program. Nothing but mailto: is

@@ -57,6 +57,7 @@ pub fn run(data_dir: PathBuf) -> anyhow::Result<()> {
             commands::get_settings,
             commands::save_settings,
             commands::test_connection,
+            commands::test_database,
             commands::open_log,
             commands::open_mail,
             commands::suggest_order_number,

@@ -9,6 +9,7 @@ const CONFIGURATION_ID: &str = "configuration-id";
 const API_KEY: &str = "api-key";
 const NGROK_AUTHTOKEN: &str = "ngrok-authtoken";
 const BORE_SECRET: &str = "bore-secret";
+const DATABASE_PASSWORD: &str = "database-password";
 
 pub const NO_KEYRING: &str = "No OS keyring is available here (no Secret Service is running). \
 Set TILLWATCH_CONFIGURATION_ID and TILLWATCH_API_KEY in the environment instead.";
@@ -125,4 +126,36 @@ pub fn store_tunnel_secrets(ngrok: Option<&str>, bore: Option<&str>) -> Result<(
         entry(BORE_SECRET)?.set_password(t).map_err(words)?;
     }
     Ok(())
+}
+
+/// The shared database's password from the keyring (the environment's, which wins, is read
+/// with the URL by `DatabaseConfig::from_url_and_env`).
+pub fn database_password() -> Option<String> {
+    read(DATABASE_PASSWORD)
+        .ok()
+        .flatten()
+        .filter(|p| !p.is_empty())
+}
+
+/// `database_password` on a blocking thread.
+pub async fn database_password_off_runtime() -> Option<String> {
+    tokio::task::spawn_blocking(database_password)
+        .await
+        .unwrap_or(None)
+}
+
+pub fn store_database_password(password: &str) -> Result<(), String> {
+    entry(DATABASE_PASSWORD)?
+        .set_password(password)
+        .map_err(words)
+}
+
+/// Whether the environment names the shared database's password (it wins over the keyring).
+pub fn database_password_from_env() -> bool {
+    [
+        tillwatch_store_postgres::PASSWORD_ENV,
+        tillwatch_store_postgres::PGPASSWORD_ENV,
+    ]
+    .iter()
+    .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()))
 }

@@ -149,20 +149,33 @@ impl DesktopState {
             crate::gateway::BreakerState::Closed => (false, None),
             crate::gateway::BreakerState::Open { reason, .. } => (true, Some(reason)),
         };
+        let shared = r.shared_database.is_some();
+        let notifications_by = match r.app.store() {
+            Backend::Postgres(pg) if shared => match pg.machines().await {
+                Ok(machines) => crate::machines::notifications_by(&machines),
+                Err(e) => {
+                    tracing::warn!(code = e.code(), error = %e, "cannot read the shared database's machines");
+                    None
+                }
+            },
+            _ => None,
+        };
         Health {
             demo: r.demo,
             environment: r.environment.clone(),
             listener_up: r.listener_error.is_none() && r.shared_database.is_none(),
             listener_error: r.listener_error.clone(),
             shared_database: r.shared_database.clone(),
+            notifications_by,
             webhook_url: r.webhook_url.clone(),
             // Only a tunnel that is up gives a public address; local-only is not one.
             public_url: tunnel
                 .is_up()
                 .then(|| tunnel.webhook_url().map(str::to_owned))
                 .flatten(),
-            tunnel: Some(tunnel.describe()),
-            tunnel_status: Some(tunnel.status_word().to_owned()),
+            // A shared window receives nothing: no tunnel, not even "local only".
+            tunnel: (!shared).then(|| tunnel.describe()),
+            tunnel_status: (!shared).then(|| tunnel.status_word().to_owned()),
             gateway_url: Some(r.gateway.base_url().to_owned()),
             circuit_open,
             circuit_reason,
@@ -232,9 +245,11 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
 
     // A database shared with other machines: the server's `tillwatch serve` takes the
     // notifications and confirms them; this window only shows and acts on orders.
+    // The environment wins (servers, tests), as for the credentials.
     let shared = std::env::var(config::ENV_DATABASE_URL)
         .ok()
-        .filter(|u| !u.trim().is_empty());
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| settings.shared_database_url().map(str::to_owned));
     let db = mode.database_path(data_dir);
     // A file of our own is served by one process only: while `tillwatch serve` (or another
     // window on another desktop session) holds it, this window shows its orders and takes
@@ -297,10 +312,9 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
     };
 
     let store = match &shared {
-        Some(url) => Backend::connect(url).await,
-        None => Backend::open_file(&db),
-    }
-    .map_err(|e| e.to_string())?;
+        Some(url) => connect_shared(url).await,
+        None => Backend::open_file(&db).map_err(|e| e.to_string()),
+    }?;
     let app = App::new(
         store,
         ShopPolicy {
@@ -327,12 +341,22 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = if shared.is_some() {
         // Other machines' changes, told to this window as if it had made them.
+        // And this window's row in the record of machines.
         let app = app.clone();
         Some(tauri::async_runtime::spawn(async move {
-            app.follow_others(async {
-                let _ = stopped.await;
-            })
-            .await;
+            let (done, is_done) = watch::channel(false);
+            let until_done = |mut rx: watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|d| *d).await;
+            };
+            tokio::join!(
+                async {
+                    let _ = stopped.await;
+                    let _ = done.send(true);
+                },
+                app.follow_others(until_done(is_done.clone())),
+                app.store()
+                    .keep_presence(tillwatch_store_postgres::Role::Window, until_done(is_done)),
+            );
         }))
     } else {
         tcp.map(|tcp| {
@@ -356,6 +380,9 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
     };
 
     let environment_name = match &mode {
+        // A shared window without credentials: the server confirms; this one needs them
+        // only to make payment links.
+        Mode::Demo if shared.is_some() => "not set".to_owned(),
         Mode::Demo => "demo".to_owned(),
         Mode::Gateway(GatewayEnvironment::Integration) => "integration".to_owned(),
         Mode::Gateway(GatewayEnvironment::Production) => "production".to_owned(),
@@ -366,7 +393,8 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
         app,
         gateway,
         settings,
-        demo: mode == Mode::Demo,
+        // Demo data is a file of its own: a shared database is never the demo.
+        demo: mode == Mode::Demo && shared.is_none(),
         environment: environment_name,
         webhook_url,
         listener_error,
@@ -389,6 +417,21 @@ fn not_the_owner(e: &OwnerError) -> String {
         ),
         OwnerError::Io { .. } => format!("{e}; this window takes no notifications."),
     }
+}
+
+/// The shared database at `url`, its password from the environment or the URL, else the
+/// OS keyring (where Settings keeps it).
+async fn connect_shared(url: &str) -> Result<Backend, String> {
+    use tillwatch_store_postgres::{DatabaseConfig, Password};
+    let mut config = DatabaseConfig::from_url_and_env(url).map_err(|e| e.to_string())?;
+    if !config.has_password() {
+        if let Some(password) = secrets::database_password_off_runtime().await {
+            config = config.with_password(Password::new(password));
+        }
+    }
+    Backend::connect_with(config)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The tunnel the settings choose, or local only. A misconfigured tunnel is reported as

@@ -126,7 +126,8 @@ impl Password {
         Self(password.into())
     }
 
-    pub(crate) fn expose(&self) -> &str {
+    /// The password itself: only to hand to the driver or to a secret store.
+    pub fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -358,6 +359,48 @@ impl DatabaseConfig {
         }
         pg
     }
+}
+
+/// Takes any password out of a database URL (the user part's and a `password=`
+/// parameter), keeping everything else as written: the URL can then be kept in a settings
+/// file and the password in the OS keyring. The URL must parse.
+pub fn take_password(url: &str) -> Result<(String, Option<Password>), PgError> {
+    let url = url.trim();
+    let password = DatabaseConfig::parse(url)?.password;
+    if password.is_none() {
+        return Ok((url.to_owned(), None));
+    }
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let (authority, path) = match rest.split_once('/') {
+        Some((authority, path)) => (authority, Some(path)),
+        None => (rest, None),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, hostport)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{user}@{hostport}")
+        }
+        None => authority.to_owned(),
+    };
+    let mut out = format!("{scheme}://{authority}");
+    if let Some(path) = path {
+        out.push('/');
+        out.push_str(path);
+    }
+    let kept: Vec<&str> = query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && *p != "password" && !p.starts_with("password="))
+        .collect();
+    if !kept.is_empty() {
+        out.push('?');
+        out.push_str(&kept.join("&"));
+    }
+    Ok((out, password))
 }
 
 /// The URL without the password, for logs and messages.
@@ -662,6 +705,28 @@ mod tests {
             format!("{:?}", Password::new("s3cret")),
             "Password(<redacted>)"
         );
+    }
+
+    #[test]
+    fn a_password_is_taken_out_of_a_url_and_the_rest_kept_as_written() {
+        let (url, pw) =
+            take_password("postgres://shop:s3cr%3At@db.example:6543/tills?sslmode=require&password=other&connect_timeout=3")
+                .unwrap();
+        assert_eq!(
+            url,
+            "postgres://shop@db.example:6543/tills?sslmode=require&connect_timeout=3"
+        );
+        // The parameter is read last, so it is the one the URL meant.
+        assert_eq!(pw.unwrap().expose(), "other");
+        let (url, pw) = take_password("postgres://shop:pw@[::1]/d").unwrap();
+        assert_eq!(
+            (url.as_str(), pw.unwrap().expose()),
+            ("postgres://shop@[::1]/d", "pw")
+        );
+        let (url, pw) = take_password(" postgres://shop@h/d?sslmode=disable ").unwrap();
+        assert_eq!(url, "postgres://shop@h/d?sslmode=disable");
+        assert!(pw.is_none());
+        assert!(take_password("mysql://u:pw@h/d").is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! configuration from a URL and the environment, TLS, a connection pool, and the schema's
 //! embedded migrations, and `PgStore`, the core's `Store` on them.
 
+mod check;
 mod config;
 mod error;
 pub mod migrations;
@@ -10,13 +11,15 @@ mod pool;
 mod store;
 mod tls;
 
+pub use check::{check_connection, ConnectionCheck, Stage, StageResult};
 pub use config::{
-    is_local_host, ChannelBinding, DatabaseConfig, Password, SslMode, PASSWORD_ENV, PGPASSWORD_ENV,
+    is_local_host, take_password, ChannelBinding, DatabaseConfig, Password, SslMode,
+    PASSWORD_ENV, PGPASSWORD_ENV,
 };
 pub use error::PgError;
 pub use migrations::Migrated;
 pub use pool::{PgPool, INTAKE_CONNECTIONS, MAX_CONNECTIONS};
-pub use store::{PgStore, LISTENER_SUFFIX};
+pub use store::{MachineSeen, PgStore, Role, GONE_AFTER, HEARTBEAT, LISTENER_SUFFIX};
 
 /// The driver, so callers use the very version this crate was built with.
 pub use deadpool_postgres;

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_gateway_time_precision.sql"),
     include_str!("../migrations/0003_change_log.sql"),
+    include_str!("../migrations/0004_machines.sql"),
 ];
 
 /// The advisory lock every Tillwatch process takes to migrate: one fixed key ("tillwatc"

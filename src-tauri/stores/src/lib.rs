@@ -13,7 +13,7 @@ use tillwatch_core::store::{
     Applied, Claim, CreatedJobRecord, Found, Held, LoggedChange, NewDelivery, OrderFilter,
     OrdersSlice, PendingDelivery, RejectedDelivery, RemoteChanges, ShipRequest, Store, StoreError,
 };
-use tillwatch_store_postgres::{DatabaseConfig, PgError, PgStore};
+use tillwatch_store_postgres::{DatabaseConfig, PgError, PgStore, Role};
 use tillwatch_store_sqlite::SqliteStore;
 
 /// A database URL as it may be shown: no password.
@@ -51,8 +51,21 @@ impl AnyStore {
     /// The PostgreSQL database at `url` (`postgres://user@host/db`); the password comes
     /// from the environment (`TILLWATCH_DATABASE_PASSWORD`) or the URL, never a log.
     pub async fn connect(url: &str) -> Result<Self, OpenError> {
-        let config = DatabaseConfig::from_url_and_env(url)?;
+        Self::connect_with(DatabaseConfig::from_url_and_env(url)?).await
+    }
+
+    /// The PostgreSQL database `config` names, its password already chosen (the window's
+    /// comes from the environment or the OS keyring).
+    pub async fn connect_with(config: DatabaseConfig) -> Result<Self, OpenError> {
         Ok(Self::Postgres(PgStore::connect(config).await?))
+    }
+
+    /// Keeps this process's row in the shared database's record of machines until `stop`
+    /// (`PgStore::keep_presence`); a file of its own has no other machine to tell.
+    pub async fn keep_presence(&self, role: Role, stop: impl std::future::Future<Output = ()>) {
+        if let Self::Postgres(s) = self {
+            s.keep_presence(role, stop).await;
+        }
     }
 
     /// Whether other processes may write to this store too.

@@ -10,6 +10,7 @@ import {
   EVENT_ORDERS_MISSED,
   EVENT_TUNNEL_URL_CHANGED,
   type ConnectionTest,
+  type DatabaseTest,
   type CoreEvent,
   type Health,
   type IpcError,
@@ -120,6 +121,8 @@ export const api = {
   getSettings: () => call<SettingsView>('get_settings'),
   saveSettings: (input: SettingsInput) => call<SettingsView>('save_settings', { input }),
   testConnection: () => call<ConnectionTest>('test_connection'),
+  /** Tries the shared database as typed (saved or not), stage by stage; `password` null: the stored one. */
+  testDatabase: (url: string, password: string | null) => call<DatabaseTest>('test_database', { url, password }),
   openLog: () => call<null>('open_log'),
   /** Hands a mailto: address to the desktop's mail program (the webview cannot). */
   openMail: (url: string) => call<null>('open_mail', { url }),

@@ -153,6 +153,11 @@ listenerError: string | null,
  */
 sharedDatabase: string | null, 
 /**
+ * On a shared database: the machine whose `tillwatch serve` takes the notifications,
+ * as the database last saw it; `None` when no serve was ever seen there.
+ */
+notificationsBy: ServeSeen | null, 
+/**
  * The URL the gateway must post to (local until a tunnel gives a public one).
  */
 webhookUrl: string | null, publicUrl: string | null, 
@@ -180,6 +185,20 @@ deadDeliveries: number, lastNotificationAt: string | null, lastReconcileAt: stri
  * How many orders the last reconciliation caught up.
  */
 lastReconcileCaughtUp: number | null, unseenPayments: number, };
+
+export type ServeSeen = { machine: string, 
+/**
+ * Running now: it said it was there within the last 90 s and has not stopped.
+ */
+online: boolean, lastSeenAt: string, 
+/**
+ * When it last confirmed a notification with the gateway.
+ */
+lastConfirmedAt: string | null, 
+/**
+ * Other serves running on the same database (they share the work).
+ */
+otherServes: number, };
 
 export type IpcError = { code: string, message: string, };
 
@@ -219,7 +238,12 @@ allowFrom: Array<string>,
 /**
  * Proxies whose X-Forwarded-For names the real sender.
  */
-trustedProxies: Array<string>, };
+trustedProxies: Array<string>, 
+/**
+ * A PostgreSQL database shared with other machines (`postgres://user@host/db`), in
+ * place of this machine's own file. Never with a password: that is in the keyring.
+ */
+databaseUrl: string | null, };
 
 export type SettingsView = { settings: Settings, configurationId: string | null, hasApiKey: boolean, 
 /**
@@ -229,15 +253,39 @@ keyringAvailable: boolean, keyringMessage: string | null,
 /**
  * Credentials come from TILLWATCH_* environment variables and override the keyring.
  */
-credentialsFromEnv: boolean, hasNgrokAuthtoken: boolean, hasBoreSecret: boolean, };
+credentialsFromEnv: boolean, hasNgrokAuthtoken: boolean, hasBoreSecret: boolean, 
+/**
+ * A shared database's password is kept in the keyring.
+ */
+hasDatabasePassword: boolean, 
+/**
+ * TILLWATCH_DATABASE_URL is set: it wins over the URL saved here.
+ */
+databaseUrlFromEnv: boolean, 
+/**
+ * TILLWATCH_DATABASE_PASSWORD (or PGPASSWORD) is set: it wins over the keyring.
+ */
+databasePasswordFromEnv: boolean, };
 
 export type SettingsInput = { settings: Settings, configurationId: string | null, apiKey: string | null, 
 /**
  * Absent: keep the stored one.
  */
-ngrokAuthtoken: string | null, boreSecret: string | null, };
+ngrokAuthtoken: string | null, boreSecret: string | null, 
+/**
+ * The shared database's password. Absent or empty: keep the stored one.
+ */
+databasePassword: string | null, };
 
 export type ConnectionTest = { ok: boolean, message: string, };
+
+export type DatabaseTest = { ok: boolean, stages: Array<DatabaseTestStage>, 
+/**
+ * The schema version found, once the server let us ask.
+ */
+schemaVersion: number | null, };
+
+export type DatabaseTestStage = { stage: string, passed: boolean, detail: string, };
 
 export type NewPaymentLink = { 
 /**

@@ -7,6 +7,7 @@ import type {
   AuditView,
   ChangeSource,
   CoreEvent,
+  DatabaseTest,
   DeliveryView,
   Health,
   IpcError,
@@ -30,9 +31,19 @@ import { EVENT_HEALTH_CHANGED, EVENT_ORDERS_CHANGED, EVENT_TUNNEL_URL_CHANGED } 
 import { amountProblem, currencyProblem, emailProblem, isFinal, normaliseAmount, orderNumberProblem } from './links';
 import { summaryOf } from './detail';
 import { compareInstants, parseInstant } from './time';
+import { databaseUrlProblem, urlHasPassword } from './shared';
 import { publicUrlProblem } from './tunnel';
 
 const MIN = 60_000;
+
+/** The URL with its password taken out (as the Rust side keeps it). */
+function withoutPassword(url: string): string {
+  const m = /^(postgres(?:ql)?:\/\/)([^@/?]*@)?([^?]*)(\?.*)?$/.exec(url);
+  if (!m) return url;
+  const user = m[2] ? `${m[2].slice(0, -1).split(':')[0]}@` : '';
+  const query = (m[4] ?? '').slice(1).split('&').filter((p) => p && p !== 'password' && !p.startsWith('password='));
+  return `${m[1]}${user}${m[3]}${query.length ? `?${query.join('&')}` : ''}`;
+}
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -109,6 +120,7 @@ class FakeGateway {
       deliveryRetentionDays: 90,
       allowFrom: [],
       trustedProxies: [],
+      databaseUrl: null,
     },
     configurationId: null,
     hasApiKey: false,
@@ -117,6 +129,9 @@ class FakeGateway {
     credentialsFromEnv: false,
     hasNgrokAuthtoken: false,
     hasBoreSecret: false,
+    hasDatabasePassword: false,
+    databaseUrlFromEnv: false,
+    databasePasswordFromEnv: false,
   };
   private urlChange: UrlChange | null = null;
   /** The public webhook address the tunnel last had, for the next change's "old address". */
@@ -127,6 +142,7 @@ class FakeGateway {
     private now: () => number,
     trouble = false,
     tunnel: string | null = null,
+    shared = false,
   ) {
     const t = now();
     this.health = {
@@ -135,6 +151,7 @@ class FakeGateway {
       listenerUp: true,
       listenerError: null,
       sharedDatabase: null,
+      notificationsBy: null,
       webhookUrl: LOCAL_WEBHOOK,
       // As the Rust side reports it without a tunnel: the local address.
       publicUrl: LOCAL_WEBHOOK,
@@ -169,6 +186,12 @@ class FakeGateway {
       this.settings = { ...this.settings, keyringAvailable: false, keyringMessage: 'No keyring service is running: install gnome-keyring, or set TILLWATCH_API_KEY.' };
       this.settings.settings.tunnel = { provider: 'bore', publicUrl: null, boreRelay: 'till-relay.example.net', ngrokDomain: null };
     }
+    // `?shared`: a window on a shared database that the shop's server serves.
+    if (shared) {
+      this.settings.settings.databaseUrl = 'postgres://shop@db.example:5432/shop?sslmode=require';
+      this.settings.hasDatabasePassword = true;
+      this.useShared(this.settings.settings.databaseUrl);
+    }
     // `?tunnel=up|connecting|down|changed`: an ngrok tunnel in that state ("changed": up, at a
     // new address the Cashflows portal does not know yet).
     if (tunnel) {
@@ -190,6 +213,60 @@ class FakeGateway {
       }
     }
     this.seed(t);
+  }
+
+  /** A window on the shared database at `url` (null: its own file again), as the Rust side reports it. */
+  private useShared(url: string | null): void {
+    if (!url) {
+      this.health = { ...this.health, sharedDatabase: null, notificationsBy: null, demo: this.settings.settings.environment === 'demo', listenerUp: true };
+      this.applyTunnel(this.settings.settings.tunnel);
+      return;
+    }
+    const t = this.now();
+    this.health = {
+      ...this.health,
+      demo: false,
+      environment: this.settings.configurationId ? this.health.environment : 'not set',
+      listenerUp: false,
+      listenerError: null,
+      sharedDatabase: url,
+      notificationsBy: { machine: 'shop-server', online: true, lastSeenAt: iso(t - 12_000), lastConfirmedAt: iso(t - 2 * MIN), otherServes: 0 },
+      webhookUrl: null,
+      publicUrl: null,
+      tunnel: null,
+      tunnelStatus: null,
+      lastReconcileAt: null,
+      lastReconcileCaughtUp: null,
+    };
+  }
+
+  /** "Test connection" of a shared database: passes for any well-formed URL with a password, except the cases it plays. */
+  private testDatabase(url: string, password: string | null): DatabaseTest {
+    const problem = databaseUrlProblem(url);
+    if (problem || url.trim() === '') throw fail('invalid', problem ?? "Enter the shared database's URL (postgres://user@host/database).");
+    const hostport = url.trim().replace(/^postgres(ql)?:\/\//, '').split(/[/?]/)[0].split('@').pop() ?? '';
+    const at = hostport.includes(':') ? hostport : `${hostport}:5432`;
+    const stage = (name: string, passed: boolean, detail: string) => ({ stage: name, passed, detail });
+    if (hostport.startsWith('offline')) {
+      return { ok: false, schemaVersion: null, stages: [stage('reached', false, `nothing answered at ${at} (Connection refused (os error 111))`)] };
+    }
+    const plain = /sslmode=disable/.test(url);
+    const tls = plain
+      ? stage('tls', true, 'off (sslmode=disable): the password and the orders cross the network unencrypted')
+      : stage('tls', true, `on (TLSv1.3), certificate verified against the public roots for ${at.split(':')[0]}`);
+    const pw = password ?? (urlHasPassword(url) || this.settings.hasDatabasePassword ? 'stored' : null);
+    if (!pw || pw === 'wrong') {
+      const words = pw
+        ? 'authentication failed: the server refused the user name or password'
+        : 'the server asks for a password: enter it in Settings (kept in the OS keyring) or set TILLWATCH_DATABASE_PASSWORD';
+      return { ok: false, schemaVersion: null, stages: [stage('reached', true, `${at} answered`), tls, stage('authenticated', false, words)] };
+    }
+    const user = url.trim().replace(/^postgres(ql)?:\/\//, '').split('@')[0].split(':')[0];
+    return {
+      ok: true,
+      schemaVersion: 2,
+      stages: [stage('reached', true, `${at} answered`), tls, stage('authenticated', true, `as ${user}`), stage('schema', true, 'version 2, up to date')],
+    };
   }
 
   private setTunnel(status: 'localOnly' | 'connecting' | 'up' | 'down', publicUrl: string | null, words: string): void {
@@ -576,6 +653,12 @@ class FakeGateway {
         if (s.tunnel.provider === 'bore' && !(s.tunnel.boreRelay ?? '').trim()) {
           throw fail('invalid', "the bore tunnel needs the relay's host");
         }
+        const dbProblem = databaseUrlProblem(s.databaseUrl ?? '');
+        if (dbProblem) throw fail('invalid', dbProblem);
+        // As the Rust side: a password in the URL goes to the keyring, never to the file.
+        const typedDbPassword = input.databasePassword || (urlHasPassword(s.databaseUrl ?? '') ? 'from-url' : null);
+        s.databaseUrl = s.databaseUrl?.trim() ? withoutPassword(s.databaseUrl.trim()) : null;
+        const sharedChanged = s.databaseUrl !== this.settings.settings.databaseUrl;
         const tunnelChanged = JSON.stringify(s.tunnel) !== JSON.stringify(this.settings.settings.tunnel);
         this.settings = {
           ...this.settings,
@@ -585,13 +668,20 @@ class FakeGateway {
           hasApiKey: this.settings.hasApiKey || !!input.apiKey,
           hasNgrokAuthtoken: this.settings.hasNgrokAuthtoken || !!input.ngrokAuthtoken,
           hasBoreSecret: this.settings.hasBoreSecret || !!input.boreSecret,
+          hasDatabasePassword: this.settings.hasDatabasePassword || !!typedDbPassword,
         };
+        if (sharedChanged) {
+          this.useShared(s.databaseUrl);
+          this.emit(EVENT_HEALTH_CHANGED, { ...this.health });
+        }
         if (tunnelChanged || this.health.tunnelStatus === 'down') {
           this.applyTunnel(s.tunnel);
           this.emit(EVENT_HEALTH_CHANGED, { ...this.health });
         }
         return structuredClone(this.settings);
       }
+      case 'test_database':
+        return this.testDatabase(String(args.url ?? ''), (args.password as string | null) ?? null);
       case 'test_connection':
         return this.health.circuitOpen
           ? { ok: false, message: 'The gateway refused the credentials (401). Check the configuration ID and API key.' }
@@ -724,7 +814,7 @@ class FakeGateway {
 /** The demo backend: answers after a short delay, and a shopper pays every 20 s. */
 export function createFakeBackend(): Backend {
   const params = new URLSearchParams(location.search);
-  const gw = new FakeGateway(() => Date.now(), params.has('trouble'), params.get('tunnel'));
+  const gw = new FakeGateway(() => Date.now(), params.has('trouble'), params.get('tunnel'), params.has('shared'));
   setInterval(() => gw.tick(), 20_000);
   return {
     invoke<T>(command: string, args: Record<string, unknown> = {}): Promise<T> {

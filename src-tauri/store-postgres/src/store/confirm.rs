@@ -23,36 +23,42 @@ impl PgStore {
         mismatch: Option<String>,
         settles: Option<Held>,
     ) -> Result<Applied, StoreError> {
-        self.write(|tx| {
-            let (snapshot, mismatch, settles) =
-                (snapshot.clone(), mismatch.clone(), settles.clone());
-            Box::pin(async move {
-                let applied = apply(tx, &snapshot, source, mismatch.as_deref()).await?;
-                if let Some(s) = settles {
-                    let outcome = if applied.stale {
-                        format!(
-                            "confirmed: {} (an older answer was ignored)",
-                            applied.order.status
-                        )
-                    } else {
-                        format!("confirmed: {}", applied.order.status)
-                    };
-                    inbox::settle(tx, &s, DeliveryState::Confirmed, &outcome).await?;
-                }
-                if !applied.changes.is_empty() {
-                    let job = applied.job_change();
-                    tx.changed(change_log::Change {
-                        job_ref: &snapshot.job_ref,
-                        previous_status: job.and_then(|c| c.from.as_ref()),
-                        status_changed: job.is_some(),
-                        source,
-                    })
-                    .await?;
-                }
-                Ok(applied)
+        let confirms = settles.is_some();
+        let applied = self
+            .write(|tx| {
+                let (snapshot, mismatch, settles) =
+                    (snapshot.clone(), mismatch.clone(), settles.clone());
+                Box::pin(async move {
+                    let applied = apply(tx, &snapshot, source, mismatch.as_deref()).await?;
+                    if let Some(s) = settles {
+                        let outcome = if applied.stale {
+                            format!(
+                                "confirmed: {} (an older answer was ignored)",
+                                applied.order.status
+                            )
+                        } else {
+                            format!("confirmed: {}", applied.order.status)
+                        };
+                        inbox::settle(tx, &s, DeliveryState::Confirmed, &outcome).await?;
+                    }
+                    if !applied.changes.is_empty() {
+                        let job = applied.job_change();
+                        tx.changed(change_log::Change {
+                            job_ref: &snapshot.job_ref,
+                            previous_status: job.and_then(|c| c.from.as_ref()),
+                            status_changed: job.is_some(),
+                            source,
+                        })
+                        .await?;
+                    }
+                    Ok(applied)
+                })
             })
-        })
-        .await
+            .await;
+        if confirms && applied.is_ok() {
+            self.shared.confirmations.noted();
+        }
+        applied
     }
 }
 

@@ -11,6 +11,7 @@ mod confirm;
 mod inbox;
 mod links;
 mod listen;
+mod machines;
 mod orders;
 mod pages;
 mod refs;
@@ -37,6 +38,8 @@ use tillwatch_core::store::{RemoteChange, RemoteChanges};
 use tillwatch_core::store::{StoreError, Unavailable};
 
 use crate::{DatabaseConfig, PgError, PgPool};
+
+pub use machines::{MachineSeen, Role, GONE_AFTER, HEARTBEAT};
 
 /// How long a normal handle waits for a free connection (the pool's own setting).
 const WAIT: Duration = Duration::from_secs(10);
@@ -83,6 +86,8 @@ struct Shared {
     /// The listener's own few connections (`refusing_when_full`): a burst of
     /// confirmations holding every work connection must not turn notifications away.
     intake: PgPool,
+    /// When this process last confirmed a notification (its row in `machines`).
+    confirmations: machines::Confirmations,
 }
 
 /// Opens `n` of the pool's connections at once and hands them back, so the first burst of
@@ -157,6 +162,7 @@ impl PgStore {
                 searches: AtomicU64::new(0),
                 _stop: stop,
                 intake,
+                confirmations: machines::Confirmations::default(),
             }),
         })
     }
