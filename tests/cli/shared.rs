@@ -1010,6 +1010,8 @@ async fn a_database_path_gone_silent_gets_503s_and_the_serve_recovers_by_itself(
     .await;
     drop(serve);
     drop(proxy);
+    sim.shutdown().await;
+}
 
 /// A real `serve` on the shared database keeps its row in the record of machines (what a
 /// window names as taking the notifications): there as soon as it serves, and carrying the
