@@ -13,8 +13,8 @@ mod tls;
 
 pub use check::{check_connection, ConnectionCheck, Stage, StageResult};
 pub use config::{
-    is_local_host, take_password, ChannelBinding, DatabaseConfig, Password, SslMode,
-    PASSWORD_ENV, PGPASSWORD_ENV,
+    is_local_host, take_password, ChannelBinding, DatabaseConfig, Password, SslMode, PASSWORD_ENV,
+    PGPASSWORD_ENV,
 };
 pub use error::PgError;
 pub use migrations::Migrated;
