@@ -43,11 +43,10 @@ pub use machines::{MachineSeen, Role, GONE_AFTER, HEARTBEAT};
 
 /// How long a normal handle waits for a free connection (the pool's own setting).
 const WAIT: Duration = Duration::from_secs(10);
-/// How long the listener's handle waits for one of its connections (`refusing_when_full`):
-/// within its bound on the whole call, so a burst of genuine notifications queues briefly
-/// for the intake connections rather than being answered 503 (a refusal the gateway would
-/// only retry a minute later).
-const WAIT_WHEN_REFUSING: Duration = Duration::from_secs(3);
+/// How long the listener's handle waits (`refusing_when_full`): a 503 at once beats an
+/// answer after the gateway stopped waiting. Ample for a burst once the intake connections
+/// are open (`warm`): a notification's INSERT and COMMIT take milliseconds.
+const WAIT_WHEN_REFUSING: Duration = Duration::from_secs(1);
 /// The most one call may take, waiting for a connection included, before it is given up
 /// as `Unreachable`: a connection whose path vanished without closing (Wi-Fi change, NAT
 /// timeout) would otherwise hang the call for as long as the kernel retransmits. Above
