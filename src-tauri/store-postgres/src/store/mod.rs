@@ -123,6 +123,23 @@ impl PgStore {
         config: DatabaseConfig,
         changes_kept: usize,
     ) -> Result<PgStore, PgError> {
+        Self::open(config, changes_kept, crate::pool::INTAKE_CONNECTIONS).await
+    }
+
+    /// `connect` with `intake` connections kept for the listener instead of
+    /// `INTAKE_CONNECTIONS` (the listener bench measures what the number costs).
+    pub async fn connect_with_intake(
+        config: DatabaseConfig,
+        intake: usize,
+    ) -> Result<PgStore, PgError> {
+        Self::open(config, CHANGES_KEPT, intake).await
+    }
+
+    async fn open(
+        config: DatabaseConfig,
+        changes_kept: usize,
+        intake: usize,
+    ) -> Result<PgStore, PgError> {
         let pool = PgPool::connect(&config).await?;
         pool.migrate().await?;
         // Changes from here on are this process's to hear: the LISTEN task reads back any
@@ -136,8 +153,8 @@ impl PgStore {
             }
             change_log::latest(&**client).await?
         };
-        let intake = PgPool::with_size(&config, crate::pool::INTAKE_CONNECTIONS)?;
-        warm(&intake, crate::pool::INTAKE_CONNECTIONS).await;
+        let intake_pool = PgPool::with_size(&config, intake)?;
+        warm(&intake_pool, intake).await;
         let origin = format!("{:016x}", fastrand::u64(..));
         let (changes, _) = broadcast::channel(changes_kept);
         let told_to = Arc::new(AtomicI64::new(start));
@@ -161,7 +178,7 @@ impl PgStore {
                 told_to,
                 searches: AtomicU64::new(0),
                 _stop: stop,
-                intake,
+                intake: intake_pool,
                 confirmations: machines::Confirmations::default(),
             }),
         })
