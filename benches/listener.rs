@@ -134,8 +134,8 @@ fn main() {
                 .await,
             );
             let db = dir.join("tillwatch.db");
-            let store = tillwatch_store_sqlite::SqliteStore::open(&db)
-                .expect("open the Tillwatch store");
+            let store =
+                tillwatch_store_sqlite::SqliteStore::open(&db).expect("open the Tillwatch store");
             servers.push(
                 Server::start_tillwatch("tillwatch", Durable::Sqlite(db), shipped(store)).await,
             );

@@ -318,6 +318,28 @@ impl PgStore {
         Fail::TimedOut
     }
 
+    /// Runs one statement on its own (autocommit: the statement is its transaction), within
+    /// this handle's bound on a call. One round trip where `write` takes three (BEGIN, the
+    /// statement, COMMIT): for the listener's insert, which the gateway's acknowledgement
+    /// waits for. With synchronous_commit on, it returns once the row is committed.
+    async fn autocommit_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, StoreError> {
+        let call = async {
+            let deadline = tokio::time::Instant::now() + self.limit;
+            let client = self.checked_out(deadline).await?;
+            let outcome = tokio::time::timeout_at(deadline, async {
+                let stmt = client.prepare_cached(sql).await?;
+                Ok(client.query_one(&stmt, params).await?)
+            })
+            .await;
+            outcome.unwrap_or_else(|_| Err(self.timed_out(client)))
+        };
+        call.await.map_err(Fail::into_store)
+    }
+
     /// The database server's clock, which every process sharing it reads alike.
     pub(super) async fn now(&self) -> Result<Timestamp, StoreError> {
         let read = async {
