@@ -321,7 +321,10 @@ impl PgStore {
     /// Runs one statement on its own (autocommit: the statement is its transaction), within
     /// this handle's bound on a call. One round trip where `write` takes three (BEGIN, the
     /// statement, COMMIT): for the listener's insert, which the gateway's acknowledgement
-    /// waits for. With synchronous_commit on, it returns once the row is committed.
+    /// waits for. With synchronous_commit on, it returns once the row is committed. A call
+    /// given up on its bound may still commit on the server afterwards (as a COMMIT in
+    /// flight could before): the caller answered 503, the gateway sends it again, and a
+    /// second row for one notification is what the inbox already takes from the gateway.
     async fn autocommit_one(
         &self,
         sql: &str,
