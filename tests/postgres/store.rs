@@ -869,3 +869,53 @@ fn held(job: &JobRef, payment: &PaymentRef, up_to_id: i64, worker: &WorkerId) ->
         worker: worker.clone(),
     }
 }
+
+/// The listener's insert is one statement outside a transaction (one round trip); a hang
+/// in it (here a lock held on the inbox) still ends within the listener's bound as
+/// `Unavailable`, and the connection is thrown away rather than handed back to the pool
+/// with its statement still waiting, so the next notification is stored on a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_insert_stuck_behind_a_lock_is_given_up_and_its_connection_dropped() {
+    let pg = TestPostgres::start();
+    let store = store(&pg).await;
+    let listener = store.refusing_when_full();
+    let first = listener
+        .record_delivery(delivery("1", "19"))
+        .await
+        .expect("stored");
+
+    let mut holder = store.pool().get().await.unwrap();
+    let lock = holder.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE deliveries IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let e = listener
+        .record_delivery(delivery("2", "29"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    assert_eq!(
+        listener.pool().inner().status().size,
+        0,
+        "the stuck connection (and the idle ones on the same path) were dropped"
+    );
+    lock.rollback().await.unwrap();
+    drop(holder);
+
+    let next = listener
+        .record_delivery(delivery("3", "39"))
+        .await
+        .expect("stored on a fresh connection");
+    assert!(next > first);
+    let pending: BTreeSet<i64> = store
+        .pending_deliveries(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert!(
+        pending.contains(&first) && pending.contains(&next),
+        "{pending:?}"
+    );
+}

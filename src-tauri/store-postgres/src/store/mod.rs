@@ -122,6 +122,23 @@ impl PgStore {
         config: DatabaseConfig,
         changes_kept: usize,
     ) -> Result<PgStore, PgError> {
+        Self::open(config, changes_kept, crate::pool::INTAKE_CONNECTIONS).await
+    }
+
+    /// `connect` with `intake` connections kept for the listener instead of
+    /// `INTAKE_CONNECTIONS` (the listener bench measures what the number costs).
+    pub async fn connect_with_intake(
+        config: DatabaseConfig,
+        intake: usize,
+    ) -> Result<PgStore, PgError> {
+        Self::open(config, CHANGES_KEPT, intake).await
+    }
+
+    async fn open(
+        config: DatabaseConfig,
+        changes_kept: usize,
+        intake: usize,
+    ) -> Result<PgStore, PgError> {
         let pool = PgPool::connect(&config).await?;
         pool.migrate().await?;
         // Changes from here on are this process's to hear: the LISTEN task reads back any
@@ -135,8 +152,8 @@ impl PgStore {
             }
             change_log::latest(&**client).await?
         };
-        let intake = PgPool::with_size(&config, crate::pool::INTAKE_CONNECTIONS)?;
-        warm(&intake, crate::pool::INTAKE_CONNECTIONS).await;
+        let intake_pool = PgPool::with_size(&config, intake)?;
+        warm(&intake_pool, intake).await;
         let origin = format!("{:016x}", fastrand::u64(..));
         let (changes, _) = broadcast::channel(changes_kept);
         let told_to = Arc::new(AtomicI64::new(start));
@@ -160,7 +177,7 @@ impl PgStore {
                 told_to,
                 searches: AtomicU64::new(0),
                 _stop: stop,
-                intake,
+                intake: intake_pool,
                 confirmations: machines::Confirmations::default(),
             }),
         })
@@ -298,6 +315,31 @@ impl PgStore {
             "a database call timed out; its connection is dropped"
         );
         Fail::TimedOut
+    }
+
+    /// Runs one statement on its own (autocommit: the statement is its transaction), within
+    /// this handle's bound on a call. One round trip where `write` takes three (BEGIN, the
+    /// statement, COMMIT): for the listener's insert, which the gateway's acknowledgement
+    /// waits for. With synchronous_commit on, it returns once the row is committed. A call
+    /// given up on its bound may still commit on the server afterwards (as a COMMIT in
+    /// flight could before): the caller answered 503, the gateway sends it again, and a
+    /// second row for one notification is what the inbox already takes from the gateway.
+    async fn autocommit_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, StoreError> {
+        let call = async {
+            let deadline = tokio::time::Instant::now() + self.limit;
+            let client = self.checked_out(deadline).await?;
+            let outcome = tokio::time::timeout_at(deadline, async {
+                let stmt = client.prepare_cached(sql).await?;
+                Ok(client.query_one(&stmt, params).await?)
+            })
+            .await;
+            outcome.unwrap_or_else(|_| Err(self.timed_out(client)))
+        };
+        call.await.map_err(Fail::into_store)
     }
 
     /// The database server's clock, which every process sharing it reads alike.
