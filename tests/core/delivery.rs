@@ -149,6 +149,10 @@ async fn errors_that_never_go_away_end_dead_and_retry_now_confirms() {
         .unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].payment_reference, job.payment_reference);
+    assert_eq!(
+        dead[0].attempts, policy.permanent_attempts,
+        "the last attempt is counted"
+    );
     let answer = dead[0].last_error.as_deref().unwrap_or_default();
     assert!(
         answer.contains("HTTP 400"),

@@ -32,7 +32,7 @@ impl SqliteStore {
                 } else {
                     format!("confirmed: {}", applied.order.status)
                 };
-                inbox::settle(conn, &s, DeliveryState::Confirmed, &outcome)?;
+                inbox::settle(conn, &s, DeliveryState::Confirmed, &outcome, 0)?;
             }
             Ok(applied)
         })

@@ -302,7 +302,8 @@ impl SqliteStore {
         outcome: String,
     ) -> Result<(), StoreError> {
         let held = held.clone();
-        self.write(move |conn| settle(conn, &held, state, &outcome))
+        // Given up after a failed attempt: that attempt is counted like every earlier one.
+        self.write(move |conn| settle(conn, &held, state, &outcome, 1))
             .await
     }
 
@@ -421,11 +422,12 @@ pub(super) fn settle(
     held: &Held,
     state: DeliveryState,
     outcome: &str,
+    attempts_added: u32,
 ) -> Result<(), DbError> {
     super::exec(
         conn,
         "UPDATE deliveries SET state = ?4, outcome = ?5, settled_at = ?6, claimed_by = NULL,
-             lease_until = NULL
+             lease_until = NULL, confirm_attempts = confirm_attempts + ?8
          WHERE job_ref = ?1 AND payment_ref = ?2 AND state = 'pending' AND id <= ?3
            AND claimed_by = ?7",
         params![
@@ -436,6 +438,7 @@ pub(super) fn settle(
             outcome,
             Timestamp::now().to_string(),
             held.worker.as_str(),
+            attempts_added,
         ],
     )?;
     Ok(())

@@ -39,7 +39,7 @@ impl PgStore {
                         } else {
                             format!("confirmed: {}", applied.order.status)
                         };
-                        inbox::settle(tx, &s, DeliveryState::Confirmed, &outcome).await?;
+                        inbox::settle(tx, &s, DeliveryState::Confirmed, &outcome, 0).await?;
                     }
                     if !applied.changes.is_empty() {
                         let job = applied.job_change();

@@ -361,7 +361,8 @@ impl PgStore {
         let held = held.clone();
         self.write(|tx| {
             let (held, outcome) = (held.clone(), outcome.clone());
-            Box::pin(async move { settle(tx, &held, state, &outcome).await })
+            // Given up after a failed attempt: that attempt is counted like every earlier one.
+            Box::pin(async move { settle(tx, &held, state, &outcome, 1).await })
         })
         .await
     }
@@ -435,10 +436,11 @@ pub(super) async fn settle(
     held: &Held,
     state: DeliveryState,
     outcome: &str,
+    attempts_added: i32,
 ) -> Result<(), Fail> {
     tx.execute(
         "UPDATE deliveries SET state = $5, outcome = $6, settled_at = now(), claimed_by = NULL,
-             lease_until = NULL
+             lease_until = NULL, confirm_attempts = confirm_attempts + $7
          WHERE job_ref = $1 AND payment_ref = $2 AND state = 'pending' AND id <= $3
            AND claimed_by = $4",
         &[
@@ -448,6 +450,7 @@ pub(super) async fn settle(
             &held.worker.as_str(),
             &state.as_str(),
             &outcome,
+            &attempts_added,
         ],
     )
     .await?;
