@@ -309,7 +309,8 @@ async fn settling_and_failing_touch_only_the_workers_own_rows_up_to_the_id() {
     );
     assert_eq!(store.inbox_status().await.unwrap().0, 2);
     let dead = store.deliveries_in(DeliveryState::Dead, 10).await.unwrap();
-    assert_eq!((dead[0].id, dead[0].attempts), (d[0], 1));
+    // One noted failure, then the attempt that was given up on: both counted.
+    assert_eq!((dead[0].id, dead[0].attempts), (d[0], 2));
     assert_eq!(dead[0].last_error.as_deref(), Some("503"));
 
     // The owner's retry puts the dead one back, free for anyone.
