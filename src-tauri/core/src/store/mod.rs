@@ -6,6 +6,7 @@
 
 mod apply;
 mod changes;
+mod created;
 mod cursor;
 mod deliveries;
 mod detail;

@@ -319,10 +319,11 @@ mod tests {
 
     #[test]
     fn a_first_page_newest_first_reads_one_more_than_asked() {
-        let (sql, bound) = render(&OrderFilter {
+        let filter = OrderFilter {
             limit: 50,
             ..OrderFilter::default()
-        });
+        };
+        let (sql, bound) = render(&filter);
         assert_eq!(sql.filter, "");
         assert_eq!(sql.order, "j.first_seen_at DESC, j.job_ref DESC");
         assert_eq!(sql.limit, "LIMIT ?1");

@@ -323,8 +323,8 @@ impl PgStore {
                 )
                 .await?;
                 for entry in &plan.audit {
-                    let (detail, by) = (entry.detail.as_deref(), entry.by.as_deref());
-                    audit(tx, entry.action, job, detail, by).await?;
+                    let (said, by) = (entry.detail.as_deref(), entry.by.as_deref());
+                    audit(tx, entry.action, job, said, by).await?;
                 }
                 tx.changed(change_log::Change {
                     job_ref: job,
@@ -363,8 +363,8 @@ impl PgStore {
                     return Err(Fail::not_found(not_shipped(job)));
                 }
                 let entry = unship_audit(by);
-                let (detail, by) = (entry.detail.as_deref(), entry.by.as_deref());
-                audit(tx, entry.action, job, detail, by).await?;
+                let (said, by) = (entry.detail.as_deref(), entry.by.as_deref());
+                audit(tx, entry.action, job, said, by).await?;
                 tx.changed(change_log::Change {
                     job_ref: job,
                     previous_status: None,
