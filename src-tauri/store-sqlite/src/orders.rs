@@ -315,7 +315,11 @@ impl SqliteStore {
             let plan = req.plan(&summary(conn, &req.job_ref)?)?;
             conn.execute(
                 "UPDATE payment_jobs SET shipped_at = ?2, shipping_note = ?3 WHERE job_ref = ?1",
-                params![req.job_ref.as_str(), Timestamp::now().to_string(), plan.note],
+                params![
+                    req.job_ref.as_str(),
+                    Timestamp::now().to_string(),
+                    plan.note
+                ],
             )?;
             for entry in &plan.audit {
                 audit(conn, &req.job_ref, entry)?;

@@ -101,7 +101,9 @@ pub fn count(conn: &Connection, filter: &OrderFilter) -> Result<(u64, bool), DbE
     let mut params = Vec::new();
     let query = CountSql::of(filter, binder(&mut params))?;
     let sql = match &query {
-        CountSql::Kept { filter } => format!("SELECT coalesce(sum(n), 0) FROM order_counts {filter}"),
+        CountSql::Kept { filter } => {
+            format!("SELECT coalesce(sum(n), 0) FROM order_counts {filter}")
+        }
         CountSql::Rows { filter, cap } => {
             format!("SELECT count(*) FROM (SELECT 1 FROM payment_jobs j {filter} LIMIT {cap})")
         }

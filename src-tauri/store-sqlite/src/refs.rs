@@ -13,11 +13,11 @@ use rusqlite::{params, Connection, Transaction};
 use super::DbError;
 use tillwatch_core::domain::{Amount, Currency};
 
-pub use tillwatch_core::store::{amount_minor, JobNames};
 use tillwatch_core::store::{
     after_prefix, email_key, prefix_spellings, reversed, suffix_key, IndexChanges, MatchHow,
     RefKind, RefMatch, MAX_EXACT,
 };
+pub use tillwatch_core::store::{amount_minor, JobNames};
 
 fn insert(conn: &Connection, job: &str, kind: RefKind, reference: &str) -> Result<(), DbError> {
     if reference.is_empty() {
@@ -184,7 +184,13 @@ pub fn starting_with(
              ORDER BY ref DESC, job_ref DESC LIMIT ?3"
         };
         let end = after_prefix(&spelling);
-        read_matches(conn, sql, params![spelling, end, limit], MatchHow::Prefix, &mut out)?;
+        read_matches(
+            conn,
+            sql,
+            params![spelling, end, limit],
+            MatchHow::Prefix,
+            &mut out,
+        )?;
     }
     Ok(out)
 }
@@ -196,7 +202,13 @@ pub fn ending_with(conn: &Connection, query: &str, limit: u32) -> Result<Vec<Ref
         let sql = "SELECT rev, job_ref, kind FROM ref_tails WHERE rev >= ?1 AND rev < ?2
                    ORDER BY rev DESC, job_ref DESC LIMIT ?3";
         let end = after_prefix(&rev);
-        read_matches(conn, sql, params![rev, end, limit], MatchHow::Suffix, &mut out)?;
+        read_matches(
+            conn,
+            sql,
+            params![rev, end, limit],
+            MatchHow::Suffix,
+            &mut out,
+        )?;
     }
     Ok(out)
 }

@@ -186,7 +186,11 @@ mod tests {
             Some(PaymentStatus::Reserved),
             &attempt(PaymentStatus::Reserved)
         ));
-        let applied = plan.applied(order("100", PaymentStatus::Reserved, "2026-01-02T00:00:00Z"));
+        let applied = plan.applied(order(
+            "100",
+            PaymentStatus::Reserved,
+            "2026-01-02T00:00:00Z",
+        ));
         assert!(!applied.stale);
         assert_eq!(
             applied.changes,
@@ -201,7 +205,10 @@ mod tests {
     #[test]
     fn the_outcome_says_when_an_older_answer_was_ignored() {
         let order = order("100", PaymentStatus::Paid, "2026-01-02T00:00:00Z");
-        assert_eq!(Applied::stale(order.clone()).confirmed_outcome(), "confirmed: Paid (an older answer was ignored)");
+        assert_eq!(
+            Applied::stale(order.clone()).confirmed_outcome(),
+            "confirmed: Paid (an older answer was ignored)"
+        );
         let applied = ApplyPlan::start(None, &snapshot(PaymentStatus::Paid, None))
             .unwrap()
             .applied(order);

@@ -6,6 +6,7 @@
 
 mod apply;
 mod changes;
+mod claims;
 mod created;
 mod cursor;
 mod deliveries;
@@ -28,6 +29,7 @@ pub use apply::{ApplyPlan, HeldJob};
 pub use changes::{
     Applied, CreatedJobRecord, Held, LoggedChange, RemoteChange, RemoteChanges, StatusChange,
 };
+pub use claims::{failure_run, oldest_first};
 pub use cursor::{ChangeCursor, HOLE_LIFE};
 pub use deliveries::{
     kept_body, machine_name, unreadable_delivery, Claim, NewDelivery, PendingDelivery,
@@ -39,9 +41,7 @@ pub use page_query::{
     cursor_columns, sort_keys, CountSql, CursorMisfit, KeyKind, PageQuery, PageSql, QueryParam,
 };
 pub use pages::{CursorValue, OrderCursor, OrderFilter, OrderSort, OrdersSlice, PageAt, COUNT_CAP};
-pub use ref_index::{
-    prefix_spellings, suffix_key, IndexChanges, JobNames, EMAIL_CODE, MAX_EXACT,
-};
+pub use ref_index::{prefix_spellings, suffix_key, IndexChanges, JobNames, EMAIL_CODE, MAX_EXACT};
 pub use refs::{
     after_prefix, amount_minor, best_per_job, email_key, reversed, MatchHow, RefKind, RefMatch,
     MIN_PARTIAL,

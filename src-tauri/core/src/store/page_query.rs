@@ -167,7 +167,8 @@ impl<'a> PageQuery<'a> {
             filter: where_sql(&terms),
             order,
             limit,
-            index: (to_ship && filter.sort == OrderSort::FirstSeen).then_some("payment_jobs_to_ship"),
+            index: (to_ship && filter.sort == OrderSort::FirstSeen)
+                .then_some("payment_jobs_to_ship"),
         })
     }
 
@@ -379,7 +380,10 @@ mod tests {
             ..OrderFilter::default()
         };
         let (sql, bound) = render(&filter);
-        assert_eq!(sql.filter, "WHERE j.status = 'Paid' AND j.shipped_at IS NULL");
+        assert_eq!(
+            sql.filter,
+            "WHERE j.status = 'Paid' AND j.shipped_at IS NULL"
+        );
         assert_eq!(sql.index, Some("payment_jobs_to_ship"));
         assert!(bound.is_empty());
         let by_status = OrderFilter {

@@ -109,7 +109,9 @@ mod tests {
             request(None, None).plan(&paid),
             Err(ShipRefusal::Mismatch("paid 9.00 of 10.00".into()))
         );
-        let plan = request(None, Some(" topped up in cash ")).plan(&paid).unwrap();
+        let plan = request(None, Some(" topped up in cash "))
+            .plan(&paid)
+            .unwrap();
         assert_eq!(plan.audit.len(), 2);
         assert_eq!(plan.audit[1].action, "mismatch overridden");
         assert_eq!(
@@ -121,7 +123,10 @@ mod tests {
     #[test]
     fn unshipping_is_audited_and_refused_words_name_the_order() {
         let entry = unship_audit(None);
-        assert_eq!((entry.action, entry.detail, entry.by), ("unshipped", None, None));
+        assert_eq!(
+            (entry.action, entry.detail, entry.by),
+            ("unshipped", None, None)
+        );
         assert_eq!(
             not_shipped(&JobRef::parse("100").unwrap()),
             "100 (not shipped)"

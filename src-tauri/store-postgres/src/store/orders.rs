@@ -12,8 +12,8 @@ use tillwatch_core::domain::{
     JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, StatusEventView, Timestamp,
 };
 use tillwatch_core::store::{
-    found_orders, not_shipped, range_len, unship_audit, wants_more, DetailRows, Found,
-    OrderFilter, OrdersSlice, Ranking, RefMatch, ShipRequest, StoreError, MIN_PARTIAL,
+    found_orders, not_shipped, range_len, unship_audit, wants_more, DetailRows, Found, OrderFilter,
+    OrdersSlice, Ranking, RefMatch, ShipRequest, StoreError, MIN_PARTIAL,
 };
 
 /// Exact matches, then (if fewer than `limit`) prefixes of `min_prefix` characters or

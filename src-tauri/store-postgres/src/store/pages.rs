@@ -9,8 +9,8 @@ use super::summaries::{collect, SUMMARY_COLUMNS};
 use super::{at, ts, Fail, Param, Tx};
 use tillwatch_core::domain::{JobRef, Timestamp};
 use tillwatch_core::store::{
-    cursor_columns, sort_keys, CountSql, CursorValue, KeyKind, OrderCursor, OrderFilter,
-    OrderSort, OrdersSlice, PageQuery, PageSql, QueryParam,
+    cursor_columns, sort_keys, CountSql, CursorValue, KeyKind, OrderCursor, OrderFilter, OrderSort,
+    OrdersSlice, PageQuery, PageSql, QueryParam,
 };
 
 /// A cursor value as a parameter of its column's type; `None` when it is not of that type
@@ -51,7 +51,11 @@ fn key_value(row: &Row, i: usize) -> Result<CursorValue, Fail> {
 }
 
 /// The cursor of a row: its sort key read back from the row itself.
-async fn cursor_of(tx: &Tx<'_>, sort: OrderSort, job: Option<JobRef>) -> Result<Option<OrderCursor>, Fail> {
+async fn cursor_of(
+    tx: &Tx<'_>,
+    sort: OrderSort,
+    job: Option<JobRef>,
+) -> Result<Option<OrderCursor>, Fail> {
     let Some(job) = job else {
         return Ok(None);
     };
@@ -76,7 +80,8 @@ pub(super) async fn page(tx: &Tx<'_>, filter: &OrderFilter) -> Result<OrdersSlic
         limit,
         index: _,
     } = query.render(binder(&mut params))?;
-    let sql = format!("SELECT {SUMMARY_COLUMNS} FROM payment_jobs j {clause} ORDER BY {order} {limit}");
+    let sql =
+        format!("SELECT {SUMMARY_COLUMNS} FROM payment_jobs j {clause} ORDER BY {order} {limit}");
     let mut orders = collect(&tx.query_dyn(&sql, &params).await?)?;
     let (prev, next) = query.finish(&mut orders);
     let prev = cursor_of(tx, filter.sort, prev).await?;

@@ -8,11 +8,11 @@ use tokio_postgres::types::ToSql;
 
 use super::{Fail, Tx};
 
-pub use tillwatch_core::store::{amount_minor, JobNames};
 use tillwatch_core::store::{
     after_prefix, email_key, prefix_spellings, reversed, suffix_key, IndexChanges, MatchHow,
     RefKind, RefMatch, MAX_EXACT,
 };
+pub use tillwatch_core::store::{amount_minor, JobNames};
 
 /// Exact matches read at most, as a parameter.
 const EXACT_LIMIT: i64 = MAX_EXACT as i64;
