@@ -100,16 +100,8 @@ pub fn page(conn: &Connection, filter: &OrderFilter) -> Result<OrdersSlice, DbEr
 pub fn count(conn: &Connection, filter: &OrderFilter) -> Result<(u64, bool), DbError> {
     let mut params = Vec::new();
     let query = CountSql::of(filter, binder(&mut params))?;
-    let sql = match &query {
-        CountSql::Kept { filter } => {
-            format!("SELECT coalesce(sum(n), 0) FROM order_counts {filter}")
-        }
-        CountSql::Rows { filter, cap } => {
-            format!("SELECT count(*) FROM (SELECT 1 FROM payment_jobs j {filter} LIMIT {cap})")
-        }
-    };
     let n: i64 = conn
-        .prepare_cached(&sql)?
+        .prepare_cached(&query.sql())?
         .query_row(rusqlite::params_from_iter(params), |r| r.get(0))?;
     Ok(query.answer(n))
 }

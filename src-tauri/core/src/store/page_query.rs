@@ -279,6 +279,20 @@ impl CountSql {
         })
     }
 
+    /// The SELECT, in SQL both backends speak (a derived table named, the sum cast).
+    pub fn sql(&self) -> String {
+        match self {
+            Self::Kept { filter } => {
+                format!("SELECT CAST(coalesce(sum(n), 0) AS bigint) FROM order_counts {filter}")
+            }
+            Self::Rows { filter, cap } => {
+                format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM payment_jobs j {filter} LIMIT {cap}) t"
+                )
+            }
+        }
+    }
+
     /// The count the query answered `n`, and whether it is only a lower bound.
     pub fn answer(&self, n: i64) -> (u64, bool) {
         let n = n.max(0) as u64;
@@ -478,6 +492,11 @@ mod tests {
             }
         );
         assert_eq!(sql.answer(20_000), (20_000, false));
+        assert_eq!(
+            sql.sql(),
+            "SELECT CAST(coalesce(sum(n), 0) AS bigint) FROM order_counts \
+             WHERE status = $1 AND shipped = $2"
+        );
         let dated = OrderFilter {
             to: Some(Timestamp::parse("2026-01-01T00:00:00Z").unwrap()),
             ..OrderFilter::default()
@@ -491,6 +510,11 @@ mod tests {
             }
         );
         assert_eq!(sql.answer(COUNT_CAP as i64 + 1), (COUNT_CAP, true));
+        assert_eq!(
+            sql.sql(),
+            "SELECT count(*) FROM (SELECT 1 FROM payment_jobs j \
+             WHERE j.first_seen_at < $3 LIMIT $4) t"
+        );
         assert_eq!(sql.answer(-1), (0, false));
         assert_eq!(
             bound,

@@ -95,14 +95,6 @@ pub(super) async fn page(tx: &Tx<'_>, filter: &OrderFilter) -> Result<OrdersSlic
 pub(super) async fn count(tx: &Tx<'_>, filter: &OrderFilter) -> Result<(u64, bool), Fail> {
     let mut params = Vec::new();
     let query = CountSql::of(filter, binder(&mut params))?;
-    let sql = match &query {
-        CountSql::Kept { filter } => {
-            format!("SELECT coalesce(sum(n), 0)::bigint FROM order_counts {filter}")
-        }
-        CountSql::Rows { filter, cap } => {
-            format!("SELECT count(*) FROM (SELECT 1 FROM payment_jobs j {filter} LIMIT {cap}) t")
-        }
-    };
-    let n: i64 = tx.query_dyn(&sql, &params).await?[0].try_get(0)?;
+    let n: i64 = tx.query_dyn(&query.sql(), &params).await?[0].try_get(0)?;
     Ok(query.answer(n))
 }
