@@ -285,7 +285,7 @@ mod tests {
             shipped,
             created_here: true,
             mismatch: mismatch.map(str::to_owned),
-            ..crate::store::fixtures::order("1", status, "2026-11-24T10:00:00Z")
+            ..crate::domain::fixtures::order("1", status, "2026-11-24T10:00:00Z")
         }
     }
 

@@ -123,8 +123,8 @@ impl Applied {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fixtures::{job_snapshot, order, payment_snapshot};
     use crate::domain::PaymentRef;
-    use crate::store::fixtures::{job_snapshot, order, payment_snapshot};
 
     fn at(s: &str) -> Option<Timestamp> {
         Some(Timestamp::parse(s).unwrap())

@@ -43,8 +43,8 @@ impl DetailRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fixtures::order;
     use crate::domain::PaymentStatus;
-    use crate::store::fixtures::order;
 
     #[test]
     fn the_detail_checks_the_strict_rule_and_keeps_only_a_readable_answer() {

@@ -11,8 +11,6 @@ mod created;
 mod cursor;
 mod deliveries;
 mod detail;
-#[cfg(test)]
-pub(crate) mod fixtures;
 mod orders;
 mod page_query;
 mod pages;

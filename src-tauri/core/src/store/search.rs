@@ -140,8 +140,8 @@ pub fn found_orders(found: Vec<Found>) -> Vec<OrderSummary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fixtures::order;
     use crate::domain::PaymentStatus;
-    use crate::store::fixtures::order;
     use crate::store::{MatchHow, RefKind};
 
     fn hit(job: &str, how: MatchHow) -> RefMatch {

@@ -70,8 +70,8 @@ pub fn not_shipped(job: &JobRef) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fixtures::order;
     use crate::domain::PaymentStatus;
-    use crate::store::fixtures::order;
 
     fn request(note: Option<&str>, override_mismatch: Option<&str>) -> ShipRequest {
         ShipRequest {

@@ -1,6 +1,6 @@
 //! Orders and gateway answers for the core's unit tests.
 
-use crate::domain::{
+use super::{
     JobRef, JobSnapshot, OrderSummary, PaymentRef, PaymentSnapshot, PaymentStatus, Timestamp,
 };
 
