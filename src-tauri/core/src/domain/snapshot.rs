@@ -112,8 +112,8 @@ pub struct Expected {
 
 #[cfg(test)]
 mod tests {
-    use crate::domain::fixtures::{job_snapshot, payment_snapshot};
     use super::*;
+    use crate::domain::fixtures::{job_snapshot, payment_snapshot};
 
     fn at(s: &str) -> Option<Timestamp> {
         Some(Timestamp::parse(s).unwrap())
