@@ -7,8 +7,8 @@ use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, JobRef, PaymentRef, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    kept_body, unreadable_delivery, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery,
-    StoreError, MAX_KEPT_MALFORMED,
+    failure_run, kept_body, oldest_first, unreadable_delivery, Claim, Held, NewDelivery,
+    PendingDelivery, RejectedDelivery, StoreError, MAX_KEPT_MALFORMED,
 };
 
 /// Back to pending, due at once, with a fresh failure run, held by no worker.
@@ -78,7 +78,7 @@ impl SqliteStore {
         limit: u32,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let worker = claim.worker.as_str().to_owned();
-        let until = now.plus(claim.lease);
+        let until = claim.until(now);
         self.write(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "UPDATE deliveries SET claimed_by = ?3, lease_until = ?4
@@ -104,8 +104,7 @@ impl SqliteStore {
                     Err(e) => quarantine(conn, id, &e)?,
                 }
             }
-            // RETURNING gives no order: oldest first, as the worker reads them.
-            out.sort_by_key(|d| d.id);
+            oldest_first(&mut out);
             Ok(out)
         })
         .await
@@ -114,7 +113,7 @@ impl SqliteStore {
     /// Extends the worker's hold on every delivery it still holds to `now + lease`.
     pub async fn renew_claims(&self, claim: &Claim, now: Timestamp) -> Result<u64, StoreError> {
         let worker = claim.worker.as_str().to_owned();
-        let until = now.plus(claim.lease);
+        let until = claim.until(now);
         self.write(move |conn| {
             let n = super::exec(
                 conn,
@@ -389,11 +388,7 @@ fn to_pending(
         job_ref: JobRef::parse(&job).map_err(|e| corrupt(&format!("'{job}': {e}")))?,
         payment_ref: PaymentRef::parse(&payment)
             .map_err(|e| corrupt(&format!("'{payment}': {e}")))?,
-        failing: class.zip(since).map(|(class, since)| Failing {
-            class,
-            since,
-            attempts,
-        }),
+        failing: failure_run(class, since, attempts),
     })
 }
 

@@ -5,8 +5,8 @@ use rusqlite::{params, OptionalExtension};
 
 use super::confirm::insert_event;
 use super::{DbError, SqliteStore};
-use tillwatch_core::domain::{ChangeSource, JobRef, OrderDetail, PaymentStatus, Timestamp};
-use tillwatch_core::store::{CreatedJobRecord, StatusChange, StoreError};
+use tillwatch_core::domain::{ChangeSource, JobRef, OrderDetail, Timestamp};
+use tillwatch_core::store::{CreatedJobRecord, StoreError};
 
 impl SqliteStore {
     /// Whether any order already uses this order number.
@@ -74,15 +74,11 @@ impl SqliteStore {
                 )?;
                 super::refs::index_payment(conn, r.job_ref.as_str(), p.as_str())?;
             }
-            let change = StatusChange {
-                payment_ref: None,
-                from: None,
-                to: PaymentStatus::Pending,
-            };
-            insert_event(conn, &r.job_ref, &change, ChangeSource::Owner, &now)?;
+            insert_event(conn, &r.job_ref, &r.first_change(), ChangeSource::Owner, &now)?;
+            let entry = r.audit_entry();
             conn.execute(
-                "INSERT INTO audit (at, action, job_ref, detail) VALUES (?1, 'link created', ?2, ?3)",
-                params![now, r.job_ref.as_str(), r.payment_link],
+                "INSERT INTO audit (at, action, job_ref, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![now, entry.action, r.job_ref.as_str(), entry.detail],
             )?;
             super::orders::detail(conn, &r.job_ref)?
                 .ok_or_else(|| DbError::NotFound(r.job_ref.to_string()))

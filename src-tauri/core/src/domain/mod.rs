@@ -2,6 +2,8 @@
 //! Nothing here knows about HTTP, SQL or the window.
 
 mod delivery;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod freshness;
 mod money;
 mod order;

@@ -281,21 +281,11 @@ mod tests {
     use super::*;
 
     fn order(status: PaymentStatus, shipped: bool, mismatch: Option<&str>) -> OrderSummary {
-        let at = Timestamp::parse("2026-11-24T10:00:00Z").unwrap();
         OrderSummary {
-            payment_job_reference: JobRef::parse("1").unwrap(),
-            order_number: None,
-            email: None,
-            status,
-            amount: None,
-            currency: None,
-            attempts: 1,
             shipped,
-            shipped_at: None,
             created_here: true,
             mismatch: mismatch.map(str::to_owned),
-            first_seen_at: at,
-            updated_at: at,
+            ..crate::domain::fixtures::order("1", status, "2026-11-24T10:00:00Z")
         }
     }
 

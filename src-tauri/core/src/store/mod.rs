@@ -4,30 +4,49 @@
 //! and its own errors stop at the trait: what crosses is a [`StoreError`], a code and words
 //! for the owner, never the database's text.
 
+mod apply;
 mod changes;
+mod claims;
+mod created;
 mod cursor;
 mod deliveries;
+mod detail;
 mod orders;
+mod page_query;
 mod pages;
+mod ref_index;
 mod refs;
+mod search;
+mod ship;
+mod unfinished;
 
 use std::future::Future;
 use std::time::Duration;
 
+pub use apply::{ApplyPlan, HeldJob};
 pub use changes::{
     Applied, CreatedJobRecord, Held, LoggedChange, RemoteChange, RemoteChanges, StatusChange,
 };
+pub use claims::{failure_run, oldest_first};
 pub use cursor::{ChangeCursor, HOLE_LIFE};
 pub use deliveries::{
     kept_body, machine_name, unreadable_delivery, Claim, NewDelivery, PendingDelivery,
     RejectedDelivery, WorkerId, MAX_KEPT_MALFORMED,
 };
+pub use detail::DetailRows;
 pub use orders::{Found, ShipRequest};
+pub use page_query::{
+    cursor_columns, sort_keys, CountSql, CursorMisfit, KeyKind, PageQuery, PageSql, QueryParam,
+};
 pub use pages::{CursorValue, OrderCursor, OrderFilter, OrderSort, OrdersSlice, PageAt, COUNT_CAP};
+pub use ref_index::{prefix_spellings, suffix_key, IndexChanges, JobNames, EMAIL_CODE, MAX_EXACT};
 pub use refs::{
     after_prefix, amount_minor, best_per_job, email_key, reversed, MatchHow, RefKind, RefMatch,
     MIN_PARTIAL,
 };
+pub use search::{found_orders, range_len, wants_more, RankClass, Ranking};
+pub use ship::{not_shipped, unship_audit, AuditEntry, ShipPlan};
+pub use unfinished::unfinished_condition;
 
 use crate::domain::{
     Amount, ChangeSource, Currency, DeliveryState, Expected, Failing, JobRef, JobSnapshot,

@@ -11,8 +11,8 @@ use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, PaymentRef, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    kept_body, unreadable_delivery, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery,
-    StoreError, MAX_KEPT_MALFORMED,
+    failure_run, kept_body, oldest_first, unreadable_delivery, Claim, Held, NewDelivery,
+    PendingDelivery, RejectedDelivery, StoreError, MAX_KEPT_MALFORMED,
 };
 
 /// Back to pending, due at once, with a fresh failure run, held by no worker.
@@ -103,7 +103,7 @@ impl PgStore {
         limit: u32,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let worker = claim.worker.as_str().to_owned();
-        let until = at(now.plus(claim.lease));
+        let until = at(claim.until(now));
         let now = at(now);
         let limit = i64::from(limit);
         let mut claimed: Vec<PendingDelivery> = self
@@ -130,8 +130,7 @@ impl PgStore {
                 })
             })
             .await?;
-        // RETURNING follows no ORDER BY.
-        claimed.sort_by_key(|d| d.id);
+        oldest_first(&mut claimed);
         Ok(claimed)
     }
 
@@ -142,7 +141,7 @@ impl PgStore {
         now: Timestamp,
     ) -> Result<u64, StoreError> {
         let worker = claim.worker.as_str().to_owned();
-        let until = at(now.plus(claim.lease));
+        let until = at(claim.until(now));
         self.write(|tx| {
             let worker = worker.clone();
             Box::pin(async move {
@@ -505,10 +504,6 @@ fn pending(r: &Row) -> Result<PendingDelivery, Fail> {
         job_ref: super::job_ref(job)?,
         payment_ref: PaymentRef::parse(payment)
             .map_err(|e| Fail::corrupt(format!("'{payment}': {e}")))?,
-        failing: class.zip(since).map(|(class, since)| Failing {
-            class,
-            since,
-            attempts,
-        }),
+        failing: failure_run(class, since, attempts),
     })
 }

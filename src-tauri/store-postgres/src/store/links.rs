@@ -3,8 +3,8 @@
 use super::change_log;
 use super::confirm::insert_event;
 use super::{now, orders, refs, Fail, PgStore};
-use tillwatch_core::domain::{ChangeSource, JobRef, OrderDetail, PaymentStatus};
-use tillwatch_core::store::{CreatedJobRecord, StatusChange, StoreError};
+use tillwatch_core::domain::{ChangeSource, JobRef, OrderDetail};
+use tillwatch_core::store::{CreatedJobRecord, StoreError};
 
 impl PgStore {
     /// Whether any order already uses this order number.
@@ -92,16 +92,12 @@ impl PgStore {
                     .await?;
                     refs::index_payment(tx, job, p.as_str()).await?;
                 }
-                let change = StatusChange {
-                    payment_ref: None,
-                    from: None,
-                    to: PaymentStatus::Pending,
-                };
+                let change = r.first_change();
                 insert_event(tx, &r.job_ref, &change, ChangeSource::Owner, now).await?;
+                let entry = r.audit_entry();
                 tx.execute(
-                    "INSERT INTO audit (at, action, job_ref, detail)
-                     VALUES ($1, 'link created', $2, $3)",
-                    &[&now, &job, &r.payment_link],
+                    "INSERT INTO audit (at, action, job_ref, detail) VALUES ($1, $2, $3, $4)",
+                    &[&now, &entry.action, &job, &entry.detail],
                 )
                 .await?;
                 tx.changed(change_log::Change {
