@@ -680,8 +680,8 @@ async fn changes_by_another_process_are_heard_and_ones_own_are_not() {
     let pg = TestPostgres::start();
     let a = store(&pg).await;
     let b = store(&pg).await;
-    let mut heard_by_a = a.remote_changes().receiver;
-    let mut heard_by_b = b.remote_changes().receiver;
+    let mut heard_by_a = a.remote_changes().unwrap().receiver;
+    let mut heard_by_b = b.remote_changes().unwrap().receiver;
     settle_listeners().await;
 
     b.apply_snapshot(
@@ -784,7 +784,7 @@ async fn a_restarted_server_is_used_again_and_listened_to_without_help() {
     let mut pg = TestPostgres::start();
     let a = store(&pg).await;
     let b = store(&pg).await;
-    let mut heard_by_a = a.remote_changes().receiver;
+    let mut heard_by_a = a.remote_changes().unwrap().receiver;
     settle_listeners().await;
     a.record_delivery(delivery("1", "19")).await.unwrap();
 

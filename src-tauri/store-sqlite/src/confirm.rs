@@ -9,12 +9,13 @@ use tillwatch_core::domain::{
     judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Seen, Timestamp,
     Verdict,
 };
+use tillwatch_core::store::Confirmations;
 use tillwatch_core::store::{Applied, Held, StatusChange, StoreError};
 
-impl SqliteStore {
+impl Confirmations for SqliteStore {
     /// Applies a gateway answer. Never lets an older answer overwrite a newer one, and
     /// appends a status event only where a status actually changed.
-    pub async fn apply_snapshot(
+    async fn apply_snapshot(
         &self,
         snapshot: JobSnapshot,
         source: ChangeSource,

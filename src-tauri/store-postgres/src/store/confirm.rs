@@ -10,13 +10,14 @@ use tillwatch_core::domain::{
     judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Seen, Timestamp,
     Verdict,
 };
+use tillwatch_core::store::Confirmations;
 use tillwatch_core::store::{Applied, Held, StatusChange, StoreError};
 use time::OffsetDateTime;
 
-impl PgStore {
+impl Confirmations for PgStore {
     /// Applies a gateway answer. Never lets an older answer overwrite a newer one, and
     /// appends a status event only where a status actually changed.
-    pub(super) async fn apply_snapshot(
+    async fn apply_snapshot(
         &self,
         snapshot: JobSnapshot,
         source: ChangeSource,

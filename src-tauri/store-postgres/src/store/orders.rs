@@ -13,6 +13,7 @@ use tillwatch_core::domain::{
     Expected, JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, ShipCheck, ShipPermit,
     ShipRules, StatusEventView, Timestamp,
 };
+use tillwatch_core::store::Orders;
 use tillwatch_core::store::{best_per_job, RefMatch};
 use tillwatch_core::store::{
     Found, OrderFilter, OrdersSlice, ShipRequest, StoreError, MIN_PARTIAL,
@@ -234,8 +235,8 @@ pub(super) async fn audit(
     Ok(())
 }
 
-impl PgStore {
-    pub(super) async fn order(&self, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
+impl Orders for PgStore {
+    async fn order(&self, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
         self.read(|tx| {
             let job = job.clone();
             Box::pin(async move { detail(tx, &job).await })
@@ -243,7 +244,7 @@ impl PgStore {
         .await
     }
 
-    pub(super) async fn orders(&self, filter: OrderFilter) -> Result<OrdersSlice, StoreError> {
+    async fn orders(&self, filter: OrderFilter) -> Result<OrdersSlice, StoreError> {
         self.read(|tx| {
             let filter = filter.clone();
             Box::pin(async move { pages::page(tx, &filter).await })
@@ -251,7 +252,7 @@ impl PgStore {
         .await
     }
 
-    pub(super) async fn count_orders(
+    async fn count_orders(
         &self,
         filter: OrderFilter,
     ) -> Result<(u64, bool), StoreError> {
@@ -263,7 +264,7 @@ impl PgStore {
     }
 
     /// Paid orders whose status last changed at or after `since`: (amount, currency, when).
-    pub(super) async fn paid_since(
+    async fn paid_since(
         &self,
         since: Timestamp,
     ) -> Result<Vec<(Amount, Currency, Timestamp)>, StoreError> {
@@ -291,7 +292,7 @@ impl PgStore {
     }
 
     /// Finds orders by any reference: exact, then prefixes, then the last characters.
-    pub(super) async fn lookup(
+    async fn lookup(
         &self,
         query: &str,
         limit: u32,
@@ -306,7 +307,7 @@ impl PgStore {
 
     /// As `lookup`, with what matched, prefixes from `MIN_PARTIAL` characters. A newer
     /// search makes this one answer `Superseded` (its answer is not wanted any more).
-    pub(super) async fn search(&self, query: &str, limit: u32) -> Result<Vec<Found>, StoreError> {
+    async fn search(&self, query: &str, limit: u32) -> Result<Vec<Found>, StoreError> {
         let searches = &self.shared.searches;
         let mine = searches.fetch_add(1, Ordering::SeqCst) + 1;
         let q = query.trim().to_owned();
@@ -323,7 +324,7 @@ impl PgStore {
     }
 
     /// Orders named exactly by a job reference, payment reference or order number.
-    pub(super) async fn exact_matches(
+    async fn exact_matches(
         &self,
         query: &str,
         limit: u32,
@@ -343,7 +344,7 @@ impl PgStore {
     }
 
     /// Jobs whose status may still change, least recently confirmed first.
-    pub(super) async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
+    async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
         self.read(|tx| {
             Box::pin(async move {
                 let rows = tx.query(&unfinished_sql(), &[]).await?;
@@ -356,7 +357,7 @@ impl PgStore {
     /// Marks an order as shipped if the shipping rule allows it, audited with who asked.
     /// The order's row is locked first: of two processes shipping it at once, the second
     /// reads it shipped and is refused (`AlreadyShipped`).
-    pub(super) async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
+    async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
         self.write(|tx| {
             let req = req.clone();
             Box::pin(async move {
@@ -401,7 +402,7 @@ impl PgStore {
     }
 
     /// Undoes `ship`, audited with who asked.
-    pub(super) async fn unship(
+    async fn unship(
         &self,
         job: &JobRef,
         by: Option<String>,
@@ -437,7 +438,7 @@ impl PgStore {
     }
 
     /// What was asked for a job created here; `None` for jobs we only heard about.
-    pub(super) async fn expectation(&self, job: &JobRef) -> Result<Option<Expected>, StoreError> {
+    async fn expectation(&self, job: &JobRef) -> Result<Option<Expected>, StoreError> {
         self.read(|tx| {
             let job = job.clone();
             Box::pin(async move {
