@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use tillwatch_core::app::{ShopPolicy, Tillwatch};
 use tillwatch_core::domain::{ChangeSource, PaymentStatus};
 use tillwatch_core::pipeline::CoreEvent;
-use tillwatch_core::store::{RemoteChange, Store};
+use tillwatch_core::store::RemoteChange;
+use tillwatch_core::store::{Confirmations, Process};
 use tillwatch_store_postgres::{PgPool, PgStore, LISTENER_SUFFIX, MAX_CONNECTIONS};
 use tokio::sync::broadcast::{self, error::RecvError};
 

@@ -11,9 +11,10 @@ use tillwatch_core::domain::{
     PaymentSnapshot, PaymentStatus, ShipRefusal, Timestamp,
 };
 use tillwatch_core::store::{
-    Claim, Held, NewDelivery, OrderFilter, OrderSort, PageAt, RemoteChange, ShipRequest, Store,
+    Claim, Held, NewDelivery, OrderFilter, OrderSort, PageAt, RemoteChange, ShipRequest,
     StoreError, Unavailable, WorkerId,
 };
+use tillwatch_core::store::{Confirmations, Inbox, Links, Orders, Process};
 use tillwatch_store_postgres::{PgStore, LISTENER_SUFFIX};
 
 use crate::postgres::TestPostgres;

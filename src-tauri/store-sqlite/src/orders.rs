@@ -386,11 +386,7 @@ impl Orders for SqliteStore {
     }
 
     /// Undoes `ship`.
-    async fn unship(
-        &self,
-        job: &JobRef,
-        by: Option<String>,
-    ) -> Result<OrderDetail, StoreError> {
+    async fn unship(&self, job: &JobRef, by: Option<String>) -> Result<OrderDetail, StoreError> {
         let job = job.clone();
         self.write(move |conn| {
             let n = conn.execute(

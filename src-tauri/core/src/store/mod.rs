@@ -4,7 +4,6 @@
 //! and its own errors stop at the trait: what crosses is a [`StoreError`], a code and words
 //! for the owner, never the database's text.
 
-mod area;
 mod changes;
 mod cursor;
 mod deliveries;
@@ -135,6 +134,9 @@ macro_rules! forward_store {
         $crate::forward_links!($($enum)*);
     };
 }
+
+// The areas, declared with `store_area!` (see `area`).
+mod area;
 
 crate::store_area! {
     /// The store as a whole: its clock, the listener's handle, and what other processes

@@ -10,11 +10,11 @@ use super::{at, ts, ts_opt, Fail, PgStore, Tx};
 use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, PaymentRef, StuckDelivery, Timestamp,
 };
-use tillwatch_core::store::{Inbox, Retention};
 use tillwatch_core::store::{
     kept_body, unreadable_delivery, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery,
     StoreError, MAX_KEPT_MALFORMED,
 };
+use tillwatch_core::store::{Inbox, Retention};
 
 /// Back to pending, due at once, with a fresh failure run, held by no worker.
 const REOPEN: &str = "state = 'pending', outcome = NULL, settled_at = NULL, failure_class = NULL,
@@ -58,10 +58,7 @@ impl Inbox for PgStore {
     }
 
     /// Keeps a refused delivery visible to the owner, dropping the oldest beyond the bound.
-    async fn record_rejected_delivery(
-        &self,
-        d: RejectedDelivery,
-    ) -> Result<(), StoreError> {
+    async fn record_rejected_delivery(&self, d: RejectedDelivery) -> Result<(), StoreError> {
         let body = kept_body(&d.body);
         self.write(|tx| {
             let (d, body) = (d.clone(), body.clone());
@@ -137,11 +134,7 @@ impl Inbox for PgStore {
     }
 
     /// Extends the worker's hold on every delivery it still holds to `now + lease`.
-    async fn renew_claims(
-        &self,
-        claim: &Claim,
-        now: Timestamp,
-    ) -> Result<u64, StoreError> {
+    async fn renew_claims(&self, claim: &Claim, now: Timestamp) -> Result<u64, StoreError> {
         let worker = claim.worker.as_str().to_owned();
         let until = at(now.plus(claim.lease));
         self.write(|tx| {
@@ -176,10 +169,7 @@ impl Inbox for PgStore {
     }
 
     /// Every delivery still waiting for its confirmation, oldest first, held or not.
-    async fn pending_deliveries(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<PendingDelivery>, StoreError> {
+    async fn pending_deliveries(&self, limit: u32) -> Result<Vec<PendingDelivery>, StoreError> {
         let limit = i64::from(limit);
         self.read(|tx| {
             Box::pin(async move {
@@ -198,10 +188,7 @@ impl Inbox for PgStore {
     }
 
     /// When the earliest delivery waiting after `now` is due, if any waits.
-    async fn next_retry_at(
-        &self,
-        now: Timestamp,
-    ) -> Result<Option<Timestamp>, StoreError> {
+    async fn next_retry_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
         let now = at(now);
         self.read(|tx| {
             Box::pin(async move {
@@ -394,16 +381,12 @@ impl Inbox for PgStore {
         })
         .await
     }
-
 }
 
 impl Retention for PgStore {
     /// Deletes deliveries settled (confirmed, unknown) longer than `keep` ago, a chunk per
     /// transaction; returns how many.
-    async fn prune_settled_deliveries(
-        &self,
-        keep: Duration,
-    ) -> Result<usize, StoreError> {
+    async fn prune_settled_deliveries(&self, keep: Duration) -> Result<usize, StoreError> {
         // On the database's clock, as `settled_at` is (see `settle`).
         let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
         let mut pruned = 0;

@@ -46,10 +46,7 @@ impl Links for PgStore {
     }
 
     /// Records a job the owner just created; it is Pending until the gateway says more.
-    async fn record_created_job(
-        &self,
-        r: CreatedJobRecord,
-    ) -> Result<OrderDetail, StoreError> {
+    async fn record_created_job(&self, r: CreatedJobRecord) -> Result<OrderDetail, StoreError> {
         self.write(|tx| {
             let r = r.clone();
             Box::pin(async move {

@@ -333,13 +333,11 @@ impl Process for PgStore {
     }
 
     /// The log after place `seq`, in order, at most `limit` rows.
-    async fn changes_after(
-        &self,
-        seq: i64,
-        limit: u32,
-    ) -> Result<Vec<LoggedChange>, StoreError> {
+    async fn changes_after(&self, seq: i64, limit: u32) -> Result<Vec<LoggedChange>, StoreError> {
         self.read(|tx| {
-            Box::pin(async move { Ok(change_log::read_after(&*tx.tx, tx.origin, seq, limit).await?) })
+            Box::pin(
+                async move { Ok(change_log::read_after(&*tx.tx, tx.origin, seq, limit).await?) },
+            )
         })
         .await
     }

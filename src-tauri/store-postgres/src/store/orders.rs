@@ -252,10 +252,7 @@ impl Orders for PgStore {
         .await
     }
 
-    async fn count_orders(
-        &self,
-        filter: OrderFilter,
-    ) -> Result<(u64, bool), StoreError> {
+    async fn count_orders(&self, filter: OrderFilter) -> Result<(u64, bool), StoreError> {
         self.read(|tx| {
             let filter = filter.clone();
             Box::pin(async move { pages::count(tx, &filter).await })
@@ -292,11 +289,7 @@ impl Orders for PgStore {
     }
 
     /// Finds orders by any reference: exact, then prefixes, then the last characters.
-    async fn lookup(
-        &self,
-        query: &str,
-        limit: u32,
-    ) -> Result<Vec<OrderSummary>, StoreError> {
+    async fn lookup(&self, query: &str, limit: u32) -> Result<Vec<OrderSummary>, StoreError> {
         let q = query.trim().to_owned();
         self.read(|tx| {
             let q = q.clone();
@@ -402,11 +395,7 @@ impl Orders for PgStore {
     }
 
     /// Undoes `ship`, audited with who asked.
-    async fn unship(
-        &self,
-        job: &JobRef,
-        by: Option<String>,
-    ) -> Result<OrderDetail, StoreError> {
+    async fn unship(&self, job: &JobRef, by: Option<String>) -> Result<OrderDetail, StoreError> {
         self.write(|tx| {
             let (job, by) = (job.clone(), by.clone());
             Box::pin(async move {
