@@ -7,6 +7,7 @@ use tokio_postgres::error::SqlState;
 use tillwatch_core::domain::ShipRefusal;
 use tillwatch_core::store::{StoreError, Unavailable};
 
+use crate::error::describe;
 use crate::PgError;
 
 /// A failure inside the store, turned into a `StoreError` at the trait.
@@ -132,16 +133,4 @@ fn pool_error(e: PoolError) -> StoreError {
             StoreError::Failed
         }
     }
-}
-
-fn describe(e: &tokio_postgres::Error) -> String {
-    use std::error::Error as _;
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
