@@ -106,10 +106,14 @@ pub type Answer<T> = Result<T, StoreError>;
 /// Everything the core asks of storage. Writes that the gateway or the owner will be told
 /// about (an acknowledged delivery, a shipped order) are durable when they return.
 ///
-/// One trait per area below, each implemented by a backend in the module that holds its
-/// SQL; a store is any type with all of them. To add a method: declare it in its area, and
-/// implement it in each backend. The program's `AnyStore` forwards it already: an area's
-/// companion macro (`forward_store!`) writes that forwarding.
+/// One trait per area below ([`Process`], [`Inbox`], [`Retention`], [`Confirmations`],
+/// [`Orders`], [`Links`]), each implemented by a backend in the module that holds its SQL; a
+/// store is any type with all of them. Code generic over `S: Store` calls every method; a
+/// call on a concrete store needs its area's trait imported.
+///
+/// To add a method: declare it in its area, and implement it in each backend. Nothing
+/// else: the program's `AnyStore` forwards it through
+/// [`forward_store!`](crate::forward_store), which the area's declaration writes.
 pub trait Store:
     Process + Inbox + Retention + Confirmations + Orders + Links + Clone + Send + Sync + 'static
 {
