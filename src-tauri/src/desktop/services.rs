@@ -19,7 +19,7 @@ use crate::domain::DeliveryState;
 use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
 use crate::ipc::Health;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::Inbox;
 use crate::tunnel::{
     ProviderKind, SupervisorConfig, SupervisorHooks, TunnelChoice, TunnelHandle, TunnelSupervisor,
 };

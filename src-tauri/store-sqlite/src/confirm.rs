@@ -8,12 +8,13 @@ use super::{inbox, summaries, DbError, SqliteStore};
 use tillwatch_core::domain::{
     Amount, ChangeSource, Currency, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Timestamp,
 };
+use tillwatch_core::store::Confirmations;
 use tillwatch_core::store::{Applied, ApplyPlan, Held, HeldJob, StatusChange, StoreError};
 
-impl SqliteStore {
+impl Confirmations for SqliteStore {
     /// Applies a gateway answer. Never lets an older answer overwrite a newer one, and
     /// appends a status event only where a status actually changed.
-    pub async fn apply_snapshot(
+    async fn apply_snapshot(
         &self,
         snapshot: JobSnapshot,
         source: ChangeSource,

@@ -6,11 +6,12 @@ use rusqlite::{params, OptionalExtension};
 use super::confirm::insert_event;
 use super::{DbError, SqliteStore};
 use tillwatch_core::domain::{ChangeSource, JobRef, OrderDetail, Timestamp};
+use tillwatch_core::store::Links;
 use tillwatch_core::store::{CreatedJobRecord, StoreError};
 
-impl SqliteStore {
+impl Links for SqliteStore {
     /// Whether any order already uses this order number.
-    pub async fn order_number_used(&self, order_number: &str) -> Result<bool, StoreError> {
+    async fn order_number_used(&self, order_number: &str) -> Result<bool, StoreError> {
         let n = order_number.to_owned();
         self.read(move |conn| {
             Ok(conn
@@ -26,7 +27,7 @@ impl SqliteStore {
     }
 
     /// The next free numeric order number: one past the highest in use (1001 at first).
-    pub async fn suggest_order_number(&self) -> Result<String, StoreError> {
+    async fn suggest_order_number(&self) -> Result<String, StoreError> {
         self.read(|conn| {
             let max: Option<i64> = conn.query_row(
                 "SELECT max(CAST(order_number AS INTEGER)) FROM payment_jobs
@@ -41,7 +42,7 @@ impl SqliteStore {
     }
 
     /// Records a job the owner just created; it is Pending until the gateway says more.
-    pub async fn record_created_job(&self, r: CreatedJobRecord) -> Result<OrderDetail, StoreError> {
+    async fn record_created_job(&self, r: CreatedJobRecord) -> Result<OrderDetail, StoreError> {
         self.write(move |conn| {
             let now = Timestamp::now().to_string();
             conn.execute(
@@ -87,7 +88,7 @@ impl SqliteStore {
     }
 
     /// Notes an owner action on an order in the audit log.
-    pub async fn audit(
+    async fn audit(
         &self,
         job: &JobRef,
         action: &str,

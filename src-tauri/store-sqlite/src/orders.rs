@@ -10,6 +10,7 @@ use tillwatch_core::domain::{
     Amount, Attempt, AuditView, ChangeSource, Currency, DeliveryState, DeliveryView, JobRef,
     OrderDetail, OrderSummary, PaymentRef, PaymentStatus, StatusEventView, Timestamp,
 };
+use tillwatch_core::store::Orders;
 use tillwatch_core::store::{
     found_orders, not_shipped, range_len, unship_audit, wants_more, AuditEntry, DetailRows, Found,
     OrderFilter, OrdersSlice, Ranking, RefMatch, ShipRequest, StoreError,
@@ -205,25 +206,25 @@ fn audit(conn: &Connection, job: &JobRef, entry: &AuditEntry) -> Result<(), DbEr
     Ok(())
 }
 
-impl SqliteStore {
-    pub async fn order(&self, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
+impl Orders for SqliteStore {
+    async fn order(&self, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
         let job = job.clone();
         self.read(move |conn| detail(conn, &job)).await
     }
 
     /// One page of orders, newest first unless sorted otherwise.
-    pub async fn orders(&self, filter: OrderFilter) -> Result<OrdersSlice, StoreError> {
+    async fn orders(&self, filter: OrderFilter) -> Result<OrdersSlice, StoreError> {
         self.read(move |conn| pages::page(conn, &filter)).await
     }
 
     /// How many orders the filter matches (paging ignored), and whether that is only a
     /// lower bound (`pages::COUNT_CAP`).
-    pub async fn count_orders(&self, filter: OrderFilter) -> Result<(u64, bool), StoreError> {
+    async fn count_orders(&self, filter: OrderFilter) -> Result<(u64, bool), StoreError> {
         self.read(move |conn| pages::count(conn, &filter)).await
     }
 
     /// Paid orders whose status last changed at or after `since`: (amount, currency, when).
-    pub async fn paid_since(
+    async fn paid_since(
         &self,
         since: Timestamp,
     ) -> Result<Vec<(Amount, Currency, Timestamp)>, StoreError> {
@@ -259,7 +260,7 @@ impl SqliteStore {
     /// matches first, then those that start with the query, then those that end with its
     /// last `tillwatch_core::store::MIN_PARTIAL` or more characters, newest first within each. At most
     /// `limit`.
-    pub async fn lookup(&self, query: &str, limit: u32) -> Result<Vec<OrderSummary>, StoreError> {
+    async fn lookup(&self, query: &str, limit: u32) -> Result<Vec<OrderSummary>, StoreError> {
         let q = query.trim().to_owned();
         self.read(move |conn| Ok(found_orders(find(conn, &q, 1, limit)?)))
             .await
@@ -268,7 +269,7 @@ impl SqliteStore {
     /// As `lookup`, with what matched, for the window's search box: prefixes from
     /// `tillwatch_core::store::MIN_PARTIAL` characters (exact references of any length), and a newer search
     /// interrupts this one, which then fails with `DbError::Superseded`.
-    pub async fn search(&self, query: &str, limit: u32) -> Result<Vec<Found>, StoreError> {
+    async fn search(&self, query: &str, limit: u32) -> Result<Vec<Found>, StoreError> {
         let q = query.trim().to_owned();
         self.read_latest_search(move |conn| {
             find(conn, &q, tillwatch_core::store::MIN_PARTIAL, limit)
@@ -278,7 +279,7 @@ impl SqliteStore {
 
     /// Orders named exactly by a job reference, payment reference or order number (not
     /// e-mail: one address names many orders). At most `limit`.
-    pub async fn exact_matches(
+    async fn exact_matches(
         &self,
         query: &str,
         limit: u32,
@@ -295,7 +296,7 @@ impl SqliteStore {
     }
 
     /// Jobs whose status may still change, least recently confirmed first.
-    pub async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
+    async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&summaries::unfinished_sql())?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
@@ -310,7 +311,7 @@ impl SqliteStore {
 
     /// Marks an order as shipped if the shipping rule allows it; recorded in the audit log,
     /// with the owner's reason when a mismatch was overridden.
-    pub async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
+    async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
         self.write(move |conn| {
             let plan = req.plan(&summary(conn, &req.job_ref)?)?;
             conn.execute(
@@ -332,11 +333,7 @@ impl SqliteStore {
     }
 
     /// Undoes `ship`.
-    pub async fn unship(
-        &self,
-        job: &JobRef,
-        by: Option<String>,
-    ) -> Result<OrderDetail, StoreError> {
+    async fn unship(&self, job: &JobRef, by: Option<String>) -> Result<OrderDetail, StoreError> {
         let job = job.clone();
         self.write(move |conn| {
             let n = conn.execute(
@@ -351,11 +348,9 @@ impl SqliteStore {
         })
         .await
     }
-}
 
-impl SqliteStore {
     /// What was asked for a job created here; `None` for jobs we only heard about.
-    pub async fn expectation(
+    async fn expectation(
         &self,
         job: &JobRef,
     ) -> Result<Option<tillwatch_core::domain::Expected>, StoreError> {

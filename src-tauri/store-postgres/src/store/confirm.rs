@@ -9,13 +9,14 @@ use super::{amount_opt, at, currency_opt, inbox, now, summaries, Fail, PgStore, 
 use tillwatch_core::domain::{
     ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Timestamp,
 };
+use tillwatch_core::store::Confirmations;
 use tillwatch_core::store::{Applied, ApplyPlan, Held, HeldJob, StatusChange, StoreError};
 use time::OffsetDateTime;
 
-impl PgStore {
+impl Confirmations for PgStore {
     /// Applies a gateway answer. Never lets an older answer overwrite a newer one, and
     /// appends a status event only where a status actually changed.
-    pub(super) async fn apply_snapshot(
+    async fn apply_snapshot(
         &self,
         snapshot: JobSnapshot,
         source: ChangeSource,

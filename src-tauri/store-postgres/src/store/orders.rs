@@ -11,6 +11,7 @@ use tillwatch_core::domain::{
     Amount, Attempt, AuditView, ChangeSource, Currency, DeliveryState, DeliveryView, Expected,
     JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, StatusEventView, Timestamp,
 };
+use tillwatch_core::store::Orders;
 use tillwatch_core::store::{
     found_orders, not_shipped, range_len, unship_audit, wants_more, DetailRows, Found, OrderFilter,
     OrdersSlice, Ranking, RefMatch, ShipRequest, StoreError, MIN_PARTIAL,
@@ -183,8 +184,8 @@ pub(super) async fn audit(
     Ok(())
 }
 
-impl PgStore {
-    pub(super) async fn order(&self, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
+impl Orders for PgStore {
+    async fn order(&self, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
         self.read(|tx| {
             let job = job.clone();
             Box::pin(async move { detail(tx, &job).await })
@@ -192,7 +193,7 @@ impl PgStore {
         .await
     }
 
-    pub(super) async fn orders(&self, filter: OrderFilter) -> Result<OrdersSlice, StoreError> {
+    async fn orders(&self, filter: OrderFilter) -> Result<OrdersSlice, StoreError> {
         self.read(|tx| {
             let filter = filter.clone();
             Box::pin(async move { pages::page(tx, &filter).await })
@@ -200,10 +201,7 @@ impl PgStore {
         .await
     }
 
-    pub(super) async fn count_orders(
-        &self,
-        filter: OrderFilter,
-    ) -> Result<(u64, bool), StoreError> {
+    async fn count_orders(&self, filter: OrderFilter) -> Result<(u64, bool), StoreError> {
         self.read(|tx| {
             let filter = filter.clone();
             Box::pin(async move { pages::count(tx, &filter).await })
@@ -212,7 +210,7 @@ impl PgStore {
     }
 
     /// Paid orders whose status last changed at or after `since`: (amount, currency, when).
-    pub(super) async fn paid_since(
+    async fn paid_since(
         &self,
         since: Timestamp,
     ) -> Result<Vec<(Amount, Currency, Timestamp)>, StoreError> {
@@ -240,11 +238,7 @@ impl PgStore {
     }
 
     /// Finds orders by any reference: exact, then prefixes, then the last characters.
-    pub(super) async fn lookup(
-        &self,
-        query: &str,
-        limit: u32,
-    ) -> Result<Vec<OrderSummary>, StoreError> {
+    async fn lookup(&self, query: &str, limit: u32) -> Result<Vec<OrderSummary>, StoreError> {
         let q = query.trim().to_owned();
         self.read(|tx| {
             let q = q.clone();
@@ -255,7 +249,7 @@ impl PgStore {
 
     /// As `lookup`, with what matched, prefixes from `MIN_PARTIAL` characters. A newer
     /// search makes this one answer `Superseded` (its answer is not wanted any more).
-    pub(super) async fn search(&self, query: &str, limit: u32) -> Result<Vec<Found>, StoreError> {
+    async fn search(&self, query: &str, limit: u32) -> Result<Vec<Found>, StoreError> {
         let searches = &self.shared.searches;
         let mine = searches.fetch_add(1, Ordering::SeqCst) + 1;
         let q = query.trim().to_owned();
@@ -272,7 +266,7 @@ impl PgStore {
     }
 
     /// Orders named exactly by a job reference, payment reference or order number.
-    pub(super) async fn exact_matches(
+    async fn exact_matches(
         &self,
         query: &str,
         limit: u32,
@@ -292,7 +286,7 @@ impl PgStore {
     }
 
     /// Jobs whose status may still change, least recently confirmed first.
-    pub(super) async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
+    async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
         self.read(|tx| {
             Box::pin(async move {
                 let rows = tx.query(&unfinished_sql(), &[]).await?;
@@ -305,7 +299,7 @@ impl PgStore {
     /// Marks an order as shipped if the shipping rule allows it, audited with who asked.
     /// The order's row is locked first: of two processes shipping it at once, the second
     /// reads it shipped and is refused (`AlreadyShipped`).
-    pub(super) async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
+    async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
         self.write(|tx| {
             let req = req.clone();
             Box::pin(async move {
@@ -343,11 +337,7 @@ impl PgStore {
     }
 
     /// Undoes `ship`, audited with who asked.
-    pub(super) async fn unship(
-        &self,
-        job: &JobRef,
-        by: Option<String>,
-    ) -> Result<OrderDetail, StoreError> {
+    async fn unship(&self, job: &JobRef, by: Option<String>) -> Result<OrderDetail, StoreError> {
         self.write(|tx| {
             let (job, by) = (job.clone(), by.clone());
             Box::pin(async move {
@@ -381,7 +371,7 @@ impl PgStore {
     }
 
     /// What was asked for a job created here; `None` for jobs we only heard about.
-    pub(super) async fn expectation(&self, job: &JobRef) -> Result<Option<Expected>, StoreError> {
+    async fn expectation(&self, job: &JobRef) -> Result<Option<Expected>, StoreError> {
         self.read(|tx| {
             let job = job.clone();
             Box::pin(async move {
