@@ -21,6 +21,8 @@ function detail(ship: ShipCheck, over: Partial<OrderDetail> = {}): OrderDetail {
     mismatch: null,
     firstSeenAt: '2026-11-24T10:00:00.000000Z',
     updatedAt: '2026-11-24T10:05:00.000000Z',
+    cancellable: false,
+    final: true,
     ship,
     shippingNote: null,
     paymentLink: null,
@@ -35,7 +37,7 @@ function detail(ship: ShipCheck, over: Partial<OrderDetail> = {}): OrderDetail {
 }
 
 function html(d: OrderDetail): string {
-  return render(ShipPanel, { props: { detail: d, onchange: () => {} } }).body;
+  return render(ShipPanel, { props: { detail: d } }).body;
 }
 
 /** The element with this data-testid, as rendered. */

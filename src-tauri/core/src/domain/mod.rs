@@ -12,9 +12,9 @@ mod timestamp;
 
 pub use delivery::{DeliveryPolicy, DeliveryState, Failing, FailureClass, NextStep, StuckDelivery};
 pub use freshness::{judge, Seen, Verdict};
-pub use money::{Amount, Currency, MoneyError};
+pub use money::{Amount, Currency, MoneyError, DEFAULT_MINOR_DIGITS, KNOWN_CURRENCIES};
 pub use order::{
-    may_ship, Attempt, AuditView, ChangeSource, DeliveryView, OrderDetail, OrderSummary,
+    may_ship, Attempt, AuditView, ChangeSource, DeliveryView, OrderDetail, OrderFlags, OrderSummary,
     ShipRefusal, StatusEventView,
 };
 pub use refs::{JobRef, PaymentRef, RefError, MAX_REF_LEN};
