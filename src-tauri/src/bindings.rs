@@ -24,7 +24,7 @@ use crate::listener::{SECRET_MAX_LEN, SECRET_MIN_LEN};
 use crate::pipeline::{CoreEvent, ReconcileReport};
 use crate::settings::{Environment, Settings, TunnelSettings, MAX_RETENTION_DAYS};
 use crate::store::{MatchHow, OrderSort, RefKind};
-use crate::tunnel::{ProviderKind, UrlChange};
+use crate::tunnel::{ProviderKind, UrlChange, BORE_CONTROL_PORT};
 use crate::views::{HourBucket, OrdersPage, OrdersQuery, SearchHit, Takings, Today};
 
 /// Names of the window events; one place maps core events onto them.
@@ -77,6 +77,7 @@ fn rules() -> String {
         format!("export const MAX_RETENTION_DAYS = {MAX_RETENTION_DAYS};"),
         format!("export const SECRET_MIN_LEN = {SECRET_MIN_LEN};"),
         format!("export const SECRET_MAX_LEN = {SECRET_MAX_LEN};"),
+        format!("export const BORE_CONTROL_PORT = {BORE_CONTROL_PORT};"),
     ]
     .join("\n")
         + "\n"

@@ -342,3 +342,4 @@ export const FINAL_STATUSES: readonly string[] = ["Paid","Verified","Cancelled",
 export const MAX_RETENTION_DAYS = 3650;
 export const SECRET_MIN_LEN = 16;
 export const SECRET_MAX_LEN = 128;
+export const BORE_CONTROL_PORT = 7835;

@@ -17,6 +17,8 @@ function order(ref: string, status: string): OrderSummary {
     mismatch: null,
     firstSeenAt: '2026-11-24T10:00:00.000000Z',
     updatedAt: '2026-11-24T10:00:00.000000Z',
+    cancellable: false,
+    final: status !== 'Pending',
   };
 }
 
