@@ -6,6 +6,7 @@
 import type { Backend, Unlisten } from './backend';
 import type { Health, IpcError, OrderDetail, OrdersPage, SettingsView, ShipCheck, Today } from './bindings';
 import { summaryOf } from './detail';
+import { exampleDetail } from './example';
 
 const MIN = 60_000;
 const LOCAL_WEBHOOK = 'http://127.0.0.1:8787/webhooks/cashflows';
@@ -14,7 +15,6 @@ function iso(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '000Z');
 }
 
-const SHIPS: ShipCheck = { allowed: true, reason: null, code: null };
 const UNPAID = (status: string): ShipCheck => ({ allowed: false, reason: `Order is ${status}: only paid orders can be shipped.`, code: 'not_paid' });
 
 /** One recorded order, `minutesAgo` before the page opened. */
@@ -22,35 +22,21 @@ function recorded(now: number, n: number, minutesAgo: number, over: Partial<Orde
   const at = iso(now - minutesAgo * MIN);
   const ref = `2611240000000${String(n).padStart(5, '0')}`;
   const status = over.status ?? 'Paid';
-  return {
-    paymentJobReference: ref,
-    orderNumber: `SO-${10400 + n}`,
-    email: 'amelia@example.co.uk',
-    status,
-    amount: '24.50',
-    currency: 'GBP',
-    attempts: 1,
-    shipped: false,
-    shippedAt: null,
-    createdHere: false,
-    mismatch: null,
-    firstSeenAt: at,
-    updatedAt: at,
-    cancellable: false,
-    final: true,
-    ship: SHIPS,
-    shippingNote: null,
-    paymentLink: null,
-    lastConfirmedAt: at,
-    payments: [
-      { paymentReference: `2611249900000${String(n).padStart(5, '0')}`, attempt: 1, status, amount: over.amount ?? '24.50', failureCode: null, failureReason: null, createdAt: at, updatedAt: at },
-    ],
-    deliveries: [{ id: n, receivedAt: at, paymentReference: null, responseStatus: 200, state: 'confirmed', outcome: `confirmed: ${status}` }],
-    statusEvents: [{ paymentReference: null, from: 'Pending', to: status, source: 'notification', at }],
-    audit: [],
-    rawLastAnswer: { reference: ref, status },
-    ...over,
-  };
+  return exampleDetail(
+    {
+      paymentJobReference: ref,
+      orderNumber: `SO-${10400 + n}`,
+      lastConfirmedAt: at,
+      payments: [
+        { paymentReference: `2611249900000${String(n).padStart(5, '0')}`, attempt: 1, status, amount: over.amount ?? '24.50', failureCode: null, failureReason: null, createdAt: at, updatedAt: at },
+      ],
+      deliveries: [{ id: n, receivedAt: at, paymentReference: null, responseStatus: 200, state: 'confirmed', outcome: `confirmed: ${status}` }],
+      statusEvents: [{ paymentReference: null, from: 'Pending', to: status, source: 'notification', at }],
+      rawLastAnswer: { reference: ref, status },
+      ...over,
+    },
+    at,
+  );
 }
 
 function recordedOrders(now: number): OrderDetail[] {

@@ -5,36 +5,20 @@ import { describe, expect, it } from 'vitest';
 import { setBackend, type Backend } from './api';
 import { EVENT_ORDERS_CHANGED, EVENT_ORDERS_MISSED, type CoreEvent, type OrderDetail, type OrderSummary } from './bindings';
 import { summaryOf } from './detail';
+import { exampleDetail } from './example';
 import { orderStore } from './orders.svelte';
 
+/** A payment link made here, not paid yet. */
 function detail(ref: string, over: Partial<OrderDetail> = {}): OrderDetail {
-  return {
+  return exampleDetail({
     paymentJobReference: ref,
-    orderNumber: '1001',
-    email: 'a@example.com',
     status: 'Pending',
-    amount: '12.50',
-    currency: 'GBP',
-    attempts: 1,
-    shipped: false,
-    shippedAt: null,
     createdHere: true,
-    mismatch: null,
-    firstSeenAt: '2026-11-24T10:00:00.000000Z',
-    updatedAt: '2026-11-24T10:00:00.000000Z',
     cancellable: true,
     final: false,
     ship: { allowed: false, reason: 'Order is Pending: only paid orders can be shipped.', code: 'not_paid' },
-    shippingNote: null,
-    paymentLink: null,
-    lastConfirmedAt: null,
-    payments: [],
-    deliveries: [],
-    statusEvents: [],
-    audit: [],
-    rawLastAnswer: null,
     ...over,
-  };
+  });
 }
 
 /** A backend whose `get_order` answers from `orders`, and whose events the test sends. */
