@@ -17,9 +17,7 @@ use crate::ipc::{
     ConnectionTest, DatabaseTest, DatabaseTestStage, Health, IpcError, ServeSeen, SettingsInput,
     SettingsView,
 };
-use crate::links::{
-    NewPaymentLink, ReturnUrls, EMAIL_MAX_LEN, NOTE_MAX_LEN, ORDER_NUMBER_MAX_LEN,
-};
+use crate::links::{NewPaymentLink, ReturnUrls, EMAIL_MAX_LEN, NOTE_MAX_LEN, ORDER_NUMBER_MAX_LEN};
 use crate::listener::{SECRET_MAX_LEN, SECRET_MIN_LEN};
 use crate::pipeline::{CoreEvent, ReconcileReport};
 use crate::settings::{Environment, Settings, TunnelSettings, MAX_RETENTION_DAYS};

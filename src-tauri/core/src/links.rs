@@ -54,9 +54,9 @@ pub fn validate_order_number(n: &str) -> Result<(), AppError> {
     if ok {
         Ok(())
     } else {
-        Err(AppError::Invalid(
-            format!("the order number must be 1 to {ORDER_NUMBER_MAX_LEN} letters, digits, '-', '_' or '.'"),
-        ))
+        Err(AppError::Invalid(format!(
+            "the order number must be 1 to {ORDER_NUMBER_MAX_LEN} letters, digits, '-', '_' or '.'"
+        )))
     }
 }
 

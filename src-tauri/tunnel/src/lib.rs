@@ -34,14 +34,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use self::bore::BoreProvider;
-/// The port every bore relay listens on for control (bore's, not ours to change).
-pub use bore_cli::shared::CONTROL_PORT as BORE_CONTROL_PORT;
 pub use self::ngrok::{NgrokFailure, NgrokProvider};
 pub use self::probe::{probe, ProbeError};
 pub use self::state::{TunnelEvent, TunnelState, UrlChange};
 pub use self::supervisor::{
     Backoff, SupervisorConfig, SupervisorHooks, TunnelHandle, TunnelSupervisor,
 };
+/// The port every bore relay listens on for control (bore's, not ours to change).
+pub use bore_cli::shared::CONTROL_PORT as BORE_CONTROL_PORT;
 pub use tillwatch_core::listener::{ProbeBook, PROBE_HEADER};
 
 /// A boxed, sendable future: lets the provider traits stay object safe without a macro.

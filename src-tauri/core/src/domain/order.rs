@@ -45,7 +45,6 @@ pub struct OrderFlags {
     pub cancellable: bool,
     /// The status can no longer change without the owner acting (`PaymentStatus::is_final`).
     #[serde(rename = "final")]
-    #[cfg_attr(feature = "ts", ts(rename = "final"))]
     pub is_final: bool,
 }
 
@@ -377,8 +376,12 @@ mod tests {
     #[test]
     fn a_summary_serializes_its_fields_and_flags_in_camel_case() {
         let json = serde_json::to_value(order(PaymentStatus::Pending, false, None)).unwrap();
-        let keys: std::collections::BTreeSet<&str> =
-            json.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: std::collections::BTreeSet<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(
             keys,
             std::collections::BTreeSet::from([
