@@ -12,8 +12,9 @@ echo "== ui: type check, unit tests, build"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== no module import cycle inside any crate"
+echo "== no module import cycle inside any crate, nor among the UI's modules"
 python3 scripts/module-cycles.py src-tauri/src src-tauri/*/src
+python3 scripts/ui-cycles.py ui/src
 echo "== the headless crates depend on no window toolkit"
 scripts/headless-deps.sh
 echo "== cargo clippy -D warnings (the headless crates alone, then the program with and without the window)"
