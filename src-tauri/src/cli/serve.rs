@@ -171,9 +171,15 @@ fn start_tunnel(
 ) -> anyhow::Result<TunnelHandle> {
     let choice = args.choice()?;
     let probe_every = Duration::from_secs(args.probe_every.max(1));
-    let Some(supervisor) =
-        boot::tunnel_supervisor(&choice, app, local, webhook_path, database, Some(probe_every))
-            .map_err(|e| anyhow::anyhow!("{e}"))?
+    let Some(supervisor) = boot::tunnel_supervisor(
+        &choice,
+        app,
+        local,
+        webhook_path,
+        database,
+        Some(probe_every),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?
     else {
         eprintln!("tunnel     none: only this computer can reach the listener (see --tunnel)");
         return Ok(TunnelHandle::local_only(format!(

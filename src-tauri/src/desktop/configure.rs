@@ -75,7 +75,10 @@ pub async fn save(data_dir: &Path, input: SettingsInput) -> Result<Settings, Ipc
 /// "Test connection" of a shared database, as typed in Settings (saved or not): each
 /// stage in turn. The password is, first found: `password` (typed, not yet saved), the
 /// URL's, the environment's, the keyring's.
-pub async fn test_database(url: String, password: Option<String>) -> Result<DatabaseTest, IpcError> {
+pub async fn test_database(
+    url: String,
+    password: Option<String>,
+) -> Result<DatabaseTest, IpcError> {
     use tillwatch_store_postgres::{check_connection, take_password, DatabaseConfig, Password};
     if url.trim().is_empty() {
         return Err(invalid(

@@ -113,8 +113,8 @@ pub fn store(configuration_id: Option<&str>, api_key: Option<&str>) -> Result<()
 /// The tunnel's secrets: environment first (servers, tests), then the keyring.
 pub fn tunnel_secrets() -> (Option<String>, Option<String>) {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let ngrok = env(crate::boot::ENV_NGROK_AUTHTOKEN)
-        .or_else(|| read(NGROK_AUTHTOKEN).ok().flatten());
+    let ngrok =
+        env(crate::boot::ENV_NGROK_AUTHTOKEN).or_else(|| read(NGROK_AUTHTOKEN).ok().flatten());
     let bore = env(crate::boot::ENV_BORE_SECRET).or_else(|| read(BORE_SECRET).ok().flatten());
     (ngrok, bore)
 }

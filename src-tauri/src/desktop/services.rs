@@ -17,8 +17,8 @@ use crate::config::{self, Mode};
 use crate::gateway::{GatewayClient, GatewayEnvironment};
 use crate::settings::Settings;
 use crate::tunnel::TunnelHandle;
-use crate::{listener, sim};
 use crate::App;
+use crate::{listener, sim};
 
 /// What the health bar shows that only the running services know.
 #[derive(Debug, Default, Clone)]
@@ -87,7 +87,10 @@ fn demo_every() -> Duration {
         .unwrap_or(Duration::from_secs(8))
 }
 
-pub(super) async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Result<Running, String> {
+pub(super) async fn start_services(
+    data_dir: &std::path::Path,
+    settings: Settings,
+) -> Result<Running, String> {
     let (creds, source, keyring_problem) = secrets::load_off_runtime().await;
     if let Some(p) = &keyring_problem {
         tracing::warn!("{p}");
@@ -302,7 +305,6 @@ fn start_tunnel(
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     /// A window opened on a file that `tillwatch serve` already serves takes no
     /// notifications (no listener, no worker) and says who holds it; once that process

@@ -2,8 +2,8 @@
 //! the saved settings, restarted when they change), the health bar they feed, and the
 //! few operations that need more than the core API. A command is an adapter over these.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::sync::{watch, RwLock, RwLockReadGuard};
 
@@ -92,7 +92,6 @@ impl DesktopState {
         self.first_start.send_replace(true);
     }
 
-
     /// The core API and the gateway client of the running services.
     async fn app_and_gateway(&self) -> Result<(App, GatewayClient), AppError> {
         let guard = self.running().await;
@@ -141,9 +140,11 @@ impl DesktopState {
                 })
             }
         };
-        Ok(crate::app::test_connection(&running, creds.configuration_id, creds.api_key)
-            .await?
-            .into())
+        Ok(
+            crate::app::test_connection(&running, creds.configuration_id, creds.api_key)
+                .await?
+                .into(),
+        )
     }
 
     /// Creates the job at the gateway, telling it to notify the webhook URL in use now.

@@ -135,7 +135,6 @@ impl DatabaseConfig {
         }
         Ok(config)
     }
-
 }
 
 /// Takes any password out of a database URL (the user part's and a `password=`
@@ -247,10 +246,6 @@ fn decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn no_env(_: &str) -> Option<String> {
-        None
-    }
 
     #[test]
     fn a_full_url_is_parsed() {

@@ -13,11 +13,13 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use ask::{confirm, Outcome};
 use super::{CoreEvent, EventBus, GatewaySlots};
-use crate::domain::{DeliveryPolicy, DeliveryState, Failing, JobRef, NextStep, PaymentRef};
-use crate::gateway::GatewayClient;
+use crate::domain::{
+    DeliveryPolicy, DeliveryState, Failing, FailureClass, JobRef, NextStep, PaymentRef,
+};
+use crate::gateway::{GatewayClient, GatewayError};
 use crate::store::{Claim, Held, Store, StoreError, WorkerId};
+use ask::{confirm, Outcome};
 
 #[derive(Clone)]
 pub struct ConfirmWorkerConfig {
