@@ -308,4 +308,35 @@ mod tests {
             Cli::try_parse_from(["tillwatch", "serve", "--delivery-retention-days", "0"]).is_err()
         );
     }
+
+    fn serve_tunnel_args(args: &[&str]) -> TunnelArgs {
+        let cli = Cli::try_parse_from([&["tillwatch", "serve"], args].concat()).unwrap();
+        match cli.command {
+            Some(Command::Serve { tunnel, .. }) => tunnel,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tunnel_missing_its_setting_is_refused_in_the_flags_words() {
+        let missing = |args: &[&str]| {
+            serve_tunnel_args(args)
+                .choice()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(missing(&["--tunnel", "static"]).contains("--public-url"));
+        assert!(missing(&["--tunnel", "bore"]).contains("--bore-relay"));
+        let public =
+            serve_tunnel_args(&["--tunnel", "static", "--public-url", "https://shop.example"]);
+        match public.choice().unwrap() {
+            TunnelChoice::Static { public_url } => assert_eq!(public_url, "https://shop.example"),
+            _ => panic!("not static"),
+        }
+        assert!(matches!(
+            serve_tunnel_args(&[]).choice().unwrap(),
+            TunnelChoice::None
+        ));
+    }
 }
