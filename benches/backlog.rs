@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tillwatch_core::domain::{JobRef, PaymentRef, Timestamp};
 use tillwatch_core::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
 use tillwatch_core::pipeline::{ConfirmWorker, ConfirmWorkerConfig, EventBus};
+use tillwatch_core::store::Inbox;
 use tillwatch_core::store::NewDelivery;
 use tillwatch_sim::{self as sim, Endpoint, Fault, FaultTarget, Script, SimConfig};
 use tillwatch_store_sqlite::SqliteStore;

@@ -20,6 +20,7 @@ use tillwatch_core::domain::{
     Timestamp,
 };
 use tillwatch_core::store::OrderSort;
+use tillwatch_core::store::{Confirmations, Orders};
 use tillwatch_core::views::OrdersQuery;
 use tillwatch_store_sqlite::SqliteStore;
 

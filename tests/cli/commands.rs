@@ -445,7 +445,7 @@ async fn ship_refuses_a_mismatched_order_unless_overridden_with_a_reason() {
     );
     {
         use tillwatch::domain::{Currency, JobRef, PaymentRef};
-        use tillwatch::store::Store;
+        use tillwatch::store::Links;
         let store = tillwatch::Backend::open_file(env.db_path()).expect("the serve database");
         store
             .record_created_job(tillwatch::store::CreatedJobRecord {

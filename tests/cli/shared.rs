@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tillwatch::domain::{DeliveryState, JobRef};
 use tillwatch::sim::{Endpoint, Fault, FaultTarget, JobSnapshot, Script, SimConfig, SimHandle};
-use tillwatch::store::Store;
+use tillwatch::store::{Inbox, Orders};
 use tillwatch::Backend;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;

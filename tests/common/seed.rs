@@ -7,7 +7,7 @@ use tillwatch::domain::{
     ChangeSource, Currency, DeliveryState, JobRef, JobSnapshot, PaymentRef, PaymentSnapshot,
     PaymentStatus, Timestamp,
 };
-use tillwatch::store::{Claim, Held, NewDelivery, Store, WorkerId};
+use tillwatch::store::{Claim, Confirmations, Held, Inbox, NewDelivery, WorkerId};
 use tillwatch::Backend;
 
 pub async fn dead_delivery(db: &Path, job: &str, payment: &str, outcome: &str) {

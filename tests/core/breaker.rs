@@ -9,7 +9,7 @@ use std::time::Duration;
 use tillwatch_core::domain::{ChangeSource, DeliveryState, JobRef, PaymentStatus};
 use tillwatch_core::gateway::{BreakerState, ProbeSchedule};
 use tillwatch_core::pipeline::{keep_probing, CredentialCheck};
-use tillwatch_core::store::Store;
+use tillwatch_core::store::{Confirmations, Inbox};
 use tillwatch_sim::{Endpoint, Fault, FaultTarget, Script, SimConfig};
 
 use crate::harness::{

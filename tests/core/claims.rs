@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tillwatch_core::domain::{DeliveryState, JobRef, PaymentRef, Timestamp};
 use tillwatch_core::store::{Claim, Held, NewDelivery, Store, WorkerId};
+use tillwatch_core::store::{Inbox, Process};
 
 use crate::backend::raw_sql;
 use crate::harness::{test_store, TestDir};

@@ -3,6 +3,7 @@
 //! them), and never starved (a reconcile pass leaves live confirmations the gateway).
 
 use std::time::{Duration, Instant};
+use tillwatch_core::store::Confirmations;
 use tillwatch_core::store::Store;
 
 use tillwatch_core::domain::{

@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 use tillwatch_core::domain::{ChangeSource, JobRef, PaymentStatus, Timestamp};
-use tillwatch_core::store::Store;
+use tillwatch_core::store::{Confirmations, Orders};
 use tillwatch_store_sqlite::SqliteStore;
 
 use crate::harness::{test_store, TestDir, TestStore};

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
-use tillwatch_core::store::Store;
+use tillwatch_core::store::{Inbox, Orders};
 
 use tillwatch_core::app::{ServeOptions, ShopPolicy, Tillwatch};
 use tillwatch_core::domain::{JobRef, OrderDetail};

@@ -9,6 +9,7 @@ use tillwatch_core::domain::{
     PaymentStatus, Timestamp,
 };
 use tillwatch_core::store::Store;
+use tillwatch_core::store::{Confirmations, Orders};
 use tillwatch_core::store::{MatchHow, OrderFilter, OrderSort, PageAt, RefKind, ShipRequest};
 use tillwatch_store_sqlite::SqliteStore;
 

@@ -1,5 +1,5 @@
 use std::time::Duration;
-use tillwatch_core::store::Store;
+use tillwatch_core::store::Links;
 
 use tillwatch_core::app::{AppError, ServeOptions};
 use tillwatch_core::domain::{Amount, ChangeSource, JobRef, PaymentRef, PaymentStatus};

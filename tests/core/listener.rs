@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tillwatch_core::store::Inbox;
 use tillwatch_core::store::Store;
 
 use axum::body::Body;

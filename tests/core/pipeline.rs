@@ -1,5 +1,5 @@
 use std::time::Duration;
-use tillwatch_core::store::Store;
+use tillwatch_core::store::Inbox;
 
 use tillwatch_core::domain::{ChangeSource, DeliveryState, JobRef, PaymentStatus};
 use tillwatch_core::pipeline::CoreEvent;

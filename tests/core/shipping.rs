@@ -3,8 +3,8 @@
 
 use tillwatch_core::app::AppError;
 use tillwatch_core::domain::{JobRef, OrderDetail, PaymentRef, PaymentStatus, ShipRefusal};
-use tillwatch_core::store::Store;
 use tillwatch_core::store::{CreatedJobRecord, ShipRequest, StoreError};
+use tillwatch_core::store::{Links, Orders};
 use tillwatch_sim::{JobSnapshot, Script};
 
 use crate::harness::Rig;

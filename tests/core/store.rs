@@ -3,7 +3,7 @@ use tillwatch_core::domain::{
     ChangeSource, Currency, JobRef, JobSnapshot, PaymentRef, PaymentSnapshot, PaymentStatus,
     ShipRefusal, Timestamp,
 };
-use tillwatch_core::store::Store;
+use tillwatch_core::store::{Confirmations, Inbox, Orders, Retention};
 use tillwatch_core::store::{NewDelivery, ShipRequest, StoreError};
 use tillwatch_store_sqlite::SqliteStore;
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use driver::{free_port, Desktop, Launch, Window, WAIT};
 use test_dir::TestDir;
 use tillwatch::sim::{self, CreateJob, Script, SimConfig, SimHandle};
-use tillwatch::store::Store;
+use tillwatch::store::{Confirmations, Inbox, Links};
 
 /// The app pointed at a simulator the test controls.
 struct SimApp {

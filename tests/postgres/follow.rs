@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use tillwatch_core::app::{ShopPolicy, Tillwatch};
 use tillwatch_core::domain::{ChangeSource, PaymentStatus};
 use tillwatch_core::pipeline::CoreEvent;
-use tillwatch_core::store::{RemoteChange, Store};
+use tillwatch_core::store::RemoteChange;
+use tillwatch_core::store::{Confirmations, Process};
 use tillwatch_store_postgres::{PgPool, PgStore, LISTENER_SUFFIX, MAX_CONNECTIONS};
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -77,7 +78,7 @@ async fn a_listener_cut_off_reads_back_what_it_missed_once_in_order() {
         .await
         .unwrap();
     let outside = outside.get().await.unwrap();
-    let mut heard = follower.remote_changes().receiver;
+    let mut heard = follower.remote_changes().unwrap().receiver;
     settle_listeners().await;
 
     confirm(&serve, "1", "Pending", 0).await;
@@ -190,7 +191,7 @@ async fn a_window_that_fell_behind_reads_back_what_it_missed_once_in_order() {
         }
     });
     // A receiver of the store's own, to know when the LISTEN task has told the burst.
-    let mut witness = window_store.remote_changes().receiver;
+    let mut witness = window_store.remote_changes().unwrap().receiver;
     settle_listeners().await;
 
     confirm(&serve, "1", "Pending", 0).await;

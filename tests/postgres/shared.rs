@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use tillwatch_core::domain::{ChangeSource, PaymentStatus};
-use tillwatch_core::store::{Held, Store};
+use tillwatch_core::store::Held;
+use tillwatch_core::store::{Confirmations, Inbox};
 use tillwatch_store_postgres::{
     check_connection, migrations, ConnectionCheck, DatabaseConfig, PgStore, Role, Stage,
     PASSWORD_ENV,

@@ -11,9 +11,10 @@ use tillwatch_core::domain::{
     PaymentSnapshot, PaymentStatus, ShipRefusal, Timestamp,
 };
 use tillwatch_core::store::{
-    Claim, Held, NewDelivery, OrderFilter, OrderSort, PageAt, RemoteChange, ShipRequest, Store,
+    Claim, Held, NewDelivery, OrderFilter, OrderSort, PageAt, RemoteChange, ShipRequest,
     StoreError, Unavailable, WorkerId,
 };
+use tillwatch_core::store::{Confirmations, Inbox, Links, Orders, Process};
 use tillwatch_store_postgres::{PgStore, LISTENER_SUFFIX};
 
 use crate::postgres::TestPostgres;
@@ -680,8 +681,8 @@ async fn changes_by_another_process_are_heard_and_ones_own_are_not() {
     let pg = TestPostgres::start();
     let a = store(&pg).await;
     let b = store(&pg).await;
-    let mut heard_by_a = a.remote_changes().receiver;
-    let mut heard_by_b = b.remote_changes().receiver;
+    let mut heard_by_a = a.remote_changes().unwrap().receiver;
+    let mut heard_by_b = b.remote_changes().unwrap().receiver;
     settle_listeners().await;
 
     b.apply_snapshot(
@@ -784,7 +785,7 @@ async fn a_restarted_server_is_used_again_and_listened_to_without_help() {
     let mut pg = TestPostgres::start();
     let a = store(&pg).await;
     let b = store(&pg).await;
-    let mut heard_by_a = a.remote_changes().receiver;
+    let mut heard_by_a = a.remote_changes().unwrap().receiver;
     settle_listeners().await;
     a.record_delivery(delivery("1", "19")).await.unwrap();
 

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use tillwatch_core::domain::{ChangeSource, DeliveryState, PaymentStatus, Timestamp};
+use tillwatch_core::store::{Inbox, Orders};
 use tillwatch_sim::Script;
 use tillwatch_tunnel::{BoreProvider, TunnelErrorKind, TunnelEvent, TunnelState};
 

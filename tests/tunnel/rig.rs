@@ -11,6 +11,7 @@ use tillwatch_core::gateway::{
     ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment, RetryPolicy,
 };
 use tillwatch_core::pipeline::CoreEvent;
+use tillwatch_core::store::Orders;
 use tillwatch_sim::{self as sim, CreateJob, SimConfig, SimHandle};
 use tillwatch_store_sqlite::SqliteStore;
 use tillwatch_tunnel::{

@@ -37,23 +37,31 @@ pub struct ReturnUrls {
 /// settings hold the owner's own ceiling).
 pub const DEFAULT_MAX_LINK_AMOUNT: &str = "100000";
 
+/// The longest order number (it goes into a URL path at the gateway).
+pub const ORDER_NUMBER_MAX_LEN: usize = 50;
+/// The longest e-mail address (RFC 5321's path limit).
+pub const EMAIL_MAX_LEN: usize = 254;
+/// The longest note on a payment link, in characters, as the window's form allows it. The
+/// core keeps the note it is given (`link create --note` is not limited).
+pub const NOTE_MAX_LEN: usize = 500;
+
 /// Order numbers go into a URL path at the gateway: keep them plain.
 pub fn validate_order_number(n: &str) -> Result<(), AppError> {
     let ok = !n.is_empty()
-        && n.len() <= 50
+        && n.len() <= ORDER_NUMBER_MAX_LEN
         && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
         Ok(())
     } else {
-        Err(AppError::Invalid(
-            "the order number must be 1 to 50 letters, digits, '-', '_' or '.'".into(),
-        ))
+        Err(AppError::Invalid(format!(
+            "the order number must be 1 to {ORDER_NUMBER_MAX_LEN} letters, digits, '-', '_' or '.'"
+        )))
     }
 }
 
 fn validate_email(e: &str) -> Result<(), AppError> {
-    let ok = e.len() <= 254
+    let ok = e.len() <= EMAIL_MAX_LEN
         && !e.contains(char::is_whitespace)
         && e.split_once('@').is_some_and(|(user, host)| {
             !user.is_empty() && host.contains('.') && !host.starts_with('.') && !host.ends_with('.')

@@ -16,7 +16,7 @@ use crate::gateway::GatewayClient;
 use crate::ipc::{ConnectionTest, Health};
 use crate::links::NewPaymentLink;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::Inbox;
 use crate::tunnel::UrlChange;
 use crate::{App, Backend};
 

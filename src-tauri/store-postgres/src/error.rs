@@ -116,7 +116,7 @@ impl From<tokio_postgres::Error> for PgError {
 
 /// The error and its causes, for the log: tokio-postgres's own `Display` is only the kind
 /// ("db error"), the server's message is in the source.
-fn describe(e: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -6,15 +6,15 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::refs::{self, JobNames};
 use super::{inbox, summaries, DbError, SqliteStore};
 use tillwatch_core::domain::{
-    judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Seen, Timestamp,
-    Verdict,
+    Amount, ChangeSource, Currency, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Timestamp,
 };
-use tillwatch_core::store::{Applied, Held, StatusChange, StoreError};
+use tillwatch_core::store::Confirmations;
+use tillwatch_core::store::{Applied, ApplyPlan, Held, HeldJob, StatusChange, StoreError};
 
-impl SqliteStore {
+impl Confirmations for SqliteStore {
     /// Applies a gateway answer. Never lets an older answer overwrite a newer one, and
     /// appends a status event only where a status actually changed.
-    pub async fn apply_snapshot(
+    async fn apply_snapshot(
         &self,
         snapshot: JobSnapshot,
         source: ChangeSource,
@@ -24,14 +24,7 @@ impl SqliteStore {
         self.write(move |conn| {
             let applied = apply(conn, &snapshot, source, mismatch.as_deref())?;
             if let Some(s) = settles {
-                let outcome = if applied.stale {
-                    format!(
-                        "confirmed: {} (an older answer was ignored)",
-                        applied.order.status
-                    )
-                } else {
-                    format!("confirmed: {}", applied.order.status)
-                };
+                let outcome = applied.confirmed_outcome();
                 inbox::settle(conn, &s, DeliveryState::Confirmed, &outcome, 0)?;
             }
             Ok(applied)
@@ -57,47 +50,20 @@ fn apply(
     let held = stored
         .as_ref()
         .map(|(status, at)| -> Result<_, DbError> {
-            Ok((
-                PaymentStatus::from(status.as_str()),
-                super::parse_col(at.clone(), Timestamp::parse)?,
-            ))
+            Ok(HeldJob {
+                status: PaymentStatus::from(status.as_str()),
+                at: super::parse_col(at.clone(), Timestamp::parse)?,
+            })
         })
         .transpose()?;
-    let held_seen = held.as_ref().map(|(status, at)| Seen { status, at: *at });
-    let incoming = Seen {
-        status: &snap.status,
-        at: snap.gateway_updated_at,
-    };
-    if judge(held_seen, incoming) == Verdict::Ignore {
+    let Some(mut plan) = ApplyPlan::start(held.as_ref(), snap) else {
         super::exec(
             conn,
             "UPDATE payment_jobs SET last_confirmed_at = ?2 WHERE job_ref = ?1",
             params![job, now],
         )?;
-        let order = summaries::summary(conn, &snap.job_ref)?;
-        return Ok(Applied {
-            stale: true,
-            changes: Vec::new(),
-            order,
-        });
-    }
-    // Only a newer answer by the gateway's clock may move a payment back or sideways.
-    let clock_newer = matches!(
-        (held.as_ref().and_then(|h| h.1), snap.gateway_updated_at),
-        (Some(h), Some(i)) if i > h
-    );
-
-    let mut changes = Vec::new();
-    let previous = stored
-        .as_ref()
-        .map(|(s, _)| PaymentStatus::from(s.as_str()));
-    if previous.as_ref() != Some(&snap.status) {
-        changes.push(StatusChange {
-            payment_ref: None,
-            from: previous,
-            to: snap.status.clone(),
-        });
-    }
+        return Ok(Applied::stale(summaries::summary(conn, &snap.job_ref)?));
+    };
 
     // What the row names and holds before this answer: the references index drops names
     // that change, and the minor amount follows the amount and currency the row will hold.
@@ -126,11 +92,11 @@ fn apply(
     };
     let amount = match snap.amount {
         Some(a) => Some(a),
-        None => super::parse_col(held_amount, str::parse::<tillwatch_core::domain::Amount>)?,
+        None => super::parse_col(held_amount, str::parse::<Amount>)?,
     };
     let currency = match &snap.currency {
         Some(c) => Some(c.clone()),
-        None => super::parse_col(held_currency, tillwatch_core::domain::Currency::parse)?,
+        None => super::parse_col(held_currency, Currency::parse)?,
     };
     let amount_minor = refs::amount_minor(amount, currency.as_ref());
 
@@ -185,18 +151,9 @@ fn apply(
                 |r| r.get(0),
             )
             .optional()?;
-        let before = before.map(PaymentStatus::from);
-        if !clock_newer {
-            let held = before.as_ref().map(|status| Seen { status, at: None });
-            let answer = Seen {
-                status: &p.status,
-                at: None,
-            };
-            if judge(held, answer) == Verdict::Ignore {
-                continue;
-            }
+        if !plan.payment(before.map(PaymentStatus::from), p) {
+            continue;
         }
-        let changed = before.as_ref() != Some(&p.status);
         super::exec(
             conn,
             "INSERT INTO payments (job_ref, payment_ref, attempt, status, amount, failure_code,
@@ -230,24 +187,12 @@ fn apply(
             params![job, p.payment_ref.as_str(), p.raw.to_string()],
         )?;
         refs::index_payment(conn, job, p.payment_ref.as_str())?;
-        if changed {
-            changes.push(StatusChange {
-                payment_ref: Some(p.payment_ref.clone()),
-                from: before,
-                to: p.status.clone(),
-            });
-        }
     }
 
-    for c in &changes {
+    for c in plan.changes() {
         insert_event(conn, &snap.job_ref, c, source, &now)?;
     }
-    let order = summaries::summary(conn, &snap.job_ref)?;
-    Ok(Applied {
-        stale: false,
-        changes,
-        order,
-    })
+    Ok(plan.applied(summaries::summary(conn, &snap.job_ref)?))
 }
 
 pub(super) fn insert_event(

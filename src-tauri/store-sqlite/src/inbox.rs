@@ -6,9 +6,10 @@ use super::{DbError, SqliteStore};
 use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, JobRef, PaymentRef, StuckDelivery, Timestamp,
 };
+use tillwatch_core::store::Inbox;
 use tillwatch_core::store::{
-    kept_body, unreadable_delivery, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery,
-    StoreError, MAX_KEPT_MALFORMED,
+    failure_run, kept_body, oldest_first, unreadable_delivery, Claim, Held, NewDelivery,
+    PendingDelivery, RejectedDelivery, StoreError, MAX_KEPT_MALFORMED,
 };
 
 /// Back to pending, due at once, with a fresh failure run, held by no worker.
@@ -16,9 +17,9 @@ const REOPEN: &str = "state = 'pending', outcome = NULL, settled_at = NULL, fail
      failing_since = NULL, failing_attempts = 0, retry_at = NULL, claimed_by = NULL,
      lease_until = NULL";
 
-impl SqliteStore {
+impl Inbox for SqliteStore {
     /// Commits the delivery durably; only after this may the listener answer 200.
-    pub async fn record_delivery(&self, d: NewDelivery) -> Result<i64, StoreError> {
+    async fn record_delivery(&self, d: NewDelivery) -> Result<i64, StoreError> {
         self.write(move |conn| {
             super::exec(
                 conn,
@@ -40,7 +41,7 @@ impl SqliteStore {
     }
 
     /// Keeps a refused delivery visible to the owner, dropping the oldest beyond the bound.
-    pub async fn record_rejected_delivery(&self, d: RejectedDelivery) -> Result<(), StoreError> {
+    async fn record_rejected_delivery(&self, d: RejectedDelivery) -> Result<(), StoreError> {
         self.write(move |conn| {
             super::exec(
                 conn,
@@ -71,14 +72,14 @@ impl SqliteStore {
     /// Claims acknowledged deliveries due for a confirmation attempt at `now`, oldest
     /// first: the worker's queue. The one writer makes each claim whole; after a restart a
     /// new worker takes what the old one held once its lease has run out.
-    pub async fn claim_due(
+    async fn claim_due(
         &self,
         claim: &Claim,
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let worker = claim.worker.as_str().to_owned();
-        let until = now.plus(claim.lease);
+        let until = claim.until(now);
         self.write(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "UPDATE deliveries SET claimed_by = ?3, lease_until = ?4
@@ -104,17 +105,16 @@ impl SqliteStore {
                     Err(e) => quarantine(conn, id, &e)?,
                 }
             }
-            // RETURNING gives no order: oldest first, as the worker reads them.
-            out.sort_by_key(|d| d.id);
+            oldest_first(&mut out);
             Ok(out)
         })
         .await
     }
 
     /// Extends the worker's hold on every delivery it still holds to `now + lease`.
-    pub async fn renew_claims(&self, claim: &Claim, now: Timestamp) -> Result<u64, StoreError> {
+    async fn renew_claims(&self, claim: &Claim, now: Timestamp) -> Result<u64, StoreError> {
         let worker = claim.worker.as_str().to_owned();
-        let until = now.plus(claim.lease);
+        let until = claim.until(now);
         self.write(move |conn| {
             let n = super::exec(
                 conn,
@@ -128,7 +128,7 @@ impl SqliteStore {
     }
 
     /// Lets go of every hold on the inbox; how many deliveries were held.
-    pub async fn release_claims(&self) -> Result<u64, StoreError> {
+    async fn release_claims(&self) -> Result<u64, StoreError> {
         self.write(|conn| {
             let n = super::exec(
                 conn,
@@ -142,7 +142,7 @@ impl SqliteStore {
     }
 
     /// Every delivery still waiting for its confirmation, oldest first, held or not.
-    pub async fn pending_deliveries(&self, limit: u32) -> Result<Vec<PendingDelivery>, StoreError> {
+    async fn pending_deliveries(&self, limit: u32) -> Result<Vec<PendingDelivery>, StoreError> {
         self.read(move |conn| {
             conn.prepare_cached(
                 "SELECT id, job_ref, payment_ref, failure_class, failing_since, failing_attempts
@@ -156,7 +156,7 @@ impl SqliteStore {
     }
 
     /// When the earliest delivery waiting after `now` is due, if any waits.
-    pub async fn next_retry_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+    async fn next_retry_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
         self.read(move |conn| {
             let at: Option<String> = conn
                 .prepare_cached(
@@ -171,7 +171,7 @@ impl SqliteStore {
 
     /// Records a failed confirmation on the deliveries it covered: the failure run they
     /// are in, the error in words, and when they are next due.
-    pub async fn note_confirm_failure(
+    async fn note_confirm_failure(
         &self,
         held: &Held,
         failing: Failing,
@@ -207,7 +207,7 @@ impl SqliteStore {
 
     /// Sends every delivery settled as unknown back to the worker: after the credentials
     /// change, a 404 may have meant "wrong account", not "forged". Returns how many.
-    pub async fn reopen_unknown(&self) -> Result<u64, StoreError> {
+    async fn reopen_unknown(&self) -> Result<u64, StoreError> {
         self.write(|conn| {
             let n = super::exec(
                 conn,
@@ -221,7 +221,7 @@ impl SqliteStore {
 
     /// The owner's "retry now": sends the dead or unknown deliveries of a job or payment
     /// reference (exact) back to the worker. Returns how many.
-    pub async fn retry_deliveries(&self, reference: &str) -> Result<u64, StoreError> {
+    async fn retry_deliveries(&self, reference: &str) -> Result<u64, StoreError> {
         let reference = reference.trim().to_owned();
         self.write(move |conn| {
             let n = super::exec(
@@ -238,7 +238,7 @@ impl SqliteStore {
     }
 
     /// How many deliveries are in `state` (each settled state has its own index).
-    pub async fn count_deliveries(&self, state: DeliveryState) -> Result<u64, StoreError> {
+    async fn count_deliveries(&self, state: DeliveryState) -> Result<u64, StoreError> {
         self.read(move |conn| {
             let n: i64 = conn
                 .prepare_cached("SELECT count(*) FROM deliveries WHERE state = ?1")?
@@ -250,7 +250,7 @@ impl SqliteStore {
 
     /// Deliveries in a settled state that the owner must know about (dead, unknown),
     /// newest first.
-    pub async fn deliveries_in(
+    async fn deliveries_in(
         &self,
         state: DeliveryState,
         limit: u32,
@@ -295,7 +295,7 @@ impl SqliteStore {
     }
 
     /// Settles the deliveries a worker holds without a confirmation.
-    pub async fn settle_deliveries(
+    async fn settle_deliveries(
         &self,
         held: &Held,
         state: DeliveryState,
@@ -308,7 +308,7 @@ impl SqliteStore {
     }
 
     /// How many acknowledged deliveries wait for confirmation, and the newest receipt.
-    pub async fn inbox_status(&self) -> Result<(u64, Option<Timestamp>), StoreError> {
+    async fn inbox_status(&self) -> Result<(u64, Option<Timestamp>), StoreError> {
         self.read(|conn| {
             let backlog: i64 = conn.query_row(
                 "SELECT count(*) FROM deliveries WHERE state = 'pending'",
@@ -389,11 +389,7 @@ fn to_pending(
         job_ref: JobRef::parse(&job).map_err(|e| corrupt(&format!("'{job}': {e}")))?,
         payment_ref: PaymentRef::parse(&payment)
             .map_err(|e| corrupt(&format!("'{payment}': {e}")))?,
-        failing: class.zip(since).map(|(class, since)| Failing {
-            class,
-            since,
-            attempts,
-        }),
+        failing: failure_run(class, since, attempts),
     })
 }
 

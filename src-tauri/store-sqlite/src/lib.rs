@@ -4,7 +4,6 @@
 //! one writer thread that groups concurrent writes (see `writer`), a few read-only
 //! connections (see `pool`).
 
-mod as_store;
 mod confirm;
 mod inbox;
 mod links;
@@ -27,8 +26,8 @@ pub use owner::{Holder, OwnerError, Ownership, Program};
 pub use tillwatch_core::store::MAX_KEPT_MALFORMED;
 pub use writer::{Paused as WriterPaused, WRITE_QUEUE};
 
-use tillwatch_core::domain::ShipRefusal;
-use tillwatch_core::store::{StoreError, Unavailable};
+use tillwatch_core::domain::{ShipRefusal, Timestamp};
+use tillwatch_core::store::{LoggedChange, Process, RemoteChanges, StoreError, Unavailable};
 use writer::{WhenFull, Writer};
 
 /// A failure inside this store. SQLite's own text is logged where it happens and stops
@@ -167,15 +166,6 @@ impl SqliteStore {
         self.writer.commit_count()
     }
 
-    /// The same store, whose writes fail at once with `Unavailable::Overloaded` when the
-    /// writer's queue is full instead of waiting for room (the listener's handle).
-    pub fn refusing_when_full(&self) -> SqliteStore {
-        SqliteStore {
-            writer: self.writer.when_full(WhenFull::Refuse),
-            ..self.clone()
-        }
-    }
-
     /// Stalls the writer until the guard is dropped (tests of a full queue).
     #[doc(hidden)]
     pub async fn pause_writer(&self) -> Result<WriterPaused, StoreError> {
@@ -205,6 +195,32 @@ impl SqliteStore {
         F: Fn(&Connection) -> Result<T, DbError> + Send + 'static,
     {
         Ok(self.readers.search(work).await?)
+    }
+}
+
+impl Process for SqliteStore {
+    /// One process owns the file: nothing else writes to it.
+    fn remote_changes(&self) -> Option<RemoteChanges> {
+        None
+    }
+
+    /// No other process writes to the file: there is nothing to miss.
+    async fn changes_after(&self, _seq: i64, _limit: u32) -> Result<Vec<LoggedChange>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// The same store, whose writes fail at once with `Unavailable::Overloaded` when the
+    /// writer's queue is full instead of waiting for room (the listener's handle).
+    fn refusing_when_full(&self) -> SqliteStore {
+        SqliteStore {
+            writer: self.writer.when_full(WhenFull::Refuse),
+            ..self.clone()
+        }
+    }
+
+    async fn now(&self) -> Result<Timestamp, StoreError> {
+        // One machine, one clock: no process on another machine shares this file.
+        Ok(Timestamp::now())
     }
 }
 

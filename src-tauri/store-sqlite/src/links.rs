@@ -5,12 +5,13 @@ use rusqlite::{params, OptionalExtension};
 
 use super::confirm::insert_event;
 use super::{DbError, SqliteStore};
-use tillwatch_core::domain::{ChangeSource, JobRef, OrderDetail, PaymentStatus, Timestamp};
-use tillwatch_core::store::{CreatedJobRecord, StatusChange, StoreError};
+use tillwatch_core::domain::{ChangeSource, JobRef, OrderDetail, Timestamp};
+use tillwatch_core::store::Links;
+use tillwatch_core::store::{CreatedJobRecord, StoreError};
 
-impl SqliteStore {
+impl Links for SqliteStore {
     /// Whether any order already uses this order number.
-    pub async fn order_number_used(&self, order_number: &str) -> Result<bool, StoreError> {
+    async fn order_number_used(&self, order_number: &str) -> Result<bool, StoreError> {
         let n = order_number.to_owned();
         self.read(move |conn| {
             Ok(conn
@@ -26,7 +27,7 @@ impl SqliteStore {
     }
 
     /// The next free numeric order number: one past the highest in use (1001 at first).
-    pub async fn suggest_order_number(&self) -> Result<String, StoreError> {
+    async fn suggest_order_number(&self) -> Result<String, StoreError> {
         self.read(|conn| {
             let max: Option<i64> = conn.query_row(
                 "SELECT max(CAST(order_number AS INTEGER)) FROM payment_jobs
@@ -41,7 +42,7 @@ impl SqliteStore {
     }
 
     /// Records a job the owner just created; it is Pending until the gateway says more.
-    pub async fn record_created_job(&self, r: CreatedJobRecord) -> Result<OrderDetail, StoreError> {
+    async fn record_created_job(&self, r: CreatedJobRecord) -> Result<OrderDetail, StoreError> {
         self.write(move |conn| {
             let now = Timestamp::now().to_string();
             conn.execute(
@@ -74,15 +75,11 @@ impl SqliteStore {
                 )?;
                 super::refs::index_payment(conn, r.job_ref.as_str(), p.as_str())?;
             }
-            let change = StatusChange {
-                payment_ref: None,
-                from: None,
-                to: PaymentStatus::Pending,
-            };
-            insert_event(conn, &r.job_ref, &change, ChangeSource::Owner, &now)?;
+            insert_event(conn, &r.job_ref, &r.first_change(), ChangeSource::Owner, &now)?;
+            let entry = r.audit_entry();
             conn.execute(
-                "INSERT INTO audit (at, action, job_ref, detail) VALUES (?1, 'link created', ?2, ?3)",
-                params![now, r.job_ref.as_str(), r.payment_link],
+                "INSERT INTO audit (at, action, job_ref, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![now, entry.action, r.job_ref.as_str(), entry.detail],
             )?;
             super::orders::detail(conn, &r.job_ref)?
                 .ok_or_else(|| DbError::NotFound(r.job_ref.to_string()))
@@ -91,7 +88,7 @@ impl SqliteStore {
     }
 
     /// Notes an owner action on an order in the audit log.
-    pub async fn audit(
+    async fn audit(
         &self,
         job: &JobRef,
         action: &str,

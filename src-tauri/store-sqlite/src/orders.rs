@@ -4,19 +4,17 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::pages;
 use super::refs;
-use super::summaries::{summary, unfinished_sql};
+use super::summaries::{self, summary};
 use super::{parse_col, DbError, SqliteStore};
 use tillwatch_core::domain::{
-    may_ship, Amount, Attempt, AuditView, ChangeSource, Currency, DeliveryState, DeliveryView,
-    JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, ShipCheck, ShipPermit, ShipRules,
-    StatusEventView, Timestamp,
+    Amount, Attempt, AuditView, ChangeSource, Currency, DeliveryState, DeliveryView, JobRef,
+    OrderDetail, OrderSummary, PaymentRef, PaymentStatus, StatusEventView, Timestamp,
 };
-use tillwatch_core::store::{best_per_job, RefMatch};
-use tillwatch_core::store::{Found, OrderFilter, OrdersSlice, ShipRequest, StoreError};
-
-fn found_orders(found: Vec<Found>) -> Vec<OrderSummary> {
-    found.into_iter().map(|f| f.order).collect()
-}
+use tillwatch_core::store::Orders;
+use tillwatch_core::store::{
+    found_orders, not_shipped, range_len, unship_audit, wants_more, AuditEntry, DetailRows, Found,
+    OrderFilter, OrdersSlice, Ranking, RefMatch, ShipRequest, StoreError,
+};
 
 /// Exact matches, then (if fewer than `limit`) prefixes of `min_prefix` characters or
 /// more, then suffixes.
@@ -24,70 +22,39 @@ fn find(conn: &Connection, q: &str, min_prefix: usize, limit: u32) -> Result<Vec
     if q.is_empty() || limit == 0 {
         return Ok(Vec::new());
     }
-    let distinct = |m: &[RefMatch]| {
-        m.iter()
-            .map(|m| m.job_ref.as_str())
-            .collect::<std::collections::HashSet<_>>()
-            .len() as u32
-    };
     let mut matches = refs::exact(conn, q, true)?;
-    // Twice the limit: one job may match by several references.
-    let wanted = limit.saturating_mul(2);
-    if distinct(&matches) < limit {
-        matches.extend(refs::starting_with(conn, q, min_prefix, wanted)?);
+    if wants_more(&matches, limit) {
+        matches.extend(refs::starting_with(conn, q, min_prefix, range_len(limit))?);
     }
-    if distinct(&matches) < limit {
-        matches.extend(refs::ending_with(conn, q, wanted)?);
+    if wants_more(&matches, limit) {
+        matches.extend(refs::ending_with(conn, q, range_len(limit))?);
     }
     rank(conn, matches, limit)
 }
 
-/// One entry per job (its best match), best matches first and newest first within them.
-/// Summaries are read only for the jobs shown: every exact match competes on age (one
-/// address may name many orders), while prefixes and suffixes keep the range's order
-/// (the last references first) and only the first that fit are read.
+/// The matches ranked (`Ranking`), reading the ages and summaries it asks for.
 fn rank(conn: &Connection, matches: Vec<RefMatch>, limit: u32) -> Result<Vec<Found>, DbError> {
-    let classes = best_per_job(matches);
-    let mut found = Vec::new();
-    for (class, mut members) in classes.into_iter().enumerate() {
-        let room = (limit as usize).saturating_sub(found.len());
-        if room == 0 {
-            break;
+    let mut ranking = Ranking::new(matches, limit);
+    while let Some(mut class) = ranking.next_class() {
+        let mut ages = Vec::new();
+        for m in class.to_age() {
+            let at: Option<String> = conn
+                .prepare_cached("SELECT first_seen_at FROM payment_jobs WHERE job_ref = ?1")?
+                .query_row([m.job_ref.as_str()], |r| r.get(0))
+                .optional()?;
+            ages.push(at);
         }
-        if class == 0 && members.len() > room {
-            let mut aged = Vec::with_capacity(members.len());
-            let mut stmt =
-                conn.prepare_cached("SELECT first_seen_at FROM payment_jobs WHERE job_ref = ?1")?;
-            for m in members {
-                let at: Option<String> = stmt
-                    .query_row([m.job_ref.as_str()], |r| r.get(0))
-                    .optional()?;
-                aged.push((at, m));
-            }
-            aged.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.job_ref.cmp(&a.1.job_ref)));
-            members = aged.into_iter().map(|(_, m)| m).collect();
-        }
-        let mut chosen = Vec::with_capacity(room);
-        for m in members.into_iter().take(room) {
-            let job = JobRef::parse(&m.job_ref).map_err(|e| DbError::Corrupt(e.to_string()))?;
-            chosen.push(Found {
-                order: summary(conn, &job)?,
-                kind: m.kind,
-                how: m.how,
-                reference: m.reference,
-            });
-        }
-        chosen.sort_by(|a, b| {
-            b.order.first_seen_at.cmp(&a.order.first_seen_at).then(
-                b.order
-                    .payment_job_reference
-                    .as_str()
-                    .cmp(a.order.payment_job_reference.as_str()),
-            )
-        });
-        found.extend(chosen);
+        class.order_by_age(ages);
+        let shown = class
+            .shown()
+            .map(|m| {
+                let job = JobRef::parse(&m.job_ref).map_err(|e| DbError::Corrupt(e.to_string()))?;
+                Ok(m.found(summary(conn, &job)?))
+            })
+            .collect::<Result<_, DbError>>()?;
+        ranking.add(shown);
     }
-    Ok(found)
+    Ok(ranking.found())
 }
 
 pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDetail>, DbError> {
@@ -108,14 +75,20 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
         [job.as_str()],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
+    let mut rows = DetailRows {
+        shipping_note,
+        payment_link,
+        last_confirmed_at: parse_col(last_confirmed_at, Timestamp::parse)?,
+        raw,
+        ..DetailRows::default()
+    };
 
-    let mut payments = Vec::new();
     let mut stmt = conn.prepare_cached(
         "SELECT payment_ref, attempt, status, amount, failure_code, failure_reason,
                 gateway_created_at, updated_at
          FROM payments WHERE job_ref = ?1 ORDER BY attempt",
     )?;
-    let rows = stmt.query_map([job.as_str()], |r| {
+    let found = stmt.query_map([job.as_str()], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, u32>(1)?,
@@ -127,9 +100,9 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
             r.get::<_, String>(7)?,
         ))
     })?;
-    for row in rows {
+    for row in found {
         let (pref, attempt, status, amount, code, reason, created, updated) = row?;
-        payments.push(Attempt {
+        rows.payments.push(Attempt {
             payment_reference: PaymentRef::parse(&pref)
                 .map_err(|e| DbError::Corrupt(e.to_string()))?,
             attempt,
@@ -142,12 +115,11 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
         });
     }
 
-    let mut deliveries = Vec::new();
     let mut stmt = conn.prepare_cached(
         "SELECT id, received_at, payment_ref, response_status, state, outcome
          FROM deliveries WHERE job_ref = ?1 ORDER BY id",
     )?;
-    let rows = stmt.query_map([job.as_str()], |r| {
+    let found = stmt.query_map([job.as_str()], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
@@ -157,9 +129,9 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
             r.get::<_, Option<String>>(5)?,
         ))
     })?;
-    for row in rows {
+    for row in found {
         let (id, received, payment, response_status, state, outcome) = row?;
-        deliveries.push(DeliveryView {
+        rows.deliveries.push(DeliveryView {
             id,
             received_at: Timestamp::parse(&received)
                 .map_err(|e| DbError::Corrupt(e.to_string()))?,
@@ -171,12 +143,11 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
         });
     }
 
-    let mut status_events = Vec::new();
     let mut stmt = conn.prepare_cached(
         "SELECT payment_ref, from_status, to_status, source, at
          FROM status_events WHERE job_ref = ?1 ORDER BY id",
     )?;
-    let rows = stmt.query_map([job.as_str()], |r| {
+    let found = stmt.query_map([job.as_str()], |r| {
         Ok((
             r.get::<_, Option<String>>(0)?,
             r.get::<_, Option<String>>(1)?,
@@ -185,9 +156,9 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
             r.get::<_, String>(4)?,
         ))
     })?;
-    for row in rows {
+    for row in found {
         let (payment, from, to, source, at) = row?;
-        status_events.push(StatusEventView {
+        rows.status_events.push(StatusEventView {
             payment_reference: parse_col(payment, PaymentRef::parse)?,
             from,
             to,
@@ -197,11 +168,10 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
         });
     }
 
-    let mut audit = Vec::new();
     let mut stmt = conn.prepare_cached(
         "SELECT action, detail, at, actor FROM audit WHERE job_ref = ?1 ORDER BY id",
     )?;
-    let rows = stmt.query_map([job.as_str()], |r| {
+    let found = stmt.query_map([job.as_str()], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, Option<String>>(1)?,
@@ -209,9 +179,9 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
             r.get::<_, Option<String>>(3)?,
         ))
     })?;
-    for row in rows {
+    for row in found {
         let (action, detail, at, by) = row?;
-        audit.push(AuditView {
+        rows.audit.push(AuditView {
             action,
             detail,
             by,
@@ -219,60 +189,42 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
         });
     }
 
-    Ok(Some(OrderDetail {
-        // The strict rule until the core applies the shop's (`OrderDetail::under`).
-        ship: ShipCheck::of(&summary, ShipRules::default()),
-        summary,
-        shipping_note,
-        payment_link,
-        last_confirmed_at: parse_col(last_confirmed_at, Timestamp::parse)?,
-        payments,
-        deliveries,
-        status_events,
-        audit,
-        raw_last_answer: raw.and_then(|r| serde_json::from_str(&r).ok()),
-    }))
+    Ok(Some(rows.assemble(summary)))
 }
 
-fn audit(
-    conn: &Connection,
-    action: &str,
-    job: &JobRef,
-    detail: Option<&str>,
-    by: Option<&str>,
-) -> Result<(), DbError> {
+fn audit(conn: &Connection, job: &JobRef, entry: &AuditEntry) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO audit (at, action, job_ref, detail, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             Timestamp::now().to_string(),
-            action,
+            entry.action,
             job.as_str(),
-            detail,
-            by
+            entry.detail,
+            entry.by
         ],
     )?;
     Ok(())
 }
 
-impl SqliteStore {
-    pub async fn order(&self, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
+impl Orders for SqliteStore {
+    async fn order(&self, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
         let job = job.clone();
         self.read(move |conn| detail(conn, &job)).await
     }
 
     /// One page of orders, newest first unless sorted otherwise.
-    pub async fn orders(&self, filter: OrderFilter) -> Result<OrdersSlice, StoreError> {
+    async fn orders(&self, filter: OrderFilter) -> Result<OrdersSlice, StoreError> {
         self.read(move |conn| pages::page(conn, &filter)).await
     }
 
     /// How many orders the filter matches (paging ignored), and whether that is only a
     /// lower bound (`pages::COUNT_CAP`).
-    pub async fn count_orders(&self, filter: OrderFilter) -> Result<(u64, bool), StoreError> {
+    async fn count_orders(&self, filter: OrderFilter) -> Result<(u64, bool), StoreError> {
         self.read(move |conn| pages::count(conn, &filter)).await
     }
 
     /// Paid orders whose status last changed at or after `since`: (amount, currency, when).
-    pub async fn paid_since(
+    async fn paid_since(
         &self,
         since: Timestamp,
     ) -> Result<Vec<(Amount, Currency, Timestamp)>, StoreError> {
@@ -308,7 +260,7 @@ impl SqliteStore {
     /// matches first, then those that start with the query, then those that end with its
     /// last `tillwatch_core::store::MIN_PARTIAL` or more characters, newest first within each. At most
     /// `limit`.
-    pub async fn lookup(&self, query: &str, limit: u32) -> Result<Vec<OrderSummary>, StoreError> {
+    async fn lookup(&self, query: &str, limit: u32) -> Result<Vec<OrderSummary>, StoreError> {
         let q = query.trim().to_owned();
         self.read(move |conn| Ok(found_orders(find(conn, &q, 1, limit)?)))
             .await
@@ -317,7 +269,7 @@ impl SqliteStore {
     /// As `lookup`, with what matched, for the window's search box: prefixes from
     /// `tillwatch_core::store::MIN_PARTIAL` characters (exact references of any length), and a newer search
     /// interrupts this one, which then fails with `DbError::Superseded`.
-    pub async fn search(&self, query: &str, limit: u32) -> Result<Vec<Found>, StoreError> {
+    async fn search(&self, query: &str, limit: u32) -> Result<Vec<Found>, StoreError> {
         let q = query.trim().to_owned();
         self.read_latest_search(move |conn| {
             find(conn, &q, tillwatch_core::store::MIN_PARTIAL, limit)
@@ -327,7 +279,7 @@ impl SqliteStore {
 
     /// Orders named exactly by a job reference, payment reference or order number (not
     /// e-mail: one address names many orders). At most `limit`.
-    pub async fn exact_matches(
+    async fn exact_matches(
         &self,
         query: &str,
         limit: u32,
@@ -344,9 +296,9 @@ impl SqliteStore {
     }
 
     /// Jobs whose status may still change, least recently confirmed first.
-    pub async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
+    async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&unfinished_sql())?;
+            let mut stmt = conn.prepare_cached(&summaries::unfinished_sql())?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
             let mut out = Vec::new();
             for r in rows {
@@ -359,37 +311,29 @@ impl SqliteStore {
 
     /// Marks an order as shipped if the shipping rule allows it; recorded in the audit log,
     /// with the owner's reason when a mismatch was overridden.
-    pub async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
+    async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
         self.write(move |conn| {
-            let order = summary(conn, &req.job_ref)?;
-            let rules = ShipRules {
-                allow_reserved: req.allow_reserved,
-            };
-            let permit = may_ship(&order, rules, req.override_mismatch.as_deref())?;
-            let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+            let plan = req.plan(&summary(conn, &req.job_ref)?)?;
             conn.execute(
                 "UPDATE payment_jobs SET shipped_at = ?2, shipping_note = ?3 WHERE job_ref = ?1",
-                params![req.job_ref.as_str(), Timestamp::now().to_string(), note],
+                params![
+                    req.job_ref.as_str(),
+                    Timestamp::now().to_string(),
+                    plan.note
+                ],
             )?;
-            let by = req.by.as_deref();
-            audit(conn, "shipped", &req.job_ref, note, by)?;
-            if let ShipPermit::MismatchOverridden { mismatch, reason } = permit {
-                let detail = format!("{reason} (the gateway's answer: {mismatch})");
-                audit(conn, "mismatch overridden", &req.job_ref, Some(&detail), by)?;
+            for entry in &plan.audit {
+                audit(conn, &req.job_ref, entry)?;
             }
             detail(conn, &req.job_ref)?
-                .map(|d| d.under(rules))
+                .map(|d| d.under(plan.rules))
                 .ok_or_else(|| DbError::NotFound(req.job_ref.to_string()))
         })
         .await
     }
 
     /// Undoes `ship`.
-    pub async fn unship(
-        &self,
-        job: &JobRef,
-        by: Option<String>,
-    ) -> Result<OrderDetail, StoreError> {
+    async fn unship(&self, job: &JobRef, by: Option<String>) -> Result<OrderDetail, StoreError> {
         let job = job.clone();
         self.write(move |conn| {
             let n = conn.execute(
@@ -397,18 +341,16 @@ impl SqliteStore {
                 [job.as_str()],
             )?;
             if n == 0 {
-                return Err(DbError::NotFound(format!("{job} (not shipped)")));
+                return Err(DbError::NotFound(not_shipped(&job)));
             }
-            audit(conn, "unshipped", &job, None, by.as_deref())?;
+            audit(conn, &job, &unship_audit(by))?;
             detail(conn, &job)?.ok_or_else(|| DbError::NotFound(job.to_string()))
         })
         .await
     }
-}
 
-impl SqliteStore {
     /// What was asked for a job created here; `None` for jobs we only heard about.
-    pub async fn expectation(
+    async fn expectation(
         &self,
         job: &JobRef,
     ) -> Result<Option<tillwatch_core::domain::Expected>, StoreError> {

@@ -13,33 +13,11 @@ use rusqlite::{params, Connection, Transaction};
 use super::DbError;
 use tillwatch_core::domain::{Amount, Currency};
 
-pub use tillwatch_core::store::amount_minor;
 use tillwatch_core::store::{
-    after_prefix, email_key, reversed, MatchHow, RefKind, RefMatch, MIN_PARTIAL,
+    after_prefix, email_key, prefix_spellings, reversed, suffix_key, IndexChanges, MatchHow,
+    RefKind, RefMatch, MAX_EXACT,
 };
-
-/// How a reference kind is stored (`refs.kind`).
-fn kind_code(kind: RefKind) -> i64 {
-    match kind {
-        RefKind::Job => 1,
-        RefKind::Payment => 2,
-        RefKind::OrderNumber => 3,
-        RefKind::Email => 4,
-    }
-}
-
-fn kind_from_code(code: i64) -> Result<RefKind, DbError> {
-    Ok(match code {
-        1 => RefKind::Job,
-        2 => RefKind::Payment,
-        3 => RefKind::OrderNumber,
-        4 => RefKind::Email,
-        other => return Err(DbError::Corrupt(format!("reference kind {other}"))),
-    })
-}
-
-/// Exact matches read at most (an e-mail may name many orders; the newest are kept).
-const MAX_EXACT: u32 = 1000;
+pub use tillwatch_core::store::{amount_minor, JobNames};
 
 fn insert(conn: &Connection, job: &str, kind: RefKind, reference: &str) -> Result<(), DbError> {
     if reference.is_empty() {
@@ -48,14 +26,13 @@ fn insert(conn: &Connection, job: &str, kind: RefKind, reference: &str) -> Resul
     super::exec(
         conn,
         "INSERT OR IGNORE INTO refs (ref, job_ref, kind) VALUES (?1, ?2, ?3)",
-        params![reference, job, kind_code(kind)],
+        params![reference, job, kind.code()],
     )?;
-    // E-mail addresses are looked up by their start; their last characters name no order.
-    if kind != RefKind::Email {
+    if kind.has_tail() {
         super::exec(
             conn,
             "INSERT OR IGNORE INTO ref_tails (rev, job_ref, kind) VALUES (?1, ?2, ?3)",
-            params![reversed(reference), job, kind_code(kind)],
+            params![reversed(reference), job, kind.code()],
         )?;
     }
     Ok(())
@@ -65,65 +42,40 @@ fn remove(conn: &Connection, job: &str, kind: RefKind, reference: &str) -> Resul
     super::exec(
         conn,
         "DELETE FROM refs WHERE ref = ?1 AND job_ref = ?2 AND kind = ?3",
-        params![reference, job, kind_code(kind)],
+        params![reference, job, kind.code()],
     )?;
     super::exec(
         conn,
         "DELETE FROM ref_tails WHERE rev = ?1 AND job_ref = ?2 AND kind = ?3",
-        params![reversed(reference), job, kind_code(kind)],
+        params![reversed(reference), job, kind.code()],
     )?;
     Ok(())
 }
 
-/// A job's own references as stored on its row (order number and e-mail may change).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct JobNames {
-    pub order_number: Option<String>,
-    pub email: Option<String>,
-}
-
-impl JobNames {
-    pub fn read(conn: &Connection, job: &str) -> Result<Option<Self>, DbError> {
-        use rusqlite::OptionalExtension;
-        Ok(conn
-            .prepare_cached("SELECT order_number, email FROM payment_jobs WHERE job_ref = ?1")?
-            .query_row([job], |r| {
-                Ok(Self {
-                    order_number: r.get(0)?,
-                    email: r.get(1)?,
-                })
+/// What the row of `job` names now.
+fn job_names(conn: &Connection, job: &str) -> Result<Option<JobNames>, DbError> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached("SELECT order_number, email FROM payment_jobs WHERE job_ref = ?1")?
+        .query_row([job], |r| {
+            Ok(JobNames {
+                order_number: r.get(0)?,
+                email: r.get(1)?,
             })
-            .optional()?)
-    }
+        })
+        .optional()?)
 }
 
-/// Indexes a job's references after its row was written; `before` is what the row named
-/// before this write (`None` for a new job), so a changed order number or e-mail stops
-/// finding it.
+/// Indexes a job's references after its row was written (`IndexChanges`); `before` is
+/// what the row named before this write (`None` for a new job).
 pub fn index_job(conn: &Connection, job: &str, before: Option<&JobNames>) -> Result<(), DbError> {
-    let now = JobNames::read(conn, job)?.unwrap_or_default();
-    if let Some(before) = before {
-        if before == &now {
-            return Ok(());
-        }
-        if let Some(o) = before.order_number.as_deref() {
-            if now.order_number.as_deref() != Some(o) {
-                remove(conn, job, RefKind::OrderNumber, o)?;
-            }
-        }
-        if let Some(e) = before.email.as_deref() {
-            if now.email.as_deref().map(email_key) != Some(email_key(e)) {
-                remove(conn, job, RefKind::Email, &email_key(e))?;
-            }
-        }
-    } else {
-        insert(conn, job, RefKind::Job, job)?;
+    let now = job_names(conn, job)?.unwrap_or_default();
+    let changes = IndexChanges::of(job, before, &now);
+    for (kind, reference) in &changes.remove {
+        remove(conn, job, *kind, reference)?;
     }
-    if let Some(o) = now.order_number.as_deref() {
-        insert(conn, job, RefKind::OrderNumber, o)?;
-    }
-    if let Some(e) = now.email.as_deref() {
-        insert(conn, job, RefKind::Email, &email_key(e))?;
+    for (kind, reference) in &changes.insert {
+        insert(conn, job, *kind, reference)?;
     }
     Ok(())
 }
@@ -185,17 +137,7 @@ fn read_matches(
     })?;
     for row in rows {
         let (reference, job_ref, kind) = row?;
-        let reference = if how == MatchHow::Suffix {
-            reversed(&reference)
-        } else {
-            reference
-        };
-        out.push(RefMatch {
-            job_ref,
-            kind: kind_from_code(kind)?,
-            how,
-            reference,
-        });
+        out.push(RefMatch::read(reference, job_ref, kind, how).map_err(DbError::Corrupt)?);
     }
     Ok(())
 }
@@ -233,26 +175,19 @@ pub fn starting_with(
     limit: u32,
 ) -> Result<Vec<RefMatch>, DbError> {
     let mut out = Vec::new();
-    if query.chars().count() < min_len.max(1) {
-        return Ok(out);
-    }
-    let sql = "SELECT ref, job_ref, kind FROM refs WHERE ref >= ?1 AND ref < ?2
-               ORDER BY ref DESC, job_ref DESC LIMIT ?3";
-    read_matches(
-        conn,
-        sql,
-        params![query, after_prefix(query), limit],
-        MatchHow::Prefix,
-        &mut out,
-    )?;
-    let folded = email_key(query);
-    if folded != query {
-        let sql = "SELECT ref, job_ref, kind FROM refs WHERE ref >= ?1 AND ref < ?2
-                   AND kind = 4 ORDER BY ref DESC, job_ref DESC LIMIT ?3";
+    for (spelling, emails_only) in prefix_spellings(query, min_len) {
+        let sql = if emails_only {
+            "SELECT ref, job_ref, kind FROM refs WHERE ref >= ?1 AND ref < ?2
+             AND kind = 4 ORDER BY ref DESC, job_ref DESC LIMIT ?3"
+        } else {
+            "SELECT ref, job_ref, kind FROM refs WHERE ref >= ?1 AND ref < ?2
+             ORDER BY ref DESC, job_ref DESC LIMIT ?3"
+        };
+        let end = after_prefix(&spelling);
         read_matches(
             conn,
             sql,
-            params![folded, after_prefix(&folded), limit],
+            params![spelling, end, limit],
             MatchHow::Prefix,
             &mut out,
         )?;
@@ -263,17 +198,17 @@ pub fn starting_with(
 /// References that end with `query` (at least `MIN_PARTIAL` characters), at most `limit`.
 pub fn ending_with(conn: &Connection, query: &str, limit: u32) -> Result<Vec<RefMatch>, DbError> {
     let mut out = Vec::new();
-    if query.chars().count() < MIN_PARTIAL {
-        return Ok(out);
+    if let Some(rev) = suffix_key(query) {
+        let sql = "SELECT rev, job_ref, kind FROM ref_tails WHERE rev >= ?1 AND rev < ?2
+                   ORDER BY rev DESC, job_ref DESC LIMIT ?3";
+        let end = after_prefix(&rev);
+        read_matches(
+            conn,
+            sql,
+            params![rev, end, limit],
+            MatchHow::Suffix,
+            &mut out,
+        )?;
     }
-    let rev = reversed(query);
-    read_matches(
-        conn,
-        "SELECT rev, job_ref, kind FROM ref_tails WHERE rev >= ?1 AND rev < ?2
-         ORDER BY rev DESC, job_ref DESC LIMIT ?3",
-        params![rev, after_prefix(&rev), limit],
-        MatchHow::Suffix,
-        &mut out,
-    )?;
     Ok(out)
 }

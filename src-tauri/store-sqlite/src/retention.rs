@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use super::SqliteStore;
 use tillwatch_core::domain::Timestamp;
+use tillwatch_core::store::Retention;
 use tillwatch_core::store::StoreError;
 
 /// Rows deleted per write: a first pass over years of rows must not hold the writer (and
 /// the notifications queued behind it) for long.
 const PRUNE_CHUNK: i64 = 2000;
 
-impl SqliteStore {
+impl Retention for SqliteStore {
     /// Deletes deliveries settled longer than `keep` ago; returns how many.
-    pub async fn prune_settled_deliveries(&self, keep: Duration) -> Result<usize, StoreError> {
+    async fn prune_settled_deliveries(&self, keep: Duration) -> Result<usize, StoreError> {
         let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
         let cutoff =
             Timestamp::from_unix_millis(Timestamp::now().unix_millis().saturating_sub(keep_ms))

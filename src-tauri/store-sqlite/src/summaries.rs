@@ -5,6 +5,7 @@ use rusqlite::{Connection, Row};
 
 use super::{parse_col, DbError};
 use tillwatch_core::domain::{Amount, Currency, JobRef, OrderSummary, PaymentStatus, Timestamp};
+use tillwatch_core::store::unfinished_condition;
 
 pub(super) const SUMMARY_COLUMNS: &str = "j.job_ref, j.order_number, j.email, j.status, j.amount,
     j.currency, j.attempts, j.shipped_at, j.created_here, j.mismatch, j.first_seen_at,
@@ -87,13 +88,9 @@ pub(super) fn summary(conn: &Connection, job: &JobRef) -> Result<OrderSummary, D
 /// Jobs not final, least recently confirmed first. The list is written as the partial
 /// index `payment_jobs_unfinished` words it, so the planner reads that index alone.
 pub(super) fn unfinished_sql() -> String {
-    let words = PaymentStatus::FINAL_WORDS
-        .iter()
-        .map(|w| format!("'{w}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
     format!(
-        "SELECT job_ref FROM payment_jobs WHERE status NOT IN ({words})
-         ORDER BY last_confirmed_at"
+        "SELECT job_ref FROM payment_jobs WHERE {}
+         ORDER BY last_confirmed_at",
+        unfinished_condition()
     )
 }

@@ -40,6 +40,8 @@ pub use self::state::{TunnelEvent, TunnelState, UrlChange};
 pub use self::supervisor::{
     Backoff, SupervisorConfig, SupervisorHooks, TunnelHandle, TunnelSupervisor,
 };
+/// The port every bore relay listens on for control (bore's, not ours to change).
+pub use bore_cli::shared::CONTROL_PORT as BORE_CONTROL_PORT;
 pub use tillwatch_core::listener::{ProbeBook, PROBE_HEADER};
 
 /// A boxed, sendable future: lets the provider traits stay object safe without a macro.

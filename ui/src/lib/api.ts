@@ -1,9 +1,8 @@
 // The window's only door to the Rust side: Tauri commands and events, typed from the
-// generated bindings. In a plain browser (vite dev or preview, for screenshots) it falls
-// back to a small in-memory demo (./fake.ts), loaded only then.
+// generated bindings. In a plain browser (vite dev or preview) it falls back to recorded
+// answers (./fake.ts), loaded only then.
 
-import { invoke as tauriInvoke } from '@tauri-apps/api/core';
-import { listen as tauriListen } from '@tauri-apps/api/event';
+import { inTauri, tauriBackend, type Backend, type Unlisten } from './backend';
 import {
   EVENT_HEALTH_CHANGED,
   EVENT_ORDERS_CHANGED,
@@ -27,30 +26,10 @@ import {
   type UrlChange,
 } from './bindings';
 
-export type Unlisten = () => void;
-
-/** What api.ts needs of a backend: Tauri's, or the fake's. */
-export interface Backend {
-  invoke<T>(command: string, args?: Record<string, unknown>): Promise<T>;
-  listen<T>(event: string, handler: (payload: T) => void): Promise<Unlisten>;
-}
+export type { Backend, Unlisten } from './backend';
+export { inTauri } from './backend';
 
 export type OrderChanged = Extract<CoreEvent, { kind: 'orderChanged' }>;
-
-declare global {
-  interface Window {
-    __TAURI_INTERNALS__?: unknown;
-  }
-}
-
-export function inTauri(): boolean {
-  return typeof window !== 'undefined' && window.__TAURI_INTERNALS__ !== undefined;
-}
-
-const tauriBackend: Backend = {
-  invoke: <T>(command: string, args?: Record<string, unknown>) => tauriInvoke<T>(command, args),
-  listen: <T>(event: string, handler: (payload: T) => void) => tauriListen<T>(event, (e) => handler(e.payload)),
-};
 
 let backend: Promise<Backend> | null = null;
 

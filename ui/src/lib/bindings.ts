@@ -4,7 +4,7 @@ export type OrderSummary = { paymentJobReference: string, orderNumber: string | 
 /**
  * Why the gateway's answer disagrees with the job we created, if it does.
  */
-mismatch: string | null, firstSeenAt: string, updatedAt: string, };
+mismatch: string | null, firstSeenAt: string, updatedAt: string, } & OrderFlags;
 
 export type OrderDetail = { 
 /**
@@ -18,7 +18,17 @@ rawLastAnswer: unknown, paymentJobReference: string, orderNumber: string | null,
 /**
  * Why the gateway's answer disagrees with the job we created, if it does.
  */
-mismatch: string | null, firstSeenAt: string, updatedAt: string, };
+mismatch: string | null, firstSeenAt: string, updatedAt: string, } & OrderFlags;
+
+export type OrderFlags = { 
+/**
+ * A payment link created here that nobody has paid yet: it can still be cancelled.
+ */
+cancellable: boolean, 
+/**
+ * The status can no longer change without the owner acting (`PaymentStatus::is_final`).
+ */
+final: boolean, };
 
 export type ShipCheck = { allowed: boolean, 
 /**
@@ -329,3 +339,19 @@ export const EVENT_ORDERS_CHANGED = "orders-changed";
 export const EVENT_HEALTH_CHANGED = "health-changed";
 export const EVENT_TUNNEL_URL_CHANGED = "tunnel-url-changed";
 export const EVENT_ORDERS_MISSED = "orders-missed";
+
+/** Minor-unit digits of the currencies a payment link may ask for. */
+export const CURRENCY_DIGITS: Readonly<Record<string, number>> = {"AUD":2,"CAD":2,"CHF":2,"CZK":2,"DKK":2,"EUR":2,"GBP":2,"HUF":2,"JPY":0,"NOK":2,"NZD":2,"PLN":2,"SEK":2,"USD":2};
+/** Minor-unit digits of any other currency. */
+export const DEFAULT_CURRENCY_DIGITS = 2;
+/** The currencies a payment link may ask for, GBP first. */
+export const LINK_CURRENCIES: readonly string[] = ["GBP","EUR","USD","CHF","SEK","NOK","DKK","PLN","CZK","HUF","CAD","AUD","NZD","JPY"];
+export const ORDER_NUMBER_MAX_LEN = 50;
+export const EMAIL_MAX_LEN = 254;
+export const NOTE_MAX_LEN = 500;
+/** Statuses after which a job no longer changes (`PaymentStatus::is_final`). */
+export const FINAL_STATUSES: readonly string[] = ["Paid","Verified","Cancelled","Failed","Declined","Rejected","Blocked","Expired"];
+export const MAX_RETENTION_DAYS = 3650;
+export const SECRET_MIN_LEN = 16;
+export const SECRET_MAX_LEN = 128;
+export const BORE_CONTROL_PORT = 7835;

@@ -124,5 +124,7 @@ export function summaryOf(d: OrderDetail): OrderSummary {
     mismatch: d.mismatch,
     firstSeenAt: d.firstSeenAt,
     updatedAt: d.updatedAt,
+    cancellable: d.cancellable,
+    final: d.final,
   };
 }

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   amountProblem,
-  canCancelLink,
   emailProblem,
   LINK_CURRENCIES,
   linkMailText,
@@ -119,12 +118,6 @@ describe('payment link e-mail', () => {
   });
 });
 
-describe('cancelling links', () => {
-  it('cancels only unpaid links made here', () => {
-    for (const s of ['Pending', 'Reserved', 'Commissioned', 'SomethingNew']) expect(canCancelLink({ createdHere: true, status: s }), s).toBe(true);
-    for (const s of ['Paid', 'Verified', 'Cancelled', 'Failed', 'Declined', 'Rejected', 'Blocked', 'Expired']) {
-      expect(canCancelLink({ createdHere: true, status: s }), s).toBe(false);
-    }
-    expect(canCancelLink({ createdHere: false, status: 'Pending' })).toBe(false);
-  });
-});
+// Which links can be cancelled is the order's `cancellable` flag, decided in the core: its
+// test (every status, and links not made here) is `domain::order`'s
+// `only_unfinished_links_created_here_can_be_cancelled`.

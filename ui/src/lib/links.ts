@@ -1,26 +1,11 @@
-// Payment links the owner creates in the window: the form's checks (the same rules the
-// Rust side applies again), the e-mail to the customer, and which links can be cancelled.
+// Payment links the owner creates in the window: the form's checks, driven by the Rust
+// side's limits and currencies (from the bindings; the Rust side checks again), and the
+// e-mail to the customer. Whether a link can be cancelled is the order's `cancellable` flag.
 
-import type { NewPaymentLink } from './bindings';
+import { EMAIL_MAX_LEN, LINK_CURRENCIES, NOTE_MAX_LEN, ORDER_NUMBER_MAX_LEN, type NewPaymentLink } from './bindings';
 import { currencyDigits, formatMoney } from './money';
 
-/** The currencies the gateway takes for a link, as the Rust side knows them. GBP first. */
-export const LINK_CURRENCIES: readonly string[] = [
-  'GBP',
-  'EUR',
-  'USD',
-  'CHF',
-  'SEK',
-  'NOK',
-  'DKK',
-  'PLN',
-  'CZK',
-  'HUF',
-  'CAD',
-  'AUD',
-  'NZD',
-  'JPY',
-];
+export { LINK_CURRENCIES };
 
 export interface LinkForm {
   amount: string;
@@ -55,18 +40,18 @@ export function amountProblem(text: string, currency: string): string | null {
   return null;
 }
 
-/** The same rule as the Rust side: the order number goes into a URL path at the gateway. */
+/** The Rust side's `validate_order_number`: the order number goes into a URL path at the gateway. */
 export function orderNumberProblem(text: string): string | null {
   const t = text.trim();
   if (t === '') return 'Enter an order number.';
-  if (t.length > 50) return 'The order number can be at most 50 characters long.';
+  if (t.length > ORDER_NUMBER_MAX_LEN) return `The order number can be at most ${ORDER_NUMBER_MAX_LEN} characters long.`;
   if (!/^[A-Za-z0-9._-]+$/.test(t)) {
     return "The order number may hold only letters, digits, '-', '_' and '.' (no spaces or slashes).";
   }
   return null;
 }
 
-/** The same shape check as the Rust side: something@host.tld, no spaces. */
+/** The Rust side's `validate_email`: something@host.tld, no spaces. */
 export function emailProblem(text: string): string | null {
   const t = text.trim();
   if (t === '') return 'Enter the customer’s e-mail address.';
@@ -74,7 +59,7 @@ export function emailProblem(text: string): string | null {
   const user = at < 0 ? '' : t.slice(0, at);
   const host = at < 0 ? '' : t.slice(at + 1);
   const ok =
-    t.length <= 254 && !/\s/.test(t) && user !== '' && host.includes('.') && !host.startsWith('.') && !host.endsWith('.');
+    t.length <= EMAIL_MAX_LEN && !/\s/.test(t) && user !== '' && host.includes('.') && !host.startsWith('.') && !host.endsWith('.');
   return ok ? null : `“${t}” does not look like an e-mail address, e.g. name@example.com.`;
 }
 
@@ -93,7 +78,7 @@ export function linkProblems(form: LinkForm): LinkProblems {
   if (order) out.orderNumber = order;
   const email = emailProblem(form.email);
   if (email) out.email = email;
-  if (form.note.length > 500) out.note = 'The note can be at most 500 characters long.';
+  if (form.note.length > NOTE_MAX_LEN) out.note = `The note can be at most ${NOTE_MAX_LEN} characters long.`;
   return out;
 }
 
@@ -160,16 +145,4 @@ export function linkMailto(m: LinkMail): string {
   const { subject, body } = linkMailText(m);
   const enc = (s: string): string => encodeURIComponent(s.replace(/\r?\n/g, '\r\n'));
   return `mailto:${encodeAddress(m.email.trim())}?subject=${enc(subject)}&body=${enc(body)}`;
-}
-
-/** The statuses after which a job can no longer change (the Rust side's `is_final`). */
-const FINAL: ReadonlySet<string> = new Set(['Paid', 'Verified', 'Cancelled', 'Failed', 'Declined', 'Rejected', 'Blocked', 'Expired']);
-
-export function isFinal(status: string): boolean {
-  return FINAL.has(status);
-}
-
-/** A link the owner created that nobody has paid yet: it can still be cancelled. */
-export function canCancelLink(o: { createdHere: boolean; status: string }): boolean {
-  return o.createdHere && !isFinal(o.status);
 }

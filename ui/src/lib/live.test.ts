@@ -1,23 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { OrderSummary } from './bindings';
+import { exampleSummary } from './example';
 import { mergeLoaded } from './live';
 
 function order(ref: string, status: string): OrderSummary {
-  return {
-    paymentJobReference: ref,
-    orderNumber: ref,
-    email: null,
-    status,
-    amount: '1.00',
-    currency: 'GBP',
-    attempts: 1,
-    shipped: false,
-    shippedAt: null,
-    createdHere: false,
-    mismatch: null,
-    firstSeenAt: '2026-11-24T10:00:00.000000Z',
-    updatedAt: '2026-11-24T10:00:00.000000Z',
-  };
+  return exampleSummary({ paymentJobReference: ref, orderNumber: ref, email: null, status, amount: '1.00', final: status !== 'Pending' });
 }
 
 describe('the live list', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CURRENCY_DIGITS, LINK_CURRENCIES } from './bindings';
 import { currencyDigits, formatCount, formatDecimal, formatMoney } from './money';
 
 describe('formatMoney', () => {
@@ -19,6 +20,13 @@ describe('formatMoney', () => {
 
   it('handles amounts beyond JavaScript safe integers', () => {
     expect(formatMoney('123456789012345678901.25', 'GBP')).toBe('£123,456,789,012,345,678,901.25');
+  });
+
+  it('takes the digits of every link currency from the Rust table, and 2 for the rest', () => {
+    for (const c of LINK_CURRENCIES) expect(currencyDigits(c), c).toBe(CURRENCY_DIGITS[c]);
+    expect(currencyDigits('jpy')).toBe(0);
+    expect(currencyDigits('XYZ')).toBe(2);
+    expect(currencyDigits(null)).toBe(2);
   });
 
   it('shows JPY without decimals', () => {

@@ -1,8 +1,7 @@
 // Money and counts as text, never through floating point: amounts arrive as decimal
 // strings ("1234.5") and are formatted by string manipulation only.
 
-/** Minor-unit digits; every currency not listed here takes 2 (as the Rust side does). */
-const MINOR_DIGITS: ReadonlyMap<string, number> = new Map([['JPY', 0]]);
+import { CURRENCY_DIGITS, DEFAULT_CURRENCY_DIGITS } from './bindings';
 
 const SYMBOLS: ReadonlyMap<string, string> = new Map([
   ['GBP', '£'],
@@ -12,9 +11,10 @@ const SYMBOLS: ReadonlyMap<string, string> = new Map([
 
 const DECIMAL = /^(-?)(\d*)(?:\.(\d*))?$/;
 
+/** Minor-unit digits, from the Rust side's table (`KNOWN_CURRENCIES`). */
 export function currencyDigits(currency: string | null | undefined): number {
-  if (!currency) return 2;
-  return MINOR_DIGITS.get(currency.toUpperCase()) ?? 2;
+  if (!currency) return DEFAULT_CURRENCY_DIGITS;
+  return CURRENCY_DIGITS[currency.toUpperCase()] ?? DEFAULT_CURRENCY_DIGITS;
 }
 
 /** Adds one to a string of digits ("0999" → "1000"). */

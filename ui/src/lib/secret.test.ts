@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SECRET_MAX_LEN, SECRET_MIN_LEN } from './bindings';
 import { customUrlProblem, generateSecret, optionalUrlProblem, portProblem, secretProblem } from './secret';
 
 describe('webhook secret', () => {
@@ -13,6 +14,21 @@ describe('webhook secret', () => {
   it('maps every byte value to the alphabet', () => {
     const all = generateSecret(256, (b) => b.map((_, i) => i));
     expect(new Set(all).size).toBe(64);
+  });
+
+  it('takes the listener’s lengths, from the Rust side', () => {
+    expect(secretProblem('a'.repeat(SECRET_MIN_LEN))).toBeNull();
+    expect(secretProblem('a'.repeat(SECRET_MAX_LEN))).toBeNull();
+    expect(secretProblem('a'.repeat(SECRET_MIN_LEN - 1))).toMatch(`${SECRET_MIN_LEN} to ${SECRET_MAX_LEN}`);
+    expect(secretProblem('a'.repeat(SECRET_MAX_LEN + 1))).not.toBeNull();
+  });
+
+  it('allows plain http only to a gateway on this computer', () => {
+    expect(customUrlProblem('http://[::1]:8788')).toBeNull();
+    expect(customUrlProblem('http://127.9.8.7')).toBeNull();
+    expect(customUrlProblem('http://128.0.0.1')).toMatch(/https:\/\//);
+    expect(customUrlProblem('http://localhost.example.com')).toMatch(/https:\/\//);
+    expect(customUrlProblem('gateway.example.com')).toMatch(/not a valid URL/);
   });
 
   it('checks what the owner types', () => {

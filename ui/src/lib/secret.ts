@@ -1,5 +1,7 @@
 // The secret path segment of the webhook URL: 24 random URL-safe characters.
 
+import { SECRET_MAX_LEN, SECRET_MIN_LEN } from './bindings';
+
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /** 64 symbols, so a byte masked to 6 bits picks one without bias. */
@@ -10,10 +12,12 @@ export function generateSecret(length = 24, random: (bytes: Uint8Array) => Uint8
   return out;
 }
 
-/** The same rule as the listener's: 16–128 of A-Z a-z 0-9 - _. */
+/** The listener's `validate_secret`, with its lengths: SECRET_MIN_LEN–SECRET_MAX_LEN of A-Z a-z 0-9 - _. */
 export function secretProblem(secret: string): string | null {
   if (secret === '') return null;
-  if (secret.length < 16 || secret.length > 128) return 'The secret webhook path must be 16 to 128 characters long.';
+  if (secret.length < SECRET_MIN_LEN || secret.length > SECRET_MAX_LEN) {
+    return `The secret webhook path must be ${SECRET_MIN_LEN} to ${SECRET_MAX_LEN} characters long.`;
+  }
   if (!/^[A-Za-z0-9_-]+$/.test(secret)) return 'The secret webhook path may hold only letters, digits, - and _.';
   return null;
 }
@@ -29,7 +33,7 @@ export function customUrlProblem(url: string): string | null {
   if (t === '') return 'Enter the gateway address for a custom environment, e.g. https://gateway.example.com.';
   try {
     const u = new URL(t);
-    // The same rule as the Rust side: plain http only to a gateway on this computer.
+    // `GatewayEnvironment::parse`'s rule: plain http only to a gateway on this computer.
     const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(u.hostname);
     if (u.protocol === 'http:' && !loopback) return 'The gateway address must start with https:// (plain http:// only for a gateway on this computer).';
     if (u.protocol !== 'https:' && u.protocol !== 'http:') return 'The gateway address must start with https://.';

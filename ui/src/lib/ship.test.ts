@@ -5,37 +5,23 @@ import { render } from 'svelte/server';
 import { describe, expect, it } from 'vitest';
 import ShipPanel from '../components/ShipPanel.svelte';
 import type { OrderDetail, ShipCheck } from './bindings';
+import { exampleDetail } from './example';
 
 function detail(ship: ShipCheck, over: Partial<OrderDetail> = {}): OrderDetail {
-  return {
+  return exampleDetail({
     paymentJobReference: '123456789012345678',
     orderNumber: '4040',
     email: 'customer@example.com',
-    status: 'Paid',
     amount: '40.00',
-    currency: 'GBP',
-    attempts: 1,
-    shipped: false,
-    shippedAt: null,
     createdHere: true,
-    mismatch: null,
-    firstSeenAt: '2026-11-24T10:00:00.000000Z',
     updatedAt: '2026-11-24T10:05:00.000000Z',
     ship,
-    shippingNote: null,
-    paymentLink: null,
-    lastConfirmedAt: null,
-    payments: [],
-    deliveries: [],
-    statusEvents: [],
-    audit: [],
-    rawLastAnswer: null,
     ...over,
-  };
+  });
 }
 
 function html(d: OrderDetail): string {
-  return render(ShipPanel, { props: { detail: d, onchange: () => {} } }).body;
+  return render(ShipPanel, { props: { detail: d } }).body;
 }
 
 /** The element with this data-testid, as rendered. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_RETENTION_DAYS } from './bindings';
 import { addressList, retentionProblem } from './sources';
 
 describe('source settings', () => {
@@ -9,6 +10,8 @@ describe('source settings', () => {
     expect(retentionProblem('3651')).not.toBeNull();
     expect(retentionProblem('9.5')).not.toBeNull();
     expect(retentionProblem('')).not.toBeNull();
+    expect(retentionProblem(String(MAX_RETENTION_DAYS))).toBeNull();
+    expect(retentionProblem(String(MAX_RETENTION_DAYS + 1))).toMatch(`from 1 to ${MAX_RETENTION_DAYS}`);
   });
 
   it('splits address lists on commas and spaces', () => {

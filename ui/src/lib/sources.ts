@@ -1,7 +1,7 @@
 // Settings of who may post notifications and how long settled ones are kept. The Rust
 // side validates the addresses; these only shape the form's text.
 
-export const MAX_RETENTION_DAYS = 3650;
+import { MAX_RETENTION_DAYS } from './bindings';
 
 export function retentionProblem(text: string): string | null {
   const t = text.trim();

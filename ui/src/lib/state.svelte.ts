@@ -1,9 +1,8 @@
 // The window's shared state: which tab, which order is open, health, settings, toasts,
 // and a clock for "2 min ago".
 
-import type { Health, OrderSort, OrderSummary, SettingsView } from './bindings';
+import type { Health, OrderSort, SettingsView } from './bindings';
 import { firstPage, type Pager } from './paging';
-export { summaryOf } from './detail';
 
 export type Tab = 'live' | 'orders' | 'settings';
 
@@ -62,21 +61,6 @@ export function linkFormInHash(hash: string): boolean {
 
 export function writeHash(tab: Tab, order: string | null, linkForm = false): string {
   return `#${tab}${order ? `&order=${order}` : ''}${linkForm ? '&new-link' : ''}`;
-}
-
-/** Orders changed by this window (ship, undo), for lists to update without waiting for an event. */
-const localListeners = new Set<(o: OrderSummary, created: boolean) => void>();
-
-/** `created`: a payment link the owner just made, new to every list. */
-export function onLocalOrder(handler: (o: OrderSummary, created: boolean) => void): () => void {
-  localListeners.add(handler);
-  return () => {
-    localListeners.delete(handler);
-  };
-}
-
-export function publishLocalOrder(o: OrderSummary, created = false): void {
-  for (const h of localListeners) h(o, created);
 }
 
 /** The orders tab's filters, sort and page (a cursor, never an offset): kept while other tabs are shown. */

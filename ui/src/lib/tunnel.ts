@@ -1,7 +1,7 @@
 // How the gateway reaches this computer: the providers in owner words, the checks the
 // settings form makes before saving, the tunnel's state as a colour, and URL changes.
 
-import type { Health, ProviderKind, UrlChange } from './bindings';
+import { BORE_CONTROL_PORT, type Health, type ProviderKind, type UrlChange } from './bindings';
 
 export const PROVIDERS: readonly { value: ProviderKind; label: string; help: string }[] = [
   {
@@ -82,7 +82,7 @@ export function shownPublicUrl(h: Pick<Health, 'publicUrl' | 'tunnelStatus' | 'w
   return h.publicUrl === h.webhookUrl ? null : h.publicUrl;
 }
 
-/** The same rule as the Rust side's `normalise_base_url`. */
+/** The Rust side's `normalise_base_url`. */
 export function publicUrlProblem(url: string): string | null {
   const t = url.trim();
   if (t === '') return 'Enter the public address of your reverse proxy or port forward, e.g. https://shop.example.com.';
@@ -100,7 +100,7 @@ export function publicUrlProblem(url: string): string | null {
   return null;
 }
 
-/** The same rule as the Rust side: name.ngrok-free.app, with or without https://. Empty is allowed. */
+/** The Rust side's check of an ngrok domain: name.ngrok-free.app, with or without https://. Empty is allowed. */
 export function ngrokDomainProblem(domain: string): string | null {
   let d = domain.trim();
   d = d.replace(/^https?:\/\//, '').replace(/\/+$/, '');
@@ -109,7 +109,7 @@ export function ngrokDomainProblem(domain: string): string | null {
   return null;
 }
 
-/** The same rule as the Rust side: HOST or HOST:7835 (bore's control port). */
+/** The Rust side's `parse_relay`: HOST or HOST:BORE_CONTROL_PORT (bore's control port). */
 export function boreRelayProblem(relay: string): string | null {
   const r = relay.trim().replace(/^bore:\/\//, '');
   if (r === '') return 'Enter the host name of your bore relay.';
@@ -124,8 +124,8 @@ export function boreRelayProblem(relay: string): string | null {
   } else if ((r.match(/:/g) ?? []).length === 1) {
     [host, port] = r.split(':');
   }
-  if (port !== null && port !== '7835') {
-    return `bore relays listen on port 7835: give the relay as HOST or HOST:7835.`;
+  if (port !== null && port !== String(BORE_CONTROL_PORT)) {
+    return `bore relays listen on port ${BORE_CONTROL_PORT}: give the relay as HOST or HOST:${BORE_CONTROL_PORT}.`;
   }
   if (host === '' || host.includes('/') || /\s/.test(host)) return `“${relay.trim()}” is not a host name.`;
   return null;

@@ -2,6 +2,8 @@
 //! Nothing here knows about HTTP, SQL or the window.
 
 mod delivery;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod freshness;
 mod money;
 mod order;
@@ -12,10 +14,10 @@ mod timestamp;
 
 pub use delivery::{DeliveryPolicy, DeliveryState, Failing, FailureClass, NextStep, StuckDelivery};
 pub use freshness::{judge, Seen, Verdict};
-pub use money::{Amount, Currency, MoneyError};
+pub use money::{Amount, Currency, MoneyError, DEFAULT_MINOR_DIGITS, KNOWN_CURRENCIES};
 pub use order::{
-    may_ship, Attempt, AuditView, ChangeSource, DeliveryView, OrderDetail, OrderSummary,
-    ShipRefusal, StatusEventView,
+    may_ship, Attempt, AuditView, ChangeSource, DeliveryView, OrderDetail, OrderFlags,
+    OrderSummary, ShipRefusal, StatusEventView,
 };
 pub use refs::{JobRef, PaymentRef, RefError, MAX_REF_LEN};
 pub use snapshot::{job_status, Expected, JobSnapshot, PaymentSnapshot};

@@ -156,8 +156,9 @@ impl Amount {
 #[serde(try_from = "String", into = "String")]
 pub struct Currency(String);
 
-/// Currencies a UK-centred card gateway settles, with their minor-unit digits.
-const KNOWN: &[(&str, u32)] = &[
+/// Currencies a UK-centred card gateway settles, with their minor-unit digits: the ones a
+/// payment link may ask for, GBP first (the window lists them in this order).
+pub const KNOWN_CURRENCIES: &[(&str, u32)] = &[
     ("GBP", 2),
     ("EUR", 2),
     ("USD", 2),
@@ -174,6 +175,9 @@ const KNOWN: &[(&str, u32)] = &[
     ("JPY", 0),
 ];
 
+/// Minor-unit digits of a currency not in `KNOWN_CURRENCIES`.
+pub const DEFAULT_MINOR_DIGITS: u32 = 2;
+
 impl Currency {
     /// Any well-formed code (the gateway's answers are shown as they are).
     pub fn parse(s: &str) -> Result<Self, MoneyError> {
@@ -187,7 +191,7 @@ impl Currency {
     /// A code the owner may charge in: well formed and known.
     pub fn known(s: &str) -> Result<Self, MoneyError> {
         let c = Self::parse(&s.trim().to_ascii_uppercase())?;
-        if KNOWN.iter().any(|(k, _)| *k == c.0) {
+        if KNOWN_CURRENCIES.iter().any(|(k, _)| *k == c.0) {
             Ok(c)
         } else {
             Err(MoneyError::UnknownCurrency(c.0))
@@ -199,10 +203,10 @@ impl Currency {
     }
 
     pub fn minor_digits(&self) -> u32 {
-        KNOWN
+        KNOWN_CURRENCIES
             .iter()
             .find(|(k, _)| *k == self.0)
-            .map_or(2, |(_, d)| *d)
+            .map_or(DEFAULT_MINOR_DIGITS, |(_, d)| *d)
     }
 }
 

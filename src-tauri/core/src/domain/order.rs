@@ -2,13 +2,16 @@
 //! history. These are read models shared by the CLI (`--json`), the window and exports;
 //! their camelCase field names are a stable interface.
 
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 
 use super::{Amount, Currency, DeliveryState, JobRef, PaymentRef, PaymentStatus, Timestamp};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One order as lists show it. Serialized with its `OrderFlags` beside its fields (see the
+/// `Serialize` impl below), so the faces read the core's decisions instead of copying them.
+#[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", ts(rename_all = "camelCase"))]
 pub struct OrderSummary {
     #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub payment_job_reference: JobRef,
@@ -31,6 +34,52 @@ pub struct OrderSummary {
     pub first_seen_at: Timestamp,
     #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub updated_at: Timestamp,
+}
+
+/// What the faces decide on an order, decided here: computed from the summary whenever it
+/// is serialized, never stored (so no store builds it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct OrderFlags {
+    /// A payment link created here that nobody has paid yet: it can still be cancelled.
+    pub cancellable: bool,
+    /// The status can no longer change without the owner acting (`PaymentStatus::is_final`).
+    #[serde(rename = "final")]
+    pub is_final: bool,
+}
+
+impl OrderSummary {
+    pub fn flags(&self) -> OrderFlags {
+        let is_final = self.status.is_final();
+        OrderFlags {
+            cancellable: self.created_here && !is_final,
+            is_final,
+        }
+    }
+}
+
+/// Written by hand only to add the flags: the fields keep their camelCase names.
+impl Serialize for OrderSummary {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let flags = self.flags();
+        let mut s = serializer.serialize_struct("OrderSummary", 15)?;
+        s.serialize_field("paymentJobReference", &self.payment_job_reference)?;
+        s.serialize_field("orderNumber", &self.order_number)?;
+        s.serialize_field("email", &self.email)?;
+        s.serialize_field("status", &self.status)?;
+        s.serialize_field("amount", &self.amount)?;
+        s.serialize_field("currency", &self.currency)?;
+        s.serialize_field("attempts", &self.attempts)?;
+        s.serialize_field("shipped", &self.shipped)?;
+        s.serialize_field("shippedAt", &self.shipped_at)?;
+        s.serialize_field("createdHere", &self.created_here)?;
+        s.serialize_field("mismatch", &self.mismatch)?;
+        s.serialize_field("firstSeenAt", &self.first_seen_at)?;
+        s.serialize_field("updatedAt", &self.updated_at)?;
+        s.serialize_field("cancellable", &flags.cancellable)?;
+        s.serialize_field("final", &flags.is_final)?;
+        s.end()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -281,21 +330,11 @@ mod tests {
     use super::*;
 
     fn order(status: PaymentStatus, shipped: bool, mismatch: Option<&str>) -> OrderSummary {
-        let at = Timestamp::parse("2026-11-24T10:00:00Z").unwrap();
         OrderSummary {
-            payment_job_reference: JobRef::parse("1").unwrap(),
-            order_number: None,
-            email: None,
-            status,
-            amount: None,
-            currency: None,
-            attempts: 1,
             shipped,
-            shipped_at: None,
             created_here: true,
             mismatch: mismatch.map(str::to_owned),
-            first_seen_at: at,
-            updated_at: at,
+            ..crate::domain::fixtures::order("1", status, "2026-11-24T10:00:00Z")
         }
     }
 
@@ -305,6 +344,58 @@ mod tests {
     const RESERVED_OK: ShipRules = ShipRules {
         allow_reserved: true,
     };
+
+    #[test]
+    fn only_unfinished_links_created_here_can_be_cancelled() {
+        let flags = |s, here| {
+            let mut o = order(s, false, None);
+            o.created_here = here;
+            o.flags()
+        };
+        for s in ["Pending", "Reserved", "Commissioned", "SomethingNew"] {
+            let f = flags(PaymentStatus::from(s.to_owned()), true);
+            assert!(f.cancellable && !f.is_final, "{s}");
+        }
+        for s in PaymentStatus::FINAL_WORDS {
+            let f = flags(PaymentStatus::from((*s).to_owned()), true);
+            assert!(!f.cancellable && f.is_final, "{s}");
+        }
+        assert!(!flags(PaymentStatus::Pending, false).cancellable);
+    }
+
+    #[test]
+    fn a_summary_serializes_its_fields_and_flags_in_camel_case() {
+        let json = serde_json::to_value(order(PaymentStatus::Pending, false, None)).unwrap();
+        let keys: std::collections::BTreeSet<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            std::collections::BTreeSet::from([
+                "paymentJobReference",
+                "orderNumber",
+                "email",
+                "status",
+                "amount",
+                "currency",
+                "attempts",
+                "shipped",
+                "shippedAt",
+                "createdHere",
+                "mismatch",
+                "firstSeenAt",
+                "updatedAt",
+                "cancellable",
+                "final"
+            ])
+        );
+        assert_eq!(json["status"], "Pending");
+        assert_eq!(json["cancellable"], true);
+        assert_eq!(json["final"], false);
+    }
 
     #[test]
     fn only_paid_or_allowed_reserved_orders_ship() {

@@ -113,23 +113,14 @@ pub struct Expected {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fixtures::{job_snapshot, payment_snapshot};
 
     fn at(s: &str) -> Option<Timestamp> {
         Some(Timestamp::parse(s).unwrap())
     }
 
     fn payment(status: PaymentStatus, updated: Option<Timestamp>) -> PaymentSnapshot {
-        PaymentSnapshot {
-            payment_ref: PaymentRef::parse("77").unwrap(),
-            status,
-            amount: None,
-            paid_amount: None,
-            failure_code: None,
-            failure_reason: None,
-            created_at: None,
-            updated_at: updated,
-            raw: serde_json::Value::Null,
-        }
+        payment_snapshot("77", status, updated)
     }
 
     fn job(
@@ -137,19 +128,7 @@ mod tests {
         listed: PaymentSnapshot,
         updated: Option<Timestamp>,
     ) -> JobSnapshot {
-        JobSnapshot {
-            job_ref: JobRef::parse("7").unwrap(),
-            order_number: None,
-            email: None,
-            status,
-            amount: None,
-            paid_amount: None,
-            currency: None,
-            created_at: None,
-            gateway_updated_at: updated,
-            payments: vec![listed],
-            raw: serde_json::Value::Null,
-        }
+        job_snapshot("7", status, updated, vec![listed])
     }
 
     const T0: &str = "2026-11-24T10:00:00.0012345Z";

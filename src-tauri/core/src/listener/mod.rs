@@ -146,16 +146,22 @@ impl Refusal {
     }
 }
 
+/// The shortest and longest secret path segment.
+pub const SECRET_MIN_LEN: usize = 16;
+pub const SECRET_MAX_LEN: usize = 128;
+
 /// The secret path segment an owner may add so only the gateway knows the full URL.
 pub fn validate_secret(secret: &str) -> Result<(), String> {
-    let ok = (16..=128).contains(&secret.len())
+    let ok = (SECRET_MIN_LEN..=SECRET_MAX_LEN).contains(&secret.len())
         && secret
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
-        Err("the webhook secret must be 16 to 128 letters, digits, '-' or '_'".to_owned())
+        Err(format!(
+            "the webhook secret must be {SECRET_MIN_LEN} to {SECRET_MAX_LEN} letters, digits, '-' or '_'"
+        ))
     }
 }
 

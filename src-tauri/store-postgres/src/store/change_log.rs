@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tokio_postgres::GenericClient;
 
-use super::{PgStore, Tx, CHANNEL};
+use super::{Tx, CHANNEL};
 use tillwatch_core::domain::{ChangeSource, JobRef, PaymentStatus};
-use tillwatch_core::store::{LoggedChange, RemoteChange, StoreError};
+use tillwatch_core::store::{LoggedChange, RemoteChange};
 
 /// How long changes are kept: far longer than a window stays cut off from the database
 /// while running (one away longer reloads everything when it is opened again).
@@ -46,20 +46,6 @@ impl Tx<'_> {
         )
         .await?;
         Ok(())
-    }
-}
-
-impl PgStore {
-    /// The log after place `seq`, in order, at most `limit` rows.
-    pub(super) async fn changes_after(
-        &self,
-        seq: i64,
-        limit: u32,
-    ) -> Result<Vec<LoggedChange>, StoreError> {
-        self.read(|tx| {
-            Box::pin(async move { Ok(read_after(&*tx.tx, tx.origin, seq, limit).await?) })
-        })
-        .await
     }
 }
 

@@ -7,16 +7,16 @@ use super::change_log;
 use super::refs::{self, JobNames};
 use super::{amount_opt, at, currency_opt, inbox, now, summaries, Fail, PgStore, Tx};
 use tillwatch_core::domain::{
-    judge, ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Seen, Timestamp,
-    Verdict,
+    ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Timestamp,
 };
-use tillwatch_core::store::{Applied, Held, StatusChange, StoreError};
+use tillwatch_core::store::Confirmations;
+use tillwatch_core::store::{Applied, ApplyPlan, Held, HeldJob, StatusChange, StoreError};
 use time::OffsetDateTime;
 
-impl PgStore {
+impl Confirmations for PgStore {
     /// Applies a gateway answer. Never lets an older answer overwrite a newer one, and
     /// appends a status event only where a status actually changed.
-    pub(super) async fn apply_snapshot(
+    async fn apply_snapshot(
         &self,
         snapshot: JobSnapshot,
         source: ChangeSource,
@@ -31,14 +31,7 @@ impl PgStore {
                 Box::pin(async move {
                     let applied = apply(tx, &snapshot, source, mismatch.as_deref()).await?;
                     if let Some(s) = settles {
-                        let outcome = if applied.stale {
-                            format!(
-                                "confirmed: {} (an older answer was ignored)",
-                                applied.order.status
-                            )
-                        } else {
-                            format!("confirmed: {}", applied.order.status)
-                        };
+                        let outcome = applied.confirmed_outcome();
                         inbox::settle(tx, &s, DeliveryState::Confirmed, &outcome, 0).await?;
                     }
                     if !applied.changes.is_empty() {
@@ -79,46 +72,22 @@ async fn apply(
         )
         .await?;
     let held = match &stored {
-        Some(r) => Some((
-            PaymentStatus::from(r.try_get::<_, &str>(0)?),
-            r.try_get::<_, Option<i64>>(1)?
+        Some(r) => Some(HeldJob {
+            status: PaymentStatus::from(r.try_get::<_, &str>(0)?),
+            at: r
+                .try_get::<_, Option<i64>>(1)?
                 .map(Timestamp::from_unix_ticks),
-        )),
+        }),
         None => None,
     };
-    let held_seen = held.as_ref().map(|(status, at)| Seen { status, at: *at });
-    let incoming = Seen {
-        status: &snap.status,
-        at: snap.gateway_updated_at,
-    };
-    if judge(held_seen, incoming) == Verdict::Ignore {
+    let Some(mut plan) = ApplyPlan::start(held.as_ref(), snap) else {
         tx.execute(
             "UPDATE payment_jobs SET last_confirmed_at = $2 WHERE job_ref = $1",
             &[&job, &now],
         )
         .await?;
-        let order = summaries::summary(tx, &snap.job_ref).await?;
-        return Ok(Applied {
-            stale: true,
-            changes: Vec::new(),
-            order,
-        });
-    }
-    // Only a newer answer by the gateway's clock may move a payment back or sideways.
-    let clock_newer = matches!(
-        (held.as_ref().and_then(|h| h.1), snap.gateway_updated_at),
-        (Some(h), Some(i)) if i > h
-    );
-
-    let mut changes = Vec::new();
-    let previous = held.as_ref().map(|(s, _)| s.clone());
-    if previous.as_ref() != Some(&snap.status) {
-        changes.push(StatusChange {
-            payment_ref: None,
-            from: previous,
-            to: snap.status.clone(),
-        });
-    }
+        return Ok(Applied::stale(summaries::summary(tx, &snap.job_ref).await?));
+    };
 
     // What the row names and holds before this answer: the references index drops names
     // that change, and the minor amount follows the amount and currency the row will hold.
@@ -195,17 +164,9 @@ async fn apply(
             .map(|r| r.try_get::<_, String>(0))
             .transpose()?
             .map(PaymentStatus::from);
-        if !clock_newer {
-            let held = before.as_ref().map(|status| Seen { status, at: None });
-            let answer = Seen {
-                status: &p.status,
-                at: None,
-            };
-            if judge(held, answer) == Verdict::Ignore {
-                continue;
-            }
+        if !plan.payment(before, p) {
+            continue;
         }
-        let changed = before.as_ref() != Some(&p.status);
         let attempt = i32::try_from(i + 1).unwrap_or(i32::MAX);
         tx.execute(
             "INSERT INTO payments (job_ref, payment_ref, attempt, status, amount, failure_code,
@@ -241,24 +202,12 @@ async fn apply(
         )
         .await?;
         refs::index_payment(tx, job, p.payment_ref.as_str()).await?;
-        if changed {
-            changes.push(StatusChange {
-                payment_ref: Some(p.payment_ref.clone()),
-                from: before,
-                to: p.status.clone(),
-            });
-        }
     }
 
-    for c in &changes {
+    for c in plan.changes() {
         insert_event(tx, &snap.job_ref, c, source, now).await?;
     }
-    let order = summaries::summary(tx, &snap.job_ref).await?;
-    Ok(Applied {
-        stale: false,
-        changes,
-        order,
-    })
+    Ok(plan.applied(summaries::summary(tx, &snap.job_ref).await?))
 }
 
 pub(super) async fn insert_event(

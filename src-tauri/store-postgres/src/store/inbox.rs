@@ -11,9 +11,10 @@ use tillwatch_core::domain::{
     DeliveryState, Failing, FailureClass, PaymentRef, StuckDelivery, Timestamp,
 };
 use tillwatch_core::store::{
-    kept_body, unreadable_delivery, Claim, Held, NewDelivery, PendingDelivery, RejectedDelivery,
-    StoreError, MAX_KEPT_MALFORMED,
+    failure_run, kept_body, oldest_first, unreadable_delivery, Claim, Held, NewDelivery,
+    PendingDelivery, RejectedDelivery, StoreError, MAX_KEPT_MALFORMED,
 };
+use tillwatch_core::store::{Inbox, Retention};
 
 /// Back to pending, due at once, with a fresh failure run, held by no worker.
 const REOPEN: &str = "state = 'pending', outcome = NULL, settled_at = NULL, failure_class = NULL,
@@ -32,11 +33,11 @@ fn u32_col(n: i32, what: &str) -> Result<u32, Fail> {
     u32::try_from(n).map_err(|_| Fail::corrupt(format!("{n} {what}")))
 }
 
-impl PgStore {
+impl Inbox for PgStore {
     /// Commits the delivery durably (synchronous_commit is on): only after this may the
     /// listener answer 200. One statement in autocommit, one round trip: nothing else is
     /// written with it, so a transaction around it would only add BEGIN's and COMMIT's.
-    pub(super) async fn record_delivery(&self, d: NewDelivery) -> Result<i64, StoreError> {
+    async fn record_delivery(&self, d: NewDelivery) -> Result<i64, StoreError> {
         let body = kept_body(&d.body);
         let row = self
             .autocommit_one(
@@ -57,10 +58,7 @@ impl PgStore {
     }
 
     /// Keeps a refused delivery visible to the owner, dropping the oldest beyond the bound.
-    pub(super) async fn record_rejected_delivery(
-        &self,
-        d: RejectedDelivery,
-    ) -> Result<(), StoreError> {
+    async fn record_rejected_delivery(&self, d: RejectedDelivery) -> Result<(), StoreError> {
         let body = kept_body(&d.body);
         self.write(|tx| {
             let (d, body) = (d.clone(), body.clone());
@@ -96,14 +94,14 @@ impl PgStore {
     /// whose holder's lease ran out), renewing this worker's own. One statement: rows
     /// another claim is taking at this moment are skipped (SKIP LOCKED), so two workers
     /// never get the same delivery and neither waits for the other.
-    pub(super) async fn claim_due(
+    async fn claim_due(
         &self,
         claim: &Claim,
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let worker = claim.worker.as_str().to_owned();
-        let until = at(now.plus(claim.lease));
+        let until = at(claim.until(now));
         let now = at(now);
         let limit = i64::from(limit);
         let mut claimed: Vec<PendingDelivery> = self
@@ -130,19 +128,14 @@ impl PgStore {
                 })
             })
             .await?;
-        // RETURNING follows no ORDER BY.
-        claimed.sort_by_key(|d| d.id);
+        oldest_first(&mut claimed);
         Ok(claimed)
     }
 
     /// Extends the worker's hold on every delivery it still holds to `now + lease`.
-    pub(super) async fn renew_claims(
-        &self,
-        claim: &Claim,
-        now: Timestamp,
-    ) -> Result<u64, StoreError> {
+    async fn renew_claims(&self, claim: &Claim, now: Timestamp) -> Result<u64, StoreError> {
         let worker = claim.worker.as_str().to_owned();
-        let until = at(now.plus(claim.lease));
+        let until = at(claim.until(now));
         self.write(|tx| {
             let worker = worker.clone();
             Box::pin(async move {
@@ -158,7 +151,7 @@ impl PgStore {
     }
 
     /// Lets go of every hold on the inbox; how many deliveries were held.
-    pub(super) async fn release_claims(&self) -> Result<u64, StoreError> {
+    async fn release_claims(&self) -> Result<u64, StoreError> {
         self.write(|tx| {
             Box::pin(async move {
                 let n = tx
@@ -175,10 +168,7 @@ impl PgStore {
     }
 
     /// Every delivery still waiting for its confirmation, oldest first, held or not.
-    pub(super) async fn pending_deliveries(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<PendingDelivery>, StoreError> {
+    async fn pending_deliveries(&self, limit: u32) -> Result<Vec<PendingDelivery>, StoreError> {
         let limit = i64::from(limit);
         self.read(|tx| {
             Box::pin(async move {
@@ -197,10 +187,7 @@ impl PgStore {
     }
 
     /// When the earliest delivery waiting after `now` is due, if any waits.
-    pub(super) async fn next_retry_at(
-        &self,
-        now: Timestamp,
-    ) -> Result<Option<Timestamp>, StoreError> {
+    async fn next_retry_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
         let now = at(now);
         self.read(|tx| {
             Box::pin(async move {
@@ -220,7 +207,7 @@ impl PgStore {
     /// Records a failed confirmation on the deliveries it covered and `worker` holds: the
     /// failure run they are in, the error in words, when they are next due; and lets them go.
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn note_confirm_failure(
+    async fn note_confirm_failure(
         &self,
         held: &Held,
         failing: Failing,
@@ -262,7 +249,7 @@ impl PgStore {
     }
 
     /// Sends every delivery settled as unknown back to the workers. Returns how many.
-    pub(super) async fn reopen_unknown(&self) -> Result<u64, StoreError> {
+    async fn reopen_unknown(&self) -> Result<u64, StoreError> {
         self.write(|tx| {
             Box::pin(async move {
                 tx.execute(
@@ -277,7 +264,7 @@ impl PgStore {
 
     /// The owner's "retry now": the dead or unknown deliveries of a job or payment
     /// reference (exact) back to the workers. Returns how many.
-    pub(super) async fn retry_deliveries(&self, reference: &str) -> Result<u64, StoreError> {
+    async fn retry_deliveries(&self, reference: &str) -> Result<u64, StoreError> {
         let reference = reference.trim().to_owned();
         self.write(|tx| {
             let reference = reference.clone();
@@ -296,7 +283,7 @@ impl PgStore {
         .await
     }
 
-    pub(super) async fn count_deliveries(&self, state: DeliveryState) -> Result<u64, StoreError> {
+    async fn count_deliveries(&self, state: DeliveryState) -> Result<u64, StoreError> {
         self.read(|tx| {
             Box::pin(async move {
                 let row = tx
@@ -312,7 +299,7 @@ impl PgStore {
     }
 
     /// Deliveries in a settled state the owner must know about, newest first.
-    pub(super) async fn deliveries_in(
+    async fn deliveries_in(
         &self,
         state: DeliveryState,
         limit: u32,
@@ -352,7 +339,7 @@ impl PgStore {
 
     /// Settles the deliveries a confirmation covered: the pending ones up to `up_to_id`
     /// that `worker` holds.
-    pub(super) async fn settle_deliveries(
+    async fn settle_deliveries(
         &self,
         held: &Held,
         state: DeliveryState,
@@ -368,7 +355,7 @@ impl PgStore {
     }
 
     /// How many acknowledged deliveries wait for confirmation, and the newest receipt.
-    pub(super) async fn inbox_status(&self) -> Result<(u64, Option<Timestamp>), StoreError> {
+    async fn inbox_status(&self) -> Result<(u64, Option<Timestamp>), StoreError> {
         self.read(|tx| {
             Box::pin(async move {
                 let backlog: i64 = tx
@@ -393,13 +380,12 @@ impl PgStore {
         })
         .await
     }
+}
 
+impl Retention for PgStore {
     /// Deletes deliveries settled (confirmed, unknown) longer than `keep` ago, a chunk per
     /// transaction; returns how many.
-    pub(super) async fn prune_settled_deliveries(
-        &self,
-        keep: Duration,
-    ) -> Result<usize, StoreError> {
+    async fn prune_settled_deliveries(&self, keep: Duration) -> Result<usize, StoreError> {
         // On the database's clock, as `settled_at` is (see `settle`).
         let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
         let mut pruned = 0;
@@ -505,10 +491,6 @@ fn pending(r: &Row) -> Result<PendingDelivery, Fail> {
         job_ref: super::job_ref(job)?,
         payment_ref: PaymentRef::parse(payment)
             .map_err(|e| Fail::corrupt(format!("'{payment}': {e}")))?,
-        failing: class.zip(since).map(|(class, since)| Failing {
-            class,
-            since,
-            attempts,
-        }),
+        failing: failure_run(class, since, attempts),
     })
 }

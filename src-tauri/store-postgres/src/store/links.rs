@@ -3,12 +3,13 @@
 use super::change_log;
 use super::confirm::insert_event;
 use super::{now, orders, refs, Fail, PgStore};
-use tillwatch_core::domain::{ChangeSource, JobRef, OrderDetail, PaymentStatus};
-use tillwatch_core::store::{CreatedJobRecord, StatusChange, StoreError};
+use tillwatch_core::domain::{ChangeSource, JobRef, OrderDetail};
+use tillwatch_core::store::Links;
+use tillwatch_core::store::{CreatedJobRecord, StoreError};
 
-impl PgStore {
+impl Links for PgStore {
     /// Whether any order already uses this order number.
-    pub(super) async fn order_number_used(&self, order_number: &str) -> Result<bool, StoreError> {
+    async fn order_number_used(&self, order_number: &str) -> Result<bool, StoreError> {
         let n = order_number.to_owned();
         self.read(|tx| {
             let n = n.clone();
@@ -26,7 +27,7 @@ impl PgStore {
     }
 
     /// The next free numeric order number: one past the highest in use (1001 at first).
-    pub(super) async fn suggest_order_number(&self) -> Result<String, StoreError> {
+    async fn suggest_order_number(&self) -> Result<String, StoreError> {
         self.read(|tx| {
             Box::pin(async move {
                 // Digits only and under 16 of them (a bigint), as the SQLite store's GLOBs.
@@ -45,10 +46,7 @@ impl PgStore {
     }
 
     /// Records a job the owner just created; it is Pending until the gateway says more.
-    pub(super) async fn record_created_job(
-        &self,
-        r: CreatedJobRecord,
-    ) -> Result<OrderDetail, StoreError> {
+    async fn record_created_job(&self, r: CreatedJobRecord) -> Result<OrderDetail, StoreError> {
         self.write(|tx| {
             let r = r.clone();
             Box::pin(async move {
@@ -92,16 +90,12 @@ impl PgStore {
                     .await?;
                     refs::index_payment(tx, job, p.as_str()).await?;
                 }
-                let change = StatusChange {
-                    payment_ref: None,
-                    from: None,
-                    to: PaymentStatus::Pending,
-                };
+                let change = r.first_change();
                 insert_event(tx, &r.job_ref, &change, ChangeSource::Owner, now).await?;
+                let entry = r.audit_entry();
                 tx.execute(
-                    "INSERT INTO audit (at, action, job_ref, detail)
-                     VALUES ($1, 'link created', $2, $3)",
-                    &[&now, &job, &r.payment_link],
+                    "INSERT INTO audit (at, action, job_ref, detail) VALUES ($1, $2, $3, $4)",
+                    &[&now, &entry.action, &job, &entry.detail],
                 )
                 .await?;
                 tx.changed(change_log::Change {
@@ -121,7 +115,7 @@ impl PgStore {
 
     /// Notes an owner action on an order in the audit log (not announced: the order did
     /// not change).
-    pub(super) async fn audit(
+    async fn audit(
         &self,
         job: &JobRef,
         action: &str,

@@ -5,9 +5,9 @@
 //! one order are serialised by row locks and retried on a serialization failure or a
 //! deadlock, and a change of an order is announced to the other processes (`listen`).
 
-mod as_store;
 mod change_log;
 mod confirm;
+mod fail;
 mod inbox;
 mod links;
 mod listen;
@@ -25,19 +25,17 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{PoolError, TimeoutType};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use tillwatch_core::domain::{Amount, Currency, JobRef, ShipRefusal, Timestamp};
-use tillwatch_core::store::{RemoteChange, RemoteChanges};
-use tillwatch_core::store::{StoreError, Unavailable};
+use tillwatch_core::domain::{Amount, Currency, JobRef, Timestamp};
+use tillwatch_core::store::{LoggedChange, Process, RemoteChange, RemoteChanges, StoreError};
 
 use crate::{DatabaseConfig, PgError, PgPool};
+use fail::{lost_race, Fail};
 
 pub use machines::{MachineSeen, Role, GONE_AFTER, HEARTBEAT};
 
@@ -183,30 +181,9 @@ impl PgStore {
         })
     }
 
-    /// Other processes' changes from now on, and the place in the log they start after.
-    pub fn remote_changes(&self) -> RemoteChanges {
-        // Subscribed first: a change told between the two is received (and is at or below
-        // `after`, so a catch-up does not read it again).
-        let receiver = self.shared.changes.subscribe();
-        RemoteChanges {
-            receiver,
-            after: self.shared.told_to.load(Ordering::Acquire),
-        }
-    }
-
     /// The pool underneath (tests, status).
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    /// The listener's handle: its own connections, and a short wait for one.
-    fn refusing(&self) -> PgStore {
-        PgStore {
-            pool: self.shared.intake.clone(),
-            wait: WAIT_WHEN_REFUSING,
-            limit: INTAKE_LIMIT,
-            shared: Arc::clone(&self.shared),
-        }
     }
 
     async fn checkout(&self) -> Result<deadpool_postgres::Object, Fail> {
@@ -341,9 +318,42 @@ impl PgStore {
         };
         call.await.map_err(Fail::into_store)
     }
+}
+
+impl Process for PgStore {
+    /// Other processes' changes from now on, and the place in the log they start after.
+    fn remote_changes(&self) -> Option<RemoteChanges> {
+        // Subscribed first: a change told between the two is received (and is at or below
+        // `after`, so a catch-up does not read it again).
+        let receiver = self.shared.changes.subscribe();
+        Some(RemoteChanges {
+            receiver,
+            after: self.shared.told_to.load(Ordering::Acquire),
+        })
+    }
+
+    /// The log after place `seq`, in order, at most `limit` rows.
+    async fn changes_after(&self, seq: i64, limit: u32) -> Result<Vec<LoggedChange>, StoreError> {
+        self.read(|tx| {
+            Box::pin(
+                async move { Ok(change_log::read_after(&*tx.tx, tx.origin, seq, limit).await?) },
+            )
+        })
+        .await
+    }
+
+    /// The listener's handle: its own connections, and a short wait for one.
+    fn refusing_when_full(&self) -> PgStore {
+        PgStore {
+            pool: self.shared.intake.clone(),
+            wait: WAIT_WHEN_REFUSING,
+            limit: INTAKE_LIMIT,
+            shared: Arc::clone(&self.shared),
+        }
+    }
 
     /// The database server's clock, which every process sharing it reads alike.
-    pub(super) async fn now(&self) -> Result<Timestamp, StoreError> {
+    async fn now(&self) -> Result<Timestamp, StoreError> {
         let read = async {
             let deadline = tokio::time::Instant::now() + self.limit;
             let client = self.checked_out(deadline).await?;
@@ -418,143 +428,6 @@ impl Tx<'_> {
 /// The first key of the advisory locks on orders (the two-key space, apart from the
 /// migrations' single-key lock).
 const ORDER_LOCK_CLASS: i32 = 0x7477;
-
-/// A failure inside the store, turned into a `StoreError` at the trait.
-#[derive(Debug)]
-pub(crate) enum Fail {
-    Pg(tokio_postgres::Error),
-    Pool(PoolError),
-    /// The call ran past its handle's bound (`PgStore::timed_out`).
-    TimedOut,
-    Store(StoreError),
-}
-
-impl From<tokio_postgres::Error> for Fail {
-    fn from(e: tokio_postgres::Error) -> Self {
-        Self::Pg(e)
-    }
-}
-
-impl From<StoreError> for Fail {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
-    }
-}
-
-impl From<ShipRefusal> for Fail {
-    fn from(e: ShipRefusal) -> Self {
-        Self::Store(StoreError::Ship(e))
-    }
-}
-
-impl Fail {
-    fn corrupt(what: impl Into<String>) -> Self {
-        Self::Store(StoreError::Corrupt(what.into()))
-    }
-
-    fn not_found(what: impl Into<String>) -> Self {
-        Self::Store(StoreError::NotFound(what.into()))
-    }
-
-    fn into_store(self) -> StoreError {
-        match self {
-            Self::Pg(e) => pg_error(e),
-            Self::Pool(e) => pool_error(e),
-            Self::TimedOut => Unavailable::Unreachable.into(),
-            Self::Store(e) => e,
-        }
-    }
-}
-
-fn lost_race(e: &tokio_postgres::Error) -> bool {
-    matches!(
-        e.code(),
-        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
-    )
-}
-
-/// The driver's error as the core's, in our words; the server's text goes to the log.
-fn pg_error(e: tokio_postgres::Error) -> StoreError {
-    if let Some(code) = e.code() {
-        let code = code.clone();
-        let e = &e;
-        return if code == SqlState::DISK_FULL {
-            tracing::error!(error = %describe(e), "the database server's disk is full");
-            Unavailable::Full.into()
-        } else if code == SqlState::READ_ONLY_SQL_TRANSACTION {
-            tracing::error!(error = %describe(e), "the database is read-only");
-            Unavailable::ReadOnly.into()
-        } else if code == SqlState::T_R_SERIALIZATION_FAILURE
-            || code == SqlState::T_R_DEADLOCK_DETECTED
-        {
-            tracing::warn!(error = %describe(e), "a write lost a race every time it was tried");
-            StoreError::Conflict
-        } else if code == SqlState::ADMIN_SHUTDOWN
-            || code == SqlState::CRASH_SHUTDOWN
-            || code == SqlState::CANNOT_CONNECT_NOW
-        {
-            tracing::warn!(error = %describe(e), "database server unavailable");
-            Unavailable::Unreachable.into()
-        } else if code == SqlState::TOO_MANY_CONNECTIONS {
-            tracing::warn!(error = %describe(e), "the database server has no connection free");
-            Unavailable::Busy.into()
-        } else if code == SqlState::INVALID_PASSWORD
-            || code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
-            || code == SqlState::INVALID_CATALOG_NAME
-        {
-            // Settings changed under a running process (a new password): the server cannot
-            // be used until they are fixed, and the gateway should send again meanwhile.
-            tracing::error!(error = %describe(e), "the database refused this connection");
-            Unavailable::Unreachable.into()
-        } else {
-            tracing::error!(error = %describe(e), "database failure");
-            StoreError::Failed
-        };
-    }
-    // The same tests as `PgError` (io, closed, timeout): the server or the network.
-    match PgError::from(e) {
-        PgError::Unavailable => Unavailable::Unreachable.into(),
-        PgError::Busy => Unavailable::Busy.into(),
-        PgError::PasswordMissing
-        | PgError::Authentication
-        | PgError::DatabaseMissing
-        | PgError::TlsUnsupported
-        | PgError::Tls(_) => Unavailable::Unreachable.into(),
-        // Logged by `PgError::failed`.
-        _ => StoreError::Failed,
-    }
-}
-
-fn pool_error(e: PoolError) -> StoreError {
-    match e {
-        PoolError::Timeout(TimeoutType::Wait) => {
-            tracing::warn!("every database connection is in use");
-            Unavailable::Overloaded.into()
-        }
-        PoolError::Timeout(TimeoutType::Create | TimeoutType::Recycle) => {
-            tracing::warn!("database connection timed out");
-            Unavailable::Unreachable.into()
-        }
-        PoolError::Backend(e) => pg_error(e),
-        PoolError::Closed => Unavailable::Stopped.into(),
-        other => {
-            tracing::error!(error = %other, "database pool failure");
-            StoreError::Failed
-        }
-    }
-}
-
-fn describe(e: &tokio_postgres::Error) -> String {
-    use std::error::Error as _;
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
 
 // Stored values to domain values; a bad one is `Corrupt` in our words, never a panic.
 

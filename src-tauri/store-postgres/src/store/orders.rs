@@ -1,7 +1,6 @@
 //! Reading orders, looking them up, and the owner's shipping actions (the SQLite store's
 //! `orders`).
 
-use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 use super::change_log;
@@ -9,25 +8,14 @@ use super::refs;
 use super::summaries::{summary, unfinished_sql};
 use super::{amount_opt, at, currency_opt, job_ref, now, pages, ts, ts_opt, Fail, PgStore, Tx};
 use tillwatch_core::domain::{
-    may_ship, Amount, Attempt, AuditView, ChangeSource, Currency, DeliveryState, DeliveryView,
-    Expected, JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, ShipCheck, ShipPermit,
-    ShipRules, StatusEventView, Timestamp,
+    Amount, Attempt, AuditView, ChangeSource, Currency, DeliveryState, DeliveryView, Expected,
+    JobRef, OrderDetail, OrderSummary, PaymentRef, PaymentStatus, StatusEventView, Timestamp,
 };
-use tillwatch_core::store::{best_per_job, RefMatch};
+use tillwatch_core::store::Orders;
 use tillwatch_core::store::{
-    Found, OrderFilter, OrdersSlice, ShipRequest, StoreError, MIN_PARTIAL,
+    found_orders, not_shipped, range_len, unship_audit, wants_more, DetailRows, Found, OrderFilter,
+    OrdersSlice, Ranking, RefMatch, ShipRequest, StoreError, MIN_PARTIAL,
 };
-
-fn found_orders(found: Vec<Found>) -> Vec<OrderSummary> {
-    found.into_iter().map(|f| f.order).collect()
-}
-
-fn distinct(m: &[RefMatch]) -> u32 {
-    m.iter()
-        .map(|m| m.job_ref.as_str())
-        .collect::<HashSet<_>>()
-        .len() as u32
-}
 
 /// Exact matches, then (if fewer than `limit`) prefixes of `min_prefix` characters or
 /// more, then suffixes.
@@ -36,64 +24,39 @@ async fn find(tx: &Tx<'_>, q: &str, min_prefix: usize, limit: u32) -> Result<Vec
         return Ok(Vec::new());
     }
     let mut matches = refs::exact(tx, q, true).await?;
-    // Twice the limit: one job may match by several references.
-    let wanted = limit.saturating_mul(2);
-    if distinct(&matches) < limit {
-        matches.extend(refs::starting_with(tx, q, min_prefix, wanted).await?);
-    }
-    if distinct(&matches) < limit {
-        matches.extend(refs::ending_with(tx, q, wanted).await?);
+    for suffixes in [false, true] {
+        if !wants_more(&matches, limit) {
+            break;
+        }
+        let more = if suffixes {
+            refs::ending_with(tx, q, range_len(limit)).await?
+        } else {
+            refs::starting_with(tx, q, min_prefix, range_len(limit)).await?
+        };
+        matches.extend(more);
     }
     rank(tx, matches, limit).await
 }
 
-/// One entry per job (its best match), best matches first and newest first within them;
-/// as the SQLite store ranks them.
+/// The matches ranked (`Ranking`), reading the ages and summaries it asks for.
 async fn rank(tx: &Tx<'_>, matches: Vec<RefMatch>, limit: u32) -> Result<Vec<Found>, Fail> {
-    let classes = best_per_job(matches);
-    let mut found = Vec::new();
-    for (class, mut members) in classes.into_iter().enumerate() {
-        let room = (limit as usize).saturating_sub(found.len());
-        if room == 0 {
-            break;
+    let mut ranking = Ranking::new(matches, limit);
+    while let Some(mut class) = ranking.next_class() {
+        let mut ages = Vec::new();
+        for m in class.to_age() {
+            let sql = "SELECT first_seen_at FROM payment_jobs WHERE job_ref = $1";
+            let row = tx.query_opt(sql, &[&m.job_ref]).await?;
+            ages.push(row.map(|r| ts(&r, 0)).transpose()?);
         }
-        if class == 0 && members.len() > room {
-            let mut aged = Vec::with_capacity(members.len());
-            for m in members {
-                let seen_at = tx
-                    .query_opt(
-                        "SELECT first_seen_at FROM payment_jobs WHERE job_ref = $1",
-                        &[&m.job_ref],
-                    )
-                    .await?
-                    .map(|r| ts(&r, 0))
-                    .transpose()?;
-                aged.push((seen_at, m));
-            }
-            aged.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.job_ref.cmp(&a.1.job_ref)));
-            members = aged.into_iter().map(|(_, m)| m).collect();
+        class.order_by_age(ages);
+        let mut shown = Vec::new();
+        for m in class.shown() {
+            let order = summary(tx, &job_ref(&m.job_ref)?).await?;
+            shown.push(m.found(order));
         }
-        let mut chosen = Vec::with_capacity(room);
-        for m in members.into_iter().take(room) {
-            let job = job_ref(&m.job_ref)?;
-            chosen.push(Found {
-                order: summary(tx, &job).await?,
-                kind: m.kind,
-                how: m.how,
-                reference: m.reference,
-            });
-        }
-        chosen.sort_by(|a, b| {
-            b.order.first_seen_at.cmp(&a.order.first_seen_at).then(
-                b.order
-                    .payment_job_reference
-                    .as_str()
-                    .cmp(a.order.payment_job_reference.as_str()),
-            )
-        });
-        found.extend(chosen);
+        ranking.add(shown);
     }
-    Ok(found)
+    Ok(ranking.found())
 }
 
 pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDetail>, Fail> {
@@ -111,12 +74,14 @@ pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDeta
             &[&j],
         )
         .await?;
-    let shipping_note: Option<String> = row.try_get(0)?;
-    let payment_link: Option<String> = row.try_get(1)?;
-    let last_confirmed_at = ts_opt(&row, 2)?;
-    let raw: Option<String> = row.try_get(3)?;
+    let mut rows = DetailRows {
+        shipping_note: row.try_get(0)?,
+        payment_link: row.try_get(1)?,
+        last_confirmed_at: ts_opt(&row, 2)?,
+        raw: row.try_get(3)?,
+        ..DetailRows::default()
+    };
 
-    let mut payments = Vec::new();
     for r in tx
         .query(
             "SELECT payment_ref, attempt, status, amount, failure_code, failure_reason,
@@ -128,7 +93,7 @@ pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDeta
     {
         let pref: &str = r.try_get(0)?;
         let attempt: i32 = r.try_get(1)?;
-        payments.push(Attempt {
+        rows.payments.push(Attempt {
             payment_reference: PaymentRef::parse(pref)
                 .map_err(|e| Fail::corrupt(format!("'{pref}': {e}")))?,
             attempt: u32::try_from(attempt)
@@ -142,7 +107,6 @@ pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDeta
         });
     }
 
-    let mut deliveries = Vec::new();
     for r in tx
         .query(
             "SELECT id, received_at, payment_ref, response_status, state, outcome
@@ -153,7 +117,7 @@ pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDeta
     {
         let status: i32 = r.try_get(3)?;
         let state: &str = r.try_get(4)?;
-        deliveries.push(DeliveryView {
+        rows.deliveries.push(DeliveryView {
             id: r.try_get(0)?,
             received_at: ts(&r, 1)?,
             payment_reference: r.try_get(2)?,
@@ -165,7 +129,6 @@ pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDeta
         });
     }
 
-    let mut status_events = Vec::new();
     for r in tx
         .query(
             "SELECT payment_ref, from_status, to_status, source, at
@@ -176,7 +139,7 @@ pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDeta
     {
         let payment: Option<&str> = r.try_get(0)?;
         let source: &str = r.try_get(3)?;
-        status_events.push(StatusEventView {
+        rows.status_events.push(StatusEventView {
             payment_reference: payment
                 .map(|p| PaymentRef::parse(p).map_err(|e| Fail::corrupt(format!("'{p}': {e}"))))
                 .transpose()?,
@@ -188,7 +151,6 @@ pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDeta
         });
     }
 
-    let mut audit = Vec::new();
     for r in tx
         .query(
             "SELECT action, detail, actor, at FROM audit WHERE job_ref = $1 ORDER BY id",
@@ -196,7 +158,7 @@ pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDeta
         )
         .await?
     {
-        audit.push(AuditView {
+        rows.audit.push(AuditView {
             action: r.try_get(0)?,
             detail: r.try_get(1)?,
             by: r.try_get(2)?,
@@ -204,19 +166,7 @@ pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDeta
         });
     }
 
-    Ok(Some(OrderDetail {
-        // The strict rule until the core applies the shop's (`OrderDetail::under`).
-        ship: ShipCheck::of(&summary, ShipRules::default()),
-        summary,
-        shipping_note,
-        payment_link,
-        last_confirmed_at,
-        payments,
-        deliveries,
-        status_events,
-        audit,
-        raw_last_answer: raw.and_then(|r| serde_json::from_str(&r).ok()),
-    }))
+    Ok(Some(rows.assemble(summary)))
 }
 
 pub(super) async fn audit(
@@ -234,8 +184,8 @@ pub(super) async fn audit(
     Ok(())
 }
 
-impl PgStore {
-    pub(super) async fn order(&self, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
+impl Orders for PgStore {
+    async fn order(&self, job: &JobRef) -> Result<Option<OrderDetail>, StoreError> {
         self.read(|tx| {
             let job = job.clone();
             Box::pin(async move { detail(tx, &job).await })
@@ -243,7 +193,7 @@ impl PgStore {
         .await
     }
 
-    pub(super) async fn orders(&self, filter: OrderFilter) -> Result<OrdersSlice, StoreError> {
+    async fn orders(&self, filter: OrderFilter) -> Result<OrdersSlice, StoreError> {
         self.read(|tx| {
             let filter = filter.clone();
             Box::pin(async move { pages::page(tx, &filter).await })
@@ -251,10 +201,7 @@ impl PgStore {
         .await
     }
 
-    pub(super) async fn count_orders(
-        &self,
-        filter: OrderFilter,
-    ) -> Result<(u64, bool), StoreError> {
+    async fn count_orders(&self, filter: OrderFilter) -> Result<(u64, bool), StoreError> {
         self.read(|tx| {
             let filter = filter.clone();
             Box::pin(async move { pages::count(tx, &filter).await })
@@ -263,7 +210,7 @@ impl PgStore {
     }
 
     /// Paid orders whose status last changed at or after `since`: (amount, currency, when).
-    pub(super) async fn paid_since(
+    async fn paid_since(
         &self,
         since: Timestamp,
     ) -> Result<Vec<(Amount, Currency, Timestamp)>, StoreError> {
@@ -291,11 +238,7 @@ impl PgStore {
     }
 
     /// Finds orders by any reference: exact, then prefixes, then the last characters.
-    pub(super) async fn lookup(
-        &self,
-        query: &str,
-        limit: u32,
-    ) -> Result<Vec<OrderSummary>, StoreError> {
+    async fn lookup(&self, query: &str, limit: u32) -> Result<Vec<OrderSummary>, StoreError> {
         let q = query.trim().to_owned();
         self.read(|tx| {
             let q = q.clone();
@@ -306,7 +249,7 @@ impl PgStore {
 
     /// As `lookup`, with what matched, prefixes from `MIN_PARTIAL` characters. A newer
     /// search makes this one answer `Superseded` (its answer is not wanted any more).
-    pub(super) async fn search(&self, query: &str, limit: u32) -> Result<Vec<Found>, StoreError> {
+    async fn search(&self, query: &str, limit: u32) -> Result<Vec<Found>, StoreError> {
         let searches = &self.shared.searches;
         let mine = searches.fetch_add(1, Ordering::SeqCst) + 1;
         let q = query.trim().to_owned();
@@ -323,7 +266,7 @@ impl PgStore {
     }
 
     /// Orders named exactly by a job reference, payment reference or order number.
-    pub(super) async fn exact_matches(
+    async fn exact_matches(
         &self,
         query: &str,
         limit: u32,
@@ -343,7 +286,7 @@ impl PgStore {
     }
 
     /// Jobs whose status may still change, least recently confirmed first.
-    pub(super) async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
+    async fn unfinished_jobs(&self) -> Result<Vec<JobRef>, StoreError> {
         self.read(|tx| {
             Box::pin(async move {
                 let rows = tx.query(&unfinished_sql(), &[]).await?;
@@ -356,7 +299,7 @@ impl PgStore {
     /// Marks an order as shipped if the shipping rule allows it, audited with who asked.
     /// The order's row is locked first: of two processes shipping it at once, the second
     /// reads it shipped and is refused (`AlreadyShipped`).
-    pub(super) async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
+    async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {
         self.write(|tx| {
             let req = req.clone();
             Box::pin(async move {
@@ -366,23 +309,16 @@ impl PgStore {
                     &[&job.as_str()],
                 )
                 .await?;
-                let order = summary(tx, job).await?;
-                let rules = ShipRules {
-                    allow_reserved: req.allow_reserved,
-                };
-                let permit = may_ship(&order, rules, req.override_mismatch.as_deref())?;
-                let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+                let plan = req.plan(&summary(tx, job).await?)?;
                 tx.execute(
                     "UPDATE payment_jobs SET shipped_at = $2, shipping_note = $3
                      WHERE job_ref = $1",
-                    &[&job.as_str(), &now(), &note],
+                    &[&job.as_str(), &now(), &plan.note],
                 )
                 .await?;
-                let by = req.by.as_deref();
-                audit(tx, "shipped", job, note, by).await?;
-                if let ShipPermit::MismatchOverridden { mismatch, reason } = permit {
-                    let detail = format!("{reason} (the gateway's answer: {mismatch})");
-                    audit(tx, "mismatch overridden", job, Some(&detail), by).await?;
+                for entry in &plan.audit {
+                    let (said, by) = (entry.detail.as_deref(), entry.by.as_deref());
+                    audit(tx, entry.action, job, said, by).await?;
                 }
                 tx.changed(change_log::Change {
                     job_ref: job,
@@ -393,7 +329,7 @@ impl PgStore {
                 .await?;
                 detail(tx, job)
                     .await?
-                    .map(|d| d.under(rules))
+                    .map(|d| d.under(plan.rules))
                     .ok_or_else(|| Fail::not_found(job.to_string()))
             })
         })
@@ -401,11 +337,7 @@ impl PgStore {
     }
 
     /// Undoes `ship`, audited with who asked.
-    pub(super) async fn unship(
-        &self,
-        job: &JobRef,
-        by: Option<String>,
-    ) -> Result<OrderDetail, StoreError> {
+    async fn unship(&self, job: &JobRef, by: Option<String>) -> Result<OrderDetail, StoreError> {
         self.write(|tx| {
             let (job, by) = (job.clone(), by.clone());
             Box::pin(async move {
@@ -418,9 +350,11 @@ impl PgStore {
                     )
                     .await?;
                 if n == 0 {
-                    return Err(Fail::not_found(format!("{job} (not shipped)")));
+                    return Err(Fail::not_found(not_shipped(job)));
                 }
-                audit(tx, "unshipped", job, None, by.as_deref()).await?;
+                let entry = unship_audit(by);
+                let (said, by) = (entry.detail.as_deref(), entry.by.as_deref());
+                audit(tx, entry.action, job, said, by).await?;
                 tx.changed(change_log::Change {
                     job_ref: job,
                     previous_status: None,
@@ -437,7 +371,7 @@ impl PgStore {
     }
 
     /// What was asked for a job created here; `None` for jobs we only heard about.
-    pub(super) async fn expectation(&self, job: &JobRef) -> Result<Option<Expected>, StoreError> {
+    async fn expectation(&self, job: &JobRef) -> Result<Option<Expected>, StoreError> {
         self.read(|tx| {
             let job = job.clone();
             Box::pin(async move {

@@ -4,6 +4,7 @@ use tokio_postgres::Row;
 
 use super::{amount_opt, currency_opt, job_ref, ts, ts_opt, Fail, Tx};
 use tillwatch_core::domain::{JobRef, OrderSummary, PaymentStatus};
+use tillwatch_core::store::unfinished_condition;
 
 pub(super) const SUMMARY_COLUMNS: &str = "j.job_ref, j.order_number, j.email, j.status, j.amount,
     j.currency, j.attempts, j.shipped_at, j.created_here, j.mismatch, j.first_seen_at,
@@ -45,13 +46,9 @@ pub(super) async fn summary(tx: &Tx<'_>, job: &JobRef) -> Result<OrderSummary, F
 /// Jobs not final, least recently confirmed first (never confirmed first, as SQLite sorts
 /// NULL), written as the partial index `payment_jobs_unfinished` words it.
 pub(super) fn unfinished_sql() -> String {
-    let words = PaymentStatus::FINAL_WORDS
-        .iter()
-        .map(|w| format!("'{w}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
     format!(
-        "SELECT job_ref FROM payment_jobs WHERE status NOT IN ({words})
-         ORDER BY last_confirmed_at NULLS FIRST"
+        "SELECT job_ref FROM payment_jobs WHERE {}
+         ORDER BY last_confirmed_at NULLS FIRST",
+        unfinished_condition()
     )
 }
