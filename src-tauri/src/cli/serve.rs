@@ -63,7 +63,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let boot::Gateway {
         environment,
         client: gateway,
-        demo_sim: _demo_sim,
+        demo_sim,
     } = boot::start_gateway(
         &args.mode,
         args.creds,
@@ -74,7 +74,8 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     )
     .await?;
-    if let Some(sim) = &_demo_sim {
+    // `demo_sim` lives until this function returns: the demo gateway serves as long.
+    if let Some(sim) = &demo_sim {
         eprintln!(
             "DEMO MODE: no credentials set, so the built-in demo gateway at {} plays shoppers.",
             sim.base_url()
