@@ -177,6 +177,15 @@ pub struct ConnectionTest {
     pub message: String,
 }
 
+impl From<tillwatch_core::app::GatewayCheck> for ConnectionTest {
+    fn from(check: tillwatch_core::app::GatewayCheck) -> Self {
+        Self {
+            ok: check.ok,
+            message: check.message,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub type Backend = tillwatch_stores::AnyStore;
 pub type App = app::Tillwatch<Backend>;
 
 pub mod bindings;
+pub mod boot;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "desktop")]
@@ -22,4 +23,3 @@ pub mod desktop;
 pub mod ipc;
 pub mod machines;
 pub mod settings;
-pub mod tunnel_cli;

@@ -2,7 +2,10 @@
 //! without our `TILLWATCH_*` variables, which may hold the API key and tunnel secrets.
 
 use std::ffi::{OsStr, OsString};
+use std::path::Path;
 use std::process::Command;
+
+use crate::ipc::IpcError;
 
 /// The prefix of every variable Tillwatch reads, secrets included.
 const OUR_PREFIX: &str = "TILLWATCH_";
@@ -30,9 +33,49 @@ pub fn desktop_open(target: impl AsRef<OsStr>) -> Command {
     c
 }
 
+/// Opens a `mailto:` address in the owner's mail program. Nothing but mailto: is
+/// accepted, so the window cannot be made to launch arbitrary programs or pages.
+pub fn open_mail(url: &str) -> Result<(), IpcError> {
+    if !is_mail_address(url) {
+        return Err(IpcError {
+            code: "invalid".into(),
+            message: "only an e-mail (mailto:) address can be opened".into(),
+        });
+    }
+    desktop_open(url).spawn().map(|_| ()).map_err(|e| IpcError {
+        code: "open_failed".into(),
+        message: format!("No mail program could be opened ({e}); copy the link instead."),
+    })
+}
+
+/// A `mailto:` link of a sane length with no control characters.
+fn is_mail_address(url: &str) -> bool {
+    url.starts_with("mailto:") && url.len() <= 8192 && !url.chars().any(char::is_control)
+}
+
+/// Opens the log file in the owner's program for it; the error says where it is.
+pub fn open_log(log: &Path) -> Result<(), IpcError> {
+    desktop_open(log).spawn().map(|_| ()).map_err(|e| IpcError {
+        code: "open_failed".into(),
+        message: format!(
+            "The log is at {} (it could not be opened: {e}).",
+            log.display()
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_plain_mail_address_is_opened() {
+        assert!(is_mail_address("mailto:a@example.com?subject=Order%2042"));
+        assert!(!is_mail_address("https://example.com"));
+        assert!(!is_mail_address("mailto:a@example.com\n--option"));
+        assert!(!is_mail_address(&format!("mailto:{}", "a".repeat(8192))));
+        assert!(open_mail("file:///etc/passwd").is_err());
+    }
 
     #[test]
     fn started_programs_get_none_of_our_variables() {

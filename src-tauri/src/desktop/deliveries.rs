@@ -3,7 +3,7 @@
 
 use tauri::{AppHandle, Runtime, State};
 
-use super::services::DesktopState;
+use super::state::DesktopState;
 use crate::domain::{DeliveryState, StuckDelivery};
 use crate::ipc::IpcError;
 

@@ -8,7 +8,8 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::coalesce::Batcher;
-use super::services::{DesktopState, Observed, Running};
+use super::services::{Observed, Running};
+use super::state::DesktopState;
 use super::tray;
 use crate::bindings::{
     EVENT_HEALTH_CHANGED, EVENT_ORDERS_CHANGED, EVENT_ORDERS_MISSED, EVENT_TUNNEL_URL_CHANGED,

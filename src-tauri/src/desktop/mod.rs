@@ -6,10 +6,12 @@ mod alerts;
 mod child;
 mod coalesce;
 mod commands;
+mod configure;
 mod deliveries;
 mod events;
 mod secrets;
 mod services;
+mod state;
 mod tray;
 
 use std::path::PathBuf;
@@ -17,7 +19,7 @@ use std::path::PathBuf;
 use tauri::webview::PageLoadEvent;
 use tauri::{Manager, WindowEvent};
 
-pub use services::DesktopState;
+pub use state::DesktopState;
 
 /// Credentials the owner saved in the window (the OS keyring), for the CLI.
 pub fn stored_credentials() -> Option<crate::config::Credentials> {
@@ -107,6 +109,25 @@ pub fn run(data_dir: PathBuf) -> anyhow::Result<()> {
         })
         .run(tauri::generate_context!())
         .map_err(|e| anyhow::anyhow!("the window could not start: {e}"))
+}
+
+/// Puts saved settings into effect: start at login or not, and the services started
+/// again on them.
+async fn apply_settings<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    settings: &crate::settings::Settings,
+) {
+    use tauri_plugin_autostart::ManagerExt;
+    let autostart = app.autolaunch();
+    let login = if settings.start_at_login {
+        autostart.enable()
+    } else {
+        autostart.disable()
+    };
+    if let Err(e) = login {
+        tracing::warn!(error = %e, "start at login could not be changed");
+    }
+    events::start_services(app).await;
 }
 
 pub(crate) fn show_main<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {

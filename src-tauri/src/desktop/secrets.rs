@@ -1,5 +1,6 @@
-//! The configuration ID and API key in the OS keyring. Environment variables, when set,
-//! win over the keyring (for servers and tests). Secrets never reach a log line.
+//! The configuration ID and API key in the OS keyring, with the tunnel's secrets and the
+//! shared database's password. Environment variables, when set, win over the keyring (for
+//! servers and tests). Secrets never reach a log line.
 
 use crate::config::{self, Credentials};
 use crate::gateway::ApiKey;
@@ -112,9 +113,9 @@ pub fn store(configuration_id: Option<&str>, api_key: Option<&str>) -> Result<()
 /// The tunnel's secrets: environment first (servers, tests), then the keyring.
 pub fn tunnel_secrets() -> (Option<String>, Option<String>) {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let ngrok = env(crate::tunnel_cli::ENV_NGROK_AUTHTOKEN)
-        .or_else(|| read(NGROK_AUTHTOKEN).ok().flatten());
-    let bore = env(crate::tunnel_cli::ENV_BORE_SECRET).or_else(|| read(BORE_SECRET).ok().flatten());
+    let ngrok =
+        env(crate::boot::ENV_NGROK_AUTHTOKEN).or_else(|| read(NGROK_AUTHTOKEN).ok().flatten());
+    let bore = env(crate::boot::ENV_BORE_SECRET).or_else(|| read(BORE_SECRET).ok().flatten());
     (ngrok, bore)
 }
 
@@ -158,4 +159,50 @@ pub fn database_password_from_env() -> bool {
     ]
     .iter()
     .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()))
+}
+
+/// The secrets the owner typed into Settings; an absent or empty one keeps the stored one
+/// (an empty configuration ID removes it).
+pub struct Entered {
+    pub configuration_id: Option<String>,
+    pub api_key: Option<String>,
+    pub ngrok_authtoken: Option<String>,
+    pub bore_secret: Option<String>,
+    pub database_password: Option<String>,
+}
+
+/// Why what was typed could not be kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveError {
+    /// The blocking thread that talks to the keyring did not come back.
+    Unreachable,
+    /// The keyring refused, in words.
+    Refused(String),
+}
+
+/// Keeps what was typed in the keyring, on blocking threads: the database password, then
+/// the credentials, then the tunnel's secrets (stopping at the first refusal).
+pub async fn save_off_runtime(entered: Entered) -> Result<(), SaveError> {
+    async fn off_runtime(
+        job: impl FnOnce() -> Result<(), String> + Send + 'static,
+    ) -> Result<(), SaveError> {
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|_| SaveError::Unreachable)?
+            .map_err(SaveError::Refused)
+    }
+    if let Some(password) = entered.database_password {
+        off_runtime(move || store_database_password(&password)).await?;
+    }
+    let (id, key) = (entered.configuration_id, entered.api_key);
+    if id.is_some() || key.as_deref().is_some_and(|k| !k.is_empty()) {
+        off_runtime(move || store(id.as_deref(), key.as_deref())).await?;
+    }
+    let (ngrok, bore) = (entered.ngrok_authtoken, entered.bore_secret);
+    if ngrok.as_deref().is_some_and(|t| !t.is_empty())
+        || bore.as_deref().is_some_and(|t| !t.is_empty())
+    {
+        off_runtime(move || store_tunnel_secrets(ngrok.as_deref(), bore.as_deref())).await?;
+    }
+    Ok(())
 }

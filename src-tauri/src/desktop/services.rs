@@ -1,30 +1,24 @@
-//! The running core behind the window: started from the settings (or the environment),
-//! restarted when the settings change.
+//! The running core behind the window: started from the settings (or the environment)
+//! on the one start-up path (`boot`), stopped when the settings change.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tillwatch_store_sqlite::{OwnerError, Ownership, Program};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch, RwLock, RwLockReadGuard};
+use tokio::sync::{oneshot, watch};
 
-use super::alerts::Alerts;
 use super::secrets::{self, Source};
-use crate::app::{AppError, ServeOptions, ShopPolicy};
-use crate::config::{self, Credentials, Mode};
-use crate::domain::DeliveryState;
-use crate::gateway::{ApiKey, GatewayClient, GatewayConfig, GatewayEnvironment};
-use crate::ipc::Health;
+use crate::app::ServeOptions;
+use crate::app::ShopPolicy;
+use crate::boot::{self, TunnelWanted};
+use crate::config::{self, Mode};
+use crate::gateway::{GatewayClient, GatewayEnvironment};
 use crate::settings::Settings;
-use crate::store::Inbox;
-use crate::tunnel::{
-    ProviderKind, SupervisorConfig, SupervisorHooks, TunnelChoice, TunnelHandle, TunnelSupervisor,
-};
+use crate::tunnel::TunnelHandle;
+use crate::App;
 use crate::{listener, sim};
-use crate::{App, Backend};
 
 /// What the health bar shows that only the running services know.
 #[derive(Debug, Default, Clone)]
@@ -55,142 +49,6 @@ pub struct Running {
     _owner: Option<Ownership>,
 }
 
-/// How long a command waits for the services' first start before it gives up.
-const FIRST_START_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-pub struct DesktopState {
-    pub data_dir: PathBuf,
-    running: RwLock<Option<Running>>,
-    /// True once the first start has been tried. The window asks for its first pages as
-    /// soon as it loads, which can be before the start-up task has even taken the lock:
-    /// until then a command waits, rather than answering "still starting" to a view that
-    /// would show that error until something else made it load again.
-    first_start: watch::Sender<bool>,
-    pub unseen: AtomicU32,
-    pub alerts: Alerts,
-    /// The health the window was last sent (the window is sent only a change).
-    pub sent_health: std::sync::Mutex<super::coalesce::SameAsLast>,
-}
-
-/// What a command answers when there are no services to ask.
-pub fn not_running() -> AppError {
-    AppError::Invalid(
-        "Tillwatch's services are not running: the log says why; saving the settings starts them again"
-            .into(),
-    )
-}
-
-impl DesktopState {
-    pub fn new(data_dir: PathBuf) -> Self {
-        Self {
-            data_dir,
-            running: RwLock::new(None),
-            first_start: watch::Sender::new(false),
-            unseen: AtomicU32::new(0),
-            alerts: Alerts::default(),
-            sent_health: Default::default(),
-        }
-    }
-
-    /// The running services, once the first start has been tried (or after
-    /// `FIRST_START_WAIT`); `None` when they are not running.
-    pub async fn running(&self) -> RwLockReadGuard<'_, Option<Running>> {
-        let mut tried = self.first_start.subscribe();
-        let _ = tokio::time::timeout(FIRST_START_WAIT, tried.wait_for(|t| *t)).await;
-        self.running.read().await
-    }
-
-    /// The core API of the running services.
-    pub async fn app(&self) -> Result<App, AppError> {
-        self.running()
-            .await
-            .as_ref()
-            .map(|r| r.app.clone())
-            .ok_or_else(not_running)
-    }
-
-    /// Starts the services for the saved settings (stopping any running ones first);
-    /// `on_started` wires the new ones to the window before anyone can see them.
-    pub async fn start(&self, on_started: impl FnOnce(&Running)) {
-        let mut slot = self.running.write().await;
-        if let Some(old) = slot.take() {
-            old.stop().await;
-        }
-        let settings = Settings::load(&self.data_dir);
-        match start_services(&self.data_dir, settings).await {
-            Ok(running) => {
-                on_started(&running);
-                *slot = Some(running);
-            }
-            Err(e) => tracing::error!("the services could not start: {e}"),
-        }
-        self.first_start.send_replace(true);
-    }
-
-    pub async fn health(&self) -> Health {
-        let guard = self.running.read().await;
-        let Some(r) = guard.as_ref() else {
-            return Health {
-                listener_error: Some("Tillwatch is starting…".into()),
-                ..Health::default()
-            };
-        };
-        let (backlog, last) = r.app.store().inbox_status().await.unwrap_or((0, None));
-        let dead = r
-            .app
-            .store()
-            .count_deliveries(DeliveryState::Dead)
-            .await
-            .unwrap_or(0);
-        let observed = r.observed.lock().map(|o| o.clone()).unwrap_or_default();
-        let breaker = r.gateway.breaker().state();
-        let tunnel = r.tunnel.state();
-        let (circuit_open, circuit_reason) = match breaker {
-            crate::gateway::BreakerState::Closed => (false, None),
-            crate::gateway::BreakerState::Open { reason, .. } => (true, Some(reason)),
-        };
-        let shared = r.shared_database.is_some();
-        let notifications_by = match r.app.store() {
-            Backend::Postgres(pg) if shared => match pg.machines().await {
-                Ok(machines) => crate::machines::notifications_by(&machines),
-                Err(e) => {
-                    tracing::warn!(code = e.code(), error = %e, "cannot read the shared database's machines");
-                    None
-                }
-            },
-            _ => None,
-        };
-        Health {
-            demo: r.demo,
-            environment: r.environment.clone(),
-            listener_up: r.listener_error.is_none() && r.shared_database.is_none(),
-            listener_error: r.listener_error.clone(),
-            shared_database: r.shared_database.clone(),
-            notifications_by,
-            webhook_url: r.webhook_url.clone(),
-            // Only a tunnel that is up gives a public address; local-only is not one.
-            public_url: tunnel
-                .is_up()
-                .then(|| tunnel.webhook_url().map(str::to_owned))
-                .flatten(),
-            // A shared window receives nothing: no tunnel, not even "local only".
-            tunnel: (!shared).then(|| tunnel.describe()),
-            tunnel_status: (!shared).then(|| tunnel.status_word().to_owned()),
-            gateway_url: Some(r.gateway.base_url().to_owned()),
-            circuit_open,
-            circuit_reason,
-            inbox_backlog: backlog,
-            dead_deliveries: dead,
-            last_notification_at: last
-                .map(|t| t.to_string())
-                .or(observed.last_notification_at),
-            last_reconcile_at: observed.last_reconcile_at,
-            last_reconcile_caught_up: observed.last_reconcile_caught_up,
-            unseen_payments: self.unseen.load(Ordering::Relaxed),
-        }
-    }
-}
-
 impl Running {
     /// The webhook URL the gateway can reach now: the public one when a tunnel is up.
     pub fn public_webhook_url(&self) -> Option<String> {
@@ -199,7 +57,7 @@ impl Running {
             .or_else(|| self.webhook_url.clone())
     }
 
-    async fn stop(mut self) {
+    pub(super) async fn stop(mut self) {
         self.tunnel.shutdown().await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -229,7 +87,10 @@ fn demo_every() -> Duration {
         .unwrap_or(Duration::from_secs(8))
 }
 
-async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Result<Running, String> {
+pub(super) async fn start_services(
+    data_dir: &std::path::Path,
+    settings: Settings,
+) -> Result<Running, String> {
     let (creds, source, keyring_problem) = secrets::load_off_runtime().await;
     if let Some(p) = &keyring_problem {
         tracing::warn!("{p}");
@@ -283,50 +144,37 @@ async fn start_services(data_dir: &std::path::Path, settings: Settings) -> Resul
         .and_then(|t| t.local_addr().ok())
         .map(|a| format!("http://{a}{}", listener::webhook_path(secret.as_deref())));
 
-    let (environment, creds, demo_sim) = match (&mode, creds) {
-        (Mode::Demo, _) => {
-            let sim_tcp = TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| e.to_string())?;
-            let cfg = sim::SimConfig {
-                default_webhook_url: webhook_url.clone(),
-                step_gap: Duration::from_secs(3),
-                ..sim::SimConfig::default()
-            };
-            let creds = Credentials {
-                configuration_id: cfg.configuration_id.clone(),
-                api_key: ApiKey::new(cfg.api_keys[0].clone()),
-            };
-            let handle = sim::start(sim_tcp, cfg).await.map_err(|e| e.to_string())?;
-            if owner.is_some() {
-                sim::spawn_demo_traffic(handle.clone(), demo_every());
-            }
-            (
-                GatewayEnvironment::Custom(handle.base_url()),
-                creds,
-                Some(handle),
-            )
-        }
-        (Mode::Gateway(env), Some(c)) => (env.clone(), c, None),
-        (Mode::Gateway(_), None) => return Err("no credentials".into()),
-    };
+    let boot::Gateway {
+        client: gateway,
+        demo_sim,
+        ..
+    } = boot::start_gateway(
+        &mode,
+        creds,
+        boot::Demo {
+            webhook_url: webhook_url.clone(),
+            step_gap: Duration::from_secs(3),
+            shoppers_every: owner.is_some().then(demo_every),
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
 
-    let store = match &shared {
-        Some(url) => connect_shared(url).await,
-        None => Backend::open_file(&db).map_err(|e| e.to_string()),
-    }?;
+    // A shared database's password: the URL's or the environment's, else the OS keyring
+    // (where Settings keeps it).
+    let store = boot::open_store(
+        shared.as_deref(),
+        secrets::database_password_off_runtime(),
+        &db,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let app = App::new(
         store,
         ShopPolicy {
             allow_ship_on_reserved: settings.ship_on_reserved,
         },
     );
-    let gateway = GatewayClient::new(GatewayConfig::new(
-        environment.clone(),
-        creds.configuration_id,
-        creds.api_key,
-    ))
-    .map_err(|e| e.to_string())?;
 
     let local = tcp.as_ref().and_then(|t| t.local_addr().ok());
     let tunnel_secrets = secrets::tunnel_secrets_off_runtime().await;
@@ -419,21 +267,6 @@ fn not_the_owner(e: &OwnerError) -> String {
     }
 }
 
-/// The shared database at `url`, its password from the environment or the URL, else the
-/// OS keyring (where Settings keeps it).
-async fn connect_shared(url: &str) -> Result<Backend, String> {
-    use tillwatch_store_postgres::{DatabaseConfig, Password};
-    let mut config = DatabaseConfig::from_url_and_env(url).map_err(|e| e.to_string())?;
-    if !config.has_password() {
-        if let Some(password) = secrets::database_password_off_runtime().await {
-            config = config.with_password(Password::new(password));
-        }
-    }
-    Backend::connect_with(config)
-        .await
-        .map_err(|e| e.to_string())
-}
-
 /// The tunnel the settings choose, or local only. A misconfigured tunnel is reported as
 /// down in words rather than keeping the rest from starting.
 fn start_tunnel(
@@ -450,26 +283,17 @@ fn start_tunnel(
     };
     let local_url = format!("http://{local}{path}");
     let t = &settings.tunnel;
-    let choice = match t.provider {
-        ProviderKind::None => TunnelChoice::None,
-        ProviderKind::Static => TunnelChoice::Static {
-            public_url: t.public_url.clone().unwrap_or_default(),
-        },
-        ProviderKind::Ngrok => TunnelChoice::Ngrok {
-            authtoken: ngrok_token.unwrap_or_default(),
-            domain: t.ngrok_domain.clone(),
-        },
-        ProviderKind::Bore => TunnelChoice::Bore {
-            relay: t.bore_relay.clone().unwrap_or_default(),
-            secret: bore_secret,
-        },
-    };
-    match choice.provider() {
-        Ok(Some(provider)) => {
-            let mut cfg = SupervisorConfig::new(local, path);
-            cfg.url_file = Some(database.with_extension("tunnel-url.txt"));
-            TunnelSupervisor::new(provider, cfg, SupervisorHooks::for_app(app)).spawn()
-        }
+    let choice = TunnelWanted {
+        kind: t.provider,
+        public_url: t.public_url.clone(),
+        bore_relay: t.bore_relay.clone(),
+        ngrok_domain: t.ngrok_domain.clone(),
+        ngrok_authtoken: ngrok_token,
+        bore_secret,
+    }
+    .choice();
+    match boot::tunnel_supervisor(&choice, app, local, &path, database, None) {
+        Ok(Some(supervisor)) => supervisor.spawn(),
         Ok(None) => TunnelHandle::local_only(local_url),
         Err(e) => {
             tracing::warn!("the tunnel cannot start: {e}");
@@ -480,32 +304,7 @@ fn start_tunnel(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
     use super::*;
-
-    /// The window's first pages are asked for before the start-up task has taken the
-    /// lock: the answer waits for that first start instead of an error the view would
-    /// keep showing.
-    #[tokio::test]
-    async fn a_command_waits_for_the_first_start_instead_of_failing_at_once() {
-        let dir =
-            std::env::temp_dir().join(format!("tillwatch-first-start-{}", std::process::id()));
-        let state = Arc::new(DesktopState::new(dir));
-        let asking = Arc::clone(&state);
-        let answer = tokio::spawn(async move { asking.app().await.map(|_| ()) });
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(
-            !answer.is_finished(),
-            "answered before the services were started"
-        );
-
-        // The start is tried and fails: now the command answers, in words.
-        state.first_start.send_replace(true);
-        let e = answer.await.unwrap().unwrap_err();
-        assert!(e.to_string().contains("not running"), "{e}");
-    }
 
     /// A window opened on a file that `tillwatch serve` already serves takes no
     /// notifications (no listener, no worker) and says who holds it; once that process

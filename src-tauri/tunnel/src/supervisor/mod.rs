@@ -3,18 +3,21 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{broadcast, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 use tokio::time::Instant;
+
+mod handle;
 
 use super::probe::{probe, probe_client};
 use super::state::{TunnelEvent, TunnelState, UrlChange};
 use super::{
     normalise_base_url, ConnectRequest, TunnelError, TunnelErrorKind, TunnelProvider, TunnelSession,
 };
+use handle::lock;
+pub use handle::TunnelHandle;
 use tillwatch_core::domain::Timestamp;
 use tillwatch_core::listener::ProbeBook;
 
@@ -115,102 +118,6 @@ impl SupervisorHooks {
             reconcile_now: app.reconcile_trigger(),
         }
     }
-}
-
-struct Shared {
-    state: watch::Sender<TunnelState>,
-    events: broadcast::Sender<TunnelEvent>,
-    last_url_change: Mutex<Option<UrlChange>>,
-    stop: watch::Sender<bool>,
-    task: Mutex<Option<JoinHandle<()>>>,
-}
-
-/// The faces' view of the tunnel. Cheap to clone.
-#[derive(Clone)]
-pub struct TunnelHandle {
-    shared: Arc<Shared>,
-}
-
-impl TunnelHandle {
-    fn with_state(state: TunnelState) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                state: watch::Sender::new(state),
-                events: broadcast::channel(256).0,
-                last_url_change: Mutex::new(None),
-                stop: watch::Sender::new(false),
-                task: Mutex::new(None),
-            }),
-        }
-    }
-
-    /// No tunnel: the listener is reachable from this machine only (the demo).
-    pub fn local_only(local_webhook_url: impl Into<String>) -> Self {
-        Self::with_state(TunnelState::LocalOnly {
-            local_webhook_url: local_webhook_url.into(),
-        })
-    }
-
-    pub fn state(&self) -> TunnelState {
-        self.shared.state.borrow().clone()
-    }
-
-    /// The state as a watch: `changed().await` on every new state.
-    pub fn watch(&self) -> watch::Receiver<TunnelState> {
-        self.shared.state.subscribe()
-    }
-
-    /// State changes, URL changes and wake-ups from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<TunnelEvent> {
-        self.shared.events.subscribe()
-    }
-
-    /// The last URL change this run, for a window opened after it happened.
-    pub fn last_url_change(&self) -> Option<UrlChange> {
-        lock(&self.shared.last_url_change).clone()
-    }
-
-    /// The address Cashflows should post to, while it is reachable.
-    pub fn webhook_url(&self) -> Option<String> {
-        self.shared.state.borrow().webhook_url().map(str::to_owned)
-    }
-
-    /// Waits until the state satisfies `pred` (or the supervisor is gone).
-    pub async fn wait_for(&self, pred: impl FnMut(&TunnelState) -> bool) -> TunnelState {
-        let mut rx = self.watch();
-        let got = rx.wait_for(pred).await.map(|s| s.clone());
-        got.unwrap_or_else(|_| self.state())
-    }
-
-    /// Closes the tunnel and stops the supervisor; waits for it. Idempotent.
-    pub async fn shutdown(&self) {
-        self.shared.stop.send_replace(true);
-        let task = lock(&self.shared.task).take();
-        if let Some(task) = task {
-            let _ = task.await;
-        }
-    }
-
-    fn publish(&self, state: TunnelState) {
-        match &state {
-            TunnelState::Down { reason, .. } => tracing::warn!("tunnel down: {reason}"),
-            s => tracing::info!("tunnel: {}", s.describe()),
-        }
-        self.shared.state.send_replace(state.clone());
-        let _ = self.shared.events.send(TunnelEvent::StateChanged { state });
-    }
-
-    fn emit(&self, event: TunnelEvent) {
-        if let TunnelEvent::UrlChanged(change) = &event {
-            tracing::warn!("{}", change.message);
-            *lock(&self.shared.last_url_change) = Some(change.clone());
-        }
-        let _ = self.shared.events.send(event);
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Keeps one provider's tunnel up. Build it, take a `handle()` (subscribe before any
