@@ -40,6 +40,9 @@ mod faults;
 mod handle;
 mod ledger;
 mod model;
+mod money;
+mod money_api;
+mod money_settings;
 mod notifier;
 mod request;
 mod shared;
@@ -61,9 +64,11 @@ pub use demo::spawn_demo_traffic;
 pub use faults::{Endpoint, Fault, FaultTarget};
 pub use handle::{JobSnapshot, SimHandle, WaitTimeout};
 pub use model::{
-    Amount, BillingIdentity, ErrorItem, ErrorReport, Job, JobAttributes, NotificationBody, Order,
-    Payment, Status, Step,
+    Amount, BillingIdentity, Capture, ErrorItem, ErrorReport, Job, JobAttributes, NotificationBody,
+    OperationStatus, Order, Payment, Refund, Status, Step,
 };
+pub use money_api::PortalRefused;
+pub use money_settings::{MoneySettings, RefundMode};
 pub use notifier::RetrySchedule;
 pub use request::CreateJob;
 pub use shopper::{Script, ShopperError};
@@ -88,6 +93,8 @@ pub struct SimConfig {
     pub step_gap: Duration,
     /// Real-time limit for one notification POST.
     pub notify_timeout: Duration,
+    /// Auto-capture, capture notifications and how refunds end (changeable while running).
+    pub money: MoneySettings,
 }
 
 impl Default for SimConfig {
@@ -101,6 +108,7 @@ impl Default for SimConfig {
             retry_schedule: RetrySchedule::default(),
             step_gap: Duration::from_secs(2),
             notify_timeout: Duration::from_secs(10),
+            money: MoneySettings::default(),
         }
     }
 }
@@ -140,7 +148,8 @@ pub async fn start(listener: TcpListener, config: SimConfig) -> io::Result<SimHa
         .build()
         .map_err(io::Error::other)?;
     let shared = Arc::new(Shared {
-        clock: SimClock::new(config.clock_scale),
+        clock: Mutex::new(SimClock::new(config.clock_scale)),
+        money: Mutex::new(money_settings::MoneySwitches::new(config.money.clone())),
         config,
         base_url,
         ledger: Mutex::new(ledger::Ledger::new()),
