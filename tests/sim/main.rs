@@ -2,6 +2,7 @@
 
 mod api;
 mod faults;
+mod money;
 mod notifications;
 mod shoppers;
 mod support;

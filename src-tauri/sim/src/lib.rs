@@ -84,6 +84,9 @@ pub struct SimConfig {
     pub api_keys: Vec<String>,
     /// Sim seconds per real second (1.0 real time; 1e6 makes a month last ~2.6 s).
     pub clock_scale: f64,
+    /// What the sim clock reads at start (`None`: now), e.g. a fixed noon so that a
+    /// test's payments are same-day until it advances the clock past midnight.
+    pub clock_start: Option<time::OffsetDateTime>,
     /// Where to notify jobs created without a `WebhookUrl`.
     pub default_webhook_url: Option<String>,
     /// Failed payments after which a job is Failed (the real limit is unpublished).
@@ -103,6 +106,7 @@ impl Default for SimConfig {
             configuration_id: "sim-config".to_owned(),
             api_keys: vec!["sim-api-key".to_owned()],
             clock_scale: 1.0,
+            clock_start: None,
             default_webhook_url: None,
             attempt_limit: 3,
             retry_schedule: RetrySchedule::default(),
@@ -148,7 +152,10 @@ pub async fn start(listener: TcpListener, config: SimConfig) -> io::Result<SimHa
         .build()
         .map_err(io::Error::other)?;
     let shared = Arc::new(Shared {
-        clock: Mutex::new(SimClock::new(config.clock_scale)),
+        clock: Mutex::new(match config.clock_start {
+            Some(start) => SimClock::starting_at(start, config.clock_scale),
+            None => SimClock::new(config.clock_scale),
+        }),
         money: Mutex::new(money_settings::MoneySwitches::new(config.money.clone())),
         config,
         base_url,
