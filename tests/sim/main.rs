@@ -4,5 +4,6 @@ mod api;
 mod faults;
 mod money;
 mod notifications;
+mod refunds;
 mod shoppers;
 mod support;

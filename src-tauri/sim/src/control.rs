@@ -1,5 +1,7 @@
 //! Control routes under `/_sim/` (no gateway signature) so another process — the CLI
-//! demo, a benchmark — can drive the simulator over HTTP. Loopback use only.
+//! demo, a benchmark — can drive the simulator over HTTP: jobs and their shoppers,
+//! deliveries, request counts, faults, the money switches (`/_sim/money`), sim time
+//! (`/_sim/clock/advance`) and refunds made "in the Cashflows portal". Loopback use only.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

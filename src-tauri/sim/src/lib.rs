@@ -7,10 +7,17 @@
 //!
 //! Routes: the signed gateway API under `/api/gateway` (`POST /payment-jobs`,
 //! `GET /payment-jobs/{job}`, `GET /payment-jobs/{job}/payments/{payment}`,
-//! `PATCH /payment-jobs/{job}/cancel`, `HEAD /orders/{orderNumber}`), the hosted page
-//! `GET /hpp/{job}`, and unsigned control routes under `/_sim/` (jobs, play,
-//! deliveries, series, requests, faults) for another process to drive it. Bind it to
-//! loopback: the control routes have no authentication.
+//! `PATCH /payment-jobs/{job}/cancel`, `HEAD /orders/{orderNumber}`, and money after
+//! the payment: `POST …/payments/{payment}/captures`, `POST …/payments/{payment}/refunds`,
+//! `PATCH …/payments/{payment}/cancel`), the hosted page `GET /hpp/{job}`, and unsigned
+//! control routes under `/_sim/` (jobs, play, deliveries, series, requests, faults,
+//! money switches, clock advance, portal refunds) for another process to drive it. Bind
+//! it to loopback: the control routes have no authentication.
+//!
+//! Money follows the gateway's rules: a payment settles at the first midnight (UTC, sim
+//! clock) after it was paid; before that it can only be cancelled, in full, from then on
+//! only refunded, within paid minus completed and pending refunds. Anything else in the
+//! wrong state is a `406`. Refunds never notify; captures do unless switched off.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
