@@ -77,6 +77,15 @@ pub async fn reread(gw: &Gateway, job: &JobSnapshot) -> Value {
     a.body["data"].clone()
 }
 
+/// The job's notification series once `at_least` series in all have settled and a
+/// moment has passed for any that a change would have started.
+pub async fn series_of(sim: &SimHandle, job: &JobSnapshot, at_least: usize) -> usize {
+    sim.wait_all_settled(at_least, WAIT).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let series = sim.series().into_iter();
+    series.filter(|s| s.job_ref == job.reference).count()
+}
+
 pub fn past_midnight(sim: &SimHandle) {
     sim.advance_clock(13 * HOUR);
 }
@@ -176,13 +185,7 @@ async fn auto_capture_per_job_and_capture_notifications_switch_off() {
     let a = capture(&gw, &job, &json!({})).await;
     assert_eq!(a.status, 201, "{}", a.body);
     assert_eq!(reread(&gw, &job).await["status"], "Paid");
-    sim.wait_all_settled(2, WAIT).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let ours = sim
-        .series()
-        .into_iter()
-        .filter(|s| s.job_ref == job.reference)
-        .count();
+    let ours = series_of(&sim, &job, 2).await;
     assert_eq!(ours, 1, "only the reservation was notified");
     assert_eq!(hook.received().len(), 1);
     sim.shutdown().await;

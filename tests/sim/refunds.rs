@@ -42,9 +42,12 @@ async fn a_refund_waits_for_the_midnight_settlement_and_notifies_nothing() {
     assert_eq!(payment["status"], "Paid", "a refund is not a status change");
     assert_eq!(payment["refunds"], json!([data]));
 
-    sim.wait_all_settled(1, WAIT).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(hook.received().len(), 1, "only the payment was notified");
+    assert_eq!(
+        series_of(&sim, &job, 1).await,
+        1,
+        "only the payment was notified"
+    );
+    assert_eq!(hook.received().len(), 1);
     sim.shutdown().await;
 }
 
@@ -276,9 +279,11 @@ async fn a_portal_refund_shows_in_refunds_and_notifies_nothing() {
     assert_eq!(refunds[0]["amountToRefund"], "3.00");
     assert_eq!(refunds[1], made);
 
-    sim.wait_all_settled(1, WAIT).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(sim.series().len(), 1, "only the payment was notified");
+    assert_eq!(
+        series_of(&sim, &job, 1).await,
+        1,
+        "only the payment was notified"
+    );
     assert_eq!(hook.received().len(), 1);
     sim.shutdown().await;
 }

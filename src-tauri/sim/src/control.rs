@@ -66,14 +66,19 @@ struct NewJobRequest {
     auto_capture: Option<bool>,
 }
 
+/// The body as `T`, or a 400 saying why not.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ErrorReport> {
+    serde_json::from_slice(body).map_err(|e| ErrorReport::single("InvalidRequest", &e.to_string()))
+}
+
 fn bad_request(report: &ErrorReport) -> Response {
     (StatusCode::BAD_REQUEST, Json(error_envelope(report))).into_response()
 }
 
 async fn create_job(State(handle): S, body: axum::body::Bytes) -> Response {
-    let req: NewJobRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
+    let req: NewJobRequest = match json_body(&body) {
+        Ok(parsed) => parsed,
+        Err(report) => return bad_request(&report),
     };
     let merchant = req
         .configuration_id
@@ -125,9 +130,9 @@ async fn get_job(State(handle): S, Path(job_ref): Path<String>) -> Response {
 }
 
 async fn play(State(handle): S, Path(job_ref): Path<String>, body: axum::body::Bytes) -> Response {
-    let script: Script = match serde_json::from_slice(&body) {
-        Ok(s) => s,
-        Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
+    let script: Script = match json_body(&body) {
+        Ok(parsed) => parsed,
+        Err(report) => return bad_request(&report),
     };
     if handle.job(&job_ref).is_none() {
         return get_job(State(handle), Path(job_ref)).await;
@@ -171,9 +176,9 @@ struct FaultRequest {
 }
 
 async fn set_fault(State(handle): S, body: axum::body::Bytes) -> Response {
-    let req: FaultRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
+    let req: FaultRequest = match json_body(&body) {
+        Ok(parsed) => parsed,
+        Err(report) => return bad_request(&report),
     };
     match req.times {
         Some(n) => handle.set_fault_times(req.target, req.fault, n),
@@ -206,9 +211,9 @@ struct MoneyRequest {
 }
 
 async fn set_money(State(handle): S, body: axum::body::Bytes) -> Response {
-    let req: MoneyRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
+    let req: MoneyRequest = match json_body(&body) {
+        Ok(parsed) => parsed,
+        Err(report) => return bad_request(&report),
     };
     let mut settings = handle.money_settings();
     settings.auto_capture = req.auto_capture.unwrap_or(settings.auto_capture);
@@ -226,9 +231,9 @@ struct AdvanceRequest {
 }
 
 async fn advance_clock(State(handle): S, body: axum::body::Bytes) -> Response {
-    let req: AdvanceRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
+    let req: AdvanceRequest = match json_body(&body) {
+        Ok(parsed) => parsed,
+        Err(report) => return bad_request(&report),
     };
     handle.advance_clock(Duration::from_secs(req.seconds));
     Json(json!({ "now": format_wire(handle.clock().now()) })).into_response()
@@ -251,9 +256,9 @@ async fn portal_refund(
     Path((job_ref, payment_ref)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let req: PortalRefundRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
+    let req: PortalRefundRequest = match json_body(&body) {
+        Ok(parsed) => parsed,
+        Err(report) => return bad_request(&report),
     };
     match handle.portal_refund(&job_ref, &payment_ref, req.amount.0, req.refund_number) {
         Ok(refund) => (StatusCode::CREATED, Json(refund)).into_response(),

@@ -86,89 +86,101 @@ fn created(shared: &Shared, job_ref: &str, payment_ref: &str, data: Value) -> Re
     (StatusCode::CREATED, Json(envelope(data, links))).into_response()
 }
 
-pub(crate) async fn capture(
-    State(shared): S,
-    Path((job_ref, payment_ref)): PaymentPath,
-    headers: HeaderMap,
-    body: Bytes,
+/// One money route: the references read as the gateway reads them, the request
+/// counted, faulted and signature-checked, the job ours to touch, the body a JSON object
+/// (or empty); then `op`, and its answer (held back under `LoseAnswer`).
+async fn operate(
+    shared: Arc<Shared>,
+    endpoint: Endpoint,
+    (job_ref, payment_ref): (String, String),
+    headers: &HeaderMap,
+    body: &[u8],
+    op: impl FnOnce(&Arc<Shared>, &str, &str, Map<String, Value>) -> Result<Response, MoneyError>,
 ) -> Response {
     let (job_ref, payment_ref) = (canonical(job_ref), canonical(payment_ref));
-    let passed = match gate(&shared, Endpoint::Capture, &headers, &body).await {
+    let passed = match gate(&shared, endpoint, headers, body).await {
         Ok(passed) => passed,
         Err(r) => return r,
     };
     if let Some(refused) = not_yours(&shared, &job_ref) {
         return refused;
     }
-    let outcome = object(&body).and_then(|o| {
-        let amount = optional_amount(&o, "amountToCapture")?;
-        let is_final = match o.get("isFinalCapture") {
-            None | Some(Value::Null) => true,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                return Err(MoneyError::Invalid(
-                    "InvalidIsFinalCapture",
-                    "isFinalCapture must be true or false.".to_owned(),
-                ))
-            }
-        };
-        lock(&shared.ledger).capture(&job_ref, &payment_ref, amount, is_final, shared.now())
-    });
-    let answer = match outcome {
-        Ok((capture, change)) => {
-            shared.bump();
-            if lock(&shared.money).settings.capture_notifies {
-                notify(&shared, change);
-            }
-            let data = serde_json::to_value(capture).expect("a capture serialises");
-            created(&shared, &job_ref, &payment_ref, data)
-        }
-        Err(e) => refused(&e),
-    };
+    let answer = object(body)
+        .and_then(|o| op(&shared, &job_ref, &payment_ref, o))
+        .unwrap_or_else(|e| refused(&e));
+    // Under `LoseAnswer` the change stands, but its answer never arrives.
     passed.answer(&shared, answer).await
+}
+
+pub(crate) async fn capture(
+    State(shared): S,
+    Path(refs): PaymentPath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    operate(shared, Endpoint::Capture, refs, &headers, &body, capture_op).await
+}
+
+fn capture_op(
+    shared: &Arc<Shared>,
+    job_ref: &str,
+    payment_ref: &str,
+    o: Map<String, Value>,
+) -> Result<Response, MoneyError> {
+    let amount = optional_amount(&o, "amountToCapture")?;
+    let is_final = match o.get("isFinalCapture") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(MoneyError::Invalid(
+                "InvalidIsFinalCapture",
+                "isFinalCapture must be true or false.".to_owned(),
+            ))
+        }
+    };
+    let (capture, change) =
+        lock(&shared.ledger).capture(job_ref, payment_ref, amount, is_final, shared.now())?;
+    shared.bump();
+    if lock(&shared.money).settings.capture_notifies {
+        notify(shared, change);
+    }
+    let data = serde_json::to_value(capture).expect("a capture serialises");
+    Ok(created(shared, job_ref, payment_ref, data))
 }
 
 pub(crate) async fn refund(
     State(shared): S,
-    Path((job_ref, payment_ref)): PaymentPath,
+    Path(refs): PaymentPath,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (job_ref, payment_ref) = (canonical(job_ref), canonical(payment_ref));
-    let passed = match gate(&shared, Endpoint::Refund, &headers, &body).await {
-        Ok(passed) => passed,
-        Err(r) => return r,
-    };
-    if let Some(refused) = not_yours(&shared, &job_ref) {
-        return refused;
-    }
-    let outcome = object(&body).and_then(|o| {
-        let amount = optional_amount(&o, "amountToRefund")?.ok_or_else(|| {
-            MoneyError::Invalid(
-                "InvalidAmountToRefund",
-                "amountToRefund is required.".to_owned(),
-            )
-        })?;
-        let refund_number = match o.get("refundNumber") {
-            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 50 => s.clone(),
-            _ => {
-                return Err(MoneyError::Invalid(
-                    "InvalidRefundNumber",
-                    "refundNumber is required: a string of 1 to 50 characters.".to_owned(),
-                ))
-            }
-        };
-        make_refund(&shared, &job_ref, &payment_ref, amount, refund_number)
-    });
-    let answer = match outcome {
-        Ok(refund) => {
-            let data = serde_json::to_value(refund).expect("a refund serialises");
-            created(&shared, &job_ref, &payment_ref, data)
+    operate(shared, Endpoint::Refund, refs, &headers, &body, refund_op).await
+}
+
+fn refund_op(
+    shared: &Arc<Shared>,
+    job_ref: &str,
+    payment_ref: &str,
+    o: Map<String, Value>,
+) -> Result<Response, MoneyError> {
+    let amount = optional_amount(&o, "amountToRefund")?.ok_or_else(|| {
+        MoneyError::Invalid(
+            "InvalidAmountToRefund",
+            "amountToRefund is required.".to_owned(),
+        )
+    })?;
+    let refund_number = match o.get("refundNumber") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 50 => s.clone(),
+        _ => {
+            return Err(MoneyError::Invalid(
+                "InvalidRefundNumber",
+                "refundNumber is required: a string of 1 to 50 characters.".to_owned(),
+            ))
         }
-        Err(e) => refused(&e),
     };
-    // Under `LoseAnswer` the refund stands, but its answer never arrives.
-    passed.answer(&shared, answer).await
+    let refund = make_refund(shared, job_ref, payment_ref, amount, refund_number)?;
+    let data = serde_json::to_value(refund).expect("a refund serialises");
+    Ok(created(shared, job_ref, payment_ref, data))
 }
 
 /// Refund as the switches say (Completed, Pending then Completed, or Failed). No
@@ -236,37 +248,39 @@ async fn complete_when_due(
 
 pub(crate) async fn cancel_payment(
     State(shared): S,
-    Path((job_ref, payment_ref)): PaymentPath,
+    Path(refs): PaymentPath,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (job_ref, payment_ref) = (canonical(job_ref), canonical(payment_ref));
-    let passed = match gate(&shared, Endpoint::CancelPayment, &headers, &body).await {
-        Ok(passed) => passed,
-        Err(r) => return r,
+    operate(
+        shared,
+        Endpoint::CancelPayment,
+        refs,
+        &headers,
+        &body,
+        cancel_op,
+    )
+    .await
+}
+
+/// The route takes no amount; one that names less than the whole is a partial cancel.
+fn cancel_op(
+    shared: &Arc<Shared>,
+    job_ref: &str,
+    payment_ref: &str,
+    o: Map<String, Value>,
+) -> Result<Response, MoneyError> {
+    let amount = match optional_amount(&o, "amountToCancel")? {
+        Some(a) => Some(a),
+        None => optional_amount(&o, "amount")?,
     };
-    if let Some(refused) = not_yours(&shared, &job_ref) {
-        return refused;
-    }
-    // The route takes no amount; one that names less than the whole is a partial cancel.
-    let outcome = object(&body).and_then(|o| {
-        let amount = match optional_amount(&o, "amountToCancel")? {
-            Some(a) => Some(a),
-            None => optional_amount(&o, "amount")?,
-        };
-        lock(&shared.ledger).cancel_payment(&job_ref, &payment_ref, amount, shared.now())
-    });
-    let answer = match outcome {
-        Ok((payment, change)) => {
-            shared.bump();
-            notify(&shared, change);
-            let links = payment_links(&shared, &job_ref, &payment_ref);
-            let data = serde_json::to_value(payment).expect("a payment serialises");
-            (StatusCode::OK, Json(envelope(data, links))).into_response()
-        }
-        Err(e) => refused(&e),
-    };
-    passed.answer(&shared, answer).await
+    let (payment, change) =
+        lock(&shared.ledger).cancel_payment(job_ref, payment_ref, amount, shared.now())?;
+    shared.bump();
+    notify(shared, change);
+    let links = payment_links(shared, job_ref, payment_ref);
+    let data = serde_json::to_value(payment).expect("a payment serialises");
+    Ok((StatusCode::OK, Json(envelope(data, links))).into_response())
 }
 
 /// A portal refund the gateway refused: the HTTP status the API would answer, and why.
