@@ -153,6 +153,8 @@ async fn a_card_takes_only_a_full_capture() {
     assert_eq!(flag.status, 400, "{}", flag.body);
     assert_eq!(reread(&gw, &job).await["status"], "Reserved");
 
+    // The seventh day is still in time (the next test shows the eighth is not).
+    sim.advance_clock(7 * 24 * HOUR - HOUR);
     let full = capture(
         &gw,
         &job,
@@ -324,4 +326,19 @@ async fn the_control_api_switches_money_and_moves_the_clock() {
 
 async fn reread_job_status(gw: &Gateway, job_ref: &str) -> Value {
     gw.get(&format!("/payment-jobs/{job_ref}")).await.body["data"]["paymentStatus"].clone()
+}
+
+#[tokio::test]
+async fn a_reservation_older_than_seven_days_is_not_captured() {
+    let sim = start(manual_capture()).await;
+    let gw = Gateway::new(&sim);
+    let job = paid(&sim, "M-2b", None).await;
+    sim.advance_clock(7 * 24 * HOUR + HOUR);
+    let late = capture(&gw, &job, &json!({})).await;
+    assert_eq!(
+        (late.status, error_code(&late).as_str()),
+        (406, "ReservationExpired")
+    );
+    assert_eq!(reread(&gw, &job).await["status"], "Reserved");
+    sim.shutdown().await;
 }

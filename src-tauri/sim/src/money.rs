@@ -33,6 +33,9 @@ impl From<LedgerError> for MoneyError {
     }
 }
 
+/// A reservation must be captured within this long of its authorisation.
+pub(crate) const CAPTURE_WINDOW: time::Duration = time::Duration::days(7);
+
 /// How a new refund ends, as the control switch says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RefundEnd {
@@ -114,6 +117,17 @@ impl Ledger {
                         "Only a Reserved payment can be captured; it is {}.",
                         payment.status
                     ),
+                ));
+            }
+            let authorised = payment
+                .steps
+                .iter()
+                .find(|s| s.action == "Authorise" && s.status == "Completed")
+                .map(|s| s.date_time_utc);
+            if authorised.is_some_and(|at| t > at + CAPTURE_WINDOW) {
+                return Err(MoneyError::NotAllowed(
+                    "ReservationExpired",
+                    "The reservation is more than 7 days old: the bank has released it.".to_owned(),
                 ));
             }
             let reserved = payment.amount_to_collect;
