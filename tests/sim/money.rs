@@ -42,6 +42,15 @@ pub async fn paid(sim: &SimHandle, order_number: &str, webhook_url: Option<Strin
     job
 }
 
+/// A noon sim, a webhook that acknowledges, a client, and a paid job notified to it.
+pub async fn paid_and_heard(order_number: &str) -> (SimHandle, Receiver, Gateway, JobSnapshot) {
+    let sim = start(noon_config()).await;
+    let hook = receiver(Ack::CorrectEcho).await;
+    let gw = Gateway::new(&sim);
+    let job = paid(&sim, order_number, Some(hook.url.clone())).await;
+    (sim, hook, gw, job)
+}
+
 pub fn payment_path(job: &JobSnapshot) -> String {
     format!(
         "/payment-jobs/{}/payments/{}",
@@ -84,6 +93,23 @@ pub async fn series_of(sim: &SimHandle, job: &JobSnapshot, at_least: usize) -> u
     tokio::time::sleep(Duration::from_millis(300)).await;
     let series = sim.series().into_iter();
     series.filter(|s| s.job_ref == job.reference).count()
+}
+
+/// A paid job, past the midnight that settles it.
+pub async fn settled(sim: &SimHandle, order_number: &str) -> JobSnapshot {
+    let job = paid(sim, order_number, None).await;
+    past_midnight(sim);
+    job
+}
+
+/// The payment's own notification was the only one: nothing since.
+pub async fn only_the_payment_was_heard(sim: &SimHandle, hook: &Receiver, job: &JobSnapshot) {
+    assert_eq!(
+        series_of(sim, job, 1).await,
+        1,
+        "only the payment was notified"
+    );
+    assert_eq!(hook.received().len(), 1);
 }
 
 pub fn past_midnight(sim: &SimHandle) {
@@ -195,10 +221,7 @@ async fn auto_capture_per_job_and_capture_notifications_switch_off() {
 
 #[tokio::test]
 async fn a_same_day_payment_is_cancelled_in_full_only() {
-    let sim = start(noon_config()).await;
-    let hook = receiver(Ack::CorrectEcho).await;
-    let gw = Gateway::new(&sim);
-    let job = paid(&sim, "M-7", Some(hook.url.clone())).await;
+    let (sim, hook, gw, job) = paid_and_heard("M-7").await;
 
     let partial = cancel(&gw, &job, Some(&json!({"amountToCancel": "5.00"}))).await;
     assert_eq!(
@@ -228,6 +251,7 @@ async fn a_same_day_payment_is_cancelled_in_full_only() {
 
     // A status change: notified (paid, then cancelled).
     sim.wait_all_settled(2, WAIT).await.unwrap();
+    assert_eq!(hook.received().len(), 2);
     let again = cancel(&gw, &job, None).await;
     assert_eq!(again.status, 406, "{}", again.body);
     past_midnight(&sim);

@@ -13,10 +13,7 @@ use crate::support::*;
 
 #[tokio::test]
 async fn a_refund_waits_for_the_midnight_settlement_and_notifies_nothing() {
-    let sim = start(noon_config()).await;
-    let hook = receiver(Ack::CorrectEcho).await;
-    let gw = Gateway::new(&sim);
-    let job = paid(&sim, "M-4", Some(hook.url.clone())).await;
+    let (sim, hook, gw, job) = paid_and_heard("M-4").await;
 
     let same_day = refund(&gw, &job, "4.00", "R-1").await;
     assert_eq!(same_day.status, 406, "{}", same_day.body);
@@ -42,12 +39,7 @@ async fn a_refund_waits_for_the_midnight_settlement_and_notifies_nothing() {
     assert_eq!(payment["status"], "Paid", "a refund is not a status change");
     assert_eq!(payment["refunds"], json!([data]));
 
-    assert_eq!(
-        series_of(&sim, &job, 1).await,
-        1,
-        "only the payment was notified"
-    );
-    assert_eq!(hook.received().len(), 1);
+    only_the_payment_was_heard(&sim, &hook, &job).await;
     sim.shutdown().await;
 }
 
@@ -55,8 +47,7 @@ async fn a_refund_waits_for_the_midnight_settlement_and_notifies_nothing() {
 async fn partial_refunds_add_up_to_the_paid_amount_and_no_further() {
     let sim = start(noon_config()).await;
     let gw = Gateway::new(&sim);
-    let job = paid(&sim, "M-5", None).await;
-    past_midnight(&sim);
+    let job = settled(&sim, "M-5").await;
 
     for (amount, number) in [("4.00", "R-1"), ("3.50", "R-2")] {
         let a = refund(&gw, &job, amount, number).await;
@@ -103,8 +94,7 @@ async fn refunds_of_unpaid_payments_are_406_and_bad_input_400() {
     assert_eq!(a.status, 406, "{}", a.body);
 
     sim.set_auto_capture(true);
-    let job = paid(&sim, "M-6c", None).await;
-    past_midnight(&sim);
+    let job = settled(&sim, "M-6c").await;
     let path = format!("{}/refunds", payment_path(&job));
     for body in [
         json!({"refundNumber": "R-1"}),
@@ -154,8 +144,7 @@ async fn refunds_of_unpaid_payments_are_406_and_bad_input_400() {
 async fn a_pending_refund_counts_against_the_balance_until_it_completes() {
     let sim = start(noon_config()).await;
     let gw = Gateway::new(&sim);
-    let job = paid(&sim, "M-9", None).await;
-    past_midnight(&sim);
+    let job = settled(&sim, "M-9").await;
     sim.set_refund_mode(RefundMode::Pending { pending_for: HOUR });
 
     let a = refund(&gw, &job, "6.00", "R-1").await;
@@ -182,8 +171,7 @@ async fn a_pending_refund_counts_against_the_balance_until_it_completes() {
 async fn a_failed_refund_says_why_and_refunds_nothing() {
     let sim = start(noon_config()).await;
     let gw = Gateway::new(&sim);
-    let job = paid(&sim, "M-10", None).await;
-    past_midnight(&sim);
+    let job = settled(&sim, "M-10").await;
     sim.set_refund_mode(RefundMode::Failed);
 
     let a = refund(&gw, &job, "10.00", "R-1").await;
@@ -215,10 +203,7 @@ async fn a_failed_refund_says_why_and_refunds_nothing() {
 
 #[tokio::test]
 async fn a_portal_refund_shows_in_refunds_and_notifies_nothing() {
-    let sim = start(noon_config()).await;
-    let hook = receiver(Ack::CorrectEcho).await;
-    let gw = Gateway::new(&sim);
-    let job = paid(&sim, "M-11", Some(hook.url.clone())).await;
+    let (sim, hook, gw, job) = paid_and_heard("M-11").await;
 
     let early = sim.portal_refund(
         &job.reference,
@@ -279,12 +264,7 @@ async fn a_portal_refund_shows_in_refunds_and_notifies_nothing() {
     assert_eq!(refunds[0]["amountToRefund"], "3.00");
     assert_eq!(refunds[1], made);
 
-    assert_eq!(
-        series_of(&sim, &job, 1).await,
-        1,
-        "only the payment was notified"
-    );
-    assert_eq!(hook.received().len(), 1);
+    only_the_payment_was_heard(&sim, &hook, &job).await;
     sim.shutdown().await;
 }
 
@@ -292,8 +272,7 @@ async fn a_portal_refund_shows_in_refunds_and_notifies_nothing() {
 async fn a_lost_refund_answer_leaves_exactly_one_refund() {
     let sim = start(noon_config()).await;
     let gw = Gateway::new(&sim);
-    let job = paid(&sim, "M-12", None).await;
-    past_midnight(&sim);
+    let job = settled(&sim, "M-12").await;
     sim.set_fault(FaultTarget::Refund, Fault::LoseAnswer);
 
     let body =
