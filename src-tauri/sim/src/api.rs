@@ -14,7 +14,6 @@ use super::auth;
 use super::faults::{Endpoint, Fault};
 use super::ledger::LedgerError;
 use super::model::{envelope, error_envelope, ErrorReport, Job};
-use super::money_api;
 use super::notifier::notify;
 use super::request::{parse_create, ReturnUrls};
 use super::shared::{lock, Shared};
@@ -32,18 +31,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/api/gateway/payment-jobs/{job_ref}/cancel",
             patch(cancel_job),
-        )
-        .route(
-            "/api/gateway/payment-jobs/{job_ref}/payments/{payment_ref}/captures",
-            post(money_api::capture),
-        )
-        .route(
-            "/api/gateway/payment-jobs/{job_ref}/payments/{payment_ref}/refunds",
-            post(money_api::refund),
-        )
-        .route(
-            "/api/gateway/payment-jobs/{job_ref}/payments/{payment_ref}/cancel",
-            patch(money_api::cancel_payment),
         )
         .route("/api/gateway/orders/{order_number}", head(order_exists))
         .route("/hpp/{job_ref}", get(hpp_page))

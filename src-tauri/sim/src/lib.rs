@@ -178,6 +178,7 @@ pub async fn start(listener: TcpListener, config: SimConfig) -> io::Result<SimHa
         server: Arc::new(Mutex::new(None)),
     };
     let app = api::router(shared.clone())
+        .merge(money_api::router(shared.clone()))
         .merge(control::router(handle.clone()))
         .fallback(api::not_found);
     let stopped = shared.stopped();

@@ -9,7 +9,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{patch, post};
+use axum::{Json, Router};
 use serde_json::{Map, Value};
 
 use super::api::{canonical, error, gate, job_not_found, not_yours, payment_links};
@@ -21,6 +22,15 @@ use super::notifier::notify;
 use super::shared::{lock, Shared};
 
 type S = State<Arc<Shared>>;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let payment = "/api/gateway/payment-jobs/{job_ref}/payments/{payment_ref}";
+    Router::new()
+        .route(&format!("{payment}/captures"), post(capture))
+        .route(&format!("{payment}/refunds"), post(refund))
+        .route(&format!("{payment}/cancel"), patch(cancel_payment))
+        .with_state(shared)
+}
 type PaymentPath = Path<(String, String)>;
 
 /// The answer to a refused operation: 404, 406 or 400 with an error envelope.
