@@ -2,6 +2,8 @@
 
 mod api;
 mod faults;
+mod money;
 mod notifications;
+mod refunds;
 mod shoppers;
 mod support;

@@ -45,13 +45,13 @@ pub(crate) async fn not_found() -> Response {
     )
 }
 
-fn error(status: StatusCode, report: ErrorReport) -> Response {
+pub(crate) fn error(status: StatusCode, report: ErrorReport) -> Response {
     (status, Json(error_envelope(&report))).into_response()
 }
 
 /// Which version of a job or payment a read answers with.
 #[derive(Clone, Copy)]
-enum Version {
+pub(crate) enum Version {
     Current,
     /// As it was before its latest change.
     Stale,
@@ -59,20 +59,42 @@ enum Version {
     AsOf(tokio::time::Instant),
 }
 
+/// A request that passed the gate: which version to answer with, and whether its
+/// answer is to be lost (`Fault::LoseAnswer`: the fault generation to hold until).
+pub(crate) struct Passed {
+    pub version: Version,
+    pub lose_answer: Option<u64>,
+}
+
+impl Passed {
+    /// The answer, or under `LoseAnswer` nothing until faults change (the client has
+    /// given up by then); 503 if the sim stops first.
+    pub async fn answer(&self, shared: &Shared, answer: Response) -> Response {
+        match self.lose_answer {
+            Some(generation) => match hang(shared, generation).await {
+                Ok(()) => answer,
+                Err(stopped) => stopped,
+            },
+            None => answer,
+        }
+    }
+}
+
 /// Count the request, apply any fault, then check the signature; which version to
 /// answer with.
-async fn gate(
+pub(crate) async fn gate(
     shared: &Shared,
     endpoint: Endpoint,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Version, Response> {
+) -> Result<Passed, Response> {
     let (fault, generation) = {
         let mut faults = lock(&shared.faults);
         (faults.on_request(endpoint), faults.generation())
     };
     shared.bump();
     let mut version = Version::Current;
+    let mut lose_answer = None;
     match fault {
         Fault::None => {}
         Fault::Status { status } => {
@@ -98,6 +120,9 @@ async fn gate(
             let now = tokio::time::Instant::now();
             version = Version::AsOf(now.checked_sub(lag).unwrap_or(now));
         }
+        // A read changes nothing, so losing its answer is hanging.
+        Fault::LoseAnswer if !endpoint.changes_state() => hang(shared, generation).await?,
+        Fault::LoseAnswer => lose_answer = Some(generation),
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     auth::check(
@@ -108,7 +133,10 @@ async fn gate(
         body,
     )
     .map_err(|report| error(StatusCode::UNAUTHORIZED, report))?;
-    Ok(version)
+    Ok(Passed {
+        version,
+        lose_answer,
+    })
 }
 
 /// Hold the request until faults are next changed; 503 if the sim stops first.
@@ -144,8 +172,20 @@ fn job_answer(shared: &Shared, status: StatusCode, job: &Job) -> Response {
     (status, Json(envelope(data, links))).into_response()
 }
 
+/// The `links` of an answer about one payment.
+pub(crate) fn payment_links(
+    shared: &Shared,
+    job_ref: &str,
+    payment_ref: &str,
+) -> serde_json::Value {
+    json!({
+        "data": { "url": format!("{}/payments/{payment_ref}", shared.job_url(job_ref)) },
+        "action": null,
+    })
+}
+
 /// Another merchant's job: the signature was good, but the job is not ours to see.
-fn not_yours(shared: &Shared, job_ref: &str) -> Option<Response> {
+pub(crate) fn not_yours(shared: &Shared, job_ref: &str) -> Option<Response> {
     lock(&shared.ledger).is_foreign(job_ref).then(|| {
         error(
             StatusCode::FORBIDDEN,
@@ -157,7 +197,7 @@ fn not_yours(shared: &Shared, job_ref: &str) -> Option<Response> {
     })
 }
 
-fn job_not_found() -> Response {
+pub(crate) fn job_not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
         ErrorReport::single("PaymentJobNotFound", "The payment job does not exist."),
@@ -165,20 +205,23 @@ fn job_not_found() -> Response {
 }
 
 async fn create_job(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = gate(&shared, Endpoint::CreateJob, &headers, &body).await {
-        return r;
-    }
+    let passed = match gate(&shared, Endpoint::CreateJob, &headers, &body).await {
+        Ok(passed) => passed,
+        Err(r) => return r,
+    };
     let new = match parse_create(&body) {
         Ok(new) => new,
         Err(report) => return error(StatusCode::BAD_REQUEST, report),
     };
-    let job = lock(&shared.ledger).create(new, shared.clock.now());
+    let job = lock(&shared.ledger).create(new, shared.now());
     shared.bump();
-    job_answer(&shared, StatusCode::CREATED, &job)
+    passed
+        .answer(&shared, job_answer(&shared, StatusCode::CREATED, &job))
+        .await
 }
 
 /// The spec types references as int64: the gateway reads `0123` in a path as `123`.
-fn canonical(reference: String) -> String {
+pub(crate) fn canonical(reference: String) -> String {
     reference
         .parse::<i64>()
         .ok()
@@ -193,7 +236,7 @@ async fn retrieve_job(
 ) -> Response {
     let job_ref = canonical(job_ref);
     let version = match gate(&shared, Endpoint::RetrieveJob, &headers, b"").await {
-        Ok(version) => version,
+        Ok(passed) => passed.version,
         Err(r) => return r,
     };
     if let Some(refused) = not_yours(&shared, &job_ref) {
@@ -220,7 +263,7 @@ async fn retrieve_payment(
 ) -> Response {
     let (job_ref, payment_ref) = (canonical(job_ref), canonical(payment_ref));
     let version = match gate(&shared, Endpoint::RetrievePayment, &headers, b"").await {
-        Ok(version) => version,
+        Ok(passed) => passed.version,
         Err(r) => return r,
     };
     if let Some(refused) = not_yours(&shared, &job_ref) {
@@ -239,10 +282,7 @@ async fn retrieve_payment(
     };
     match payment {
         Some(payment) => {
-            let links = json!({
-                "data": { "url": format!("{}/payments/{}", shared.job_url(&job_ref), payment.reference) },
-                "action": null,
-            });
+            let links = payment_links(&shared, &job_ref, &payment.reference);
             let data = serde_json::to_value(payment).expect("a payment serialises");
             (StatusCode::OK, Json(envelope(data, links))).into_response()
         }
@@ -258,23 +298,26 @@ async fn retrieve_payment(
 }
 
 async fn cancel_job(State(shared): S, Path(job_ref): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(r) = gate(&shared, Endpoint::CancelJob, &headers, b"").await {
-        return r;
-    }
+    let passed = match gate(&shared, Endpoint::CancelJob, &headers, b"").await {
+        Ok(passed) => passed,
+        Err(r) => return r,
+    };
     if let Some(refused) = not_yours(&shared, &job_ref) {
         return refused;
     }
     let outcome = {
         let mut ledger = lock(&shared.ledger);
         ledger
-            .cancel(&job_ref, shared.clock.now())
+            .cancel(&job_ref, shared.now())
             .map(|change| (change, ledger.job(&job_ref).cloned().expect("just changed")))
     };
     match outcome {
         Ok((change, job)) => {
             shared.bump();
             notify(&shared, change);
-            job_answer(&shared, StatusCode::OK, &job)
+            passed
+                .answer(&shared, job_answer(&shared, StatusCode::OK, &job))
+                .await
         }
         Err(LedgerError::UnknownJob) => job_not_found(),
         // The real gateway lists 406 for operations refused in the job's state.

@@ -49,6 +49,14 @@ impl SimClock {
         self.sim_origin + Duration::from_secs_f64(real * self.scale)
     }
 
+    /// The same clock, `by` sim time later (time jumps forward; it never goes back).
+    pub fn advanced(self, by: Duration) -> Self {
+        Self {
+            sim_origin: self.sim_origin + by,
+            ..self
+        }
+    }
+
     /// How long `sim` lasts in real time.
     pub fn to_real(&self, sim: Duration) -> Duration {
         Duration::from_secs_f64(sim.as_secs_f64() / self.scale)

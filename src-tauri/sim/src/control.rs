@@ -1,7 +1,10 @@
 //! Control routes under `/_sim/` (no gateway signature) so another process — the CLI
-//! demo, a benchmark — can drive the simulator over HTTP. Loopback use only.
+//! demo, a benchmark — can drive the simulator over HTTP: jobs and their shoppers,
+//! deliveries, request counts, faults, the money switches (`/_sim/money`), sim time
+//! (`/_sim/clock/advance`) and refunds made "in the Cashflows portal". Loopback use only.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,9 +14,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::clock::format_wire;
 use super::faults::{Endpoint, Fault, FaultTarget};
 use super::handle::SimHandle;
 use super::model::{error_envelope, Amount, ErrorReport};
+use super::money_settings::{MoneySettings, RefundMode};
 use super::request::CreateJob;
 use super::shopper::Script;
 
@@ -28,12 +33,19 @@ pub(crate) fn router(handle: SimHandle) -> Router {
         .route("/_sim/series", get(series))
         .route("/_sim/requests", get(requests))
         .route("/_sim/faults", post(set_fault).delete(clear_faults))
+        .route("/_sim/money", get(money).post(set_money))
+        .route("/_sim/clock/advance", post(advance_clock))
+        .route(
+            "/_sim/jobs/{job_ref}/payments/{payment_ref}/refunds",
+            post(portal_refund),
+        )
         .with_state(handle)
 }
 
 /// `POST /_sim/jobs`: `{"amount": "10.00", "currency": "GBP", "orderNumber": "A1",
 /// "email": "a@example.com", "webhookUrl": null, "script": {"kind": "paysAtOnce"}}`;
-/// `"configurationId": "other"` makes it another merchant's job.
+/// `"configurationId": "other"` makes it another merchant's job, `"autoCapture": false`
+/// one whose card payment stops at Reserved.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NewJobRequest {
@@ -49,6 +61,14 @@ struct NewJobRequest {
     /// Another merchant's `ConfigurationId`: the job is theirs, refused to ours (403).
     #[serde(default)]
     configuration_id: Option<String>,
+    /// `false`: the job's card payment stops at Reserved (absent: the sim-wide switch).
+    #[serde(default)]
+    auto_capture: Option<bool>,
+}
+
+/// The body as `T`, or a 400 saying why not.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ErrorReport> {
+    serde_json::from_slice(body).map_err(|e| ErrorReport::single("InvalidRequest", &e.to_string()))
 }
 
 fn bad_request(report: &ErrorReport) -> Response {
@@ -56,9 +76,9 @@ fn bad_request(report: &ErrorReport) -> Response {
 }
 
 async fn create_job(State(handle): S, body: axum::body::Bytes) -> Response {
-    let req: NewJobRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
+    let req: NewJobRequest = match json_body(&body) {
+        Ok(parsed) => parsed,
+        Err(report) => return bad_request(&report),
     };
     let merchant = req
         .configuration_id
@@ -77,6 +97,9 @@ async fn create_job(State(handle): S, body: axum::body::Bytes) -> Response {
         Ok(s) => s,
         Err(report) => return bad_request(&report),
     };
+    if let Some(on) = req.auto_capture {
+        handle.set_job_auto_capture(&snapshot.reference, on);
+    }
     if let Some(script) = req.script {
         // The shopper runs on its own; the caller follows it through deliveries.
         drop(handle.play(&snapshot.reference, script));
@@ -107,9 +130,9 @@ async fn get_job(State(handle): S, Path(job_ref): Path<String>) -> Response {
 }
 
 async fn play(State(handle): S, Path(job_ref): Path<String>, body: axum::body::Bytes) -> Response {
-    let script: Script = match serde_json::from_slice(&body) {
-        Ok(s) => s,
-        Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
+    let script: Script = match json_body(&body) {
+        Ok(parsed) => parsed,
+        Err(report) => return bad_request(&report),
     };
     if handle.job(&job_ref).is_none() {
         return get_job(State(handle), Path(job_ref)).await;
@@ -153,9 +176,9 @@ struct FaultRequest {
 }
 
 async fn set_fault(State(handle): S, body: axum::body::Bytes) -> Response {
-    let req: FaultRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&ErrorReport::single("InvalidRequest", &e.to_string())),
+    let req: FaultRequest = match json_body(&body) {
+        Ok(parsed) => parsed,
+        Err(report) => return bad_request(&report),
     };
     match req.times {
         Some(n) => handle.set_fault_times(req.target, req.fault, n),
@@ -167,4 +190,82 @@ async fn set_fault(State(handle): S, body: axum::body::Bytes) -> Response {
 async fn clear_faults(State(handle): S) -> StatusCode {
     handle.clear_faults();
     StatusCode::NO_CONTENT
+}
+
+async fn money(State(handle): S) -> Json<MoneySettings> {
+    Json(handle.money_settings())
+}
+
+/// `POST /_sim/money`: any of `{"autoCapture": false, "captureNotifies": false,
+/// "refunds": {"kind": "pending", "pendingFor": 3600}}` (`refunds` kinds: `completed`,
+/// `pending` with sim seconds, `failed`); answers the switches as they now are.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MoneyRequest {
+    #[serde(default)]
+    auto_capture: Option<bool>,
+    #[serde(default)]
+    capture_notifies: Option<bool>,
+    #[serde(default)]
+    refunds: Option<RefundMode>,
+}
+
+async fn set_money(State(handle): S, body: axum::body::Bytes) -> Response {
+    let req: MoneyRequest = match json_body(&body) {
+        Ok(parsed) => parsed,
+        Err(report) => return bad_request(&report),
+    };
+    let mut settings = handle.money_settings();
+    settings.auto_capture = req.auto_capture.unwrap_or(settings.auto_capture);
+    settings.capture_notifies = req.capture_notifies.unwrap_or(settings.capture_notifies);
+    settings.refunds = req.refunds.unwrap_or(settings.refunds);
+    handle.set_money_settings(settings.clone());
+    Json(settings).into_response()
+}
+
+/// `POST /_sim/clock/advance`: `{"seconds": 86400}` moves sim time forward; answers
+/// `{"now": "2026-…Z"}`.
+#[derive(Deserialize)]
+struct AdvanceRequest {
+    seconds: u64,
+}
+
+async fn advance_clock(State(handle): S, body: axum::body::Bytes) -> Response {
+    let req: AdvanceRequest = match json_body(&body) {
+        Ok(parsed) => parsed,
+        Err(report) => return bad_request(&report),
+    };
+    handle.advance_clock(Duration::from_secs(req.seconds));
+    Json(json!({ "now": format_wire(handle.clock().now()) })).into_response()
+}
+
+/// `POST /_sim/jobs/{job}/payments/{payment}/refunds`: `{"amount": "2.50",
+/// "refundNumber": "R-1"}` (`refundNumber` optional): a refund made in the Cashflows
+/// portal. Answers 201 with the refund as `refunds[]` lists it, or the status the API
+/// would refuse it with.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PortalRefundRequest {
+    amount: Amount,
+    #[serde(default)]
+    refund_number: Option<String>,
+}
+
+async fn portal_refund(
+    State(handle): S,
+    Path((job_ref, payment_ref)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: PortalRefundRequest = match json_body(&body) {
+        Ok(parsed) => parsed,
+        Err(report) => return bad_request(&report),
+    };
+    match handle.portal_refund(&job_ref, &payment_ref, req.amount.0, req.refund_number) {
+        Ok(refund) => (StatusCode::CREATED, Json(refund)).into_response(),
+        Err(refused) => (
+            StatusCode::from_u16(refused.status).unwrap_or(StatusCode::BAD_REQUEST),
+            Json(error_envelope(&refused.report)),
+        )
+            .into_response(),
+    }
 }

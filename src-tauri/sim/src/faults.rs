@@ -14,16 +14,30 @@ pub enum Endpoint {
     RetrievePayment,
     CancelJob,
     OrderExists,
+    Capture,
+    Refund,
+    CancelPayment,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 8] = [
         Endpoint::CreateJob,
         Endpoint::RetrieveJob,
         Endpoint::RetrievePayment,
         Endpoint::CancelJob,
         Endpoint::OrderExists,
+        Endpoint::Capture,
+        Endpoint::Refund,
+        Endpoint::CancelPayment,
     ];
+
+    /// The operation changes the gateway's books (so its answer can be lost after).
+    pub fn changes_state(self) -> bool {
+        !matches!(
+            self,
+            Endpoint::RetrieveJob | Endpoint::RetrievePayment | Endpoint::OrderExists
+        )
+    }
 }
 
 /// Which requests a fault applies to.
@@ -35,6 +49,9 @@ pub enum FaultTarget {
     CreateJob,
     CancelJob,
     OrderExists,
+    Capture,
+    Refund,
+    CancelPayment,
     /// Every gateway API request (a specific target's fault wins over this one).
     AnyApi,
 }
@@ -47,6 +64,9 @@ impl FaultTarget {
             Endpoint::RetrievePayment => FaultTarget::RetrievePayment,
             Endpoint::CancelJob => FaultTarget::CancelJob,
             Endpoint::OrderExists => FaultTarget::OrderExists,
+            Endpoint::Capture => FaultTarget::Capture,
+            Endpoint::Refund => FaultTarget::Refund,
+            Endpoint::CancelPayment => FaultTarget::CancelPayment,
         }
     }
 }
@@ -82,6 +102,10 @@ pub enum Fault {
         #[serde(with = "millis")]
         lag: Duration,
     },
+    /// Apply the request, then never answer until faults are next set or cleared (the
+    /// client times out first): a refund is made but its answer is lost. On a read,
+    /// the same as `Hang`.
+    LoseAnswer,
 }
 
 /// `Duration` as whole milliseconds on the control route.

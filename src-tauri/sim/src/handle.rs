@@ -9,7 +9,9 @@ use tokio::task::JoinHandle;
 use super::clock::SimClock;
 use super::deliveries::{DeliveryAttempt, SeriesRecord};
 use super::faults::{Endpoint, Fault, FaultTarget};
-use super::model::{ErrorReport, Job};
+use super::model::{ErrorReport, Job, Refund};
+use super::money_api::{portal_refund, PortalRefused};
+use super::money_settings::{MoneySettings, RefundMode};
 use super::request::CreateJob;
 use super::shared::{lock, Shared};
 use super::shopper::{self, Script, ShopperError};
@@ -47,8 +49,9 @@ impl SimHandle {
         &self.shared.config
     }
 
+    /// The sim clock as it reads now (a copy: `advance_clock` replaces it).
     pub fn clock(&self) -> SimClock {
-        self.shared.clock
+        self.shared.clock()
     }
 
     /// Create a job in-process (no signature), as the shop's website would.
@@ -67,7 +70,7 @@ impl SimHandle {
         let new = request.validate()?;
         let merchant = (configuration_id != self.shared.config.configuration_id)
             .then(|| configuration_id.to_owned());
-        let job = lock(&self.shared.ledger).create_for(new, self.shared.clock.now(), merchant);
+        let job = lock(&self.shared.ledger).create_for(new, self.shared.now(), merchant);
         self.shared.bump();
         Ok(JobSnapshot {
             reference: job.reference.clone(),
@@ -100,6 +103,65 @@ impl SimHandle {
 
     pub fn job_typed(&self, job_ref: &str) -> Option<Job> {
         lock(&self.shared.ledger).job(job_ref).cloned()
+    }
+
+    /// Move sim time forward by `by` (e.g. past the midnight that settles a payment).
+    /// Pending refunds due by then complete; waits already under way keep their deadlines.
+    pub fn advance_clock(&self, by: Duration) {
+        {
+            let mut clock = lock(&self.shared.clock);
+            *clock = clock.advanced(by);
+        }
+        self.shared.bump();
+    }
+
+    /// The money switches as they are now.
+    pub fn money_settings(&self) -> MoneySettings {
+        lock(&self.shared.money).settings.clone()
+    }
+
+    /// Replace the sim-wide money switches (per-job auto-capture overrides stay).
+    pub fn set_money_settings(&self, settings: MoneySettings) {
+        lock(&self.shared.money).settings = settings;
+        self.shared.bump();
+    }
+
+    /// Whether card payments of jobs without their own setting stop at `Reserved`.
+    pub fn set_auto_capture(&self, on: bool) {
+        lock(&self.shared.money).settings.auto_capture = on;
+        self.shared.bump();
+    }
+
+    /// Auto-capture for one job, whatever the sim-wide switch says.
+    pub fn set_job_auto_capture(&self, job_ref: &str, on: bool) {
+        lock(&self.shared.money)
+            .auto_capture_by_job
+            .insert(job_ref.to_owned(), on);
+    }
+
+    /// Whether a capture sends a status notification (default on).
+    pub fn set_capture_notifies(&self, on: bool) {
+        lock(&self.shared.money).settings.capture_notifies = on;
+        self.shared.bump();
+    }
+
+    /// How refunds made from now on end.
+    pub fn set_refund_mode(&self, mode: RefundMode) {
+        lock(&self.shared.money).settings.refunds = mode;
+        self.shared.bump();
+    }
+
+    /// Refund as the merchant would in the Cashflows portal: no signature, no
+    /// notification, and the same checks as the API (settled, within the balance).
+    /// Without a `refund_number` the portal makes one up.
+    pub fn portal_refund(
+        &self,
+        job_ref: &str,
+        payment_ref: &str,
+        amount: rust_decimal::Decimal,
+        refund_number: Option<String>,
+    ) -> Result<Refund, PortalRefused> {
+        portal_refund(&self.shared, job_ref, payment_ref, amount, refund_number)
     }
 
     /// Every job reference, oldest first.

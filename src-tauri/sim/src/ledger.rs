@@ -17,6 +17,9 @@ use super::request::{NewJob, ReturnUrls};
 #[derive(Clone, Debug)]
 pub(crate) enum Outcome {
     Paid,
+    /// Authorised but not captured (auto-capture off): the payment stops at Reserved
+    /// until a capture.
+    Reserved,
     /// Paid, but with other money than the job asked for (a tampered page, a partial
     /// capture): `paidAmount` on the payment and the job says so.
     PaidOther(Amount),
@@ -85,7 +88,7 @@ impl Ledger {
         }
     }
 
-    fn next_reference(&mut self) -> String {
+    pub(crate) fn next_reference(&mut self) -> String {
         self.last_reference += fastrand::u64(1..1000);
         self.last_reference.to_string()
     }
@@ -211,14 +214,14 @@ impl Ledger {
     }
 
     /// Apply `f` to a copy of the current job and keep the result as a new version.
-    fn change<T>(
+    pub(crate) fn change<T, E: From<LedgerError>>(
         &mut self,
         job_ref: &str,
         now: OffsetDateTime,
-        f: impl FnOnce(&mut Job, OffsetDateTime) -> Result<T, LedgerError>,
-    ) -> Result<T, LedgerError> {
+        f: impl FnOnce(&mut Job, OffsetDateTime) -> Result<T, E>,
+    ) -> Result<T, E> {
         if !self.jobs.contains_key(job_ref) {
-            return Err(LedgerError::UnknownJob);
+            return Err(LedgerError::UnknownJob.into());
         }
         let stamp = self.stamp(now);
         let rec = self.jobs.get_mut(job_ref).expect("checked above");
@@ -254,6 +257,11 @@ impl Ledger {
                 .ok_or(LedgerError::NoPendingPayment)?;
             let payment_ref = payment.reference.clone();
             match outcome {
+                Outcome::Reserved => {
+                    payment.status = Status::Reserved;
+                    payment.steps.push(step("Authorise", "Completed", t));
+                    job.payment_status = Status::Reserved;
+                }
                 Outcome::Paid | Outcome::PaidOther(_) => {
                     payment.status = Status::Paid;
                     payment.paid_amount = amount;
@@ -350,7 +358,7 @@ fn new_payment(reference: String, amount: Amount, t: OffsetDateTime) -> Payment 
     }
 }
 
-fn step(action: &str, status: &str, t: OffsetDateTime) -> Step {
+pub(crate) fn step(action: &str, status: &str, t: OffsetDateTime) -> Step {
     Step {
         action: action.to_owned(),
         status: status.to_owned(),

@@ -7,10 +7,17 @@
 //!
 //! Routes: the signed gateway API under `/api/gateway` (`POST /payment-jobs`,
 //! `GET /payment-jobs/{job}`, `GET /payment-jobs/{job}/payments/{payment}`,
-//! `PATCH /payment-jobs/{job}/cancel`, `HEAD /orders/{orderNumber}`), the hosted page
-//! `GET /hpp/{job}`, and unsigned control routes under `/_sim/` (jobs, play,
-//! deliveries, series, requests, faults) for another process to drive it. Bind it to
-//! loopback: the control routes have no authentication.
+//! `PATCH /payment-jobs/{job}/cancel`, `HEAD /orders/{orderNumber}`, and money after
+//! the payment: `POST …/payments/{payment}/captures`, `POST …/payments/{payment}/refunds`,
+//! `PATCH …/payments/{payment}/cancel`), the hosted page `GET /hpp/{job}`, and unsigned
+//! control routes under `/_sim/` (jobs, play, deliveries, series, requests, faults,
+//! money switches, clock advance, portal refunds) for another process to drive it. Bind
+//! it to loopback: the control routes have no authentication.
+//!
+//! Money follows the gateway's rules: a payment settles at the first midnight (UTC, sim
+//! clock) after it was paid; before that it can only be cancelled, in full, from then on
+//! only refunded, within paid minus completed and pending refunds. Anything else in the
+//! wrong state is a `406`. Refunds never notify; captures do unless switched off.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -40,6 +47,9 @@ mod faults;
 mod handle;
 mod ledger;
 mod model;
+mod money;
+mod money_api;
+mod money_settings;
 mod notifier;
 mod request;
 mod shared;
@@ -61,9 +71,11 @@ pub use demo::spawn_demo_traffic;
 pub use faults::{Endpoint, Fault, FaultTarget};
 pub use handle::{JobSnapshot, SimHandle, WaitTimeout};
 pub use model::{
-    Amount, BillingIdentity, ErrorItem, ErrorReport, Job, JobAttributes, NotificationBody, Order,
-    Payment, Status, Step,
+    Amount, BillingIdentity, Capture, ErrorItem, ErrorReport, Job, JobAttributes, NotificationBody,
+    OperationStatus, Order, Payment, Refund, Status, Step,
 };
+pub use money_api::PortalRefused;
+pub use money_settings::{MoneySettings, RefundMode};
 pub use notifier::RetrySchedule;
 pub use request::CreateJob;
 pub use shopper::{Script, ShopperError};
@@ -79,6 +91,9 @@ pub struct SimConfig {
     pub api_keys: Vec<String>,
     /// Sim seconds per real second (1.0 real time; 1e6 makes a month last ~2.6 s).
     pub clock_scale: f64,
+    /// What the sim clock reads at start (`None`: now), e.g. a fixed noon so that a
+    /// test's payments are same-day until it advances the clock past midnight.
+    pub clock_start: Option<time::OffsetDateTime>,
     /// Where to notify jobs created without a `WebhookUrl`.
     pub default_webhook_url: Option<String>,
     /// Failed payments after which a job is Failed (the real limit is unpublished).
@@ -88,6 +103,8 @@ pub struct SimConfig {
     pub step_gap: Duration,
     /// Real-time limit for one notification POST.
     pub notify_timeout: Duration,
+    /// Auto-capture, capture notifications and how refunds end (changeable while running).
+    pub money: MoneySettings,
 }
 
 impl Default for SimConfig {
@@ -96,11 +113,13 @@ impl Default for SimConfig {
             configuration_id: "sim-config".to_owned(),
             api_keys: vec!["sim-api-key".to_owned()],
             clock_scale: 1.0,
+            clock_start: None,
             default_webhook_url: None,
             attempt_limit: 3,
             retry_schedule: RetrySchedule::default(),
             step_gap: Duration::from_secs(2),
             notify_timeout: Duration::from_secs(10),
+            money: MoneySettings::default(),
         }
     }
 }
@@ -140,7 +159,11 @@ pub async fn start(listener: TcpListener, config: SimConfig) -> io::Result<SimHa
         .build()
         .map_err(io::Error::other)?;
     let shared = Arc::new(Shared {
-        clock: SimClock::new(config.clock_scale),
+        clock: Mutex::new(match config.clock_start {
+            Some(start) => SimClock::starting_at(start, config.clock_scale),
+            None => SimClock::new(config.clock_scale),
+        }),
+        money: Mutex::new(money_settings::MoneySwitches::new(config.money.clone())),
         config,
         base_url,
         ledger: Mutex::new(ledger::Ledger::new()),
@@ -155,6 +178,7 @@ pub async fn start(listener: TcpListener, config: SimConfig) -> io::Result<SimHa
         server: Arc::new(Mutex::new(None)),
     };
     let app = api::router(shared.clone())
+        .merge(money_api::router(shared.clone()))
         .merge(control::router(handle.clone()))
         .fallback(api::not_found);
     let stopped = shared.stopped();

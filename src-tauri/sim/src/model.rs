@@ -184,8 +184,45 @@ pub struct Payment {
     pub paid_amount: Amount,
     pub steps: Vec<Step>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
-    pub refunds: Vec<serde_json::Value>,
-    pub captures: Vec<serde_json::Value>,
+    pub refunds: Vec<Refund>,
+    pub captures: Vec<Capture>,
+}
+
+/// The status of a capture or a refund (not a payment status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OperationStatus {
+    Pending,
+    Completed,
+    Failed,
+}
+
+/// A capture of a Reserved payment, as `POST …/captures` answers it and the payment's
+/// `captures[]` lists it (a capture has no `steps[]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capture {
+    pub reference: String,
+    #[serde(with = "wire_time")]
+    pub create_date_time_utc: OffsetDateTime,
+    pub status: OperationStatus,
+    pub amount_to_capture: Amount,
+    pub is_final_capture: bool,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A refund of a settled payment, as `POST …/refunds` answers it and the payment's
+/// `refunds[]` lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refund {
+    pub reference: String,
+    #[serde(with = "wire_time")]
+    pub create_date_time_utc: OffsetDateTime,
+    pub refund_number: String,
+    pub amount_to_refund: Amount,
+    pub status: OperationStatus,
+    pub steps: Vec<Step>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A payment job (the HPP session for one order).

@@ -96,7 +96,7 @@ pub(crate) fn notify(shared: &Arc<Shared>, change: Change) {
                 .flatten()
         })
     };
-    let first = shared.clock.now();
+    let first = shared.now();
     let id = {
         let mut log = lock(&shared.log);
         let id = log.series.len() as u64 + 1;
@@ -148,7 +148,7 @@ async fn run_series(
         let sent = tokio::select! {
             _ = shared.stopped() => None,
             outcome = async {
-                shared.clock.sleep_until(due).await;
+                shared.clock().sleep_until(due).await;
                 deliver(&shared, &url, bytes.clone(), &body).await
             } => Some(outcome),
         };

@@ -9,6 +9,7 @@ use super::clock::SimClock;
 use super::deliveries::DeliveryLog;
 use super::faults::Faults;
 use super::ledger::Ledger;
+use super::money_settings::MoneySwitches;
 use super::SimConfig;
 
 /// Lock, ignoring poisoning: a panicked test task must not wedge the simulator.
@@ -18,7 +19,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub(crate) struct Shared {
     pub config: SimConfig,
-    pub clock: SimClock,
+    /// Replaced (never rewound) when a test advances sim time.
+    pub clock: Mutex<SimClock>,
+    pub money: Mutex<MoneySwitches>,
     pub base_url: String,
     pub ledger: Mutex<Ledger>,
     pub faults: Mutex<Faults>,
@@ -33,6 +36,15 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn bump(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn clock(&self) -> SimClock {
+        *lock(&self.clock)
+    }
+
+    /// The current sim time.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock().now()
     }
 
     pub fn is_stopped(&self) -> bool {

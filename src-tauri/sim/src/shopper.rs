@@ -135,9 +135,16 @@ pub(crate) async fn play(
     for action in actions(script, shared.config.attempt_limit) {
         tokio::select! {
             _ = shared.stopped() => return Err(ShopperError::Stopped),
-            _ = shared.clock.sleep(shared.config.step_gap) => {}
+            _ = shared.clock().sleep(shared.config.step_gap) => {}
         }
-        let now = shared.clock.now();
+        let now = shared.now();
+        // With auto-capture off, a card payment stops at Reserved until captured.
+        let action = match action {
+            Action::Settle(Outcome::Paid) if !lock(&shared.money).auto_capture(&job_ref) => {
+                Action::Settle(Outcome::Reserved)
+            }
+            other => other,
+        };
         let change = {
             let mut ledger = lock(&shared.ledger);
             match action {
