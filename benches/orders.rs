@@ -67,6 +67,7 @@ fn snapshot(i: u64) -> JobSnapshot {
             failure_reason: None,
             created_at: None,
             updated_at: None,
+            moves: Vec::new(),
             raw: serde_json::json!({"reference": payment_ref(i, a)}),
         })
         .collect();

@@ -73,6 +73,7 @@ pub async fn paid_orders(db: &Path, count: u64) {
                 failure_reason: None,
                 created_at: Some(at),
                 updated_at: None,
+                moves: Vec::new(),
                 raw: serde_json::json!({ "reference": payment }),
             }],
             raw: serde_json::json!({ "reference": job }),

@@ -278,6 +278,7 @@ fn snap(
                 failure_reason: None,
                 created_at: None,
                 updated_at: None,
+                moves: Vec::new(),
                 raw: json!({}),
             })
             .collect(),

@@ -29,6 +29,7 @@ pub fn snapshot(job: &str, status: PaymentStatus, updated: &str, order: &str) ->
             failure_reason: None,
             created_at: None,
             updated_at: None,
+            moves: Vec::new(),
             raw: json!({}),
         }],
         raw: json!({"reference": job}),

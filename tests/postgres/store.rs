@@ -59,6 +59,7 @@ pub(crate) fn snapshot(
             failure_reason: None,
             created_at: None,
             updated_at: None,
+            moves: Vec::new(),
             raw: json!({}),
         }],
         raw: json!({"reference": job_ref}),

@@ -39,6 +39,7 @@ pub(crate) fn payment_snapshot(
         failure_reason: None,
         created_at: None,
         updated_at: updated,
+        moves: Vec::new(),
         raw: serde_json::Value::Null,
     }
 }

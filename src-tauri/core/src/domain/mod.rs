@@ -6,6 +6,7 @@ mod delivery;
 pub(crate) mod fixtures;
 mod freshness;
 mod money;
+mod movement;
 mod order;
 mod refs;
 mod snapshot;
@@ -15,6 +16,7 @@ mod timestamp;
 pub use delivery::{DeliveryPolicy, DeliveryState, Failing, FailureClass, NextStep, StuckDelivery};
 pub use freshness::{judge, Seen, Verdict};
 pub use money::{Amount, Currency, MoneyError, DEFAULT_MINOR_DIGITS, KNOWN_CURRENCIES};
+pub use movement::{MoneyMove, MoveKind, MoveStatus};
 pub use order::{
     may_ship, Attempt, AuditView, ChangeSource, DeliveryView, OrderDetail, OrderFlags,
     OrderSummary, ShipRefusal, StatusEventView,

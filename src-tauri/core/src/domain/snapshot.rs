@@ -1,4 +1,6 @@
-use super::{judge, Amount, Currency, JobRef, PaymentRef, PaymentStatus, Seen, Timestamp, Verdict};
+use super::{
+    judge, Amount, Currency, JobRef, MoneyMove, PaymentRef, PaymentStatus, Seen, Timestamp, Verdict,
+};
 
 /// What the gateway said about a payment job at one moment: the only source of truth
 /// for statuses. Built from the gateway's answer, written by the store.
@@ -33,6 +35,8 @@ pub struct PaymentSnapshot {
     /// The latest time the gateway gives for something done to this payment (its steps):
     /// orders two views of it, the job's listing and the payment's own answer.
     pub updated_at: Option<Timestamp>,
+    /// Its captures and refunds as the gateway lists them (`captures[]`, `refunds[]`).
+    pub moves: Vec<MoneyMove>,
     pub raw: serde_json::Value,
 }
 

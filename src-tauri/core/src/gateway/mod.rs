@@ -13,7 +13,8 @@ pub use breaker::{Breaker, BreakerState, ProbeSchedule};
 pub use client::{ApiKey, Fetched, GatewayClient, GatewayConfig, GatewayEnvironment};
 pub use error::{ErrorEntry, ErrorReport, GatewayError};
 pub use model::{
-    CreateJobRequest, CreatedJob, GatewayJob, GatewayOrder, GatewayPayment, PaymentStep,
+    CreateJobRequest, CreatedJob, GatewayCapture, GatewayJob, GatewayOrder, GatewayPayment,
+    GatewayRefund, PaymentStep,
 };
 pub use retry::RetryPolicy;
 pub use signing::sign;

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::null_as_default;
 use super::ErrorReport;
-use crate::domain::{Amount, Currency, JobRef, PaymentRef, PaymentStatus, Timestamp};
+use crate::domain::{
+    Amount, Currency, JobRef, MoneyMove, MoveKind, MoveStatus, PaymentRef, PaymentStatus, Timestamp,
+};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -67,6 +69,102 @@ pub struct GatewayPayment {
     pub paid_amount: Option<Amount>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub steps: Vec<PaymentStep>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub refunds: Vec<GatewayRefund>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub captures: Vec<GatewayCapture>,
+}
+
+/// A refund as `POST …/refunds` answers it and a payment's `refunds[]` lists it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GatewayRefund {
+    pub reference: Option<String>,
+    pub create_date_time_utc: Option<Timestamp>,
+    pub refund_number: Option<String>,
+    pub amount_to_refund: Option<Amount>,
+    pub status: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub steps: Vec<PaymentStep>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A capture as `POST …/captures` answers it and a payment's `captures[]` lists it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GatewayCapture {
+    pub reference: Option<String>,
+    pub create_date_time_utc: Option<Timestamp>,
+    pub amount_to_capture: Option<Amount>,
+    pub is_final_capture: Option<bool>,
+    pub status: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The status word of a capture or refund; one this build does not know counts as
+/// Pending: never as money moved, never as failed.
+fn move_status(word: Option<&str>) -> MoveStatus {
+    word.and_then(MoveStatus::parse)
+        .unwrap_or(MoveStatus::Pending)
+}
+
+/// Why a capture or refund failed, from its attributes (`ErrorCode`, `ErrorMessage`).
+fn move_failure(
+    status: MoveStatus,
+    attributes: &serde_json::Map<String, serde_json::Value>,
+) -> Option<String> {
+    if status != MoveStatus::Failed {
+        return None;
+    }
+    let text = |key: &str| {
+        attributes
+            .get(key)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+    };
+    match (text("ErrorMessage"), text("ErrorCode")) {
+        (Some(m), Some(c)) => Some(format!("{m} (code {c})")),
+        (Some(m), None) => Some(m.to_owned()),
+        (None, Some(c)) => Some(format!("code {c}")),
+        (None, None) => None,
+    }
+}
+
+impl GatewayRefund {
+    /// The refund as the domain keeps it; `None` when it names no amount (unreadable).
+    pub fn to_move(&self, payment: &PaymentRef) -> Option<MoneyMove> {
+        let status = move_status(self.status.as_deref());
+        Some(MoneyMove {
+            kind: MoveKind::Refund,
+            payment_ref: payment.clone(),
+            reference: self.reference.clone().filter(|r| !r.is_empty()),
+            number: self.refund_number.clone().filter(|n| !n.is_empty()),
+            amount: self.amount_to_refund?,
+            status,
+            created_at: self.create_date_time_utc,
+            failure: move_failure(status, &self.attributes),
+        })
+    }
+}
+
+impl GatewayCapture {
+    /// The capture as the domain keeps it; with no amount it took the whole reservation
+    /// (`reserved`).
+    pub fn to_move(&self, payment: &PaymentRef, reserved: Option<Amount>) -> Option<MoneyMove> {
+        let status = move_status(self.status.as_deref());
+        Some(MoneyMove {
+            kind: MoveKind::Capture,
+            payment_ref: payment.clone(),
+            reference: self.reference.clone().filter(|r| !r.is_empty()),
+            number: None,
+            amount: self.amount_to_capture.or(reserved)?,
+            status,
+            created_at: self.create_date_time_utc,
+            failure: move_failure(status, &self.attributes),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -102,8 +200,23 @@ impl GatewayPayment {
             failure_reason,
             created_at: self.create_date_time_utc,
             updated_at: self.last_activity(),
+            moves: self.moves(),
             raw,
         }
+    }
+
+    /// Its captures, then its refunds, as the domain keeps them.
+    pub fn moves(&self) -> Vec<crate::domain::MoneyMove> {
+        let reserved = self.amount_to_collect;
+        let captures = self
+            .captures
+            .iter()
+            .filter_map(|c| c.to_move(&self.reference, reserved));
+        let refunds = self
+            .refunds
+            .iter()
+            .filter_map(|r| r.to_move(&self.reference));
+        captures.chain(refunds).collect()
     }
 
     /// Why it failed, in the gateway's words and code.
@@ -243,4 +356,74 @@ fn derive_job_status(payments: &[GatewayPayment]) -> crate::domain::PaymentStatu
         .iter()
         .max_by_key(|p| p.create_date_time_utc)
         .map_or(PaymentStatus::Pending, |p| p.status.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payment(json: serde_json::Value) -> GatewayPayment {
+        serde_json::from_value(json).expect("a payment")
+    }
+
+    #[test]
+    fn refunds_and_captures_are_read_with_their_status_and_reason() {
+        let p = payment(serde_json::json!({
+            "reference": "200000000000000001",
+            "status": "Paid",
+            "amountToCollect": "40.00",
+            "captures": [{"reference": "c1", "status": "Completed",
+                          "createDateTimeUtc": "2026-12-01T10:00:00.1234567Z"}],
+            "refunds": [
+                {"reference": "r1", "refundNumber": "tw-1", "amountToRefund": "10.00",
+                 "status": "Completed", "createDateTimeUtc": "2026-12-02T10:00:00Z"},
+                {"reference": "r2", "refundNumber": "tw-2", "amountToRefund": 5,
+                 "status": "Failed", "attributes": {"ErrorCode": "InsufficientMerchantBalance",
+                 "ErrorMessage": "Not enough funds"}},
+                {"refundNumber": "tw-3", "amountToRefund": "1.50", "status": "Reviewing"},
+                {"refundNumber": "tw-4", "status": "Completed"}
+            ]
+        }));
+        let moves = p.moves();
+        assert_eq!(
+            moves.len(),
+            4,
+            "the refund with no amount is unreadable and left out"
+        );
+        let capture = &moves[0];
+        assert_eq!(capture.kind, MoveKind::Capture);
+        assert_eq!(
+            capture.amount.to_string(),
+            "40.00",
+            "no amount: the whole reservation"
+        );
+        assert_eq!(capture.status, MoveStatus::Completed);
+        assert_eq!(moves[1].number.as_deref(), Some("tw-1"));
+        assert_eq!(moves[1].status, MoveStatus::Completed);
+        assert_eq!(moves[1].failure, None);
+        assert_eq!(moves[2].status, MoveStatus::Failed);
+        assert_eq!(
+            moves[2].failure.as_deref(),
+            Some("Not enough funds (code InsufficientMerchantBalance)")
+        );
+        assert_eq!(
+            moves[2].amount,
+            "5.00".parse().unwrap(),
+            "a number is read too"
+        );
+        assert_eq!(
+            moves[3].status,
+            MoveStatus::Pending,
+            "an unknown word is never 'done'"
+        );
+    }
+
+    #[test]
+    fn a_payment_without_money_lists_reads_as_none_moved() {
+        let p = payment(serde_json::json!({
+            "reference": "200000000000000001", "status": "Paid",
+            "refunds": null, "captures": null
+        }));
+        assert!(p.moves().is_empty());
+    }
 }

@@ -109,6 +109,7 @@ mod tests {
             failure_reason: None,
             created_at: None,
             updated_at: None,
+            moves: Vec::new(),
             raw: serde_json::Value::Null,
         }];
         s
