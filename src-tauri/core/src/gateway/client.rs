@@ -361,7 +361,9 @@ impl<'a> Envelope<'a> {
 }
 
 /// The typed answer and, for the owner, the `data` JSON it came from.
-pub(super) fn decode<T: DeserializeOwned>(data: Option<&RawValue>) -> Result<Fetched<T>, GatewayError> {
+pub(super) fn decode<T: DeserializeOwned>(
+    data: Option<&RawValue>,
+) -> Result<Fetched<T>, GatewayError> {
     let data = data.ok_or_else(|| GatewayError::Decode("the answer held no data".to_owned()))?;
     let bad = |e: serde_json::Error| GatewayError::Decode(e.to_string());
     let value = serde_json::from_str(data.get()).map_err(bad)?;

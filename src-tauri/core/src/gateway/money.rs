@@ -8,7 +8,9 @@ use reqwest::Method;
 use serde::Serialize;
 
 use super::client::{decode, Envelope, Gate};
-use super::{ErrorReport, GatewayCapture, GatewayClient, GatewayError, GatewayPayment, GatewayRefund};
+use super::{
+    ErrorReport, GatewayCapture, GatewayClient, GatewayError, GatewayPayment, GatewayRefund,
+};
 use crate::domain::{Amount, JobRef, PaymentRef};
 
 /// Why a capture, refund or cancel did not come back with an answer.
@@ -157,7 +159,8 @@ mod tests {
         );
         let lost = MoneyCallError::from_send(GatewayError::Unavailable("no answer in time".into()));
         assert!(matches!(lost, MoneyCallError::AnswerLost(_)));
-        let unsent = MoneyCallError::from_send(GatewayError::Unavailable("connection failed".into()));
+        let unsent =
+            MoneyCallError::from_send(GatewayError::Unavailable("connection failed".into()));
         assert!(matches!(unsent, MoneyCallError::Gateway(_)));
         let other = MoneyCallError::from_send(GatewayError::Rejected {
             status: 400,
