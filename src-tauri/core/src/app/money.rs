@@ -235,7 +235,8 @@ impl Sender<'_> {
             PlannedMove::CancelJob => match self.client.cancel_job(self.job).await {
                 Ok(()) => Ok(MoveEnd::Cancelled),
                 Err(GatewayError::Rejected { report, .. } | GatewayError::Forbidden { report }) => {
-                    let words = report.map_or_else(|| "no details given".to_owned(), |r| r.summary());
+                    let words =
+                        report.map_or_else(|| "no details given".to_owned(), |r| r.summary());
                     Ok(MoveEnd::Refused(format!(
                         "The gateway refused to cancel order {}: {words}.",
                         self.job
