@@ -356,3 +356,43 @@ async fn cancel_voids_a_reservation_and_cancels_an_unpaid_job() {
     assert_eq!(report.outcome, MoneyOutcome::Cancelled, "{report:?}");
     assert_eq!(shop.sent(Endpoint::CancelJob), 1);
 }
+
+#[tokio::test]
+async fn a_lost_capture_answer_is_found_and_an_expired_reservation_is_refused_first() {
+    let shop = Shop::start(false).await;
+    let job = shop.paid("10.00", "MR-10").await;
+    shop.sim
+        .set_fault_times(FaultTarget::Capture, Fault::LoseAnswer, 1);
+    let report = capture_order(
+        &shop.client,
+        &job,
+        None,
+        shop.now(),
+        quick(),
+        shop.recorder(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, MoneyOutcome::Completed, "{report:?}");
+    assert!(report.notes.join(" ").contains("not sent again"));
+    assert_eq!(shop.sent(Endpoint::Capture), 1);
+    assert_eq!(shop.payments(&job)[0]["status"], "Paid");
+
+    let late = shop.paid("10.00", "MR-11").await;
+    shop.sim.advance_clock(8 * 24 * HOUR);
+    let report = capture_order(
+        &shop.client,
+        &late,
+        None,
+        shop.now(),
+        quick(),
+        shop.recorder(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        refused(&report).contains("expired on 14 December 2026"),
+        "{report:?}"
+    );
+    assert_eq!(shop.sent(Endpoint::Capture), 1, "nothing more was sent");
+}

@@ -65,12 +65,18 @@ pub fn is_settled(p: &PaymentSnapshot, now: Timestamp) -> bool {
     paid_at(p).is_none_or(|t| now >= settles_at(t))
 }
 
-/// When a Reserved payment was authorised: its latest step (the authorisation is the
-/// last thing that happened to a reservation), else its creation.
+/// When a Reserved payment was authorised: its completed `Authorise` step, else its
+/// latest step (the authorisation is the last thing that happened to a reservation),
+/// else its creation.
 pub fn authorised_at(p: &PaymentSnapshot) -> Option<Timestamp> {
-    steps(p)
+    let authorise = steps(p)
+        .filter(|(action, status, _)| {
+            action.eq_ignore_ascii_case("Authorise") && status.eq_ignore_ascii_case("Completed")
+        })
         .map(|(_, _, at)| at)
-        .max()
+        .min();
+    authorise
+        .or_else(|| steps(p).map(|(_, _, at)| at).max())
         .or(p.updated_at)
         .or(p.created_at)
 }
@@ -131,7 +137,8 @@ mod tests {
     fn a_reservation_must_be_captured_within_seven_days_of_its_authorisation() {
         let mut p = payment_snapshot("79", PaymentStatus::Reserved, None);
         p.raw = serde_json::json!({"steps": [
-            {"action": "Authorise", "status": "Completed", "dateTimeUtc": "2026-12-01T10:00:00Z"}
+            {"action": "Authorise", "status": "Completed", "dateTimeUtc": "2026-12-01T10:00:00Z"},
+            {"action": "Other", "status": "Completed", "dateTimeUtc": "2026-12-02T10:00:00Z"}
         ]});
         assert_eq!(capture_deadline(&p), Some(at("2026-12-08T10:00:00Z")));
     }
