@@ -56,8 +56,8 @@ impl Shop {
         }
     }
 
-    /// A job of `amount` GBP the shopper paid (or reserved) at once; its reference.
-    async fn paid(&self, amount: &str, order: &str) -> JobRef {
+    /// A job of `amount` GBP nobody has paid yet.
+    fn open(&self, amount: &str, order: &str) -> JobRef {
         let job = self
             .sim
             .create_job(CreateJob {
@@ -68,11 +68,37 @@ impl Shop {
                 webhook_url: None,
             })
             .unwrap();
+        JobRef::parse(&job.reference).unwrap()
+    }
+
+    /// A job of `amount` GBP the shopper paid (or reserved) at once.
+    async fn paid(&self, amount: &str, order: &str) -> JobRef {
+        let job = self.open(amount, order);
         self.sim
-            .play_and_wait(&job.reference, Script::PaysAtOnce)
+            .play_and_wait(job.as_str(), Script::PaysAtOnce)
             .await
             .unwrap();
-        JobRef::parse(&job.reference).unwrap()
+        job
+    }
+
+    async fn capture(&self, job: &JobRef, amount: Option<&str>) -> MoneyReport {
+        let amount = amount.map(|a| a.parse::<Amount>().unwrap());
+        capture_order(
+            &self.client,
+            job,
+            amount,
+            self.now(),
+            quick(),
+            self.recorder(),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn cancel(&self, job: &JobRef) -> MoneyReport {
+        cancel_order(&self.client, job, self.now(), self.recorder())
+            .await
+            .unwrap()
     }
 
     fn past_midnight(&self) {
@@ -290,41 +316,14 @@ async fn a_reservation_is_captured_and_a_paid_order_is_not() {
     let job = shop.paid("10.00", "MR-7").await;
     assert_eq!(shop.payments(&job)[0]["status"], "Reserved");
 
-    let partial = capture_order(
-        &shop.client,
-        &job,
-        Some("4.00".parse().unwrap()),
-        shop.now(),
-        quick(),
-        shop.recorder(),
-    )
-    .await
-    .unwrap();
+    let partial = shop.capture(&job, Some("4.00")).await;
     assert!(refused(&partial).contains("full amount"));
-    let report = capture_order(
-        &shop.client,
-        &job,
-        None,
-        shop.now(),
-        quick(),
-        shop.recorder(),
-    )
-    .await
-    .unwrap();
+    let report = shop.capture(&job, None).await;
     assert_eq!(report.outcome, MoneyOutcome::Completed, "{report:?}");
     assert_eq!(shop.payments(&job)[0]["status"], "Paid");
 
     let sent = shop.sent(Endpoint::Capture);
-    let again = capture_order(
-        &shop.client,
-        &job,
-        None,
-        shop.now(),
-        quick(),
-        shop.recorder(),
-    )
-    .await
-    .unwrap();
+    let again = shop.capture(&job, None).await;
     assert!(refused(&again).contains("already captured"));
     assert_eq!(shop.sent(Endpoint::Capture), sent);
 }
@@ -333,26 +332,12 @@ async fn a_reservation_is_captured_and_a_paid_order_is_not() {
 async fn cancel_voids_a_reservation_and_cancels_an_unpaid_job() {
     let shop = Shop::start(false).await;
     let reserved = shop.paid("10.00", "MR-8").await;
-    let report = cancel_order(&shop.client, &reserved, shop.now(), shop.recorder())
-        .await
-        .unwrap();
+    let report = shop.cancel(&reserved).await;
     assert_eq!(report.outcome, MoneyOutcome::Cancelled, "{report:?}");
     assert_eq!(shop.payments(&reserved)[0]["status"], "Cancelled");
 
-    let open = shop
-        .sim
-        .create_job(CreateJob {
-            amount: "5.00".parse().unwrap(),
-            currency: "GBP".into(),
-            order_number: "MR-9".into(),
-            email: "shopper@example.com".into(),
-            webhook_url: None,
-        })
-        .unwrap();
-    let open = JobRef::parse(&open.reference).unwrap();
-    let report = cancel_order(&shop.client, &open, shop.now(), shop.recorder())
-        .await
-        .unwrap();
+    let open = shop.open("5.00", "MR-9");
+    let report = shop.cancel(&open).await;
     assert_eq!(report.outcome, MoneyOutcome::Cancelled, "{report:?}");
     assert_eq!(shop.sent(Endpoint::CancelJob), 1);
 }
@@ -363,16 +348,7 @@ async fn a_lost_capture_answer_is_found_and_an_expired_reservation_is_refused_fi
     let job = shop.paid("10.00", "MR-10").await;
     shop.sim
         .set_fault_times(FaultTarget::Capture, Fault::LoseAnswer, 1);
-    let report = capture_order(
-        &shop.client,
-        &job,
-        None,
-        shop.now(),
-        quick(),
-        shop.recorder(),
-    )
-    .await
-    .unwrap();
+    let report = shop.capture(&job, None).await;
     assert_eq!(report.outcome, MoneyOutcome::Completed, "{report:?}");
     assert!(report.notes.join(" ").contains("not sent again"));
     assert_eq!(shop.sent(Endpoint::Capture), 1);
@@ -380,16 +356,7 @@ async fn a_lost_capture_answer_is_found_and_an_expired_reservation_is_refused_fi
 
     let late = shop.paid("10.00", "MR-11").await;
     shop.sim.advance_clock(8 * 24 * HOUR);
-    let report = capture_order(
-        &shop.client,
-        &late,
-        None,
-        shop.now(),
-        quick(),
-        shop.recorder(),
-    )
-    .await
-    .unwrap();
+    let report = shop.capture(&late, None).await;
     assert!(
         refused(&report).contains("expired on 14 December 2026"),
         "{report:?}"
