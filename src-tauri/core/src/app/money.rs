@@ -13,7 +13,7 @@ use crate::domain::{
     MoneyMove, MoneyPlan, MoveKind, MoveStatus, PaymentRef, PaymentStatus, PlannedMove,
     RefundLookup, Timestamp,
 };
-use crate::gateway::{GatewayClient, GatewayError, MoneyCallError};
+use crate::gateway::{GatewayClient, GatewayError, GatewayPayment, MoneyCallError};
 
 /// How a Pending refund or capture is followed: asked about after `first`, then at
 /// doubling intervals up to `cap`, for at most `give_up_after` (it is then reported as
@@ -66,11 +66,13 @@ pub enum MoneyActionError {
     Gateway(#[from] GatewayError),
     #[error("the request could not be recorded, so nothing was sent: {0}")]
     Record(String),
+    /// The answer was lost and it is not known whether the request arrived: the owner
+    /// looks at the order before anything is sent again.
     #[error(
-        "the gateway's answer was lost twice and the {0} is not at the gateway: nothing is \
-         known to have moved; look at the order before trying again"
+        "the gateway's answer to the {what} was lost and {why}: look at the order at the \
+         gateway before trying again"
     )]
-    Lost(&'static str),
+    Unconfirmed { what: &'static str, why: String },
 }
 
 /// Refunds `amount` (`None`: the whole refundable balance) of order `job`; a same-day
@@ -273,8 +275,8 @@ impl Sender<'_> {
                 }
                 Err(MoneyCallError::Gateway(e)) => return Err(e.into()),
                 Err(MoneyCallError::AnswerLost(why)) => {
-                    let read = self.client.retrieve_payment(self.job, payment).await?;
-                    if let Some(m) = find(&read.value.moves()) {
+                    let read = self.reread(payment, "refund").await?;
+                    if let Some(m) = find(&read.moves()) {
                         self.notes.push(format!(
                             "The answer to refund {number} was lost ({why}); the refund was \
                              found at the gateway and not sent again."
@@ -290,7 +292,10 @@ impl Sender<'_> {
                 }
             }
         }
-        Err(MoneyActionError::Lost("refund"))
+        Err(MoneyActionError::Unconfirmed {
+            what: "refund",
+            why: "it was still not at the gateway after a second try".to_owned(),
+        })
     }
 
     async fn capture(
@@ -322,7 +327,7 @@ impl Sender<'_> {
                 }
                 Err(MoneyCallError::Gateway(e)) => return Err(e.into()),
                 Err(MoneyCallError::AnswerLost(why)) => {
-                    let read = self.client.retrieve_payment(self.job, payment).await?.value;
+                    let read = self.reread(payment, "capture").await?;
                     let found = latest(&read.moves()).or_else(|| {
                         read.status.is_paid().then(|| MoneyMove {
                             kind: MoveKind::Capture,
@@ -345,7 +350,10 @@ impl Sender<'_> {
                 }
             }
         }
-        Err(MoneyActionError::Lost("capture"))
+        Err(MoneyActionError::Unconfirmed {
+            what: "capture",
+            why: "it was still not at the gateway after a second try".to_owned(),
+        })
     }
 
     async fn cancel_payment(&mut self, payment: &PaymentRef) -> Result<MoveEnd, MoneyActionError> {
@@ -359,11 +367,11 @@ impl Sender<'_> {
                 }
                 Err(MoneyCallError::Gateway(e)) => return Err(e.into()),
                 Err(MoneyCallError::AnswerLost(_)) => {
-                    let read = self.client.retrieve_payment(self.job, payment).await?;
-                    if read.value.status != PaymentStatus::Cancelled {
+                    let read = self.reread(payment, "cancel").await?;
+                    if read.status != PaymentStatus::Cancelled {
                         continue;
                     }
-                    read.value.status
+                    read.status
                 }
             };
             return Ok(if status == PaymentStatus::Cancelled {
@@ -375,10 +383,29 @@ impl Sender<'_> {
                 ))
             });
         }
-        Err(MoneyActionError::Lost("cancel"))
+        Err(MoneyActionError::Unconfirmed {
+            what: "cancel",
+            why: "the payment was still not cancelled after a second try".to_owned(),
+        })
     }
 
-    /// Asks about a Pending move until it ends or the policy gives up.
+    /// The payment after a lost answer; if the gateway cannot say, nothing is resent.
+    async fn reread(
+        &self,
+        payment: &PaymentRef,
+        what: &'static str,
+    ) -> Result<GatewayPayment, MoneyActionError> {
+        match self.client.retrieve_payment(self.job, payment).await {
+            Ok(read) => Ok(read.value),
+            Err(e) => Err(MoneyActionError::Unconfirmed {
+                what,
+                why: format!("asking the gateway whether it arrived failed ({e})"),
+            }),
+        }
+    }
+
+    /// Asks about a Pending move until it ends or the policy gives up (or a read fails):
+    /// what it last was stands, never more.
     async fn follow(
         &mut self,
         payment: &PaymentRef,
@@ -391,9 +418,19 @@ impl Sender<'_> {
         {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(self.follow.cap);
-            let read = self.client.retrieve_payment(self.job, payment).await?;
-            if let Some(now) = find(&read.value.moves()) {
-                m = now;
+            match self.client.retrieve_payment(self.job, payment).await {
+                Ok(read) => {
+                    if let Some(now) = find(&read.value.moves()) {
+                        m = now;
+                    }
+                }
+                // It was sent and is Pending: that stands, and the owner is told.
+                Err(e) => {
+                    self.notes.push(format!(
+                        "It could not be followed to its end ({e}): it is reported as Pending."
+                    ));
+                    break;
+                }
             }
         }
         Ok(MoveEnd::Moved(m))
