@@ -1,10 +1,12 @@
 //! The one core API. The CLI, the window's commands and the listener are thin faces over
 //! it: each translates its arguments, calls one method here and maps the error. Its
 //! errors are in `error`, serving (and following other processes) in `serve`, and the
-//! owner's "Test connection" in `connection`.
+//! owner's "Test connection" in `connection`; moving an order's money (refund, capture,
+//! cancel) in `money`.
 
 mod connection;
 mod error;
+mod money;
 mod serve;
 
 use std::sync::Arc;
@@ -22,6 +24,10 @@ use crate::views::{OrdersPage, OrdersQuery, SearchHit, Today};
 
 pub use connection::{test_connection, GatewayCheck};
 pub use error::AppError;
+pub use money::{
+    cancel_order, capture_order, refund_order, FollowPolicy, MoneyActionError, MoneyOutcome,
+    MoneyReport,
+};
 pub use serve::{retention_days, ServeOptions, DEFAULT_DELIVERY_RETENTION_DAYS};
 
 #[derive(Debug, Clone)]

@@ -233,7 +233,7 @@ impl GatewayClient {
     }
 
     /// One signed request; a success gives the answer's bytes as they came.
-    async fn send(
+    pub(super) async fn send(
         &self,
         gate: Gate,
         method: Method,
@@ -312,7 +312,7 @@ impl GatewayClient {
 
 /// Whether a request waits on the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Gate {
+pub(super) enum Gate {
     /// Refused at once while the breaker is open.
     Breaker,
     /// The breaker's own probe, sent while it is open.
@@ -324,9 +324,9 @@ enum Gate {
 /// so no number passes through f64 on the way to an `Amount`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
+pub(super) struct Envelope<'a> {
     #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
+    pub(super) data: Option<&'a RawValue>,
     #[serde(borrow, default)]
     links: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -334,7 +334,7 @@ struct Envelope<'a> {
 }
 
 impl<'a> Envelope<'a> {
-    fn read(bytes: &'a [u8]) -> Result<Self, GatewayError> {
+    pub(super) fn read(bytes: &'a [u8]) -> Result<Self, GatewayError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(GatewayError::Decode("the answer was empty".to_owned()));
         }
@@ -361,7 +361,9 @@ impl<'a> Envelope<'a> {
 }
 
 /// The typed answer and, for the owner, the `data` JSON it came from.
-fn decode<T: DeserializeOwned>(data: Option<&RawValue>) -> Result<Fetched<T>, GatewayError> {
+pub(super) fn decode<T: DeserializeOwned>(
+    data: Option<&RawValue>,
+) -> Result<Fetched<T>, GatewayError> {
     let data = data.ok_or_else(|| GatewayError::Decode("the answer held no data".to_owned()))?;
     let bad = |e: serde_json::Error| GatewayError::Decode(e.to_string());
     let value = serde_json::from_str(data.get()).map_err(bad)?;

@@ -1,11 +1,13 @@
 //! The Cashflows gateway API client: signing, retrieve job / payment, create and cancel
-//! a job, typed error reports, timeouts, retries and a circuit breaker.
+//! a job, capture / refund / cancel a payment (`money`), typed error reports, timeouts,
+//! retries and a circuit breaker.
 //! It knows nothing of SQL or the window.
 
 mod breaker;
 mod client;
 mod error;
 mod model;
+mod money;
 mod retry;
 mod signing;
 
@@ -16,5 +18,6 @@ pub use model::{
     CreateJobRequest, CreatedJob, GatewayCapture, GatewayJob, GatewayOrder, GatewayPayment,
     GatewayRefund, PaymentStep,
 };
+pub use money::MoneyCallError;
 pub use retry::RetryPolicy;
 pub use signing::sign;
