@@ -105,11 +105,13 @@ pub async fn start_gateway(
     let (environment, creds, demo_sim) = match (mode, creds) {
         (Mode::Demo, _) => {
             let sim_tcp = TcpListener::bind("127.0.0.1:0").await?;
-            let config = sim::SimConfig {
+            // The demo's clock starts late in the evening, so that its portal refunds
+            // (made after the midnight settlement) show within minutes (see sim's demo).
+            let config = sim::demo_config(sim::SimConfig {
                 default_webhook_url: demo.webhook_url,
                 step_gap: demo.step_gap,
                 ..sim::SimConfig::default()
-            };
+            });
             let creds = demo_credentials(&config);
             let handle = sim::start(sim_tcp, config).await?;
             if let Some(every) = demo.shoppers_every {

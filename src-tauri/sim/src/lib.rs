@@ -67,7 +67,7 @@ use tokio::sync::watch;
 pub use auth::sign;
 pub use clock::{format_wire, parse_wire, SimClock};
 pub use deliveries::{DeliveryAttempt, SeriesRecord, SeriesState};
-pub use demo::spawn_demo_traffic;
+pub use demo::{demo_clock_start, demo_config, spawn_demo_traffic};
 pub use faults::{Endpoint, Fault, FaultTarget};
 pub use handle::{JobSnapshot, SimHandle, WaitTimeout};
 pub use model::{
