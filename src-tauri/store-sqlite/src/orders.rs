@@ -192,7 +192,7 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
     Ok(Some(rows.assemble(summary)))
 }
 
-fn audit(conn: &Connection, job: &JobRef, entry: &AuditEntry) -> Result<(), DbError> {
+pub(super) fn audit(conn: &Connection, job: &JobRef, entry: &AuditEntry) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO audit (at, action, job_ref, detail, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -330,6 +330,15 @@ impl Orders for SqliteStore {
                 .ok_or_else(|| DbError::NotFound(req.job_ref.to_string()))
         })
         .await
+    }
+
+    /// Records an owner's request to move money before it is sent (see the trait).
+    async fn record_money_request(
+        &self,
+        req: tillwatch_core::store::MoneyRequest,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| super::money::record_request(conn, &req))
+            .await
     }
 
     /// Undoes `ship`.

@@ -336,6 +336,27 @@ impl Orders for PgStore {
         .await
     }
 
+    /// Records an owner's request to move money before it is sent (see the trait).
+    async fn record_money_request(
+        &self,
+        req: tillwatch_core::store::MoneyRequest,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let req = req.clone();
+            Box::pin(async move {
+                super::money::record_request(tx, &req).await?;
+                tx.changed(change_log::Change {
+                    job_ref: &req.job_ref,
+                    previous_status: None,
+                    status_changed: false,
+                    source: ChangeSource::Owner,
+                })
+                .await
+            })
+        })
+        .await
+    }
+
     /// Undoes `ship`, audited with who asked.
     async fn unship(&self, job: &JobRef, by: Option<String>) -> Result<OrderDetail, StoreError> {
         self.write(|tx| {

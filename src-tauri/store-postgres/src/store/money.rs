@@ -1,0 +1,169 @@
+//! Captures and refunds (the SQLite store's `money`): the moves a confirmation learns from
+//! each payment's answer, and the owner's requests recorded before they are sent. The
+//! decisions are the core's (`plan_moves`, `MoneyRequest::check`); this module reads and
+//! writes the rows, under the order's lock.
+
+use super::{amount_opt, at, orders, Fail, Tx};
+use tillwatch_core::domain::{
+    Amount, ChangeSource, JobRef, MoneyMove, MoveKind, MoveStatus, PaymentRef, PaymentStatus,
+};
+use tillwatch_core::store::{
+    plan_moves, HeldMove, MoneyChange, MoneyRequest, MoneyTotals, MoveWrite, StoreError,
+};
+use time::OffsetDateTime;
+
+async fn held_moves(tx: &Tx<'_>, job: &str) -> Result<Vec<HeldMove>, Fail> {
+    let rows = tx
+        .query(
+            "SELECT id, payment_ref, kind, reference, refund_number, amount, status
+             FROM money_moves WHERE job_ref = $1 ORDER BY id",
+            &[&job],
+        )
+        .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let payment: &str = r.try_get(1)?;
+        let kind: &str = r.try_get(2)?;
+        let status: &str = r.try_get(6)?;
+        out.push(HeldMove {
+            id: r.try_get(0)?,
+            payment_ref: PaymentRef::parse(payment)
+                .map_err(|_| Fail::corrupt(format!("payment '{payment}'")))?,
+            kind: MoveKind::parse(kind)
+                .ok_or_else(|| Fail::corrupt(format!("move kind '{kind}'")))?,
+            reference: r.try_get(3)?,
+            number: r.try_get(4)?,
+            amount: amount_opt(&r, 5)?.unwrap_or(Amount::ZERO),
+            status: MoveStatus::parse(status)
+                .ok_or_else(|| Fail::corrupt(format!("move status '{status}'")))?,
+        });
+    }
+    Ok(out)
+}
+
+/// Writes the moves of an answer's payments as the core's plan says; what is new or
+/// changed status.
+pub(super) async fn apply_moves(
+    tx: &Tx<'_>,
+    job: &JobRef,
+    moves: &[MoneyMove],
+    source: ChangeSource,
+    now: OffsetDateTime,
+) -> Result<Vec<MoneyChange>, Fail> {
+    if moves.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (writes, changes) = plan_moves(&held_moves(tx, job.as_str()).await?, moves);
+    for w in writes {
+        match w {
+            MoveWrite::Insert(m) => insert(tx, job, &m, None, source, now).await?,
+            MoveWrite::Update { id, now: m } => {
+                tx.execute(
+                    "UPDATE money_moves SET reference = $2, refund_number = $3, amount = $4,
+                         status = $5, created_at = coalesce($6, created_at),
+                         failure = coalesce($7, failure), updated_at = $8
+                     WHERE id = $1",
+                    &[
+                        &id,
+                        &m.reference,
+                        &m.number,
+                        &m.amount.decimal(),
+                        &m.status.as_str(),
+                        &m.created_at.map(at),
+                        &m.failure,
+                        &now,
+                    ],
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(changes)
+}
+
+async fn insert(
+    tx: &Tx<'_>,
+    job: &JobRef,
+    m: &MoneyMove,
+    by: Option<&str>,
+    source: ChangeSource,
+    now: OffsetDateTime,
+) -> Result<(), Fail> {
+    tx.execute(
+        "INSERT INTO money_moves (job_ref, payment_ref, kind, reference, refund_number, amount,
+             status, created_at, failure, by_whom, source, first_seen_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        &[
+            &job.as_str(),
+            &m.payment_ref.as_str(),
+            &m.kind.as_str(),
+            &m.reference,
+            &m.number,
+            &m.amount.decimal(),
+            &m.status.as_str(),
+            &m.created_at.map(at),
+            &m.failure,
+            &by,
+            &source.as_str(),
+            &now,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The order's totals as stored: its payments and its moves.
+pub(super) async fn totals(tx: &Tx<'_>, job: &str) -> Result<MoneyTotals, Fail> {
+    let rows = tx
+        .query(
+            "SELECT status, coalesce(paid_amount, amount) FROM payments WHERE job_ref = $1",
+            &[&job],
+        )
+        .await?;
+    let mut payments = Vec::new();
+    for r in &rows {
+        payments.push((PaymentStatus::from(r.try_get::<_, &str>(0)?), amount_opt(r, 1)?));
+    }
+    let moves = held_moves(tx, job).await?;
+    Ok(MoneyTotals::of(
+        payments.iter().map(|(s, a)| (s, *a)),
+        moves.iter().map(|m| (m.kind, m.status, m.amount)),
+    ))
+}
+
+/// Records an owner's request before it is sent, if the core's check allows it. The
+/// order's lock makes a second machine's request wait, then see this one's.
+pub(super) async fn record_request(tx: &Tx<'_>, req: &MoneyRequest) -> Result<(), Fail> {
+    tx.lock_order(&req.job_ref).await?;
+    let job = req.job_ref.as_str();
+    let payment = tx
+        .query_opt(
+            "SELECT 1 FROM payments WHERE job_ref = $1 AND payment_ref = $2",
+            &[&job, &req.payment_ref.as_str()],
+        )
+        .await?;
+    if payment.is_none() {
+        return Err(Fail::not_found(format!("{job} / {}", req.payment_ref)));
+    }
+    let number_used = tx
+        .query_opt(
+            "SELECT 1 FROM money_moves WHERE job_ref = $1 AND refund_number = $2",
+            &[&job, &req.number],
+        )
+        .await?
+        .is_some();
+    req.check(&totals(tx, job).await?, number_used)
+        .map_err(|r| Fail::from(StoreError::Money(r)))?;
+    insert(
+        tx,
+        &req.job_ref,
+        &req.pending_move(),
+        req.by.as_deref(),
+        req.source(),
+        super::now(),
+    )
+    .await?;
+    let entry = req.audit();
+    orders::audit(tx, entry.action, &req.job_ref, entry.detail.as_deref(), entry.by.as_deref())
+        .await
+}

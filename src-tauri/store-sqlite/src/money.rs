@@ -1,0 +1,176 @@
+//! Captures and refunds: the moves a confirmation learns from each payment's answer, and
+//! the owner's requests recorded before they are sent. The decisions are the core's
+//! (`plan_moves`, `MoneyRequest::check`); this module reads and writes the rows.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{parse_col, DbError};
+use tillwatch_core::domain::{
+    Amount, ChangeSource, JobRef, MoneyMove, MoveKind, MoveStatus, PaymentRef, PaymentStatus,
+    Timestamp,
+};
+use tillwatch_core::store::{
+    plan_moves, HeldMove, MoneyChange, MoneyRequest, MoneyTotals, MoveWrite,
+};
+
+fn corrupt(what: &str, value: &str) -> DbError {
+    DbError::Corrupt(format!("{what} '{value}'"))
+}
+
+fn held_moves(conn: &Connection, job: &str) -> Result<Vec<HeldMove>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, payment_ref, kind, reference, refund_number, amount, status
+         FROM money_moves WHERE job_ref = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([job], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, payment, kind, reference, number, amount, status) = row?;
+        out.push(HeldMove {
+            id,
+            payment_ref: PaymentRef::parse(&payment).map_err(|_| corrupt("payment", &payment))?,
+            kind: MoveKind::parse(&kind).ok_or_else(|| corrupt("move kind", &kind))?,
+            reference,
+            number,
+            amount: amount.parse().map_err(|_| corrupt("amount", &amount))?,
+            status: MoveStatus::parse(&status).ok_or_else(|| corrupt("move status", &status))?,
+        });
+    }
+    Ok(out)
+}
+
+/// Writes the moves of an answer's payments as the core's plan says; what is new or
+/// changed status.
+pub(super) fn apply_moves(
+    conn: &Connection,
+    job: &JobRef,
+    moves: &[MoneyMove],
+    source: ChangeSource,
+    now: &str,
+) -> Result<Vec<MoneyChange>, DbError> {
+    if moves.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (writes, changes) = plan_moves(&held_moves(conn, job.as_str())?, moves);
+    for w in writes {
+        match w {
+            MoveWrite::Insert(m) => insert(conn, job, &m, None, source, now)?,
+            MoveWrite::Update { id, now: m } => {
+                super::exec(
+                    conn,
+                    "UPDATE money_moves SET reference = ?2, refund_number = ?3, amount = ?4,
+                         status = ?5, created_at = coalesce(?6, created_at),
+                         failure = coalesce(?7, failure), updated_at = ?8
+                     WHERE id = ?1",
+                    params![
+                        id,
+                        m.reference,
+                        m.number,
+                        m.amount.to_string(),
+                        m.status.as_str(),
+                        m.created_at.map(|t| t.to_string()),
+                        m.failure,
+                        now,
+                    ],
+                )?;
+            }
+        }
+    }
+    Ok(changes)
+}
+
+fn insert(
+    conn: &Connection,
+    job: &JobRef,
+    m: &MoneyMove,
+    by: Option<&str>,
+    source: ChangeSource,
+    now: &str,
+) -> Result<(), DbError> {
+    super::exec(
+        conn,
+        "INSERT INTO money_moves (job_ref, payment_ref, kind, reference, refund_number, amount,
+             status, created_at, failure, by, source, first_seen_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+        params![
+            job.as_str(),
+            m.payment_ref.as_str(),
+            m.kind.as_str(),
+            m.reference,
+            m.number,
+            m.amount.to_string(),
+            m.status.as_str(),
+            m.created_at.map(|t| t.to_string()),
+            m.failure,
+            by,
+            source.as_str(),
+            now,
+        ],
+    )?;
+    Ok(())
+}
+
+/// The order's totals as stored: its payments and its moves.
+pub(super) fn totals(conn: &Connection, job: &str) -> Result<MoneyTotals, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, coalesce(paid_amount, amount) FROM payments WHERE job_ref = ?1",
+    )?;
+    let mut payments = Vec::new();
+    for row in stmt.query_map([job], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
+        let (status, amount) = row?;
+        let amount = parse_col(amount, str::parse::<Amount>)?;
+        payments.push((PaymentStatus::from(status.as_str()), amount));
+    }
+    let moves = held_moves(conn, job)?;
+    Ok(MoneyTotals::of(
+        payments.iter().map(|(s, a)| (s, *a)),
+        moves.iter().map(|m| (m.kind, m.status, m.amount)),
+    ))
+}
+
+/// Records an owner's request before it is sent, if the core's check allows it.
+pub(super) fn record_request(conn: &Connection, req: &MoneyRequest) -> Result<(), DbError> {
+    let job = req.job_ref.as_str();
+    let payment_known = conn
+        .query_row(
+            "SELECT 1 FROM payments WHERE job_ref = ?1 AND payment_ref = ?2",
+            params![job, req.payment_ref.as_str()],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if !payment_known {
+        return Err(DbError::NotFound(format!("{job} / {}", req.payment_ref)));
+    }
+    let number_used = conn
+        .query_row(
+            "SELECT 1 FROM money_moves WHERE job_ref = ?1 AND refund_number = ?2",
+            params![job, req.number],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    req.check(&totals(conn, job)?, number_used)
+        .map_err(DbError::Money)?;
+    let now = Timestamp::now().to_string();
+    insert(
+        conn,
+        &req.job_ref,
+        &req.pending_move(),
+        req.by.as_deref(),
+        req.source(),
+        &now,
+    )?;
+    super::orders::audit(conn, &req.job_ref, &req.audit())?;
+    Ok(())
+}
