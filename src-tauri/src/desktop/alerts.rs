@@ -175,6 +175,10 @@ mod tests {
             mismatch: None,
             first_seen_at: at,
             updated_at: at,
+            paid_amount: None,
+            refunded_amount: crate::domain::Amount::ZERO,
+            refund_pending_amount: crate::domain::Amount::ZERO,
+            capture_by: None,
         }
     }
 

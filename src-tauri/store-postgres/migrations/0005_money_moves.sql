@@ -26,3 +26,12 @@ CREATE UNIQUE INDEX money_moves_number ON money_moves (job_ref, refund_number);
 
 -- What each payment took, kept apart from what it was asked (`amount`).
 ALTER TABLE payments ADD COLUMN paid_amount numeric;
+
+-- The order's money as every list reads it, written after each change to its payments or
+-- moves. Orders paid before this version start from what the job took.
+ALTER TABLE payment_jobs ADD COLUMN paid_total numeric;
+ALTER TABLE payment_jobs ADD COLUMN refunded_total numeric NOT NULL DEFAULT 0;
+ALTER TABLE payment_jobs ADD COLUMN refund_pending_total numeric NOT NULL DEFAULT 0;
+ALTER TABLE payment_jobs ADD COLUMN capture_by timestamptz;
+UPDATE payment_jobs SET paid_total = CASE WHEN status IN ('Paid', 'Verified')
+    THEN coalesce(paid_amount, amount) ELSE 0 END;

@@ -213,7 +213,9 @@ fn apply_all_moves(
     now: &str,
 ) -> Result<Vec<MoneyChange>, DbError> {
     let moves: Vec<_> = snap.payments.iter().flat_map(|p| p.moves.iter().cloned()).collect();
-    money::apply_moves(conn, &snap.job_ref, &moves, source, now)
+    let changes = money::apply_moves(conn, &snap.job_ref, &moves, source, now)?;
+    money::refresh(conn, &snap.job_ref)?;
+    Ok(changes)
 }
 
 pub(super) fn insert_event(

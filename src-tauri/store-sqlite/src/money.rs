@@ -10,7 +10,7 @@ use tillwatch_core::domain::{
     Timestamp,
 };
 use tillwatch_core::store::{
-    plan_moves, HeldMove, MoneyChange, MoneyRequest, MoneyTotals, MoveWrite,
+    plan_moves, HeldMove, MoneyChange, MoneyRequest, MoveWrite, PaymentMoney, StoredMoney,
 };
 
 fn corrupt(what: &str, value: &str) -> DbError {
@@ -120,22 +120,53 @@ fn insert(
     Ok(())
 }
 
-/// The order's totals as stored: its payments and its moves.
-pub(super) fn totals(conn: &Connection, job: &str) -> Result<MoneyTotals, DbError> {
+/// The order's money from its rows, as the core adds it up.
+fn stored_money(conn: &Connection, job: &str) -> Result<StoredMoney, DbError> {
+    let (status, job_paid): (String, Option<String>) = conn.query_row(
+        "SELECT status, coalesce(paid_amount, amount) FROM payment_jobs WHERE job_ref = ?1",
+        [job],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let mut stmt = conn.prepare_cached(
-        "SELECT status, coalesce(paid_amount, amount) FROM payments WHERE job_ref = ?1",
+        "SELECT status, coalesce(paid_amount, amount), gateway_created_at
+         FROM payments WHERE job_ref = ?1",
     )?;
     let mut payments = Vec::new();
-    for row in stmt.query_map([job], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
-        let (status, amount) = row?;
-        let amount = parse_col(amount, str::parse::<Amount>)?;
-        payments.push((PaymentStatus::from(status.as_str()), amount));
+    for row in stmt.query_map([job], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+    })? {
+        let (status, amount, created) = row?;
+        payments.push(PaymentMoney {
+            status: PaymentStatus::from(status.as_str()),
+            amount: parse_col(amount, str::parse::<Amount>)?,
+            created_at: parse_col(created, Timestamp::parse)?,
+        });
     }
-    let moves = held_moves(conn, job)?;
-    Ok(MoneyTotals::of(
-        payments.iter().map(|(s, a)| (s, *a)),
-        moves.iter().map(|m| (m.kind, m.status, m.amount)),
+    Ok(StoredMoney::of(
+        &PaymentStatus::from(status.as_str()),
+        parse_col(job_paid, str::parse::<Amount>)?,
+        &payments,
+        &held_moves(conn, job)?,
     ))
+}
+
+/// Writes the order's money onto its row, where every list reads it.
+pub(super) fn refresh(conn: &Connection, job: &JobRef) -> Result<(), DbError> {
+    let m = stored_money(conn, job.as_str())?;
+    super::exec(
+        conn,
+        "UPDATE payment_jobs SET paid_total = ?2, refunded_total = ?3,
+             refund_pending_total = ?4, capture_by = ?5
+         WHERE job_ref = ?1",
+        params![
+            job.as_str(),
+            m.totals.paid.to_string(),
+            m.totals.refunded.to_string(),
+            m.totals.refund_pending.to_string(),
+            m.capture_by.map(|t| t.to_string()),
+        ],
+    )?;
+    Ok(())
 }
 
 /// Records an owner's request before it is sent, if the core's check allows it.
@@ -160,7 +191,7 @@ pub(super) fn record_request(conn: &Connection, req: &MoneyRequest) -> Result<()
         )
         .optional()?
         .is_some();
-    req.check(&totals(conn, job)?, number_used)
+    req.check(&stored_money(conn, job)?.totals, number_used)
         .map_err(DbError::Money)?;
     let now = Timestamp::now().to_string();
     insert(
@@ -172,5 +203,5 @@ pub(super) fn record_request(conn: &Connection, req: &MoneyRequest) -> Result<()
         &now,
     )?;
     super::orders::audit(conn, &req.job_ref, &req.audit())?;
-    Ok(())
+    refresh(conn, &req.job_ref)
 }

@@ -34,6 +34,44 @@ pub struct OrderSummary {
     pub first_seen_at: Timestamp,
     #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub updated_at: Timestamp,
+    /// What the payments that count as received took (a Cancelled one took nothing);
+    /// `None` where the store has not counted it yet.
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub paid_amount: Option<Amount>,
+    /// Completed refunds.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub refunded_amount: Amount,
+    /// Refunds asked for and not ended yet (never counted as refunded).
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub refund_pending_amount: Amount,
+    /// When a Reserved payment's authorisation runs out unless captured (7 days from
+    /// the gateway's time of the authorisation).
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub capture_by: Option<Timestamp>,
+}
+
+/// Where the money of an order stands once refunds are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum MoneyState {
+    /// Nothing refunded.
+    None,
+    /// Some of what was paid was refunded.
+    PartlyRefunded,
+    /// Completed refunds reach what was paid.
+    Refunded,
+}
+
+impl MoneyState {
+    /// The owner's words ("Partly refunded"); `None` when nothing was refunded.
+    pub fn words(self) -> Option<&'static str> {
+        match self {
+            Self::None => None,
+            Self::PartlyRefunded => Some("Partly refunded"),
+            Self::Refunded => Some("Refunded"),
+        }
+    }
 }
 
 /// What the faces decide on an order, decided here: computed from the summary whenever it
@@ -46,14 +84,46 @@ pub struct OrderFlags {
     /// The status can no longer change without the owner acting (`PaymentStatus::is_final`).
     #[serde(rename = "final")]
     pub is_final: bool,
+    /// Paid less completed refunds (`OrderSummary::net_amount`).
+    #[serde(rename = "netAmount")]
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub net_amount: Option<Amount>,
+    #[serde(rename = "moneyState")]
+    pub money_state: MoneyState,
 }
 
 impl OrderSummary {
+    /// Paid less completed refunds; `None` while what was paid is unknown.
+    pub fn net_amount(&self) -> Option<Amount> {
+        self.paid_amount
+            .map(|p| Amount::new(p.decimal() - self.refunded_amount.decimal()))
+    }
+
+    /// Partly refunded, or refunded once completed refunds reach what was paid.
+    pub fn money_state(&self) -> MoneyState {
+        if self.refunded_amount.decimal() <= rust_decimal::Decimal::ZERO {
+            return MoneyState::None;
+        }
+        match self.paid_amount {
+            Some(paid) if self.refunded_amount < paid => MoneyState::PartlyRefunded,
+            _ => MoneyState::Refunded,
+        }
+    }
+
+    /// The capture deadline, for a Reserved order only.
+    pub fn capture_deadline(&self) -> Option<Timestamp> {
+        (self.status == PaymentStatus::Reserved)
+            .then_some(self.capture_by)
+            .flatten()
+    }
+
     pub fn flags(&self) -> OrderFlags {
         let is_final = self.status.is_final();
         OrderFlags {
             cancellable: self.created_here && !is_final,
             is_final,
+            net_amount: self.net_amount(),
+            money_state: self.money_state(),
         }
     }
 }
@@ -62,7 +132,7 @@ impl OrderSummary {
 impl Serialize for OrderSummary {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let flags = self.flags();
-        let mut s = serializer.serialize_struct("OrderSummary", 15)?;
+        let mut s = serializer.serialize_struct("OrderSummary", 21)?;
         s.serialize_field("paymentJobReference", &self.payment_job_reference)?;
         s.serialize_field("orderNumber", &self.order_number)?;
         s.serialize_field("email", &self.email)?;
@@ -76,8 +146,14 @@ impl Serialize for OrderSummary {
         s.serialize_field("mismatch", &self.mismatch)?;
         s.serialize_field("firstSeenAt", &self.first_seen_at)?;
         s.serialize_field("updatedAt", &self.updated_at)?;
+        s.serialize_field("paidAmount", &self.paid_amount)?;
+        s.serialize_field("refundedAmount", &self.refunded_amount)?;
+        s.serialize_field("refundPendingAmount", &self.refund_pending_amount)?;
+        s.serialize_field("captureBy", &self.capture_deadline())?;
         s.serialize_field("cancellable", &flags.cancellable)?;
         s.serialize_field("final", &flags.is_final)?;
+        s.serialize_field("netAmount", &flags.net_amount)?;
+        s.serialize_field("moneyState", &flags.money_state)?;
         s.end()
     }
 }
@@ -388,6 +464,12 @@ mod tests {
                 "mismatch",
                 "firstSeenAt",
                 "updatedAt",
+                "paidAmount",
+                "refundedAmount",
+                "refundPendingAmount",
+                "netAmount",
+                "moneyState",
+                "captureBy",
                 "cancellable",
                 "final"
             ])

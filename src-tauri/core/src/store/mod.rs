@@ -33,7 +33,8 @@ pub use deliveries::{
 };
 pub use detail::DetailRows;
 pub use moves::{
-    plan_moves, HeldMove, MoneyChange, MoneyRefusal, MoneyRequest, MoneyTotals, MoveWrite,
+    capture_by, plan_moves, HeldMove, MoneyChange, MoneyRefusal, MoneyRequest, MoneyTotals,
+    MoveWrite, PaymentMoney, StoredMoney, CAPTURE_WINDOW,
 };
 pub use orders::{Found, ShipRequest};
 pub use page_query::{

@@ -6,6 +6,7 @@
 use super::AuditEntry;
 use crate::domain::{
     Amount, ChangeSource, JobRef, MoneyMove, MoveKind, MoveStatus, PaymentRef, PaymentStatus,
+    Timestamp,
 };
 
 /// A capture or refund as a store holds it.
@@ -177,6 +178,65 @@ impl MoneyTotals {
             (self.paid.decimal() - self.refunded.decimal() - self.refund_pending.decimal())
                 .max(rust_decimal::Decimal::ZERO),
         )
+    }
+}
+
+/// How long a Reserved payment's authorisation holds: the bank releases the money after.
+pub const CAPTURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// When the earliest Reserved payment's authorisation runs out: [`CAPTURE_WINDOW`] after
+/// its gateway time (`payments`: status and the gateway's time of the authorisation).
+pub fn capture_by<'a>(
+    payments: impl IntoIterator<Item = (&'a PaymentStatus, Option<Timestamp>)>,
+) -> Option<Timestamp> {
+    payments
+        .into_iter()
+        .filter(|(s, _)| **s == PaymentStatus::Reserved)
+        .filter_map(|(_, at)| at)
+        .min()
+        .map(|at| at.plus(CAPTURE_WINDOW))
+}
+
+/// What a store keeps on the order's row so every list reads its money without adding up
+/// rows: written after every change to its payments or moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredMoney {
+    pub totals: MoneyTotals,
+    pub capture_by: Option<Timestamp>,
+}
+
+/// One payment as the money read needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentMoney {
+    pub status: PaymentStatus,
+    /// What it took (`paidAmount`), else what it was asked.
+    pub amount: Option<Amount>,
+    /// The gateway's time of it (its authorisation, for a Reserved one).
+    pub created_at: Option<Timestamp>,
+}
+
+impl StoredMoney {
+    /// The money of an order of `job_status` whose job answer says it took `job_paid`.
+    /// Payments that count as received are added up; when none of them says what it
+    /// took, a paid job's own amount stands (older answers listed no amounts).
+    pub fn of(
+        job_status: &PaymentStatus,
+        job_paid: Option<Amount>,
+        payments: &[PaymentMoney],
+        moves: &[HeldMove],
+    ) -> Self {
+        let mut totals = MoneyTotals::of(
+            payments.iter().map(|p| (&p.status, p.amount)),
+            moves.iter().map(|m| (m.kind, m.status, m.amount)),
+        );
+        let counted = payments.iter().any(|p| p.status.is_paid() && p.amount.is_some());
+        if !counted && job_status.is_paid() {
+            totals.paid = job_paid.unwrap_or(Amount::ZERO);
+        }
+        Self {
+            totals,
+            capture_by: capture_by(payments.iter().map(|p| (&p.status, p.created_at))),
+        }
     }
 }
 
@@ -376,6 +436,38 @@ mod tests {
         assert_eq!(t.refund_pending, amount("1.00"));
         assert!(t.net().same_money(amount("8.00")));
         assert!(t.refundable().same_money(amount("7.00")));
+    }
+
+    #[test]
+    fn the_capture_deadline_is_seven_days_from_the_earliest_authorisation() {
+        let at = |s: &str| Some(Timestamp::parse(s).unwrap());
+        let (reserved, paid) = (PaymentStatus::Reserved, PaymentStatus::Paid);
+        assert_eq!(
+            capture_by([
+                (&paid, at("2026-01-01T00:00:00Z")),
+                (&reserved, at("2026-01-03T10:00:00Z")),
+                (&reserved, None),
+            ]),
+            at("2026-01-10T10:00:00Z")
+        );
+        assert_eq!(capture_by([(&paid, at("2026-01-01T00:00:00Z"))]), None);
+    }
+
+    #[test]
+    fn a_paid_job_whose_payments_name_no_amount_counts_its_own() {
+        let p = PaymentMoney {
+            status: PaymentStatus::Paid,
+            amount: None,
+            created_at: None,
+        };
+        let m = StoredMoney::of(&PaymentStatus::Paid, Some(amount("9.00")), &[p.clone()], &[]);
+        assert!(m.totals.paid.same_money(amount("9.00")));
+        let cancelled = PaymentMoney {
+            status: PaymentStatus::Cancelled,
+            ..p
+        };
+        let m = StoredMoney::of(&PaymentStatus::Cancelled, Some(amount("9.00")), &[cancelled], &[]);
+        assert_eq!(m.totals.paid, Amount::ZERO);
     }
 
     #[test]

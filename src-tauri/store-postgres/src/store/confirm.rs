@@ -228,7 +228,9 @@ async fn apply_all_moves(
     now: OffsetDateTime,
 ) -> Result<Vec<MoneyChange>, Fail> {
     let moves: Vec<_> = snap.payments.iter().flat_map(|p| p.moves.iter().cloned()).collect();
-    money::apply_moves(tx, &snap.job_ref, &moves, source, now).await
+    let changes = money::apply_moves(tx, &snap.job_ref, &moves, source, now).await?;
+    money::refresh(tx, &snap.job_ref).await?;
+    Ok(changes)
 }
 
 pub(super) async fn insert_event(

@@ -3,12 +3,13 @@
 //! decisions are the core's (`plan_moves`, `MoneyRequest::check`); this module reads and
 //! writes the rows, under the order's lock.
 
-use super::{amount_opt, at, orders, Fail, Tx};
+use super::{amount_opt, at, orders, ts_opt, Fail, Tx};
 use tillwatch_core::domain::{
     Amount, ChangeSource, JobRef, MoneyMove, MoveKind, MoveStatus, PaymentRef, PaymentStatus,
 };
 use tillwatch_core::store::{
-    plan_moves, HeldMove, MoneyChange, MoneyRequest, MoneyTotals, MoveWrite, StoreError,
+    plan_moves, HeldMove, MoneyChange, MoneyRequest, MoveWrite, PaymentMoney, StoreError,
+    StoredMoney,
 };
 use time::OffsetDateTime;
 
@@ -112,23 +113,52 @@ async fn insert(
     Ok(())
 }
 
-/// The order's totals as stored: its payments and its moves.
-pub(super) async fn totals(tx: &Tx<'_>, job: &str) -> Result<MoneyTotals, Fail> {
+/// The order's money from its rows, as the core adds it up.
+async fn stored_money(tx: &Tx<'_>, job: &str) -> Result<StoredMoney, Fail> {
+    let row = tx
+        .query_one(
+            "SELECT status, coalesce(paid_amount, amount) FROM payment_jobs WHERE job_ref = $1",
+            &[&job],
+        )
+        .await?;
+    let status = PaymentStatus::from(row.try_get::<_, &str>(0)?);
+    let job_paid = amount_opt(&row, 1)?;
     let rows = tx
         .query(
-            "SELECT status, coalesce(paid_amount, amount) FROM payments WHERE job_ref = $1",
+            "SELECT status, coalesce(paid_amount, amount), gateway_created_at
+             FROM payments WHERE job_ref = $1",
             &[&job],
         )
         .await?;
     let mut payments = Vec::new();
     for r in &rows {
-        payments.push((PaymentStatus::from(r.try_get::<_, &str>(0)?), amount_opt(r, 1)?));
+        payments.push(PaymentMoney {
+            status: PaymentStatus::from(r.try_get::<_, &str>(0)?),
+            amount: amount_opt(r, 1)?,
+            created_at: ts_opt(r, 2)?,
+        });
     }
     let moves = held_moves(tx, job).await?;
-    Ok(MoneyTotals::of(
-        payments.iter().map(|(s, a)| (s, *a)),
-        moves.iter().map(|m| (m.kind, m.status, m.amount)),
-    ))
+    Ok(StoredMoney::of(&status, job_paid, &payments, &moves))
+}
+
+/// Writes the order's money onto its row, where every list reads it.
+pub(super) async fn refresh(tx: &Tx<'_>, job: &JobRef) -> Result<(), Fail> {
+    let m = stored_money(tx, job.as_str()).await?;
+    tx.execute(
+        "UPDATE payment_jobs SET paid_total = $2, refunded_total = $3,
+             refund_pending_total = $4, capture_by = $5
+         WHERE job_ref = $1",
+        &[
+            &job.as_str(),
+            &m.totals.paid.decimal(),
+            &m.totals.refunded.decimal(),
+            &m.totals.refund_pending.decimal(),
+            &m.capture_by.map(at),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Records an owner's request before it is sent, if the core's check allows it. The
@@ -152,7 +182,7 @@ pub(super) async fn record_request(tx: &Tx<'_>, req: &MoneyRequest) -> Result<()
         )
         .await?
         .is_some();
-    req.check(&totals(tx, job).await?, number_used)
+    req.check(&stored_money(tx, job).await?.totals, number_used)
         .map_err(|r| Fail::from(StoreError::Money(r)))?;
     insert(
         tx,
@@ -165,5 +195,6 @@ pub(super) async fn record_request(tx: &Tx<'_>, req: &MoneyRequest) -> Result<()
     .await?;
     let entry = req.audit();
     orders::audit(tx, entry.action, &req.job_ref, entry.detail.as_deref(), entry.by.as_deref())
-        .await
+        .await?;
+    refresh(tx, &req.job_ref).await
 }

@@ -26,3 +26,13 @@ CREATE UNIQUE INDEX money_moves_number ON money_moves (job_ref, refund_number);
 
 -- What each payment took, kept apart from what it was asked (`amount`).
 ALTER TABLE payments ADD COLUMN paid_amount TEXT;
+
+-- The order's money as every list reads it, written after each change to its payments or
+-- moves (the core adds them up: decimal text is never summed in SQL). Orders paid before
+-- this version start from what the job took.
+ALTER TABLE payment_jobs ADD COLUMN paid_total TEXT;
+ALTER TABLE payment_jobs ADD COLUMN refunded_total TEXT NOT NULL DEFAULT '0';
+ALTER TABLE payment_jobs ADD COLUMN refund_pending_total TEXT NOT NULL DEFAULT '0';
+ALTER TABLE payment_jobs ADD COLUMN capture_by TEXT;
+UPDATE payment_jobs SET paid_total = CASE WHEN status IN ('Paid', 'Verified')
+    THEN coalesce(paid_amount, amount) ELSE '0' END;
