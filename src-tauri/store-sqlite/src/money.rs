@@ -6,8 +6,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{parse_col, DbError};
 use tillwatch_core::domain::{
-    Amount, ChangeSource, JobRef, MoneyMove, MoveKind, MoveStatus, PaymentRef, PaymentStatus,
-    Timestamp,
+    Amount, ChangeSource, JobRef, MoneyMove, MoneyMoveView, MoveKind, MoveStatus, PaymentRef,
+    PaymentStatus, Timestamp,
 };
 use tillwatch_core::store::{
     plan_moves, HeldMove, MoneyChange, MoneyRequest, MoveWrite, PaymentMoney, StoredMoney,
@@ -204,4 +204,58 @@ pub(super) fn record_request(conn: &Connection, req: &MoneyRequest) -> Result<()
     )?;
     super::orders::audit(conn, &req.job_ref, &req.audit())?;
     refresh(conn, &req.job_ref)
+}
+
+/// The order's moves as its detail shows them, oldest first.
+pub(super) fn views(conn: &Connection, job: &str) -> Result<Vec<MoneyMoveView>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT payment_ref, kind, reference, refund_number, amount, status, created_at,
+                by, failure, source
+         FROM money_moves WHERE job_ref = ?1 ORDER BY id",
+    )?;
+    type Columns = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+    );
+    let rows = stmt.query_map([job], |r| -> rusqlite::Result<Columns> {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (payment, kind, reference, number, amount, status, created, by, failure, source) =
+            row?;
+        out.push(MoneyMoveView {
+            kind: MoveKind::parse(&kind).ok_or_else(|| corrupt("move kind", &kind))?,
+            payment_reference: PaymentRef::parse(&payment)
+                .map_err(|_| corrupt("payment", &payment))?,
+            reference,
+            refund_number: number,
+            amount: amount.parse().map_err(|_| corrupt("amount", &amount))?,
+            status: MoveStatus::parse(&status).ok_or_else(|| corrupt("move status", &status))?,
+            created_at: parse_col(created, Timestamp::parse)?,
+            by,
+            failure,
+            source: ChangeSource::parse(&source).ok_or_else(|| corrupt("source", &source))?,
+        });
+    }
+    Ok(out)
 }

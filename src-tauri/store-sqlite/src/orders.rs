@@ -189,6 +189,7 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
         });
     }
 
+    rows.moves = super::money::views(conn, job.as_str())?;
     Ok(Some(rows.assemble(summary)))
 }
 

@@ -18,7 +18,8 @@ pub use freshness::{judge, Seen, Verdict};
 pub use money::{Amount, Currency, MoneyError, DEFAULT_MINOR_DIGITS, KNOWN_CURRENCIES};
 pub use movement::{MoneyMove, MoveKind, MoveStatus};
 pub use order::{
-    may_ship, Attempt, AuditView, ChangeSource, DeliveryView, MoneyState, OrderDetail, OrderFlags,
+    may_ship, Attempt, AuditView, ChangeSource, DeliveryView, MoneyMoveView, MoneyState,
+    OrderDetail, OrderFlags,
     OrderSummary, ShipRefusal, StatusEventView,
 };
 pub use refs::{JobRef, PaymentRef, RefError, MAX_REF_LEN};

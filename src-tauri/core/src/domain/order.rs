@@ -5,7 +5,10 @@
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use super::{Amount, Currency, DeliveryState, JobRef, PaymentRef, PaymentStatus, Timestamp};
+use super::{
+    Amount, Currency, DeliveryState, JobRef, MoveKind, MoveStatus, PaymentRef, PaymentStatus,
+    Timestamp,
+};
 
 /// One order as lists show it. Serialized with its `OrderFlags` beside its fields (see the
 /// `Serialize` impl below), so the faces read the core's decisions instead of copying them.
@@ -174,6 +177,10 @@ pub struct OrderDetail {
     pub deliveries: Vec<DeliveryView>,
     pub status_events: Vec<StatusEventView>,
     pub audit: Vec<AuditView>,
+    /// Its refunds, oldest first: a Failed one says why and never counts as refunded.
+    pub refunds: Vec<MoneyMoveView>,
+    /// Its captures, oldest first.
+    pub captures: Vec<MoneyMoveView>,
     /// The gateway's last answer for the job, as it came.
     #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     pub raw_last_answer: Option<serde_json::Value>,
@@ -240,6 +247,30 @@ pub struct StatusEventView {
     pub at: Timestamp,
 }
 
+/// One capture, refund or cancel of an order, as the detail and `lookup --json` show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct MoneyMoveView {
+    pub kind: MoveKind,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub payment_reference: PaymentRef,
+    /// The gateway's reference of it, once it gave one.
+    pub reference: Option<String>,
+    pub refund_number: Option<String>,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub amount: Amount,
+    pub status: MoveStatus,
+    /// The gateway's time of it.
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub created_at: Option<Timestamp>,
+    /// Who asked (user@machine); `None` when learnt from the gateway (made elsewhere).
+    pub by: Option<String>,
+    /// Why it failed, in the gateway's words.
+    pub failure: Option<String>,
+    pub source: ChangeSource,
+}
+
 /// Something the owner did to an order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -298,6 +329,14 @@ pub enum ShipRefusal {
     Mismatch(String),
     #[error("an override of a mismatch needs a reason")]
     OverrideWithoutReason,
+    /// Completed refunds reach what was paid: there is nothing left to ship for.
+    #[error("order was refunded ({0}): a refunded order never ships")]
+    Refunded(String),
+    /// Some of the money went back: shipping needs an override with a reason.
+    #[error(
+        "order was partly refunded ({0}): shipping it anyway needs an override with a reason"
+    )]
+    PartlyRefunded(String),
 }
 
 impl ShipRefusal {
@@ -309,7 +348,14 @@ impl ShipRefusal {
             Self::AlreadyShipped => "already_shipped",
             Self::Mismatch(_) => "mismatch",
             Self::OverrideWithoutReason => "override_without_reason",
+            Self::Refunded(_) => "refunded",
+            Self::PartlyRefunded(_) => "partly_refunded",
         }
+    }
+
+    /// Whether the owner's audited override with a reason lifts it.
+    pub fn overridable(&self) -> bool {
+        matches!(self, Self::Mismatch(_) | Self::PartlyRefunded(_))
     }
 }
 
@@ -325,11 +371,19 @@ pub struct ShipRules {
 pub enum ShipPermit {
     Plain,
     MismatchOverridden { mismatch: String, reason: String },
+    /// A partly refunded order shipped by the owner's override (with the mismatch, if
+    /// the order also had one: one reason covers both).
+    PartRefundOverridden {
+        refunded: String,
+        mismatch: Option<String>,
+        reason: String,
+    },
 }
 
 /// The one shipping rule, for every face: ship only what is paid for (Reserved only where
-/// the shop captures later by choice), never twice, and never an order whose confirmed
-/// money differs from what was asked unless the owner overrides it with a reason.
+/// the shop captures later by choice), never twice, never a refunded or cancelled order,
+/// and never an order whose confirmed money differs from what was asked, or that was
+/// partly refunded, unless the owner overrides it with a reason.
 pub fn may_ship(
     order: &OrderSummary,
     rules: ShipRules,
@@ -344,17 +398,43 @@ pub fn may_ship(
         PaymentStatus::Reserved => return Err(ShipRefusal::ReservedNotAllowed),
         other => return Err(ShipRefusal::NotPaid(other.clone())),
     }
-    let Some(mismatch) = &order.mismatch else {
-        return Ok(ShipPermit::Plain);
+    let refunded = || {
+        let money = order.refunded_amount.to_string();
+        match &order.currency {
+            Some(c) => format!("{} {}", order.refunded_amount.display_in(c), c.as_str()),
+            None => money,
+        }
     };
-    match override_reason.map(str::trim) {
-        None => Err(ShipRefusal::Mismatch(mismatch.clone())),
-        Some("") => Err(ShipRefusal::OverrideWithoutReason),
-        Some(reason) => Ok(ShipPermit::MismatchOverridden {
-            mismatch: mismatch.clone(),
-            reason: reason.to_owned(),
-        }),
+    let part_refund = match order.money_state() {
+        MoneyState::Refunded => return Err(ShipRefusal::Refunded(refunded())),
+        MoneyState::PartlyRefunded => Some(refunded()),
+        MoneyState::None => None,
+    };
+    if order.mismatch.is_none() && part_refund.is_none() {
+        return Ok(ShipPermit::Plain);
     }
+    let reason = match override_reason.map(str::trim) {
+        None => {
+            return Err(match (&order.mismatch, part_refund) {
+                (Some(mismatch), _) => ShipRefusal::Mismatch(mismatch.clone()),
+                (None, Some(refunded)) => ShipRefusal::PartlyRefunded(refunded),
+                (None, None) => unreachable!("checked above"),
+            })
+        }
+        Some("") => return Err(ShipRefusal::OverrideWithoutReason),
+        Some(reason) => reason.to_owned(),
+    };
+    Ok(match part_refund {
+        Some(refunded) => ShipPermit::PartRefundOverridden {
+            refunded,
+            mismatch: order.mismatch.clone(),
+            reason,
+        },
+        None => ShipPermit::MismatchOverridden {
+            mismatch: order.mismatch.clone().unwrap_or_default(),
+            reason,
+        },
+    })
 }
 
 /// The shipping rule's answer for one order as the window shows it, so the window never
@@ -366,8 +446,11 @@ pub struct ShipCheck {
     pub allowed: bool,
     /// Why not, in the owner's words.
     pub reason: Option<String>,
-    /// `ShipRefusal::code`; `mismatch` is the only refusal an override lifts.
+    /// `ShipRefusal::code`.
     pub code: Option<String>,
+    /// An audited override with a reason lifts the refusal (`ShipRefusal::overridable`:
+    /// a mismatch, a partial refund).
+    pub overridable: bool,
 }
 
 /// The refusal's words as a sentence on its own (they also follow "error: " in the CLI).
@@ -391,11 +474,13 @@ impl ShipCheck {
                 allowed: true,
                 reason: None,
                 code: None,
+                overridable: false,
             },
             Err(refusal) => Self {
                 allowed: false,
                 reason: Some(sentence(&refusal.to_string())),
                 code: Some(refusal.code().to_owned()),
+                overridable: refusal.overridable(),
             },
         }
     }
@@ -534,6 +619,60 @@ mod tests {
         );
     }
 
+    fn refunded(paid: &str, refunded: &str) -> OrderSummary {
+        OrderSummary {
+            paid_amount: Some(paid.parse().unwrap()),
+            refunded_amount: refunded.parse().unwrap(),
+            currency: Some(super::super::Currency::parse("GBP").unwrap()),
+            ..order(PaymentStatus::Paid, false, None)
+        }
+    }
+
+    #[test]
+    fn a_refunded_order_never_ships_and_a_partly_refunded_one_needs_an_override() {
+        let all = refunded("10.00", "10.00");
+        assert_eq!(all.money_state(), MoneyState::Refunded);
+        assert_eq!(
+            may_ship(&all, STRICT, Some("ship anyway")),
+            Err(ShipRefusal::Refunded("10.00 GBP".into()))
+        );
+        let c = ShipCheck::of(&all, STRICT);
+        assert_eq!((c.code.as_deref(), c.overridable), (Some("refunded"), false));
+
+        let part = refunded("10.00", "2.50");
+        assert_eq!(part.money_state(), MoneyState::PartlyRefunded);
+        assert_eq!(part.net_amount(), Some("7.50".parse().unwrap()));
+        assert_eq!(
+            may_ship(&part, STRICT, None),
+            Err(ShipRefusal::PartlyRefunded("2.50 GBP".into()))
+        );
+        assert_eq!(
+            may_ship(&part, STRICT, Some(" ")),
+            Err(ShipRefusal::OverrideWithoutReason)
+        );
+        assert_eq!(
+            may_ship(&part, STRICT, Some(" kept the rest ")),
+            Ok(ShipPermit::PartRefundOverridden {
+                refunded: "2.50 GBP".into(),
+                mismatch: None,
+                reason: "kept the rest".into(),
+            })
+        );
+        let c = ShipCheck::of(&part, STRICT);
+        assert_eq!(
+            c.reason.as_deref(),
+            Some("Order was partly refunded (2.50 GBP): shipping it anyway needs an override with a reason.")
+        );
+        assert!(c.overridable);
+        // A pending refund is not a refund yet.
+        let pending = OrderSummary {
+            refund_pending_amount: "10.00".parse().unwrap(),
+            ..refunded("10.00", "0")
+        };
+        assert_eq!(pending.money_state(), MoneyState::None);
+        assert_eq!(may_ship(&pending, STRICT, None), Ok(ShipPermit::Plain));
+    }
+
     #[test]
     fn the_ship_check_carries_the_rule_s_reason_and_code() {
         assert_eq!(
@@ -541,7 +680,8 @@ mod tests {
             ShipCheck {
                 allowed: true,
                 reason: None,
-                code: None
+                code: None,
+                overridable: false,
             }
         );
         let c = ShipCheck::of(
@@ -550,6 +690,7 @@ mod tests {
         );
         assert!(!c.allowed);
         assert_eq!(c.code.as_deref(), Some("mismatch"));
+        assert!(c.overridable);
         let c = ShipCheck::of(&order(PaymentStatus::Pending, false, None), STRICT);
         assert_eq!(
             c.reason.as_deref(),

@@ -59,8 +59,10 @@ impl MoneyChange {
                 Some(why) => format!("{what} of {money} failed: {why}"),
                 None => format!("{what} of {money} failed"),
             },
-            (None, MoveStatus::Pending) => format!("{what} of {money} found (pending)"),
-            (None, MoveStatus::Completed) => format!("{what} of {money} found (completed)"),
+            (None, MoveStatus::Pending) => {
+                format!("{what} of {money} found, pending (made in the portal)")
+            }
+            (None, MoveStatus::Completed) => format!("{what} of {money} found (made in the portal)"),
             (Some(_), MoveStatus::Completed) => format!("{what} of {money} completed"),
             (Some(_), MoveStatus::Pending) => format!("{what} of {money} pending"),
         }
@@ -386,7 +388,7 @@ mod tests {
         let (writes, changes) = plan_moves(&[], std::slice::from_ref(&m));
         assert_eq!(writes, [MoveWrite::Insert(m)]);
         assert_eq!((changes[0].from, changes[0].to), (None, MoveStatus::Completed));
-        assert_eq!(changes[0].words("£2.50"), "Refund of £2.50 found (completed)");
+        assert_eq!(changes[0].words("£2.50"), "Refund of £2.50 found (made in the portal)");
     }
 
     #[test]

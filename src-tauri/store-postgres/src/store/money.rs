@@ -5,7 +5,8 @@
 
 use super::{amount_opt, at, orders, ts_opt, Fail, Tx};
 use tillwatch_core::domain::{
-    Amount, ChangeSource, JobRef, MoneyMove, MoveKind, MoveStatus, PaymentRef, PaymentStatus,
+    Amount, ChangeSource, JobRef, MoneyMove, MoneyMoveView, MoveKind, MoveStatus, PaymentRef,
+    PaymentStatus,
 };
 use tillwatch_core::store::{
     plan_moves, HeldMove, MoneyChange, MoneyRequest, MoveWrite, PaymentMoney, StoreError,
@@ -197,4 +198,40 @@ pub(super) async fn record_request(tx: &Tx<'_>, req: &MoneyRequest) -> Result<()
     orders::audit(tx, entry.action, &req.job_ref, entry.detail.as_deref(), entry.by.as_deref())
         .await?;
     refresh(tx, &req.job_ref).await
+}
+
+/// The order's moves as its detail shows them, oldest first.
+pub(super) async fn views(tx: &Tx<'_>, job: &str) -> Result<Vec<MoneyMoveView>, Fail> {
+    let rows = tx
+        .query(
+            "SELECT payment_ref, kind, reference, refund_number, amount, status, created_at,
+                    by_whom, failure, source
+             FROM money_moves WHERE job_ref = $1 ORDER BY id",
+            &[&job],
+        )
+        .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let payment: &str = r.try_get(0)?;
+        let kind: &str = r.try_get(1)?;
+        let status: &str = r.try_get(5)?;
+        let source: &str = r.try_get(9)?;
+        out.push(MoneyMoveView {
+            kind: MoveKind::parse(kind)
+                .ok_or_else(|| Fail::corrupt(format!("move kind '{kind}'")))?,
+            payment_reference: PaymentRef::parse(payment)
+                .map_err(|_| Fail::corrupt(format!("payment '{payment}'")))?,
+            reference: r.try_get(2)?,
+            refund_number: r.try_get(3)?,
+            amount: amount_opt(r, 4)?.unwrap_or(Amount::ZERO),
+            status: MoveStatus::parse(status)
+                .ok_or_else(|| Fail::corrupt(format!("move status '{status}'")))?,
+            created_at: ts_opt(r, 6)?,
+            by: r.try_get(7)?,
+            failure: r.try_get(8)?,
+            source: ChangeSource::parse(source)
+                .ok_or_else(|| Fail::corrupt(format!("source '{source}'")))?,
+        });
+    }
+    Ok(out)
 }

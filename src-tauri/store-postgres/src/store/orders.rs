@@ -166,6 +166,7 @@ pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDeta
         });
     }
 
+    rows.moves = super::money::views(tx, job.as_str()).await?;
     Ok(Some(rows.assemble(summary)))
 }
 
