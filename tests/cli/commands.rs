@@ -297,7 +297,7 @@ async fn export_csv_has_a_header_and_one_line_per_order() {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
         lines.first().copied(),
-        Some("paymentJobReference,orderNumber,email,status,amount,currency,attempts,shipped,shippedAt,firstSeenAt,updatedAt"),
+        Some("paymentJobReference,orderNumber,email,status,amount,currency,attempts,shipped,shippedAt,firstSeenAt,updatedAt,refunded,net"),
         "{out}"
     );
     assert_eq!(lines.len(), 1 + 3, "a header and three orders: {out}");

@@ -128,17 +128,19 @@ fn stored_money(conn: &Connection, job: &str) -> Result<StoredMoney, DbError> {
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let mut stmt = conn.prepare_cached(
-        "SELECT status, coalesce(paid_amount, amount), gateway_created_at
+        "SELECT status, paid_amount, amount, gateway_created_at
          FROM payments WHERE job_ref = ?1",
     )?;
     let mut payments = Vec::new();
-    for row in stmt.query_map([job], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+    type Columns = (String, Option<String>, Option<String>, Option<String>);
+    for row in stmt.query_map([job], |r| -> rusqlite::Result<Columns> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
     })? {
-        let (status, amount, created) = row?;
+        let (status, paid, asked, created) = row?;
         payments.push(PaymentMoney {
             status: PaymentStatus::from(status.as_str()),
-            amount: parse_col(amount, str::parse::<Amount>)?,
+            amount: parse_col(paid, str::parse::<Amount>)?,
+            asked: parse_col(asked, str::parse::<Amount>)?,
             created_at: parse_col(created, Timestamp::parse)?,
         });
     }

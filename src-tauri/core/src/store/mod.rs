@@ -286,7 +286,8 @@ crate::store_area! {
         async fn orders(&self, filter: OrderFilter) -> Answer<OrdersSlice>;
         /// How many orders match, and whether the count stopped at [`COUNT_CAP`].
         async fn count_orders(&self, filter: OrderFilter) -> Answer<(u64, bool)>;
-        /// Paid orders first seen since `since`: today's takings.
+        /// Paid orders first seen since `since`, each net of its completed refunds:
+        /// today's takings.
         async fn paid_since(
             &self,
             since: Timestamp,

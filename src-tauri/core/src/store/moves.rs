@@ -211,29 +211,35 @@ pub struct StoredMoney {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentMoney {
     pub status: PaymentStatus,
-    /// What it took (`paidAmount`), else what it was asked.
+    /// What it took (`paidAmount`), where the gateway said.
     pub amount: Option<Amount>,
+    /// What it was asked to collect.
+    pub asked: Option<Amount>,
     /// The gateway's time of it (its authorisation, for a Reserved one).
     pub created_at: Option<Timestamp>,
 }
 
 impl StoredMoney {
     /// The money of an order of `job_status` whose job answer says it took `job_paid`.
-    /// Payments that count as received are added up; when none of them says what it
-    /// took, a paid job's own amount stands (older answers listed no amounts).
+    /// What the payments that count as received took is added up; when none of them
+    /// says what it took, a paid job's own `paidAmount` stands, else what they were asked.
     pub fn of(
         job_status: &PaymentStatus,
         job_paid: Option<Amount>,
         payments: &[PaymentMoney],
         moves: &[HeldMove],
     ) -> Self {
+        let said = payments.iter().any(|p| p.status.is_paid() && p.amount.is_some());
         let mut totals = MoneyTotals::of(
-            payments.iter().map(|p| (&p.status, p.amount)),
+            payments
+                .iter()
+                .map(|p| (&p.status, if said { p.amount } else { p.asked })),
             moves.iter().map(|m| (m.kind, m.status, m.amount)),
         );
-        let counted = payments.iter().any(|p| p.status.is_paid() && p.amount.is_some());
-        if !counted && job_status.is_paid() {
-            totals.paid = job_paid.unwrap_or(Amount::ZERO);
+        if !said && job_status.is_paid() {
+            if let Some(paid) = job_paid {
+                totals.paid = paid;
+            }
         }
         Self {
             totals,
@@ -460,6 +466,7 @@ mod tests {
         let p = PaymentMoney {
             status: PaymentStatus::Paid,
             amount: None,
+            asked: Some(amount("10.00")),
             created_at: None,
         };
         let m = StoredMoney::of(&PaymentStatus::Paid, Some(amount("9.00")), &[p.clone()], &[]);

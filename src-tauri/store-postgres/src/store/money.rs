@@ -126,7 +126,7 @@ async fn stored_money(tx: &Tx<'_>, job: &str) -> Result<StoredMoney, Fail> {
     let job_paid = amount_opt(&row, 1)?;
     let rows = tx
         .query(
-            "SELECT status, coalesce(paid_amount, amount), gateway_created_at
+            "SELECT status, paid_amount, amount, gateway_created_at
              FROM payments WHERE job_ref = $1",
             &[&job],
         )
@@ -136,7 +136,8 @@ async fn stored_money(tx: &Tx<'_>, job: &str) -> Result<StoredMoney, Fail> {
         payments.push(PaymentMoney {
             status: PaymentStatus::from(r.try_get::<_, &str>(0)?),
             amount: amount_opt(r, 1)?,
-            created_at: ts_opt(r, 2)?,
+            asked: amount_opt(r, 2)?,
+            created_at: ts_opt(r, 3)?,
         });
     }
     let moves = held_moves(tx, job).await?;

@@ -220,7 +220,8 @@ impl Orders for PgStore {
             Box::pin(async move {
                 let rows = tx
                     .query(
-                        "SELECT coalesce(paid_amount, amount), currency, updated_at
+                        "SELECT coalesce(paid_total, paid_amount, amount) - refunded_total,
+                                currency, updated_at
                          FROM payment_jobs
                          WHERE status IN ('Paid', 'Verified') AND updated_at >= $1",
                         &[&since],
