@@ -25,4 +25,5 @@ mod links;
 mod listener;
 mod pipeline;
 mod shipping;
+mod money;
 mod store;
