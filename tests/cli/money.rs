@@ -26,9 +26,12 @@ async fn a_portal_refund_shows_in_lookup_with_paid_refunded_and_net() {
         Some(serve.webhook_url()),
     );
     let jr = job.reference.clone();
-    within("the shopper pays", sim.play_and_wait(&jr, Script::PaysAtOnce))
-        .await
-        .expect("the shopper pays");
+    within(
+        "the shopper pays",
+        sim.play_and_wait(&jr, Script::PaysAtOnce),
+    )
+    .await
+    .expect("the shopper pays");
     sim_wait(&sim, "the confirm worker asks for the job", |h| {
         h.api_request_count(Endpoint::RetrieveJob) >= 1
     })
@@ -52,7 +55,10 @@ async fn a_portal_refund_shows_in_lookup_with_paid_refunded_and_net() {
     assert_eq!(order["refundedAmount"], "2.50", "{order:#}");
     assert_eq!(order["netAmount"], "10.00", "{order:#}");
     assert_eq!(order["moneyState"], "partlyRefunded");
-    assert!(order["captureBy"].is_null(), "a paid order has no capture deadline");
+    assert!(
+        order["captureBy"].is_null(),
+        "a paid order has no capture deadline"
+    );
     assert_eq!(order["captures"].as_array().map(Vec::len), Some(0));
     let refunds = order["refunds"].as_array().expect("refunds");
     assert_eq!(refunds.len(), 1, "{order:#}");
@@ -70,7 +76,10 @@ async fn a_portal_refund_shows_in_lookup_with_paid_refunded_and_net() {
         "{out}"
     );
     let out = cli(&env, &["ship", &jr]).await;
-    assert!(!out.ok(), "a partly refunded order ships only by override: {out}");
+    assert!(
+        !out.ok(),
+        "a partly refunded order ships only by override: {out}"
+    );
     assert!(out.stderr.contains("partly refunded"), "{out}");
     drop(serve);
 }

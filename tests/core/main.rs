@@ -23,7 +23,7 @@ mod gateway_client;
 mod history;
 mod links;
 mod listener;
+mod money;
 mod pipeline;
 mod shipping;
-mod money;
 mod store;

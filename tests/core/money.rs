@@ -151,7 +151,11 @@ async fn a_pending_refund_completes_a_failed_one_never_counts_and_refunded_never
     assert_eq!(a.money.len(), 2);
     assert_eq!(a.order.refunded_amount, Amount::ZERO);
     assert!(a.order.refund_pending_amount.same_money(amount("10.00")));
-    assert_eq!(a.order.money_state(), MoneyState::None, "pending is not refunded");
+    assert_eq!(
+        a.order.money_state(),
+        MoneyState::None,
+        "pending is not refunded"
+    );
 
     let b = store
         .apply_snapshot(
@@ -175,7 +179,11 @@ async fn a_pending_refund_completes_a_failed_one_never_counts_and_refunded_never
     let d = store.order(&job()).await.unwrap().unwrap();
     assert_eq!(d.refunds.len(), 2);
     assert_eq!(d.refunds[1].status, MoveStatus::Failed);
-    assert!(d.refunds[1].failure.as_deref().unwrap().contains("Insufficient"));
+    assert!(d.refunds[1]
+        .failure
+        .as_deref()
+        .unwrap()
+        .contains("Insufficient"));
     assert!(!d.ship.allowed);
     assert_eq!(d.ship.code.as_deref(), Some("refunded"));
     assert!(matches!(
@@ -188,7 +196,12 @@ async fn a_pending_refund_completes_a_failed_one_never_counts_and_refunded_never
 async fn a_cancelled_payment_counts_as_nothing_received() {
     let dir = TestDir::new("money-cancelled");
     let store = test_store(&dir).await;
-    let mut s = snapshot("100", PaymentStatus::Cancelled, "2026-11-24T10:00:00Z", "M-1");
+    let mut s = snapshot(
+        "100",
+        PaymentStatus::Cancelled,
+        "2026-11-24T10:00:00Z",
+        "M-1",
+    );
     s.paid_amount = Some(amount("10.00"));
     s.payments[0].paid_amount = Some(amount("10.00"));
     let a = store
@@ -242,11 +255,15 @@ async fn a_money_request_is_recorded_first_and_refused_when_the_balance_changed(
         "balance_changed"
     );
     assert!(matches!(
-        store.record_money_request(request("n1", "1.00", "7.00")).await,
+        store
+            .record_money_request(request("n1", "1.00", "7.00"))
+            .await,
         Err(StoreError::Money(MoneyRefusal::NumberUsed(_)))
     ));
     assert!(matches!(
-        store.record_money_request(request("n3", "7.01", "7.00")).await,
+        store
+            .record_money_request(request("n3", "7.01", "7.00"))
+            .await,
         Err(StoreError::Money(MoneyRefusal::AboveBalance { .. }))
     ));
     assert_eq!(store.order(&job()).await.unwrap().unwrap().refunds.len(), 1);
@@ -255,7 +272,12 @@ async fn a_money_request_is_recorded_first_and_refused_when_the_balance_changed(
     // `by` kept, and its completion reported.
     let done = store
         .apply_snapshot(
-            paid_with(vec![refund("g-77", Some("n1"), "3.00", MoveStatus::Completed)]),
+            paid_with(vec![refund(
+                "g-77",
+                Some("n1"),
+                "3.00",
+                MoveStatus::Completed,
+            )]),
             ChangeSource::Poll,
             None,
             None,

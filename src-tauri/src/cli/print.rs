@@ -107,7 +107,9 @@ fn print_money(d: &OrderDetail) {
                 .as_deref()
                 .map(|n| format!(" number {n}"))
                 .unwrap_or_default(),
-            m.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default(),
+            m.by.as_deref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default(),
             m.failure
                 .as_deref()
                 .map(|f| format!(" — {f}"))

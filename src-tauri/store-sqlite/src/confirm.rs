@@ -212,7 +212,11 @@ fn apply_all_moves(
     source: ChangeSource,
     now: &str,
 ) -> Result<Vec<MoneyChange>, DbError> {
-    let moves: Vec<_> = snap.payments.iter().flat_map(|p| p.moves.iter().cloned()).collect();
+    let moves: Vec<_> = snap
+        .payments
+        .iter()
+        .flat_map(|p| p.moves.iter().cloned())
+        .collect();
     let changes = money::apply_moves(conn, &snap.job_ref, &moves, source, now)?;
     money::refresh(conn, &snap.job_ref)?;
     Ok(changes)

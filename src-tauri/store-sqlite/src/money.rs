@@ -243,8 +243,7 @@ pub(super) fn views(conn: &Connection, job: &str) -> Result<Vec<MoneyMoveView>, 
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (payment, kind, reference, number, amount, status, created, by, failure, source) =
-            row?;
+        let (payment, kind, reference, number, amount, status, created, by, failure, source) = row?;
         out.push(MoneyMoveView {
             kind: MoveKind::parse(&kind).ok_or_else(|| corrupt("move kind", &kind))?,
             payment_reference: PaymentRef::parse(&payment)

@@ -252,11 +252,12 @@ impl Orders for SqliteStore {
                     parse_col(currency, Currency::parse)?,
                 ) {
                     let at = Timestamp::parse(&at).map_err(|e| DbError::Corrupt(e.to_string()))?;
-                    let refunded: Amount = refunded
-                        .parse()
-                        .map_err(|e: tillwatch_core::domain::MoneyError| {
-                            DbError::Corrupt(e.to_string())
-                        })?;
+                    let refunded: Amount =
+                        refunded
+                            .parse()
+                            .map_err(|e: tillwatch_core::domain::MoneyError| {
+                                DbError::Corrupt(e.to_string())
+                            })?;
                     // Net of completed refunds.
                     out.push((Amount::new(a.decimal() - refunded.decimal()), c, at));
                 }

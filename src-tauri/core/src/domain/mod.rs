@@ -19,8 +19,7 @@ pub use money::{Amount, Currency, MoneyError, DEFAULT_MINOR_DIGITS, KNOWN_CURREN
 pub use movement::{MoneyMove, MoveKind, MoveStatus};
 pub use order::{
     may_ship, Attempt, AuditView, ChangeSource, DeliveryView, MoneyMoveView, MoneyState,
-    OrderDetail, OrderFlags,
-    OrderSummary, ShipRefusal, StatusEventView,
+    OrderDetail, OrderFlags, OrderSummary, ShipRefusal, StatusEventView,
 };
 pub use refs::{JobRef, PaymentRef, RefError, MAX_REF_LEN};
 pub use snapshot::{job_status, Expected, JobSnapshot, PaymentSnapshot};

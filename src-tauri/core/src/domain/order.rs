@@ -333,9 +333,7 @@ pub enum ShipRefusal {
     #[error("order was refunded ({0}): a refunded order never ships")]
     Refunded(String),
     /// Some of the money went back: shipping needs an override with a reason.
-    #[error(
-        "order was partly refunded ({0}): shipping it anyway needs an override with a reason"
-    )]
+    #[error("order was partly refunded ({0}): shipping it anyway needs an override with a reason")]
     PartlyRefunded(String),
 }
 
@@ -370,7 +368,10 @@ pub struct ShipRules {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShipPermit {
     Plain,
-    MismatchOverridden { mismatch: String, reason: String },
+    MismatchOverridden {
+        mismatch: String,
+        reason: String,
+    },
     /// A partly refunded order shipped by the owner's override (with the mismatch, if
     /// the order also had one: one reason covers both).
     PartRefundOverridden {
@@ -637,7 +638,10 @@ mod tests {
             Err(ShipRefusal::Refunded("10.00 GBP".into()))
         );
         let c = ShipCheck::of(&all, STRICT);
-        assert_eq!((c.code.as_deref(), c.overridable), (Some("refunded"), false));
+        assert_eq!(
+            (c.code.as_deref(), c.overridable),
+            (Some("refunded"), false)
+        );
 
         let part = refunded("10.00", "2.50");
         assert_eq!(part.money_state(), MoneyState::PartlyRefunded);

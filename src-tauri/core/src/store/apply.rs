@@ -188,11 +188,10 @@ mod tests {
             Some(PaymentStatus::Reserved),
             &attempt(PaymentStatus::Reserved)
         ));
-        let applied = plan.applied(order(
-            "100",
-            PaymentStatus::Reserved,
-            "2026-01-02T00:00:00Z",
-        ), Vec::new());
+        let applied = plan.applied(
+            order("100", PaymentStatus::Reserved, "2026-01-02T00:00:00Z"),
+            Vec::new(),
+        );
         assert!(!applied.stale);
         assert_eq!(
             applied.changes,

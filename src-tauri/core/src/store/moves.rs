@@ -62,7 +62,9 @@ impl MoneyChange {
             (None, MoveStatus::Pending) => {
                 format!("{what} of {money} found, pending (made in the portal)")
             }
-            (None, MoveStatus::Completed) => format!("{what} of {money} found (made in the portal)"),
+            (None, MoveStatus::Completed) => {
+                format!("{what} of {money} found (made in the portal)")
+            }
             (Some(_), MoveStatus::Completed) => format!("{what} of {money} completed"),
             (Some(_), MoveStatus::Pending) => format!("{what} of {money} pending"),
         }
@@ -154,7 +156,8 @@ impl MoneyTotals {
             .filter_map(|(_, a)| a)
             .map(Amount::decimal)
             .sum();
-        let (mut refunded, mut pending) = (rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO);
+        let (mut refunded, mut pending) =
+            (rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO);
         for (kind, status, amount) in moves {
             match (kind, status) {
                 (MoveKind::Refund, MoveStatus::Completed) => refunded += amount.decimal(),
@@ -229,7 +232,9 @@ impl StoredMoney {
         payments: &[PaymentMoney],
         moves: &[HeldMove],
     ) -> Self {
-        let said = payments.iter().any(|p| p.status.is_paid() && p.amount.is_some());
+        let said = payments
+            .iter()
+            .any(|p| p.status.is_paid() && p.amount.is_some());
         let mut totals = MoneyTotals::of(
             payments
                 .iter()
@@ -393,8 +398,14 @@ mod tests {
         let m = refund(Some("r1"), None, "2.50", MoveStatus::Completed);
         let (writes, changes) = plan_moves(&[], std::slice::from_ref(&m));
         assert_eq!(writes, [MoveWrite::Insert(m)]);
-        assert_eq!((changes[0].from, changes[0].to), (None, MoveStatus::Completed));
-        assert_eq!(changes[0].words("£2.50"), "Refund of £2.50 found (made in the portal)");
+        assert_eq!(
+            (changes[0].from, changes[0].to),
+            (None, MoveStatus::Completed)
+        );
+        assert_eq!(
+            changes[0].words("£2.50"),
+            "Refund of £2.50 found (made in the portal)"
+        );
     }
 
     #[test]
@@ -402,7 +413,13 @@ mod tests {
         let was = refund(Some("r1"), Some("n1"), "2.50", MoveStatus::Pending);
         let now = refund(Some("r1"), Some("n1"), "2.50", MoveStatus::Completed);
         let (writes, changes) = plan_moves(&[held(7, &was)], std::slice::from_ref(&now));
-        assert_eq!(writes, [MoveWrite::Update { id: 7, now: now.clone() }]);
+        assert_eq!(
+            writes,
+            [MoveWrite::Update {
+                id: 7,
+                now: now.clone()
+            }]
+        );
         assert_eq!(changes[0].words("£2.50"), "Refund of £2.50 completed");
         // An owner's request recorded without a reference is found by its number.
         let asked = refund(None, Some("n1"), "2.50", MoveStatus::Pending);
@@ -414,7 +431,10 @@ mod tests {
     #[test]
     fn an_unchanged_move_writes_nothing_and_an_end_state_never_goes_back() {
         let done = refund(Some("r1"), None, "2.50", MoveStatus::Completed);
-        assert_eq!(plan_moves(&[held(1, &done)], std::slice::from_ref(&done)), (vec![], vec![]));
+        assert_eq!(
+            plan_moves(&[held(1, &done)], std::slice::from_ref(&done)),
+            (vec![], vec![])
+        );
         let lagging = refund(Some("r1"), None, "2.50", MoveStatus::Pending);
         let (writes, changes) = plan_moves(&[held(1, &done)], &[lagging]);
         assert!(changes.is_empty());
@@ -469,13 +489,23 @@ mod tests {
             asked: Some(amount("10.00")),
             created_at: None,
         };
-        let m = StoredMoney::of(&PaymentStatus::Paid, Some(amount("9.00")), &[p.clone()], &[]);
+        let m = StoredMoney::of(
+            &PaymentStatus::Paid,
+            Some(amount("9.00")),
+            &[p.clone()],
+            &[],
+        );
         assert!(m.totals.paid.same_money(amount("9.00")));
         let cancelled = PaymentMoney {
             status: PaymentStatus::Cancelled,
             ..p
         };
-        let m = StoredMoney::of(&PaymentStatus::Cancelled, Some(amount("9.00")), &[cancelled], &[]);
+        let m = StoredMoney::of(
+            &PaymentStatus::Cancelled,
+            Some(amount("9.00")),
+            &[cancelled],
+            &[],
+        );
         assert_eq!(m.totals.paid, Amount::ZERO);
     }
 
@@ -483,7 +513,10 @@ mod tests {
     fn a_cancelled_payment_counts_as_nothing_received() {
         let (cancelled, paid) = (PaymentStatus::Cancelled, PaymentStatus::Paid);
         let t = MoneyTotals::of(
-            [(&cancelled, Some(amount("10.00"))), (&paid, Some(amount("3.00")))],
+            [
+                (&cancelled, Some(amount("10.00"))),
+                (&paid, Some(amount("3.00"))),
+            ],
             [],
         );
         assert!(t.paid.same_money(amount("3.00")));
@@ -514,6 +547,9 @@ mod tests {
         );
         req.refundable_seen = None;
         req.amount = amount("10.01");
-        assert_eq!(req.check(&totals, false).unwrap_err().code(), "above_balance");
+        assert_eq!(
+            req.check(&totals, false).unwrap_err().code(),
+            "above_balance"
+        );
     }
 }

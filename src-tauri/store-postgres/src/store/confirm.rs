@@ -227,7 +227,11 @@ async fn apply_all_moves(
     source: ChangeSource,
     now: OffsetDateTime,
 ) -> Result<Vec<MoneyChange>, Fail> {
-    let moves: Vec<_> = snap.payments.iter().flat_map(|p| p.moves.iter().cloned()).collect();
+    let moves: Vec<_> = snap
+        .payments
+        .iter()
+        .flat_map(|p| p.moves.iter().cloned())
+        .collect();
     let changes = money::apply_moves(tx, &snap.job_ref, &moves, source, now).await?;
     money::refresh(tx, &snap.job_ref).await?;
     Ok(changes)

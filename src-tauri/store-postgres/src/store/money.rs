@@ -196,8 +196,14 @@ pub(super) async fn record_request(tx: &Tx<'_>, req: &MoneyRequest) -> Result<()
     )
     .await?;
     let entry = req.audit();
-    orders::audit(tx, entry.action, &req.job_ref, entry.detail.as_deref(), entry.by.as_deref())
-        .await?;
+    orders::audit(
+        tx,
+        entry.action,
+        &req.job_ref,
+        entry.detail.as_deref(),
+        entry.by.as_deref(),
+    )
+    .await?;
     refresh(tx, &req.job_ref).await
 }
 
