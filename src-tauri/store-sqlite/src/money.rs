@@ -19,23 +19,37 @@ fn corrupt(what: &str, value: &str) -> DbError {
 
 fn held_moves(conn: &Connection, job: &str) -> Result<Vec<HeldMove>, DbError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, payment_ref, kind, reference, refund_number, amount, status
+        "SELECT id, payment_ref, kind, reference, refund_number, amount, status, created_at,
+                failure
          FROM money_moves WHERE job_ref = ?1 ORDER BY id",
     )?;
-    let rows = stmt.query_map([job], |r| {
+    type Columns = (
+        i64,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    );
+    let rows = stmt.query_map([job], |r| -> rusqlite::Result<Columns> {
         Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<String>>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, payment, kind, reference, number, amount, status) = row?;
+        let (id, payment, kind, reference, number, amount, status, created, failure) = row?;
         out.push(HeldMove {
             id,
             payment_ref: PaymentRef::parse(&payment).map_err(|_| corrupt("payment", &payment))?,
@@ -44,6 +58,8 @@ fn held_moves(conn: &Connection, job: &str) -> Result<Vec<HeldMove>, DbError> {
             number,
             amount: amount.parse().map_err(|_| corrupt("amount", &amount))?,
             status: MoveStatus::parse(&status).ok_or_else(|| corrupt("move status", &status))?,
+            created_at: parse_col(created, Timestamp::parse)?,
+            failure,
         });
     }
     Ok(out)

@@ -20,6 +20,8 @@ pub struct HeldMove {
     pub number: Option<String>,
     pub amount: Amount,
     pub status: MoveStatus,
+    pub created_at: Option<Timestamp>,
+    pub failure: Option<String>,
 }
 
 /// What a store writes of one move of an answer.
@@ -106,14 +108,18 @@ pub fn plan_moves(held: &[HeldMove], incoming: &[MoneyMove]) -> (Vec<MoveWrite>,
         }
         now.reference = now.reference.or_else(|| h.reference.clone());
         now.number = now.number.or_else(|| h.number.clone());
+        now.created_at = now.created_at.or(h.created_at);
+        now.failure = now.failure.or_else(|| h.failure.clone());
         if now.status != h.status {
             changes.push(change(&now, Some(h.status)));
         }
         let same_row = now.status == h.status
             && now.reference == h.reference
             && now.number == h.number
-            && now.amount.same_money(h.amount);
-        if !same_row || m.created_at.is_some() || m.failure.is_some() {
+            && now.amount.same_money(h.amount)
+            && now.created_at == h.created_at
+            && now.failure == h.failure;
+        if !same_row {
             writes.push(MoveWrite::Update { id: h.id, now });
         }
     }
@@ -390,6 +396,8 @@ mod tests {
             number: m.number.clone(),
             amount: m.amount,
             status: m.status,
+            created_at: m.created_at,
+            failure: m.failure.clone(),
         }
     }
 

@@ -17,7 +17,8 @@ use time::OffsetDateTime;
 async fn held_moves(tx: &Tx<'_>, job: &str) -> Result<Vec<HeldMove>, Fail> {
     let rows = tx
         .query(
-            "SELECT id, payment_ref, kind, reference, refund_number, amount, status
+            "SELECT id, payment_ref, kind, reference, refund_number, amount, status, created_at,
+                    failure
              FROM money_moves WHERE job_ref = $1 ORDER BY id",
             &[&job],
         )
@@ -38,6 +39,8 @@ async fn held_moves(tx: &Tx<'_>, job: &str) -> Result<Vec<HeldMove>, Fail> {
             amount: amount_opt(&r, 5)?.unwrap_or(Amount::ZERO),
             status: MoveStatus::parse(status)
                 .ok_or_else(|| Fail::corrupt(format!("move status '{status}'")))?,
+            created_at: ts_opt(&r, 7)?,
+            failure: r.try_get(8)?,
         });
     }
     Ok(out)
