@@ -500,7 +500,7 @@ mod tests {
         let m = StoredMoney::of(
             &PaymentStatus::Paid,
             Some(amount("9.00")),
-            &[p.clone()],
+            std::slice::from_ref(&p),
             &[],
         );
         assert!(m.totals.paid.same_money(amount("9.00")));
