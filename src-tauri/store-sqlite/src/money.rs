@@ -187,7 +187,8 @@ pub(super) fn refresh(conn: &Connection, job: &JobRef) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Records an owner's request before it is sent, if the core's check allows it.
+/// Records an owner's request before it is sent, if the core's check allows it (the
+/// caller writes its audit entry).
 pub(super) fn record_request(conn: &Connection, req: &MoneyRequest) -> Result<(), DbError> {
     let job = req.job_ref.as_str();
     let payment_known = conn
@@ -220,7 +221,6 @@ pub(super) fn record_request(conn: &Connection, req: &MoneyRequest) -> Result<()
         req.source(),
         &now,
     )?;
-    super::orders::audit(conn, &req.job_ref, &req.audit())?;
     refresh(conn, &req.job_ref)
 }
 

@@ -348,8 +348,11 @@ impl Orders for SqliteStore {
         &self,
         req: tillwatch_core::store::MoneyRequest,
     ) -> Result<(), StoreError> {
-        self.write(move |conn| super::money::record_request(conn, &req))
-            .await
+        self.write(move |conn| {
+            super::money::record_request(conn, &req)?;
+            audit(conn, &req.job_ref, &req.audit())
+        })
+        .await
     }
 
     /// Undoes `ship`.

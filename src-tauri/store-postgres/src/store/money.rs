@@ -3,7 +3,7 @@
 //! decisions are the core's (`plan_moves`, `MoneyRequest::check`); this module reads and
 //! writes the rows, under the order's lock.
 
-use super::{amount_opt, at, orders, ts_opt, Fail, Tx};
+use super::{amount_opt, at, ts_opt, Fail, Tx};
 use tillwatch_core::domain::{
     Amount, ChangeSource, JobRef, MoneyMove, MoneyMoveView, MoveKind, MoveStatus, PaymentRef,
     PaymentStatus,
@@ -166,7 +166,8 @@ pub(super) async fn refresh(tx: &Tx<'_>, job: &JobRef) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Records an owner's request before it is sent, if the core's check allows it. The
+/// Records an owner's request before it is sent, if the core's check allows it (the
+/// caller writes its audit entry). The
 /// order's lock makes a second machine's request wait, then see this one's.
 pub(super) async fn record_request(tx: &Tx<'_>, req: &MoneyRequest) -> Result<(), Fail> {
     tx.lock_order(&req.job_ref).await?;
@@ -196,15 +197,6 @@ pub(super) async fn record_request(tx: &Tx<'_>, req: &MoneyRequest) -> Result<()
         req.by.as_deref(),
         req.source(),
         super::now(),
-    )
-    .await?;
-    let entry = req.audit();
-    orders::audit(
-        tx,
-        entry.action,
-        &req.job_ref,
-        entry.detail.as_deref(),
-        entry.by.as_deref(),
     )
     .await?;
     refresh(tx, &req.job_ref).await

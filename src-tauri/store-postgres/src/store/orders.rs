@@ -347,6 +347,9 @@ impl Orders for PgStore {
             let req = req.clone();
             Box::pin(async move {
                 super::money::record_request(tx, &req).await?;
+                let entry = req.audit();
+                let (said, by) = (entry.detail.as_deref(), entry.by.as_deref());
+                audit(tx, entry.action, &req.job_ref, said, by).await?;
                 tx.changed(change_log::Change {
                     job_ref: &req.job_ref,
                     previous_status: None,
