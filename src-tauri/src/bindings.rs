@@ -9,9 +9,9 @@
 use ts_rs::{Config, TS};
 
 use crate::domain::{
-    Attempt, AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail, OrderFlags,
-    OrderSummary, PaymentStatus, ShipCheck, StatusEventView, StuckDelivery, DEFAULT_MINOR_DIGITS,
-    KNOWN_CURRENCIES,
+    Attempt, AuditView, ChangeSource, DeliveryState, DeliveryView, MoneyMoveView, MoneyState,
+    MoveKind, MoveStatus, OrderDetail, OrderFlags, OrderSummary, PaymentStatus, ShipCheck,
+    StatusEventView, StuckDelivery, DEFAULT_MINOR_DIGITS, KNOWN_CURRENCIES,
 };
 use crate::ipc::{
     ConnectionTest, DatabaseTest, DatabaseTestStage, Health, IpcError, ServeSeen, SettingsInput,
@@ -94,6 +94,10 @@ pub fn typescript() -> String {
         StuckDelivery::decl(&cfg),
         StatusEventView::decl(&cfg),
         AuditView::decl(&cfg),
+        MoneyMoveView::decl(&cfg),
+        MoveKind::decl(&cfg),
+        MoveStatus::decl(&cfg),
+        MoneyState::decl(&cfg),
         ChangeSource::decl(&cfg),
         CoreEvent::decl(&cfg),
         ReconcileReport::decl(&cfg),

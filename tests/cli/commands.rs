@@ -297,14 +297,14 @@ async fn export_csv_has_a_header_and_one_line_per_order() {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
         lines.first().copied(),
-        Some("paymentJobReference,orderNumber,email,status,amount,currency,attempts,shipped,shippedAt,firstSeenAt,updatedAt"),
+        Some("paymentJobReference,orderNumber,email,status,amount,currency,attempts,shipped,shippedAt,firstSeenAt,updatedAt,refunded,net"),
         "{out}"
     );
     assert_eq!(lines.len(), 1 + 3, "a header and three orders: {out}");
-    for (job, status) in [
-        (&shop.paid, "Paid"),
-        (&shop.pending, "Pending"),
-        (&shop.retried, "Paid"),
+    for (job, status, want_net) in [
+        (&shop.paid, "Paid", 12.5),
+        (&shop.pending, "Pending", 0.0),
+        (&shop.retried, "Paid", 8.25),
     ] {
         let mine: Vec<&&str> = lines
             .iter()
@@ -312,8 +312,12 @@ async fn export_csv_has_a_header_and_one_line_per_order() {
             .collect();
         assert_eq!(mine.len(), 1, "one line for {}: {out}", job.reference);
         let cells: Vec<&str> = mine[0].split(',').collect();
-        assert_eq!(cells.len(), 11, "{}", mine[0]);
+        assert_eq!(cells.len(), 13, "{}", mine[0]);
         assert_eq!(cells[3], status, "{}", mine[0]);
+        // Nothing refunded: net is what was received (nothing for the pending order).
+        assert_eq!(cells[11], "0", "{}", mine[0]);
+        let net: f64 = cells[12].parse().expect("a net amount");
+        assert_eq!(net, want_net, "{}", mine[0]);
     }
 
     let file = shop.env.data_dir.join("orders.csv");

@@ -13,6 +13,7 @@ mod crash;
 mod deliveries;
 mod harness;
 mod links;
+mod money;
 mod owner;
 #[path = "../common/postgres.rs"]
 mod postgres;

@@ -24,6 +24,7 @@ mod history;
 mod links;
 mod listener;
 mod money;
+mod money_seen;
 mod pipeline;
 mod shipping;
 mod store;

@@ -341,6 +341,72 @@ async fn a_mismatched_order_ships_only_through_ship_anyway_with_a_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_refund_shows_in_the_detail_and_shipping_needs_an_override() {
+    use tillwatch::sim::{Endpoint, Fault, FaultTarget};
+    let desktop = Desktop::start();
+    let dir = TestDir::new("refund");
+    let app = SimApp::start().await;
+    let job = app.job("12.50", "E2E-REF-1");
+    let w = app.open(&desktop, dir.path()).await;
+    // The confirmation waits on the gateway while the money moves in the portal.
+    app.sim.set_fault(FaultTarget::RetrieveJob, Fault::Hang);
+    app.sim
+        .play_and_wait(&job.reference, Script::PaysAtOnce)
+        .await
+        .unwrap();
+    app.sim
+        .wait_until(|h| h.api_request_count(Endpoint::RetrieveJob) >= 1, WAIT)
+        .await
+        .unwrap();
+    app.sim.advance_clock(Duration::from_secs(25 * 3600));
+    app.sim
+        .portal_refund(
+            &job.reference,
+            &job.payment_reference,
+            "2.50".parse().unwrap(),
+            Some("PR-E2E".into()),
+        )
+        .unwrap();
+    app.sim.clear_faults();
+    w.click(&w.wait_for(&live_row(&job.reference)).await).await;
+    w.wait_for(&detail_of(&job.reference)).await;
+    w.wait_text(
+        "[data-testid=\"money-state\"]",
+        "the partly refunded tag",
+        |t| t.contains("Partly refunded"),
+    )
+    .await;
+    let refunded = w
+        .text(&w.wait_for("[data-testid=\"money-refunded\"]").await)
+        .await;
+    assert!(refunded.contains("2.50"), "{refunded}");
+    let net = w
+        .text(&w.wait_for("[data-testid=\"money-net\"]").await)
+        .await;
+    assert!(net.contains("10.00"), "{net}");
+    w.wait_for("[data-testid=\"money-move\"][data-status=\"Completed\"]")
+        .await;
+    let reason = w
+        .wait_text(
+            "[data-testid=\"ship-disabled-reason\"]",
+            "the rule's partial refund reason",
+            |t| t.contains("partly refunded"),
+        )
+        .await;
+    assert!(reason.contains("override"), "{reason}");
+    let ship = w.wait_for("[data-testid=\"ship-button\"]").await;
+    assert!(
+        !w.enabled(&ship).await,
+        "a partly refunded order cannot ship plainly"
+    );
+    w.wait_for("[data-testid=\"ship-anyway\"]").await;
+    let shot = w.screenshot("partly-refunded").await;
+    let _ = std::fs::copy(&shot, "/tmp/money-partly-refunded.png");
+    w.close().await;
+    app.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookup_by_payment_reference_opens_the_order() {
     let desktop = Desktop::start();
     let dir = TestDir::new("lookup");

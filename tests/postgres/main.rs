@@ -36,6 +36,7 @@ const TABLES: &[&str] = &[
     "deliveries",
     "job_answers",
     "machines",
+    "money_moves",
     "order_changes",
     "order_counts",
     "payment_answers",

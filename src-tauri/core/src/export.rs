@@ -2,7 +2,7 @@
 
 use crate::domain::OrderSummary;
 
-const HEADER: &str = "paymentJobReference,orderNumber,email,status,amount,currency,attempts,shipped,shippedAt,firstSeenAt,updatedAt";
+const HEADER: &str = "paymentJobReference,orderNumber,email,status,amount,currency,attempts,shipped,shippedAt,firstSeenAt,updatedAt,refunded,net";
 
 pub fn orders_csv(orders: &[OrderSummary]) -> String {
     let mut out = String::from(HEADER);
@@ -23,6 +23,10 @@ pub fn orders_csv(orders: &[OrderSummary]) -> String {
             o.shipped_at.map(|t| t.to_string()).unwrap_or_default(),
             o.first_seen_at.to_string(),
             o.updated_at.to_string(),
+            // Completed refunds only, and what is left: a pending or failed refund
+            // moved no money.
+            o.refunded_amount.to_string(),
+            o.net_amount().map(|a| a.to_string()).unwrap_or_default(),
         ];
         let line: Vec<String> = cells.iter().map(|c| cell(c)).collect();
         out.push_str(&line.join(","));
@@ -48,7 +52,21 @@ fn cell(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::cell;
+    use super::{cell, orders_csv};
+    use crate::domain::fixtures::order;
+    use crate::domain::PaymentStatus;
+
+    #[test]
+    fn the_csv_has_refunded_and_net_columns() {
+        let mut o = order("100", PaymentStatus::Paid, "2026-01-01T00:00:00Z");
+        o.paid_amount = Some("10.00".parse().unwrap());
+        o.refunded_amount = "2.50".parse().unwrap();
+        o.refund_pending_amount = "1.00".parse().unwrap();
+        let csv = orders_csv(&[o]);
+        let mut lines = csv.lines();
+        assert!(lines.next().unwrap().ends_with(",refunded,net"));
+        assert!(lines.next().unwrap().ends_with(",2.50,7.50"), "{csv}");
+    }
 
     #[test]
     fn cells_are_quoted_and_formulas_defused() {

@@ -173,7 +173,7 @@ impl<S: Store> Tillwatch<S> {
             .store()
             .apply_snapshot(snapshot, ChangeSource::Owner, flag, None)
             .await?;
-        if let Some(event) = CoreEvent::from_applied(&applied, ChangeSource::Owner) {
+        for event in CoreEvent::all_from_applied(&applied, ChangeSource::Owner) {
             self.bus().publish(event);
         }
         self.order(job).await

@@ -40,6 +40,7 @@ pub(super) fn print_detail(d: &OrderDetail) {
     if let Some(email) = &d.summary.email {
         println!("  e-mail {email}");
     }
+    print_money(d);
     for p in &d.payments {
         let why = match (&p.failure_reason, &p.failure_code) {
             (Some(r), Some(c)) => format!(" — {r} ({c})"),
@@ -71,6 +72,52 @@ pub(super) fn print_detail(d: &OrderDetail) {
             dl.response_status,
             dl.outcome.as_deref().unwrap_or(dl.state_word())
         );
+    }
+}
+
+/// Refunded and net when anything was refunded or is being refunded, each refund and
+/// capture with its status, and a Reserved order's capture deadline.
+fn print_money(d: &OrderDetail) {
+    let o = &d.summary;
+    let shown = |a: crate::domain::Amount| match &o.currency {
+        Some(c) => format!("{} {c}", a.display_in(c)),
+        None => a.to_string(),
+    };
+    let zero = crate::domain::Amount::ZERO;
+    if o.refunded_amount != zero || o.refund_pending_amount != zero {
+        let mut line = format!("  refunded {}", shown(o.refunded_amount));
+        if o.refund_pending_amount != zero {
+            line.push_str(&format!(" (pending {})", shown(o.refund_pending_amount)));
+        }
+        if let Some(net) = o.net_amount() {
+            line.push_str(&format!("  net {}", shown(net)));
+        }
+        if let Some(state) = o.money_state().words() {
+            line.push_str(&format!("  {state}"));
+        }
+        println!("{line}");
+    }
+    for m in d.refunds.iter().chain(&d.captures) {
+        println!(
+            "  {} {} {}{}{}{}",
+            m.kind.as_str(),
+            shown(m.amount),
+            m.status.as_str(),
+            m.refund_number
+                .as_deref()
+                .map(|n| format!(" number {n}"))
+                .unwrap_or_default(),
+            m.by.as_deref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default(),
+            m.failure
+                .as_deref()
+                .map(|f| format!(" — {f}"))
+                .unwrap_or_default(),
+        );
+    }
+    if let Some(by) = o.capture_deadline() {
+        println!("  capture by {by}");
     }
 }
 

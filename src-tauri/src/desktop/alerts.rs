@@ -115,6 +115,24 @@ impl Alerts {
     }
 }
 
+impl Alerts {
+    /// The alert for a capture or refund that was found or ended (`CoreEvent::MoneyMoved`:
+    /// the store reports each change once, so each end state alerts once).
+    pub fn show_money(&self, order: &OrderSummary, words: &str, enabled: bool) {
+        if !enabled {
+            return;
+        }
+        let order_no = order
+            .order_number
+            .as_deref()
+            .map(|n| format!("Order {n}"))
+            .unwrap_or_else(|| format!("Job {}", order.payment_job_reference));
+        self.shower
+            .get_or_init(|| Shower::start(notify))
+            .offer((words.to_owned(), format!("{order_no}.")));
+    }
+}
+
 fn notify((summary, body): &Alert) {
     let shown = notify_rust::Notification::new()
         .appname("Tillwatch")
@@ -175,6 +193,10 @@ mod tests {
             mismatch: None,
             first_seen_at: at,
             updated_at: at,
+            paid_amount: None,
+            refunded_amount: crate::domain::Amount::ZERO,
+            refund_pending_amount: crate::domain::Amount::ZERO,
+            capture_by: None,
         }
     }
 

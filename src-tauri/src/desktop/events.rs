@@ -149,6 +149,9 @@ fn on_core_event<R: Runtime>(
             }
         }
         CoreEvent::DeliverySettled { .. } => {}
+        CoreEvent::MoneyMoved { order, words, .. } => {
+            state.alerts.show_money(order, words, alerts_on);
+        }
         CoreEvent::ReconcileFinished(report) => {
             if let Ok(mut o) = observed.lock() {
                 o.last_reconcile_at = Some(report.at.to_string());

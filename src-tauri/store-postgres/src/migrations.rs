@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_gateway_time_precision.sql"),
     include_str!("../migrations/0003_change_log.sql"),
     include_str!("../migrations/0004_machines.sql"),
+    include_str!("../migrations/0005_money_moves.sql"),
 ];
 
 /// The advisory lock every Tillwatch process takes to migrate: one fixed key ("tillwatc"

@@ -4,12 +4,14 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::refs::{self, JobNames};
-use super::{inbox, summaries, DbError, SqliteStore};
+use super::{inbox, money, summaries, DbError, SqliteStore};
 use tillwatch_core::domain::{
     Amount, ChangeSource, Currency, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Timestamp,
 };
 use tillwatch_core::store::Confirmations;
-use tillwatch_core::store::{Applied, ApplyPlan, Held, HeldJob, StatusChange, StoreError};
+use tillwatch_core::store::{
+    Applied, ApplyPlan, Held, HeldJob, MoneyChange, StatusChange, StoreError,
+};
 
 impl Confirmations for SqliteStore {
     /// Applies a gateway answer. Never lets an older answer overwrite a newer one, and
@@ -62,7 +64,12 @@ fn apply(
             "UPDATE payment_jobs SET last_confirmed_at = ?2 WHERE job_ref = ?1",
             params![job, now],
         )?;
-        return Ok(Applied::stale(summaries::summary(conn, &snap.job_ref)?));
+        // Moves keep their own order (an end state never goes back): a refund does not
+        // move the job's clock, so an answer that is stale for the job may still carry one.
+        let money = apply_all_moves(conn, snap, source, &now)?;
+        let mut applied = Applied::stale(summaries::summary(conn, &snap.job_ref)?);
+        applied.money = money;
+        return Ok(applied);
     };
 
     // What the row names and holds before this answer: the references index drops names
@@ -157,12 +164,13 @@ fn apply(
         super::exec(
             conn,
             "INSERT INTO payments (job_ref, payment_ref, attempt, status, amount, failure_code,
-                 failure_reason, gateway_created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 failure_reason, gateway_created_at, updated_at, paid_amount)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (job_ref, payment_ref) DO UPDATE SET
                  attempt = excluded.attempt,
                  status = excluded.status,
                  amount = coalesce(excluded.amount, amount),
+                 paid_amount = coalesce(excluded.paid_amount, paid_amount),
                  failure_code = excluded.failure_code,
                  failure_reason = excluded.failure_reason,
                  gateway_created_at = coalesce(excluded.gateway_created_at, gateway_created_at),
@@ -178,6 +186,7 @@ fn apply(
                 p.failure_reason,
                 p.created_at.map(|t| t.to_string()),
                 now,
+                p.paid_amount.map(|a| a.to_string()),
             ],
         )?;
         super::exec(
@@ -192,7 +201,25 @@ fn apply(
     for c in plan.changes() {
         insert_event(conn, &snap.job_ref, c, source, &now)?;
     }
-    Ok(plan.applied(summaries::summary(conn, &snap.job_ref)?))
+    let money = apply_all_moves(conn, snap, source, &now)?;
+    Ok(plan.applied(summaries::summary(conn, &snap.job_ref)?, money))
+}
+
+/// The captures and refunds of every payment of the answer.
+fn apply_all_moves(
+    conn: &Connection,
+    snap: &JobSnapshot,
+    source: ChangeSource,
+    now: &str,
+) -> Result<Vec<MoneyChange>, DbError> {
+    let moves: Vec<_> = snap
+        .payments
+        .iter()
+        .flat_map(|p| p.moves.iter().cloned())
+        .collect();
+    let changes = money::apply_moves(conn, &snap.job_ref, &moves, source, now)?;
+    money::refresh(conn, &snap.job_ref)?;
+    Ok(changes)
 }
 
 pub(super) fn insert_event(

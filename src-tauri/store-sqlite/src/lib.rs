@@ -8,6 +8,7 @@ mod confirm;
 mod inbox;
 mod links;
 mod migrations;
+mod money;
 mod orders;
 mod owner;
 mod pages;
@@ -55,6 +56,8 @@ pub enum DbError {
     NotFound(String),
     #[error(transparent)]
     Ship(#[from] ShipRefusal),
+    #[error(transparent)]
+    Money(tillwatch_core::store::MoneyRefusal),
 }
 
 impl From<rusqlite::Error> for DbError {
@@ -89,6 +92,7 @@ impl From<DbError> for StoreError {
             DbError::Superseded => StoreError::Superseded,
             DbError::NotFound(what) => StoreError::NotFound(what),
             DbError::Ship(refusal) => StoreError::Ship(refusal),
+            DbError::Money(refusal) => StoreError::Money(refusal),
         }
     }
 }

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(&str, Option<Backfill>)] = &[
         include_str!("migrations/0005_gateway_time_precision.sql"),
         None,
     ),
+    (include_str!("migrations/0006_money_moves.sql"), None),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<(), DbError> {

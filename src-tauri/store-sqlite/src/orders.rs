@@ -189,10 +189,11 @@ pub(super) fn detail(conn: &Connection, job: &JobRef) -> Result<Option<OrderDeta
         });
     }
 
+    rows.moves = super::money::views(conn, job.as_str())?;
     Ok(Some(rows.assemble(summary)))
 }
 
-fn audit(conn: &Connection, job: &JobRef, entry: &AuditEntry) -> Result<(), DbError> {
+pub(super) fn audit(conn: &Connection, job: &JobRef, entry: &AuditEntry) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO audit (at, action, job_ref, detail, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -230,7 +231,9 @@ impl Orders for SqliteStore {
     ) -> Result<Vec<(Amount, Currency, Timestamp)>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT coalesce(paid_amount, amount), currency, updated_at FROM payment_jobs
+                "SELECT coalesce(paid_total, paid_amount, amount), currency, updated_at,
+                        refunded_total
+                 FROM payment_jobs
                  WHERE status IN ('Paid', 'Verified') AND updated_at >= ?1",
             )?;
             let rows = stmt.query_map([since.to_string()], |r| {
@@ -238,17 +241,25 @@ impl Orders for SqliteStore {
                     r.get::<_, Option<String>>(0)?,
                     r.get::<_, Option<String>>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (amount, currency, at) = row?;
+                let (amount, currency, at, refunded) = row?;
                 if let (Some(a), Some(c)) = (
                     parse_col(amount, str::parse::<Amount>)?,
                     parse_col(currency, Currency::parse)?,
                 ) {
                     let at = Timestamp::parse(&at).map_err(|e| DbError::Corrupt(e.to_string()))?;
-                    out.push((a, c, at));
+                    let refunded: Amount =
+                        refunded
+                            .parse()
+                            .map_err(|e: tillwatch_core::domain::MoneyError| {
+                                DbError::Corrupt(e.to_string())
+                            })?;
+                    // Net of completed refunds.
+                    out.push((Amount::new(a.decimal() - refunded.decimal()), c, at));
                 }
             }
             Ok(out)
@@ -328,6 +339,18 @@ impl Orders for SqliteStore {
             detail(conn, &req.job_ref)?
                 .map(|d| d.under(plan.rules))
                 .ok_or_else(|| DbError::NotFound(req.job_ref.to_string()))
+        })
+        .await
+    }
+
+    /// Records an owner's request to move money before it is sent (see the trait).
+    async fn record_money_request(
+        &self,
+        req: tillwatch_core::store::MoneyRequest,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            super::money::record_request(conn, &req)?;
+            audit(conn, &req.job_ref, &req.audit())
         })
         .await
     }

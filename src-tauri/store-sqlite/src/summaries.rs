@@ -9,7 +9,7 @@ use tillwatch_core::store::unfinished_condition;
 
 pub(super) const SUMMARY_COLUMNS: &str = "j.job_ref, j.order_number, j.email, j.status, j.amount,
     j.currency, j.attempts, j.shipped_at, j.created_here, j.mismatch, j.first_seen_at,
-    j.updated_at";
+    j.updated_at, j.paid_total, j.refunded_total, j.refund_pending_total, j.capture_by";
 
 /// Raw columns first, then parsed, so a bad stored value is an error and not a panic.
 type SummaryColumns = (
@@ -25,6 +25,10 @@ type SummaryColumns = (
     Option<String>,
     String,
     String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
 );
 
 fn summary_columns(r: &Row<'_>) -> rusqlite::Result<SummaryColumns> {
@@ -41,6 +45,10 @@ fn summary_columns(r: &Row<'_>) -> rusqlite::Result<SummaryColumns> {
         r.get(9)?,
         r.get(10)?,
         r.get(11)?,
+        r.get(12)?,
+        r.get(13)?,
+        r.get(14)?,
+        r.get(15)?,
     ))
 }
 
@@ -61,6 +69,10 @@ fn to_summary(c: SummaryColumns) -> Result<OrderSummary, DbError> {
         mismatch: c.9,
         first_seen_at: Timestamp::parse(&c.10).map_err(|e| corrupt(&e))?,
         updated_at: Timestamp::parse(&c.11).map_err(|e| corrupt(&e))?,
+        paid_amount: parse_col(c.12, str::parse::<Amount>)?,
+        refunded_amount: c.13.parse().map_err(|e| corrupt(&e))?,
+        refund_pending_amount: c.14.parse().map_err(|e| corrupt(&e))?,
+        capture_by: parse_col(c.15, Timestamp::parse)?,
     })
 }
 

@@ -4,7 +4,25 @@ export type OrderSummary = { paymentJobReference: string, orderNumber: string | 
 /**
  * Why the gateway's answer disagrees with the job we created, if it does.
  */
-mismatch: string | null, firstSeenAt: string, updatedAt: string, } & OrderFlags;
+mismatch: string | null, firstSeenAt: string, updatedAt: string, 
+/**
+ * What the payments that count as received took (a Cancelled one took nothing);
+ * `None` where the store has not counted it yet.
+ */
+paidAmount: string | null, 
+/**
+ * Completed refunds.
+ */
+refundedAmount: string, 
+/**
+ * Refunds asked for and not ended yet (never counted as refunded).
+ */
+refundPendingAmount: string, 
+/**
+ * When a Reserved payment's authorisation runs out unless captured (7 days from
+ * the gateway's time of the authorisation).
+ */
+captureBy: string | null, } & OrderFlags;
 
 export type OrderDetail = { 
 /**
@@ -12,13 +30,39 @@ export type OrderDetail = {
  */
 ship: ShipCheck, shippingNote: string | null, paymentLink: string | null, lastConfirmedAt: string | null, payments: Array<Attempt>, deliveries: Array<DeliveryView>, statusEvents: Array<StatusEventView>, audit: Array<AuditView>, 
 /**
+ * Its refunds, oldest first: a Failed one says why and never counts as refunded.
+ */
+refunds: Array<MoneyMoveView>, 
+/**
+ * Its captures, oldest first.
+ */
+captures: Array<MoneyMoveView>, 
+/**
  * The gateway's last answer for the job, as it came.
  */
 rawLastAnswer: unknown, paymentJobReference: string, orderNumber: string | null, email: string | null, status: string, amount: string | null, currency: string | null, attempts: number, shipped: boolean, shippedAt: string | null, createdHere: boolean, 
 /**
  * Why the gateway's answer disagrees with the job we created, if it does.
  */
-mismatch: string | null, firstSeenAt: string, updatedAt: string, } & OrderFlags;
+mismatch: string | null, firstSeenAt: string, updatedAt: string, 
+/**
+ * What the payments that count as received took (a Cancelled one took nothing);
+ * `None` where the store has not counted it yet.
+ */
+paidAmount: string | null, 
+/**
+ * Completed refunds.
+ */
+refundedAmount: string, 
+/**
+ * Refunds asked for and not ended yet (never counted as refunded).
+ */
+refundPendingAmount: string, 
+/**
+ * When a Reserved payment's authorisation runs out unless captured (7 days from
+ * the gateway's time of the authorisation).
+ */
+captureBy: string | null, } & OrderFlags;
 
 export type OrderFlags = { 
 /**
@@ -28,7 +72,11 @@ cancellable: boolean,
 /**
  * The status can no longer change without the owner acting (`PaymentStatus::is_final`).
  */
-final: boolean, };
+final: boolean, 
+/**
+ * Paid less completed refunds (`OrderSummary::net_amount`).
+ */
+netAmount: string | null, moneyState: MoneyState, };
 
 export type ShipCheck = { allowed: boolean, 
 /**
@@ -36,9 +84,14 @@ export type ShipCheck = { allowed: boolean,
  */
 reason: string | null, 
 /**
- * `ShipRefusal::code`; `mismatch` is the only refusal an override lifts.
+ * `ShipRefusal::code`.
  */
-code: string | null, };
+code: string | null, 
+/**
+ * An audited override with a reason lifts the refusal (`ShipRefusal::overridable`:
+ * a mismatch, a partial refund).
+ */
+overridable: boolean, };
 
 export type Attempt = { paymentReference: string, attempt: number, status: string, amount: string | null, failureCode: string | null, failureReason: string | null, createdAt: string | null, updatedAt: string, };
 
@@ -64,6 +117,30 @@ export type AuditView = { action: string, detail: string | null,
  */
 by: string | null, at: string, };
 
+export type MoneyMoveView = { kind: MoveKind, paymentReference: string, 
+/**
+ * The gateway's reference of it, once it gave one.
+ */
+reference: string | null, refundNumber: string | null, amount: string, status: MoveStatus, 
+/**
+ * The gateway's time of it.
+ */
+createdAt: string | null, 
+/**
+ * Who asked (user@machine); `None` when learnt from the gateway (made elsewhere).
+ */
+by: string | null, 
+/**
+ * Why it failed, in the gateway's words.
+ */
+failure: string | null, source: ChangeSource, };
+
+export type MoveKind = "capture" | "refund" | "cancel";
+
+export type MoveStatus = "Pending" | "Completed" | "Failed";
+
+export type MoneyState = "none" | "partlyRefunded" | "refunded";
+
 export type ChangeSource = "notification" | "poll" | "owner";
 
 export type CoreEvent = { "kind": "orderChanged", order: OrderSummary, 
@@ -74,7 +151,15 @@ previousStatus: string | null,
 /**
  * `true` when the order's own status changed (not only an attempt's).
  */
-statusChanged: boolean, source: ChangeSource, } | { "kind": "deliveryReceived", receivedAt: string, } | { "kind": "deliverySettled", paymentJobReference: string, paymentReference: string, state: DeliveryState, } | { "kind": "reconcileFinished" } & ReconcileReport;
+statusChanged: boolean, source: ChangeSource, } | { "kind": "deliveryReceived", receivedAt: string, } | { "kind": "deliverySettled", paymentJobReference: string, paymentReference: string, state: DeliveryState, } | { "kind": "reconcileFinished" } & ReconcileReport | { "kind": "moneyMoved", order: OrderSummary, moveKind: MoveKind, refundNumber: string | null, amount: string, 
+/**
+ * `None` when first seen.
+ */
+from: MoveStatus | null, to: MoveStatus, failure: string | null, 
+/**
+ * The owner's words for it.
+ */
+words: string, source: ChangeSource, };
 
 export type ReconcileReport = { at: string, checked: number, 
 /**

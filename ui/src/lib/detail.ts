@@ -1,7 +1,7 @@
 // Shapes an order's history for the detail view: one timeline from status changes and the
 // owner's actions, and the notification deliveries with the gaps between them.
 
-import type { AuditView, ChangeSource, DeliveryState, DeliveryView, OrderDetail, OrderSummary, StatusEventView } from './bindings';
+import type { AuditView, ChangeSource, DeliveryState, DeliveryView, MoneyState, MoveStatus, OrderDetail, OrderSummary, StatusEventView } from './bindings';
 import { compareInstants, gapWords, parseInstant } from './time';
 
 export type TimelineItem =
@@ -25,6 +25,10 @@ const ACTION_WORDS: Record<string, string> = {
   shipped: 'Marked as shipped',
   unshipped: 'Shipping undone',
   'mismatch overridden': 'Shipped despite the mismatch',
+  'partial refund overridden': 'Shipped despite the partial refund',
+  'refund requested': 'Refund requested',
+  'capture requested': 'Capture requested',
+  'cancel requested': 'Cancel requested',
   'link created': 'Payment link created',
   'link cancelled': 'Payment link cancelled',
 };
@@ -124,7 +128,27 @@ export function summaryOf(d: OrderDetail): OrderSummary {
     mismatch: d.mismatch,
     firstSeenAt: d.firstSeenAt,
     updatedAt: d.updatedAt,
+    paidAmount: d.paidAmount,
+    refundedAmount: d.refundedAmount,
+    refundPendingAmount: d.refundPendingAmount,
+    captureBy: d.captureBy,
     cancellable: d.cancellable,
     final: d.final,
+    netAmount: d.netAmount,
+    moneyState: d.moneyState,
   };
 }
+
+/** The tag lists show for an order's money state (none: no tag). */
+export const MONEY_STATE_WORDS: Record<MoneyState, string | null> = {
+  none: null,
+  partlyRefunded: 'Partly refunded',
+  refunded: 'Refunded',
+};
+
+/** A capture's or refund's status: Pending and Failed never read as done. */
+export const MOVE_STATUS_WORDS: Record<MoveStatus, string> = {
+  Pending: 'Pending (not done yet)',
+  Completed: 'Completed',
+  Failed: 'Failed',
+};

@@ -15,7 +15,7 @@ function iso(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '000Z');
 }
 
-const UNPAID = (status: string): ShipCheck => ({ allowed: false, reason: `Order is ${status}: only paid orders can be shipped.`, code: 'not_paid' });
+const UNPAID = (status: string): ShipCheck => ({ allowed: false, reason: `Order is ${status}: only paid orders can be shipped.`, code: 'not_paid', overridable: false });
 
 /** One recorded order, `minutesAgo` before the page opened. */
 function recorded(now: number, n: number, minutesAgo: number, over: Partial<OrderDetail>): OrderDetail {
@@ -54,9 +54,10 @@ function recordedOrders(now: number): OrderDetail[] {
         allowed: false,
         reason: "The gateway's answer does not match this order (the gateway says 12.00 GBP was paid, but this job asked for 21.00 GBP): check it in the Cashflows portal; shipping it anyway needs an override with a reason.",
         code: 'mismatch',
+        overridable: true,
       },
     }),
-    recorded(now, 6, 300, { status: 'Verified', shipped: true, shippedAt: iso(now - 200 * MIN), shippingNote: 'RM100000006GB', ship: { allowed: false, reason: 'Order was already marked as shipped.', code: 'already_shipped' } }),
+    recorded(now, 6, 300, { status: 'Verified', shipped: true, shippedAt: iso(now - 200 * MIN), shippingNote: 'RM100000006GB', ship: { allowed: false, reason: 'Order was already marked as shipped.', code: 'already_shipped', overridable: false } }),
     recorded(now, 7, 1500, { status: 'Expired', ship: UNPAID('Expired'), email: 'leo@example.co.uk' }),
   ];
 }

@@ -16,7 +16,7 @@ function detail(ref: string, over: Partial<OrderDetail> = {}): OrderDetail {
     createdHere: true,
     cancellable: true,
     final: false,
-    ship: { allowed: false, reason: 'Order is Pending: only paid orders can be shipped.', code: 'not_paid' },
+    ship: { allowed: false, reason: 'Order is Pending: only paid orders can be shipped.', code: 'not_paid', overridable: false },
     ...over,
   });
 }

@@ -34,7 +34,7 @@ describe('the shipping card', () => {
   it('shows the reason Rust gave, word for word, and disables shipping', () => {
     // Words the TypeScript side could not have made up: only Rust's answer says them.
     const reason = 'order is Paid but the moon is full: nothing ships tonight';
-    const out = html(detail({ allowed: false, reason, code: 'not_paid' }, { status: 'Paid' }));
+    const out = html(detail({ allowed: false, reason, code: 'not_paid', overridable: false }, { status: 'Paid' }));
     expect(part(out, 'ship-disabled-reason')).toContain(reason);
     expect(part(out, 'ship-button')).toMatch(/disabled/);
     expect(out).not.toContain('ship-anyway');
@@ -43,21 +43,21 @@ describe('the shipping card', () => {
   it('offers "Ship anyway…" for a mismatch only', () => {
     const reason =
       "The gateway's answer does not match this order (amount 0.01 where 40.00 was asked): check it in the Cashflows portal; shipping it anyway needs an override with a reason.";
-    const out = html(detail({ allowed: false, reason, code: 'mismatch' }, { mismatch: 'amount 0.01 where 40.00 was asked' }));
+    const out = html(detail({ allowed: false, reason, code: 'mismatch', overridable: true }, { mismatch: 'amount 0.01 where 40.00 was asked' }));
     expect(part(out, 'ship-disabled-reason')).toContain('amount 0.01 where 40.00 was asked');
     expect(part(out, 'ship-anyway')).toContain('Ship anyway…');
     expect(part(out, 'ship-button')).toMatch(/disabled/);
   });
 
   it('lets an order ship when Rust allows it, whatever its status word says', () => {
-    const out = html(detail({ allowed: true, reason: null, code: null }, { status: 'Reserved' }));
+    const out = html(detail({ allowed: true, reason: null, code: null, overridable: false }, { status: 'Reserved' }));
     expect(part(out, 'ship-button')).not.toMatch(/disabled/);
     expect(out).not.toContain('ship-disabled-reason');
   });
 
   it('shows a shipped order with its undo', () => {
     const out = html(
-      detail({ allowed: false, reason: 'Order was already marked as shipped.', code: 'already_shipped' }, { shipped: true, shippingNote: 'RM1' }),
+      detail({ allowed: false, reason: 'Order was already marked as shipped.', code: 'already_shipped', overridable: false }, { shipped: true, shippingNote: 'RM1' }),
     );
     expect(part(out, 'shipped-note')).toContain('RM1');
     expect(out).toContain('unship-button');

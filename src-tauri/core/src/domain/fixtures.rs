@@ -21,6 +21,10 @@ pub(crate) fn order(job: &str, status: PaymentStatus, first_seen: &str) -> Order
         mismatch: None,
         first_seen_at: at,
         updated_at: at,
+        paid_amount: None,
+        refunded_amount: super::Amount::ZERO,
+        refund_pending_amount: super::Amount::ZERO,
+        capture_by: None,
     }
 }
 

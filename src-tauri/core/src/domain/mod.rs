@@ -22,8 +22,8 @@ pub use money::{Amount, Currency, MoneyError, DEFAULT_MINOR_DIGITS, KNOWN_CURREN
 pub use money_plan::{plan_cancel, plan_capture, MoneyPlan, PlannedMove};
 pub use movement::{MoneyMove, MoveKind, MoveStatus};
 pub use order::{
-    may_ship, Attempt, AuditView, ChangeSource, DeliveryView, OrderDetail, OrderFlags,
-    OrderSummary, ShipRefusal, StatusEventView,
+    may_ship, Attempt, AuditView, ChangeSource, DeliveryView, MoneyMoveView, MoneyState,
+    OrderDetail, OrderFlags, OrderSummary, ShipRefusal, StatusEventView,
 };
 pub use refs::{JobRef, PaymentRef, RefError, MAX_REF_LEN};
 pub use refund::{

@@ -15,6 +15,25 @@ pub enum MoveKind {
     Capture,
     /// Money sent back to the shopper's card.
     Refund,
+    /// The owner's cancel of an unsettled payment, in full. The gateway lists none: only
+    /// an owner's request records one (`Orders::record_money_request`).
+    Cancel,
+}
+
+impl MoveKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Capture => "capture",
+            Self::Refund => "refund",
+            Self::Cancel => "cancel",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        [Self::Capture, Self::Refund, Self::Cancel]
+            .into_iter()
+            .find(|k| k.as_str() == word)
+    }
 }
 
 /// Where a capture or refund stands at the gateway. Only `Completed` moved money; a

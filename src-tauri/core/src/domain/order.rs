@@ -5,7 +5,10 @@
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use super::{Amount, Currency, DeliveryState, JobRef, PaymentRef, PaymentStatus, Timestamp};
+use super::{
+    Amount, Currency, DeliveryState, JobRef, MoveKind, MoveStatus, PaymentRef, PaymentStatus,
+    Timestamp,
+};
 
 /// One order as lists show it. Serialized with its `OrderFlags` beside its fields (see the
 /// `Serialize` impl below), so the faces read the core's decisions instead of copying them.
@@ -34,6 +37,44 @@ pub struct OrderSummary {
     pub first_seen_at: Timestamp,
     #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub updated_at: Timestamp,
+    /// What the payments that count as received took (a Cancelled one took nothing);
+    /// `None` where the store has not counted it yet.
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub paid_amount: Option<Amount>,
+    /// Completed refunds.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub refunded_amount: Amount,
+    /// Refunds asked for and not ended yet (never counted as refunded).
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub refund_pending_amount: Amount,
+    /// When a Reserved payment's authorisation runs out unless captured (7 days from
+    /// the gateway's time of the authorisation).
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub capture_by: Option<Timestamp>,
+}
+
+/// Where the money of an order stands once refunds are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum MoneyState {
+    /// Nothing refunded.
+    None,
+    /// Some of what was paid was refunded.
+    PartlyRefunded,
+    /// Completed refunds reach what was paid.
+    Refunded,
+}
+
+impl MoneyState {
+    /// The owner's words ("Partly refunded"); `None` when nothing was refunded.
+    pub fn words(self) -> Option<&'static str> {
+        match self {
+            Self::None => None,
+            Self::PartlyRefunded => Some("Partly refunded"),
+            Self::Refunded => Some("Refunded"),
+        }
+    }
 }
 
 /// What the faces decide on an order, decided here: computed from the summary whenever it
@@ -46,14 +87,46 @@ pub struct OrderFlags {
     /// The status can no longer change without the owner acting (`PaymentStatus::is_final`).
     #[serde(rename = "final")]
     pub is_final: bool,
+    /// Paid less completed refunds (`OrderSummary::net_amount`).
+    #[serde(rename = "netAmount")]
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub net_amount: Option<Amount>,
+    #[serde(rename = "moneyState")]
+    pub money_state: MoneyState,
 }
 
 impl OrderSummary {
+    /// Paid less completed refunds; `None` while what was paid is unknown.
+    pub fn net_amount(&self) -> Option<Amount> {
+        self.paid_amount
+            .map(|p| Amount::new(p.decimal() - self.refunded_amount.decimal()))
+    }
+
+    /// Partly refunded, or refunded once completed refunds reach what was paid.
+    pub fn money_state(&self) -> MoneyState {
+        if self.refunded_amount.decimal() <= rust_decimal::Decimal::ZERO {
+            return MoneyState::None;
+        }
+        match self.paid_amount {
+            Some(paid) if self.refunded_amount < paid => MoneyState::PartlyRefunded,
+            _ => MoneyState::Refunded,
+        }
+    }
+
+    /// The capture deadline, for a Reserved order only.
+    pub fn capture_deadline(&self) -> Option<Timestamp> {
+        (self.status == PaymentStatus::Reserved)
+            .then_some(self.capture_by)
+            .flatten()
+    }
+
     pub fn flags(&self) -> OrderFlags {
         let is_final = self.status.is_final();
         OrderFlags {
             cancellable: self.created_here && !is_final,
             is_final,
+            net_amount: self.net_amount(),
+            money_state: self.money_state(),
         }
     }
 }
@@ -62,7 +135,7 @@ impl OrderSummary {
 impl Serialize for OrderSummary {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let flags = self.flags();
-        let mut s = serializer.serialize_struct("OrderSummary", 15)?;
+        let mut s = serializer.serialize_struct("OrderSummary", 21)?;
         s.serialize_field("paymentJobReference", &self.payment_job_reference)?;
         s.serialize_field("orderNumber", &self.order_number)?;
         s.serialize_field("email", &self.email)?;
@@ -76,8 +149,14 @@ impl Serialize for OrderSummary {
         s.serialize_field("mismatch", &self.mismatch)?;
         s.serialize_field("firstSeenAt", &self.first_seen_at)?;
         s.serialize_field("updatedAt", &self.updated_at)?;
+        s.serialize_field("paidAmount", &self.paid_amount)?;
+        s.serialize_field("refundedAmount", &self.refunded_amount)?;
+        s.serialize_field("refundPendingAmount", &self.refund_pending_amount)?;
+        s.serialize_field("captureBy", &self.capture_deadline())?;
         s.serialize_field("cancellable", &flags.cancellable)?;
         s.serialize_field("final", &flags.is_final)?;
+        s.serialize_field("netAmount", &flags.net_amount)?;
+        s.serialize_field("moneyState", &flags.money_state)?;
         s.end()
     }
 }
@@ -98,6 +177,10 @@ pub struct OrderDetail {
     pub deliveries: Vec<DeliveryView>,
     pub status_events: Vec<StatusEventView>,
     pub audit: Vec<AuditView>,
+    /// Its refunds, oldest first: a Failed one says why and never counts as refunded.
+    pub refunds: Vec<MoneyMoveView>,
+    /// Its captures, oldest first.
+    pub captures: Vec<MoneyMoveView>,
     /// The gateway's last answer for the job, as it came.
     #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     pub raw_last_answer: Option<serde_json::Value>,
@@ -164,6 +247,30 @@ pub struct StatusEventView {
     pub at: Timestamp,
 }
 
+/// One capture, refund or cancel of an order, as the detail and `lookup --json` show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct MoneyMoveView {
+    pub kind: MoveKind,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub payment_reference: PaymentRef,
+    /// The gateway's reference of it, once it gave one.
+    pub reference: Option<String>,
+    pub refund_number: Option<String>,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub amount: Amount,
+    pub status: MoveStatus,
+    /// The gateway's time of it.
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
+    pub created_at: Option<Timestamp>,
+    /// Who asked (user@machine); `None` when learnt from the gateway (made elsewhere).
+    pub by: Option<String>,
+    /// Why it failed, in the gateway's words.
+    pub failure: Option<String>,
+    pub source: ChangeSource,
+}
+
 /// Something the owner did to an order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -222,6 +329,12 @@ pub enum ShipRefusal {
     Mismatch(String),
     #[error("an override of a mismatch needs a reason")]
     OverrideWithoutReason,
+    /// Completed refunds reach what was paid: there is nothing left to ship for.
+    #[error("order was refunded ({0}): a refunded order never ships")]
+    Refunded(String),
+    /// Some of the money went back: shipping needs an override with a reason.
+    #[error("order was partly refunded ({0}): shipping it anyway needs an override with a reason")]
+    PartlyRefunded(String),
 }
 
 impl ShipRefusal {
@@ -233,7 +346,14 @@ impl ShipRefusal {
             Self::AlreadyShipped => "already_shipped",
             Self::Mismatch(_) => "mismatch",
             Self::OverrideWithoutReason => "override_without_reason",
+            Self::Refunded(_) => "refunded",
+            Self::PartlyRefunded(_) => "partly_refunded",
         }
+    }
+
+    /// Whether the owner's audited override with a reason lifts it.
+    pub fn overridable(&self) -> bool {
+        matches!(self, Self::Mismatch(_) | Self::PartlyRefunded(_))
     }
 }
 
@@ -248,12 +368,23 @@ pub struct ShipRules {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShipPermit {
     Plain,
-    MismatchOverridden { mismatch: String, reason: String },
+    MismatchOverridden {
+        mismatch: String,
+        reason: String,
+    },
+    /// A partly refunded order shipped by the owner's override (with the mismatch, if
+    /// the order also had one: one reason covers both).
+    PartRefundOverridden {
+        refunded: String,
+        mismatch: Option<String>,
+        reason: String,
+    },
 }
 
 /// The one shipping rule, for every face: ship only what is paid for (Reserved only where
-/// the shop captures later by choice), never twice, and never an order whose confirmed
-/// money differs from what was asked unless the owner overrides it with a reason.
+/// the shop captures later by choice), never twice, never a refunded or cancelled order,
+/// and never an order whose confirmed money differs from what was asked, or that was
+/// partly refunded, unless the owner overrides it with a reason.
 pub fn may_ship(
     order: &OrderSummary,
     rules: ShipRules,
@@ -268,17 +399,43 @@ pub fn may_ship(
         PaymentStatus::Reserved => return Err(ShipRefusal::ReservedNotAllowed),
         other => return Err(ShipRefusal::NotPaid(other.clone())),
     }
-    let Some(mismatch) = &order.mismatch else {
-        return Ok(ShipPermit::Plain);
+    let refunded = || {
+        let money = order.refunded_amount.to_string();
+        match &order.currency {
+            Some(c) => format!("{} {}", order.refunded_amount.display_in(c), c.as_str()),
+            None => money,
+        }
     };
-    match override_reason.map(str::trim) {
-        None => Err(ShipRefusal::Mismatch(mismatch.clone())),
-        Some("") => Err(ShipRefusal::OverrideWithoutReason),
-        Some(reason) => Ok(ShipPermit::MismatchOverridden {
-            mismatch: mismatch.clone(),
-            reason: reason.to_owned(),
-        }),
+    let part_refund = match order.money_state() {
+        MoneyState::Refunded => return Err(ShipRefusal::Refunded(refunded())),
+        MoneyState::PartlyRefunded => Some(refunded()),
+        MoneyState::None => None,
+    };
+    if order.mismatch.is_none() && part_refund.is_none() {
+        return Ok(ShipPermit::Plain);
     }
+    let reason = match override_reason.map(str::trim) {
+        None => {
+            return Err(match (&order.mismatch, part_refund) {
+                (Some(mismatch), _) => ShipRefusal::Mismatch(mismatch.clone()),
+                (None, Some(refunded)) => ShipRefusal::PartlyRefunded(refunded),
+                (None, None) => unreachable!("checked above"),
+            })
+        }
+        Some("") => return Err(ShipRefusal::OverrideWithoutReason),
+        Some(reason) => reason.to_owned(),
+    };
+    Ok(match part_refund {
+        Some(refunded) => ShipPermit::PartRefundOverridden {
+            refunded,
+            mismatch: order.mismatch.clone(),
+            reason,
+        },
+        None => ShipPermit::MismatchOverridden {
+            mismatch: order.mismatch.clone().unwrap_or_default(),
+            reason,
+        },
+    })
 }
 
 /// The shipping rule's answer for one order as the window shows it, so the window never
@@ -290,8 +447,11 @@ pub struct ShipCheck {
     pub allowed: bool,
     /// Why not, in the owner's words.
     pub reason: Option<String>,
-    /// `ShipRefusal::code`; `mismatch` is the only refusal an override lifts.
+    /// `ShipRefusal::code`.
     pub code: Option<String>,
+    /// An audited override with a reason lifts the refusal (`ShipRefusal::overridable`:
+    /// a mismatch, a partial refund).
+    pub overridable: bool,
 }
 
 /// The refusal's words as a sentence on its own (they also follow "error: " in the CLI).
@@ -315,11 +475,13 @@ impl ShipCheck {
                 allowed: true,
                 reason: None,
                 code: None,
+                overridable: false,
             },
             Err(refusal) => Self {
                 allowed: false,
                 reason: Some(sentence(&refusal.to_string())),
                 code: Some(refusal.code().to_owned()),
+                overridable: refusal.overridable(),
             },
         }
     }
@@ -388,6 +550,12 @@ mod tests {
                 "mismatch",
                 "firstSeenAt",
                 "updatedAt",
+                "paidAmount",
+                "refundedAmount",
+                "refundPendingAmount",
+                "netAmount",
+                "moneyState",
+                "captureBy",
                 "cancellable",
                 "final"
             ])
@@ -452,6 +620,63 @@ mod tests {
         );
     }
 
+    fn refunded(paid: &str, refunded: &str) -> OrderSummary {
+        OrderSummary {
+            paid_amount: Some(paid.parse().unwrap()),
+            refunded_amount: refunded.parse().unwrap(),
+            currency: Some(super::super::Currency::parse("GBP").unwrap()),
+            ..order(PaymentStatus::Paid, false, None)
+        }
+    }
+
+    #[test]
+    fn a_refunded_order_never_ships_and_a_partly_refunded_one_needs_an_override() {
+        let all = refunded("10.00", "10.00");
+        assert_eq!(all.money_state(), MoneyState::Refunded);
+        assert_eq!(
+            may_ship(&all, STRICT, Some("ship anyway")),
+            Err(ShipRefusal::Refunded("10.00 GBP".into()))
+        );
+        let c = ShipCheck::of(&all, STRICT);
+        assert_eq!(
+            (c.code.as_deref(), c.overridable),
+            (Some("refunded"), false)
+        );
+
+        let part = refunded("10.00", "2.50");
+        assert_eq!(part.money_state(), MoneyState::PartlyRefunded);
+        assert_eq!(part.net_amount(), Some("7.50".parse().unwrap()));
+        assert_eq!(
+            may_ship(&part, STRICT, None),
+            Err(ShipRefusal::PartlyRefunded("2.50 GBP".into()))
+        );
+        assert_eq!(
+            may_ship(&part, STRICT, Some(" ")),
+            Err(ShipRefusal::OverrideWithoutReason)
+        );
+        assert_eq!(
+            may_ship(&part, STRICT, Some(" kept the rest ")),
+            Ok(ShipPermit::PartRefundOverridden {
+                refunded: "2.50 GBP".into(),
+                mismatch: None,
+                reason: "kept the rest".into(),
+            })
+        );
+        let c = ShipCheck::of(&part, STRICT);
+        assert_eq!(
+            c.reason.as_deref(),
+            Some("Order was partly refunded (2.50 GBP): shipping it anyway needs an override with a reason.")
+        );
+        assert!(c.overridable);
+        // A pending refund is not a refund yet.
+        let pending = OrderSummary {
+            refund_pending_amount: "10.00".parse().unwrap(),
+            ..refunded("10.00", "0")
+        };
+        assert_eq!(pending.money_state(), MoneyState::None);
+        assert_eq!(may_ship(&pending, STRICT, None), Ok(ShipPermit::Plain));
+    }
+
     #[test]
     fn the_ship_check_carries_the_rule_s_reason_and_code() {
         assert_eq!(
@@ -459,7 +684,8 @@ mod tests {
             ShipCheck {
                 allowed: true,
                 reason: None,
-                code: None
+                code: None,
+                overridable: false,
             }
         );
         let c = ShipCheck::of(
@@ -468,6 +694,7 @@ mod tests {
         );
         assert!(!c.allowed);
         assert_eq!(c.code.as_deref(), Some("mismatch"));
+        assert!(c.overridable);
         let c = ShipCheck::of(&order(PaymentStatus::Pending, false, None), STRICT);
         assert_eq!(
             c.reason.as_deref(),

@@ -1,7 +1,10 @@
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::domain::{ChangeSource, DeliveryState, OrderSummary, PaymentStatus, Timestamp};
+use crate::domain::{
+    Amount, ChangeSource, DeliveryState, MoveKind, MoveStatus, OrderSummary, PaymentStatus,
+    Timestamp,
+};
 use crate::store::{Applied, StatusChange};
 
 /// What the core tells its faces (window, CLI, alerts). One enum, so one place can map
@@ -36,6 +39,24 @@ pub enum CoreEvent {
         state: DeliveryState,
     },
     ReconcileFinished(ReconcileReport),
+    /// A capture or refund first seen, or whose status changed (`MoneyChange`): each
+    /// ends in one alert ("Refund of 2.50 GBP found (made in the portal)", "… completed",
+    /// "… failed: reason").
+    #[serde(rename_all = "camelCase")]
+    MoneyMoved {
+        order: Box<OrderSummary>,
+        move_kind: MoveKind,
+        refund_number: Option<String>,
+        #[cfg_attr(feature = "ts", ts(type = "string"))]
+        amount: Amount,
+        /// `None` when first seen.
+        from: Option<MoveStatus>,
+        to: MoveStatus,
+        failure: Option<String>,
+        /// The owner's words for it.
+        words: String,
+        source: ChangeSource,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,9 +82,34 @@ impl CoreEvent {
         }
     }
 
+    /// The events for an applied answer: the order's change, if anything changed, then
+    /// one per capture or refund that is new or changed status.
+    pub fn all_from_applied(applied: &Applied, source: ChangeSource) -> Vec<Self> {
+        let mut out: Vec<Self> = Self::from_applied(applied, source).into_iter().collect();
+        let order = &applied.order;
+        for m in &applied.money {
+            let money = match &order.currency {
+                Some(c) => format!("{} {c}", m.amount.display_in(c)),
+                None => m.amount.to_string(),
+            };
+            out.push(Self::MoneyMoved {
+                order: Box::new(order.clone()),
+                move_kind: m.kind,
+                refund_number: m.number.clone(),
+                amount: m.amount,
+                from: m.from,
+                to: m.to,
+                failure: m.failure.clone(),
+                words: m.words(&money),
+                source,
+            });
+        }
+        out
+    }
+
     /// The event for an applied answer, if anything changed.
     pub fn from_applied(applied: &Applied, source: ChangeSource) -> Option<Self> {
-        if applied.changes.is_empty() {
+        if applied.changes.is_empty() && applied.money.is_empty() {
             return None;
         }
         let job: Option<&StatusChange> = applied.job_change();

@@ -154,7 +154,7 @@ impl<S: Store> Reconciler<S> {
             .await
             .map_err(store_err)?;
         let changed = applied.job_change().is_some();
-        if let Some(event) = CoreEvent::from_applied(&applied, ChangeSource::Poll) {
+        for event in CoreEvent::all_from_applied(&applied, ChangeSource::Poll) {
             self.bus.publish(event);
         }
         Ok(changed)

@@ -88,10 +88,11 @@ impl ApplyPlan {
     }
 
     /// What was applied, with the order as the store now holds it.
-    pub fn applied(self, order: OrderSummary) -> Applied {
+    pub fn applied(self, order: OrderSummary, money: Vec<super::MoneyChange>) -> Applied {
         Applied {
             stale: false,
             changes: self.changes,
+            money,
             order,
         }
     }
@@ -103,6 +104,7 @@ impl Applied {
         Self {
             stale: true,
             changes: Vec::new(),
+            money: Vec::new(),
             order,
         }
     }
@@ -186,11 +188,10 @@ mod tests {
             Some(PaymentStatus::Reserved),
             &attempt(PaymentStatus::Reserved)
         ));
-        let applied = plan.applied(order(
-            "100",
-            PaymentStatus::Reserved,
-            "2026-01-02T00:00:00Z",
-        ));
+        let applied = plan.applied(
+            order("100", PaymentStatus::Reserved, "2026-01-02T00:00:00Z"),
+            Vec::new(),
+        );
         assert!(!applied.stale);
         assert_eq!(
             applied.changes,
@@ -211,7 +212,7 @@ mod tests {
         );
         let applied = ApplyPlan::start(None, &snapshot(PaymentStatus::Paid, None))
             .unwrap()
-            .applied(order);
+            .applied(order, Vec::new());
         assert_eq!(applied.confirmed_outcome(), "confirmed: Paid");
     }
 }

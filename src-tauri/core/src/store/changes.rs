@@ -19,6 +19,8 @@ pub struct Applied {
     /// The answer was older than what is stored and changed nothing.
     pub stale: bool,
     pub changes: Vec<StatusChange>,
+    /// Captures and refunds first seen or whose status changed (`plan_moves`).
+    pub money: Vec<super::MoneyChange>,
     pub order: OrderSummary,
 }
 

@@ -2,8 +2,8 @@
 //! columns, its attempts, deliveries, status history and audit log.
 
 use crate::domain::{
-    Attempt, AuditView, DeliveryView, OrderDetail, OrderSummary, ShipCheck, ShipRules,
-    StatusEventView, Timestamp,
+    Attempt, AuditView, DeliveryView, MoneyMoveView, MoveKind, OrderDetail, OrderSummary,
+    ShipCheck, ShipRules, StatusEventView, Timestamp,
 };
 
 /// What a store reads of one order besides its summary, each list in its stored order.
@@ -18,6 +18,8 @@ pub struct DetailRows {
     pub deliveries: Vec<DeliveryView>,
     pub status_events: Vec<StatusEventView>,
     pub audit: Vec<AuditView>,
+    /// Its captures, refunds and cancels, oldest first.
+    pub moves: Vec<MoneyMoveView>,
 }
 
 impl DetailRows {
@@ -35,9 +37,15 @@ impl DetailRows {
             deliveries: self.deliveries,
             status_events: self.status_events,
             audit: self.audit,
+            refunds: of_kind(&self.moves, MoveKind::Refund),
+            captures: of_kind(&self.moves, MoveKind::Capture),
             raw_last_answer: self.raw.and_then(|r| serde_json::from_str(&r).ok()),
         }
     }
+}
+
+fn of_kind(moves: &[MoneyMoveView], kind: MoveKind) -> Vec<MoneyMoveView> {
+    moves.iter().filter(|m| m.kind == kind).cloned().collect()
 }
 
 #[cfg(test)]

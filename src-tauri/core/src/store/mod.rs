@@ -11,6 +11,7 @@ mod created;
 mod cursor;
 mod deliveries;
 mod detail;
+mod moves;
 mod orders;
 mod page_query;
 mod pages;
@@ -31,6 +32,10 @@ pub use deliveries::{
     RejectedDelivery, WorkerId, MAX_KEPT_MALFORMED,
 };
 pub use detail::DetailRows;
+pub use moves::{
+    capture_by, plan_moves, HeldMove, MoneyChange, MoneyRefusal, MoneyRequest, MoneyTotals,
+    MoveWrite, PaymentMoney, StoredMoney, CAPTURE_WINDOW,
+};
 pub use orders::{Found, ShipRequest};
 pub use page_query::{
     cursor_columns, sort_keys, CountSql, CursorMisfit, KeyKind, PageQuery, PageSql, QueryParam,
@@ -94,6 +99,9 @@ pub enum StoreError {
     Superseded,
     #[error(transparent)]
     Ship(#[from] ShipRefusal),
+    /// A request to move money that was not recorded (nothing was sent).
+    #[error(transparent)]
+    Money(#[from] MoneyRefusal),
 }
 
 impl StoreError {
@@ -115,6 +123,7 @@ impl StoreError {
             Self::TooNew { .. } => "store_too_new",
             Self::Superseded => "superseded",
             Self::Ship(refusal) => refusal.code(),
+            Self::Money(refusal) => refusal.code(),
         }
     }
 }
@@ -277,7 +286,8 @@ crate::store_area! {
         async fn orders(&self, filter: OrderFilter) -> Answer<OrdersSlice>;
         /// How many orders match, and whether the count stopped at [`COUNT_CAP`].
         async fn count_orders(&self, filter: OrderFilter) -> Answer<(u64, bool)>;
-        /// Paid orders first seen since `since`: today's takings.
+        /// Paid orders first seen since `since`, each net of its completed refunds:
+        /// today's takings.
         async fn paid_since(
             &self,
             since: Timestamp,
@@ -289,6 +299,17 @@ crate::store_area! {
         async fn exact_matches(&self, query: &str, limit: u32) -> Answer<Vec<OrderSummary>>;
         /// Marks a paid order shipped, if the shop's rules allow it; audited.
         async fn ship(&self, req: ShipRequest) -> Answer<OrderDetail>;
+        /// Records an owner's request to refund, capture or cancel BEFORE it is sent to the
+        /// gateway: a Pending move of `req.kind` on `req.payment_ref`, numbered
+        /// `req.number`, by `req.by`, source `owner`, and an audit entry. The sender then
+        /// calls the gateway with that number; a lost answer is recovered by reading the
+        /// payment's `refunds[]` and matching the number (the next confirmation updates this
+        /// record, matched by number, through `apply_snapshot`). Fails, recording nothing,
+        /// with [`StoreError::Money`]: the number is already used on the order; or, for a
+        /// refund, the refundable balance is not `req.refundable_seen` (checked inside the
+        /// write, so two machines refunding one order at once record one refund), or is
+        /// below the amount. [`StoreError::NotFound`] when the order or payment is unknown.
+        async fn record_money_request(&self, req: MoneyRequest) -> Answer<()>;
         /// Takes the shipped mark off; `by` (user and machine) is kept in the audit trail.
         async fn unship(&self, job: &JobRef, by: Option<String>) -> Answer<OrderDetail>;
         /// Jobs not final yet, least recently confirmed first: the reconciler's round.

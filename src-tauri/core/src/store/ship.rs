@@ -42,12 +42,30 @@ impl ShipRequest {
             detail: note.clone(),
             by: self.by.clone(),
         }];
-        if let ShipPermit::MismatchOverridden { mismatch, reason } = permit {
-            audit.push(AuditEntry {
-                action: "mismatch overridden",
-                detail: Some(format!("{reason} (the gateway's answer: {mismatch})")),
-                by: self.by.clone(),
-            });
+        let mismatch_entry = |mismatch: &str, reason: &str| AuditEntry {
+            action: "mismatch overridden",
+            detail: Some(format!("{reason} (the gateway's answer: {mismatch})")),
+            by: self.by.clone(),
+        };
+        match permit {
+            ShipPermit::Plain => {}
+            ShipPermit::MismatchOverridden { mismatch, reason } => {
+                audit.push(mismatch_entry(&mismatch, &reason));
+            }
+            ShipPermit::PartRefundOverridden {
+                refunded,
+                mismatch,
+                reason,
+            } => {
+                audit.push(AuditEntry {
+                    action: "partial refund overridden",
+                    detail: Some(format!("{reason} ({refunded} refunded)")),
+                    by: self.by.clone(),
+                });
+                if let Some(mismatch) = mismatch {
+                    audit.push(mismatch_entry(&mismatch, &reason));
+                }
+            }
         }
         Ok(ShipPlan { rules, note, audit })
     }

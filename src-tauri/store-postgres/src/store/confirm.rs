@@ -5,12 +5,14 @@
 
 use super::change_log;
 use super::refs::{self, JobNames};
-use super::{amount_opt, at, currency_opt, inbox, now, summaries, Fail, PgStore, Tx};
+use super::{amount_opt, at, currency_opt, inbox, money, now, summaries, Fail, PgStore, Tx};
 use tillwatch_core::domain::{
     ChangeSource, DeliveryState, JobRef, JobSnapshot, PaymentStatus, Timestamp,
 };
 use tillwatch_core::store::Confirmations;
-use tillwatch_core::store::{Applied, ApplyPlan, Held, HeldJob, StatusChange, StoreError};
+use tillwatch_core::store::{
+    Applied, ApplyPlan, Held, HeldJob, MoneyChange, StatusChange, StoreError,
+};
 use time::OffsetDateTime;
 
 impl Confirmations for PgStore {
@@ -34,7 +36,7 @@ impl Confirmations for PgStore {
                         let outcome = applied.confirmed_outcome();
                         inbox::settle(tx, &s, DeliveryState::Confirmed, &outcome, 0).await?;
                     }
-                    if !applied.changes.is_empty() {
+                    if !applied.changes.is_empty() || !applied.money.is_empty() {
                         let job = applied.job_change();
                         tx.changed(change_log::Change {
                             job_ref: &snapshot.job_ref,
@@ -86,7 +88,12 @@ async fn apply(
             &[&job, &now],
         )
         .await?;
-        return Ok(Applied::stale(summaries::summary(tx, &snap.job_ref).await?));
+        // Moves keep their own order (an end state never goes back): a refund does not
+        // move the job's clock, so an answer that is stale for the job may still carry one.
+        let money = apply_all_moves(tx, snap, source, now).await?;
+        let mut applied = Applied::stale(summaries::summary(tx, &snap.job_ref).await?);
+        applied.money = money;
+        return Ok(applied);
     };
 
     // What the row names and holds before this answer: the references index drops names
@@ -170,12 +177,13 @@ async fn apply(
         let attempt = i32::try_from(i + 1).unwrap_or(i32::MAX);
         tx.execute(
             "INSERT INTO payments (job_ref, payment_ref, attempt, status, amount, failure_code,
-                 failure_reason, gateway_created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 failure_reason, gateway_created_at, updated_at, paid_amount)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (job_ref, payment_ref) DO UPDATE SET
                  attempt = excluded.attempt,
                  status = excluded.status,
                  amount = coalesce(excluded.amount, payments.amount),
+                 paid_amount = coalesce(excluded.paid_amount, payments.paid_amount),
                  failure_code = excluded.failure_code,
                  failure_reason = excluded.failure_reason,
                  gateway_created_at = coalesce(excluded.gateway_created_at,
@@ -192,6 +200,7 @@ async fn apply(
                 &p.failure_reason,
                 &p.created_at.map(at),
                 &now,
+                &p.paid_amount.map(|a| a.decimal()),
             ],
         )
         .await?;
@@ -207,7 +216,25 @@ async fn apply(
     for c in plan.changes() {
         insert_event(tx, &snap.job_ref, c, source, now).await?;
     }
-    Ok(plan.applied(summaries::summary(tx, &snap.job_ref).await?))
+    let money = apply_all_moves(tx, snap, source, now).await?;
+    Ok(plan.applied(summaries::summary(tx, &snap.job_ref).await?, money))
+}
+
+/// The captures and refunds of every payment of the answer.
+async fn apply_all_moves(
+    tx: &Tx<'_>,
+    snap: &JobSnapshot,
+    source: ChangeSource,
+    now: OffsetDateTime,
+) -> Result<Vec<MoneyChange>, Fail> {
+    let moves: Vec<_> = snap
+        .payments
+        .iter()
+        .flat_map(|p| p.moves.iter().cloned())
+        .collect();
+    let changes = money::apply_moves(tx, &snap.job_ref, &moves, source, now).await?;
+    money::refresh(tx, &snap.job_ref).await?;
+    Ok(changes)
 }
 
 pub(super) async fn insert_event(

@@ -12,6 +12,7 @@ mod inbox;
 mod links;
 mod listen;
 mod machines;
+mod money;
 mod orders;
 mod pages;
 mod refs;

@@ -166,6 +166,7 @@ pub(super) async fn detail(tx: &Tx<'_>, job: &JobRef) -> Result<Option<OrderDeta
         });
     }
 
+    rows.moves = super::money::views(tx, job.as_str()).await?;
     Ok(Some(rows.assemble(summary)))
 }
 
@@ -219,7 +220,8 @@ impl Orders for PgStore {
             Box::pin(async move {
                 let rows = tx
                     .query(
-                        "SELECT coalesce(paid_amount, amount), currency, updated_at
+                        "SELECT coalesce(paid_total, paid_amount, amount) - refunded_total,
+                                currency, updated_at
                          FROM payment_jobs
                          WHERE status IN ('Paid', 'Verified') AND updated_at >= $1",
                         &[&since],
@@ -331,6 +333,30 @@ impl Orders for PgStore {
                     .await?
                     .map(|d| d.under(plan.rules))
                     .ok_or_else(|| Fail::not_found(job.to_string()))
+            })
+        })
+        .await
+    }
+
+    /// Records an owner's request to move money before it is sent (see the trait).
+    async fn record_money_request(
+        &self,
+        req: tillwatch_core::store::MoneyRequest,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let req = req.clone();
+            Box::pin(async move {
+                super::money::record_request(tx, &req).await?;
+                let entry = req.audit();
+                let (said, by) = (entry.detail.as_deref(), entry.by.as_deref());
+                audit(tx, entry.action, &req.job_ref, said, by).await?;
+                tx.changed(change_log::Change {
+                    job_ref: &req.job_ref,
+                    previous_status: None,
+                    status_changed: false,
+                    source: ChangeSource::Owner,
+                })
+                .await
             })
         })
         .await

@@ -3,12 +3,12 @@
 use tokio_postgres::Row;
 
 use super::{amount_opt, currency_opt, job_ref, ts, ts_opt, Fail, Tx};
-use tillwatch_core::domain::{JobRef, OrderSummary, PaymentStatus};
+use tillwatch_core::domain::{Amount, JobRef, OrderSummary, PaymentStatus};
 use tillwatch_core::store::unfinished_condition;
 
 pub(super) const SUMMARY_COLUMNS: &str = "j.job_ref, j.order_number, j.email, j.status, j.amount,
     j.currency, j.attempts, j.shipped_at, j.created_here, j.mismatch, j.first_seen_at,
-    j.updated_at";
+    j.updated_at, j.paid_total, j.refunded_total, j.refund_pending_total, j.capture_by";
 
 pub(super) fn to_summary(r: &Row) -> Result<OrderSummary, Fail> {
     let shipped_at = ts_opt(r, 7)?;
@@ -28,6 +28,10 @@ pub(super) fn to_summary(r: &Row) -> Result<OrderSummary, Fail> {
         mismatch: r.try_get(9)?,
         first_seen_at: ts(r, 10)?,
         updated_at: ts(r, 11)?,
+        paid_amount: amount_opt(r, 12)?,
+        refunded_amount: amount_opt(r, 13)?.unwrap_or(Amount::ZERO),
+        refund_pending_amount: amount_opt(r, 14)?.unwrap_or(Amount::ZERO),
+        capture_by: ts_opt(r, 15)?,
     })
 }
 

@@ -129,7 +129,7 @@ async fn store_answer<S: Store>(
     let applied = store
         .apply_snapshot(snapshot, ChangeSource::Notification, flag, settles)
         .await?;
-    if let Some(event) = CoreEvent::from_applied(&applied, ChangeSource::Notification) {
+    for event in CoreEvent::all_from_applied(&applied, ChangeSource::Notification) {
         bus.publish(event);
     }
     Ok(())
