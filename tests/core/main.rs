@@ -25,5 +25,6 @@ mod links;
 mod listener;
 mod money;
 mod pipeline;
+mod refund_watch;
 mod shipping;
 mod store;

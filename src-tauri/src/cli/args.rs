@@ -61,6 +61,11 @@ pub(super) enum Command {
         /// the notifications this one held when it stopped.
         #[arg(long, default_value_t = 120, hide = true)]
         claim_lease: u64,
+        /// Seconds between the refund watch's passes over orders paid in the last 2 days
+        /// (those paid in the last 30 days are asked about daily). Refunds made in the
+        /// gateway's portal send no notification; this is how they are found.
+        #[arg(long, value_name = "SECONDS", default_value = "3600", value_parser = refund_watch_period)]
+        refund_watch_every: u64,
     },
     /// Find orders by job reference, payment reference, order number or e-mail.
     Lookup { query: String },
@@ -338,5 +343,15 @@ mod tests {
             serve_tunnel_args(&[]).choice().unwrap(),
             TunnelChoice::None
         ));
+    }
+}
+
+/// `--refund-watch-every`: whole seconds, at least one.
+fn refund_watch_period(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "the refund watch period is a whole number of seconds, at least 1 (not \"{text}\")"
+        )),
     }
 }

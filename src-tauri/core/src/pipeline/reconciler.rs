@@ -40,6 +40,11 @@ impl<S: Store> Reconciler<S> {
         }
     }
 
+    /// Whether gateway calls are held back (the breaker is open).
+    pub(super) fn gateway_paused(&self) -> bool {
+        self.gateway.breaker().is_open()
+    }
+
     /// Ask for a pass at once (e.g. after the public URL changed).
     pub fn trigger(&self) {
         self.now.notify_one();
@@ -134,8 +139,9 @@ impl<S: Store> Reconciler<S> {
         report
     }
 
-    /// Whether the order's own status changed.
-    async fn check(&self, job: &JobRef, slot: Slot) -> Result<bool, GatewayError> {
+    /// Asks the gateway about one job (holding `slot` for the call) and records what it
+    /// says with source "poll". Whether the order's own status changed.
+    pub(super) async fn check(&self, job: &JobRef, slot: Slot) -> Result<bool, GatewayError> {
         let answer = self.gateway.retrieve_job(job).await;
         if let Err(GatewayError::Forbidden { .. }) = answer {
             // Every job in the round is one we hold: is the refusal about it, or about us?
