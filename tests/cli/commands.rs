@@ -591,14 +591,19 @@ async fn serve_takes_a_refund_watch_period_and_refuses_a_bad_one() {
     for bad in ["0", "soon", "1.5"] {
         let out = cli(
             &env,
-            &["serve", "--listen", "127.0.0.1:0", "--refund-watch-every", bad],
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--refund-watch-every",
+                bad,
+            ],
         )
         .await;
         assert!(!out.ok(), "{bad}: {out}");
         assert!(
-            out.stderr.contains(
-                "the refund watch period is a whole number of seconds, at least 1"
-            ),
+            out.stderr
+                .contains("the refund watch period is a whole number of seconds, at least 1"),
             "{bad}: {out}"
         );
         assert!(!out.stdout.contains("listening on"), "{bad}: {out}");

@@ -276,12 +276,17 @@ mod tests {
         let wall = Timestamp::now();
         let t0 = Instant::now();
         assert_eq!(schedule.take_due(t0, wall).len(), 2, "both spans at start");
-        assert!(schedule.take_due(t0 + Duration::from_secs(1), wall).is_empty());
+        assert!(schedule
+            .take_due(t0 + Duration::from_secs(1), wall)
+            .is_empty());
         let spans = schedule.take_due(t0 + Duration::from_secs(2), wall);
         assert_eq!(spans.len(), 1, "only the recent span after 2 s");
         assert!(asked(&spans, wall, Duration::from_secs(60)));
         assert!(!asked(&spans, wall, 3 * DAY));
-        assert_eq!(schedule.next_due(t0 + Duration::from_secs(2)), t0 + Duration::from_secs(4));
+        assert_eq!(
+            schedule.next_due(t0 + Duration::from_secs(2)),
+            t0 + Duration::from_secs(4)
+        );
     }
 
     #[test]
@@ -289,7 +294,13 @@ mod tests {
         let mut schedule = WatchSchedule::new(&cfg());
         let wall = Timestamp::now();
         let spans = schedule.take_due(Instant::now(), wall);
-        assert_eq!(spans[1].to, spans[0].from, "the older span ends where the recent begins");
-        assert!(spans[0].holds(wall), "an order paid just now is asked about");
+        assert_eq!(
+            spans[1].to, spans[0].from,
+            "the older span ends where the recent begins"
+        );
+        assert!(
+            spans[0].holds(wall),
+            "an order paid just now is asked about"
+        );
     }
 }
