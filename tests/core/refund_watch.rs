@@ -177,11 +177,17 @@ async fn added_time_on_a_live_confirmation() {
     async fn live_confirmations(rig: &Rig, label: &str) -> Vec<Duration> {
         let mut took = Vec::new();
         for n in 0..LIVE {
-            let job = rig.paid_job_not_notified("7.00", &format!("{label}-{n}")).await;
+            let job = rig
+                .paid_job_not_notified("7.00", &format!("{label}-{n}"))
+                .await;
             let payment = job_payment(rig, &job.reference);
             let job_ref = JobRef::parse(&job.reference).unwrap();
             let start = Instant::now();
-            assert!(rig.notify(&job.reference, &payment).await.status().is_success());
+            assert!(rig
+                .notify(&job.reference, &payment)
+                .await
+                .status()
+                .is_success());
             loop {
                 let d = rig.store().order(&job_ref).await.unwrap();
                 if d.is_some_and(|d| d.summary.status == PaymentStatus::Paid) {
@@ -215,5 +221,7 @@ async fn added_time_on_a_live_confirmation() {
 }
 
 fn job_payment(rig: &Rig, job: &str) -> String {
-    rig.sim.job_typed(job).unwrap().payments[0].reference.clone()
+    rig.sim.job_typed(job).unwrap().payments[0]
+        .reference
+        .clone()
 }

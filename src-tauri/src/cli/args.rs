@@ -273,6 +273,16 @@ impl TunnelArgs {
     }
 }
 
+/// `--refund-watch-every`: whole seconds, at least one.
+fn refund_watch_period(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "the refund watch period is a whole number of seconds, at least 1 (not \"{text}\")"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,14 +354,17 @@ mod tests {
             TunnelChoice::None
         ));
     }
-}
 
-/// `--refund-watch-every`: whole seconds, at least one.
-fn refund_watch_period(text: &str) -> Result<u64, String> {
-    match text.trim().parse::<u64>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!(
-            "the refund watch period is a whole number of seconds, at least 1 (not \"{text}\")"
-        )),
+    #[test]
+    fn refund_watch_period_is_whole_seconds_from_one() {
+        assert_eq!(refund_watch_period("2"), Ok(2));
+        assert_eq!(refund_watch_period("3600"), Ok(3600));
+        for bad in ["0", "", "soon", "1.5", "-1"] {
+            let said = refund_watch_period(bad).unwrap_err();
+            assert!(
+                said.starts_with("the refund watch period is a whole number"),
+                "{said}"
+            );
+        }
     }
 }
