@@ -14,6 +14,6 @@ pub use confirm::{ConfirmWorker, ConfirmWorkerConfig};
 pub use credentials::{keep_probing, CredentialCheck, Verdict};
 pub use events::{CoreEvent, EventBus, ReconcileReport};
 pub use expectation::mismatch;
-pub use reconciler::{Reconciler, ReconcilerConfig};
-pub use refund_watch::{RefundWatch, RefundWatchConfig, WatchReport, WatchSchedule};
+pub use reconciler::{PassCount, Reconciler, ReconcilerConfig};
+pub use refund_watch::{RefundWatch, RefundWatchConfig, WatchSchedule};
 pub use slots::{GatewaySlots, Slot};

@@ -11,9 +11,8 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{GatewaySlots, Reconciler};
+use super::{GatewaySlots, PassCount, Reconciler};
 use crate::domain::{JobRef, Timestamp};
-use crate::gateway::GatewayError;
 use crate::store::Store;
 
 const HOUR: Duration = Duration::from_secs(3_600);
@@ -119,15 +118,6 @@ impl WatchSchedule {
     }
 }
 
-/// What one pass did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WatchReport {
-    pub checked: u64,
-    /// Orders whose own status changed (a refund alone is recorded, not counted here).
-    pub changed: u64,
-    pub failed: u64,
-}
-
 #[derive(Clone)]
 pub struct RefundWatch<S> {
     store: S,
@@ -173,17 +163,9 @@ impl<S: Store> RefundWatch<S> {
     }
 
     /// Asks about every paid order in `spans`, a page at a time.
-    pub async fn watch_once(&self, spans: &[PaidSpan]) -> WatchReport {
-        let mut report = WatchReport::default();
+    pub async fn watch_once(&self, spans: &[PaidSpan]) -> PassCount {
+        let mut report = PassCount::default();
         let mut tasks = JoinSet::new();
-        let tally = |report: &mut WatchReport, done: Result<Result<bool, GatewayError>, _>| {
-            report.checked += 1;
-            match done {
-                Ok(Ok(true)) => report.changed += 1,
-                Ok(Ok(false)) => {}
-                Ok(Err(_)) | Err(_) => report.failed += 1,
-            }
-        };
         for span in spans {
             let mut after: Option<(Timestamp, JobRef)> = None;
             loop {
@@ -206,7 +188,7 @@ impl<S: Store> RefundWatch<S> {
                 for (_, job) in page {
                     let slot = self.cfg.slots.background().await;
                     while let Some(done) = tasks.try_join_next() {
-                        tally(&mut report, done);
+                        report.add(done);
                     }
                     let asker = self.asker.clone();
                     tasks.spawn(async move { asker.check(&job, slot).await });
@@ -217,7 +199,7 @@ impl<S: Store> RefundWatch<S> {
             }
         }
         while let Some(done) = tasks.join_next().await {
-            tally(&mut report, done);
+            report.add(done);
         }
         report
     }
