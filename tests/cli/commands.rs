@@ -585,3 +585,37 @@ async fn link_create_refuses_an_amount_nobody_meant_before_calling_the_gateway()
     assert!(out.stdout.contains("100000.00"), "{out}");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_takes_a_refund_watch_period_and_refuses_a_bad_one() {
+    let tmp = TempDir::new("refund-watch-every");
+    let sim = start_sim(sim_config("sim-api-key")).await;
+    let env = Env::for_sim(&sim, tmp.path());
+
+    for bad in ["0", "soon", "1.5"] {
+        let out = cli(
+            &env,
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--refund-watch-every",
+                bad,
+            ],
+        )
+        .await;
+        assert!(!out.ok(), "{bad}: {out}");
+        assert!(
+            out.stderr
+                .contains("the refund watch period is a whole number of seconds, at least 1"),
+            "{bad}: {out}"
+        );
+        assert!(!out.stdout.contains("listening on"), "{bad}: {out}");
+    }
+
+    // Accepted: serve starts (start_with waits for `listening on`) and keeps running.
+    let mut serve = Serve::start_with(&env, 300, &["--refund-watch-every", "2"]).await;
+    assert!(serve.is_running(), "{}", serve.logs());
+    serve.kill();
+    sim.shutdown().await;
+}

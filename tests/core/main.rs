@@ -26,5 +26,6 @@ mod listener;
 mod money;
 mod money_seen;
 mod pipeline;
+mod refund_watch;
 mod shipping;
 mod store;

@@ -61,6 +61,11 @@ pub(super) enum Command {
         /// the notifications this one held when it stopped.
         #[arg(long, default_value_t = 120, hide = true)]
         claim_lease: u64,
+        /// Seconds between the refund watch's passes over orders paid in the last 2 days
+        /// (those paid in the last 30 days are asked about daily). Refunds made in the
+        /// gateway's portal send no notification; this is how they are found.
+        #[arg(long, value_name = "SECONDS", default_value = "3600", value_parser = refund_watch_period)]
+        refund_watch_every: u64,
     },
     /// Find orders by job reference, payment reference, order number or e-mail.
     Lookup { query: String },
@@ -268,6 +273,16 @@ impl TunnelArgs {
     }
 }
 
+/// `--refund-watch-every`: whole seconds, at least one.
+fn refund_watch_period(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "the refund watch period is a whole number of seconds, at least 1 (not \"{text}\")"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,5 +353,18 @@ mod tests {
             serve_tunnel_args(&[]).choice().unwrap(),
             TunnelChoice::None
         ));
+    }
+
+    #[test]
+    fn refund_watch_period_is_whole_seconds_from_one() {
+        assert_eq!(refund_watch_period("2"), Ok(2));
+        assert_eq!(refund_watch_period("3600"), Ok(3600));
+        for bad in ["0", "", "soon", "1.5", "-1"] {
+            let said = refund_watch_period(bad).unwrap_err();
+            assert!(
+                said.starts_with("the refund watch period is a whole number"),
+                "{said}"
+            );
+        }
     }
 }

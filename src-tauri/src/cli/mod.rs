@@ -129,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tunnel,
             listener,
             claim_lease,
+            refund_watch_every,
         } => {
             let mode = config::resolve_mode(cli.gateway.as_deref(), creds.as_ref())
                 .map_err(anyhow::Error::msg)?;
@@ -147,6 +148,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 listen,
                 concurrency,
                 reconcile_every: Duration::from_secs(reconcile_every.max(1)),
+                refund_watch_every: Duration::from_secs(refund_watch_every),
                 demo_every: Duration::from_secs(demo_every.max(1)),
             })
             .await

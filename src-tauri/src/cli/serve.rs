@@ -1,4 +1,4 @@
-//! `tillwatch serve` (the listener, confirm worker and reconciler, with no window) and
+//! `tillwatch serve` (the listener, confirm worker, reconciler and refund watch, with no window) and
 //! `tillwatch sim` (the gateway simulator on its own).
 
 use std::net::SocketAddr;
@@ -27,6 +27,7 @@ pub(super) struct ServeArgs {
     pub listen: SocketAddr,
     pub concurrency: usize,
     pub reconcile_every: Duration,
+    pub refund_watch_every: Duration,
     pub demo_every: Duration,
     pub tunnel: TunnelArgs,
     pub sources: listener::SourcePolicy,
@@ -145,6 +146,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             webhook_secret: secret,
             concurrency: args.concurrency,
             reconcile_every: args.reconcile_every,
+            refund_watch_every: args.refund_watch_every,
             sources: args.sources,
             delivery_retention: args.delivery_retention,
             claim_lease: args.claim_lease,

@@ -214,6 +214,7 @@ pub(super) async fn start_services(
                 webhook_secret: secret,
                 sources: settings.source_policy(),
                 delivery_retention: settings.delivery_retention(),
+                // The refund watch's period and windows: the defaults (Settings come later).
                 ..ServeOptions::default()
             };
             tauri::async_runtime::spawn(async move {

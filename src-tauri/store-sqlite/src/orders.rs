@@ -320,6 +320,43 @@ impl Orders for SqliteStore {
         .await
     }
 
+    /// Paid orders by the time their status became paid (`updated_at`, which moves only on a
+    /// status change), keyset-paged on `(updated_at, job_ref)`: the `payment_jobs_by_updated`
+    /// index serves the range and the order.
+    async fn paid_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<(Timestamp, JobRef)>,
+        limit: u32,
+    ) -> Result<Vec<(Timestamp, JobRef)>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT updated_at, job_ref FROM payment_jobs
+                 WHERE status IN ('Paid', 'Verified') AND updated_at >= ?1 AND updated_at < ?2
+                   AND (?3 IS NULL OR (updated_at, job_ref) > (?3, ?4))
+                 ORDER BY updated_at, job_ref LIMIT ?5",
+            )?;
+            let (after_at, after_job) = match &after {
+                Some((at, job)) => (Some(at.to_string()), Some(job.as_str().to_owned())),
+                None => (None, None),
+            };
+            let rows = stmt.query_map(
+                params![from.to_string(), to.to_string(), after_at, after_job, limit],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (at, job) = row?;
+                let at = Timestamp::parse(&at).map_err(|e| DbError::Corrupt(e.to_string()))?;
+                let job = JobRef::parse(&job).map_err(|e| DbError::Corrupt(e.to_string()))?;
+                out.push((at, job));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Marks an order as shipped if the shipping rule allows it; recorded in the audit log,
     /// with the owner's reason when a mismatch was overridden.
     async fn ship(&self, req: ShipRequest) -> Result<OrderDetail, StoreError> {

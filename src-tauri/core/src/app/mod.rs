@@ -28,7 +28,9 @@ pub use money::{
     cancel_order, capture_order, refund_order, FollowPolicy, MoneyActionError, MoneyOutcome,
     MoneyReport,
 };
-pub use serve::{retention_days, ServeOptions, DEFAULT_DELIVERY_RETENTION_DAYS};
+pub use serve::{
+    retention_days, ServeOptions, DEFAULT_DELIVERY_RETENTION_DAYS, DEFAULT_REFUND_WATCH_EVERY,
+};
 
 #[derive(Debug, Clone)]
 pub struct ShopPolicy {

@@ -1,4 +1,4 @@
-//! Serving: the listener, confirm worker, reconciler, breaker probe and pruning run
+//! Serving: the listener, confirm worker, reconciler, refund watch, breaker probe and pruning run
 //! together until shutdown; and, on a shared store, following the changes other
 //! processes make.
 
@@ -15,7 +15,7 @@ use crate::gateway::{GatewayClient, ProbeSchedule};
 use crate::listener;
 use crate::pipeline::{
     keep_probing, ConfirmWorker, ConfirmWorkerConfig, CoreEvent, CredentialCheck, GatewaySlots,
-    Reconciler, ReconcilerConfig,
+    Reconciler, ReconcilerConfig, RefundWatch, RefundWatchConfig,
 };
 use crate::store::{ChangeCursor, RemoteChange, RemoteChanges, Store};
 
@@ -29,6 +29,9 @@ pub struct ServeOptions {
     /// Gateway requests in flight at once.
     pub concurrency: usize,
     pub reconcile_every: Duration,
+    /// How often the refund watch re-asks about orders paid in the last 2 days (older
+    /// ones within 30 days: daily). Refunds send no notification.
+    pub refund_watch_every: Duration,
     /// When to ask the gateway again about a delivery, and when to give up on it.
     pub delivery_policy: DeliveryPolicy,
     /// Timeouts, connection cap and shutdown grace of the webhook listener.
@@ -44,6 +47,9 @@ pub struct ServeOptions {
     pub probe: ProbeSchedule,
 }
 
+/// The refund watch's period for the most recent orders unless the owner says otherwise.
+pub const DEFAULT_REFUND_WATCH_EVERY: Duration = Duration::from_secs(3_600);
+
 /// Settled deliveries are kept this long unless the owner says otherwise.
 pub const DEFAULT_DELIVERY_RETENTION_DAYS: u32 = 90;
 
@@ -58,6 +64,7 @@ impl Default for ServeOptions {
             webhook_secret: None,
             concurrency: 8,
             reconcile_every: Duration::from_secs(300),
+            refund_watch_every: DEFAULT_REFUND_WATCH_EVERY,
             delivery_policy: DeliveryPolicy::default(),
             limits: listener::ServeLimits::default(),
             sources: listener::SourcePolicy::default(),
@@ -214,7 +221,15 @@ impl<S: Store> Tillwatch<S> {
             self.bus.clone(),
             ReconcilerConfig {
                 interval: opts.reconcile_every,
-                slots,
+                slots: slots.clone(),
+            },
+        );
+        let refund_watch = RefundWatch::new(
+            self.store.clone(),
+            reconciler.clone(),
+            RefundWatchConfig {
+                recent_every: opts.refund_watch_every,
+                ..RefundWatchConfig::new(slots)
             },
         );
         let probing_task = {
@@ -250,6 +265,7 @@ impl<S: Store> Tillwatch<S> {
             stopped(),
         ));
         let reconciler_task = tokio::spawn(reconciler.run(stopped()));
+        let refund_watch_task = tokio::spawn(refund_watch.run(stopped()));
 
         let served = listener.serve(tcp, opts.limits, shutdown).await;
         let _ = stop_tx.send(true);
@@ -258,6 +274,7 @@ impl<S: Store> Tillwatch<S> {
         let _ = worker_task.await;
         let _ = pruning_task.await;
         let _ = reconciler_task.await;
+        let _ = refund_watch_task.await;
         served
     }
 }

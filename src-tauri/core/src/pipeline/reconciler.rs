@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
 use super::{mismatch, CoreEvent, CredentialCheck, EventBus, GatewaySlots, ReconcileReport, Slot};
 use crate::domain::{ChangeSource, JobRef, Timestamp};
@@ -18,6 +18,27 @@ pub struct ReconcilerConfig {
     pub interval: Duration,
     /// Shared with the confirm worker; the reconciler takes only slots it leaves free.
     pub slots: GatewaySlots,
+}
+
+/// What a pass of re-asking the gateway did, job by job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassCount {
+    pub checked: usize,
+    /// Jobs whose own status changed.
+    pub changed: usize,
+    pub failed: usize,
+}
+
+impl PassCount {
+    /// Counts one finished [`Reconciler::check`] (an error or a panicked task fails).
+    pub(super) fn add(&mut self, done: Result<Result<bool, GatewayError>, JoinError>) {
+        self.checked += 1;
+        match done {
+            Ok(Ok(true)) => self.changed += 1,
+            Ok(Ok(false)) => {}
+            Ok(Err(_)) | Err(_) => self.failed += 1,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -38,6 +59,11 @@ impl<S: Store> Reconciler<S> {
             cfg,
             now: Arc::new(Notify::new()),
         }
+    }
+
+    /// Whether gateway calls are held back (the breaker is open).
+    pub(super) fn gateway_paused(&self) -> bool {
+        self.gateway.breaker().is_open()
     }
 
     /// Ask for a pass at once (e.g. after the public URL changed).
@@ -107,35 +133,32 @@ impl<S: Store> Reconciler<S> {
             }
         };
         let mut tasks = JoinSet::new();
-        let mut tally = |done: Result<Result<bool, GatewayError>, _>| {
-            report.checked += 1;
-            match done {
-                Ok(Ok(true)) => report.caught_up += 1,
-                Ok(Ok(false)) => {}
-                Ok(Err(_)) | Err(_) => report.failed += 1,
-            }
-        };
+        let mut count = PassCount::default();
         // A slot first, then a task: the pass never holds more work than it has slots
         // for, and it waits (not the live confirmations) whenever they need the gateway.
         for job in jobs {
             let slot = self.cfg.slots.background().await;
             while let Some(done) = tasks.try_join_next() {
-                tally(done);
+                count.add(done);
             }
             let this = self.clone();
             tasks.spawn(async move { this.check(&job, slot).await });
         }
         while let Some(done) = tasks.join_next().await {
-            tally(done);
+            count.add(done);
         }
+        report.checked = count.checked;
+        report.caught_up = count.changed;
+        report.failed = count.failed;
         report.at = Timestamp::now();
         self.bus
             .publish(CoreEvent::ReconcileFinished(report.clone()));
         report
     }
 
-    /// Whether the order's own status changed.
-    async fn check(&self, job: &JobRef, slot: Slot) -> Result<bool, GatewayError> {
+    /// Asks the gateway about one job (holding `slot` for the call) and records what it
+    /// says with source "poll". Whether the order's own status changed.
+    pub(super) async fn check(&self, job: &JobRef, slot: Slot) -> Result<bool, GatewayError> {
         let answer = self.gateway.retrieve_job(job).await;
         if let Err(GatewayError::Forbidden { .. }) = answer {
             // Every job in the round is one we hold: is the refusal about it, or about us?

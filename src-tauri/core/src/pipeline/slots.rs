@@ -1,7 +1,7 @@
 //! Requests to the gateway in flight at once, shared by two classes of work. Live
-//! confirmations (a notification we acknowledged) take any free slot; the reconciler is
-//! background work and takes a slot only when no live confirmation is waiting for one, so
-//! a reconcile pass over thousands of jobs never makes a new payment wait behind it.
+//! confirmations (a notification we acknowledged) take any free slot; the reconciler and
+//! the refund watch are background work and take a slot only when no live confirmation is
+//! waiting for one, so a pass over thousands of jobs never makes a new payment wait behind it.
 
 use std::sync::Arc;
 

@@ -314,6 +314,16 @@ crate::store_area! {
         async fn unship(&self, job: &JobRef, by: Option<String>) -> Answer<OrderDetail>;
         /// Jobs not final yet, least recently confirmed first: the reconciler's round.
         async fn unfinished_jobs(&self) -> Answer<Vec<JobRef>>;
+        /// Paid (or Verified) orders whose status became paid in `[from, to)`, oldest first,
+        /// after the `(paid at, job)` keyset cursor `after`, at most `limit`: a page of the
+        /// refund watch's round, so it never reads the whole history at once.
+        async fn paid_between(
+            &self,
+            from: Timestamp,
+            to: Timestamp,
+            after: Option<(Timestamp, JobRef)>,
+            limit: u32,
+        ) -> Answer<Vec<(Timestamp, JobRef)>>;
         /// What this app asked for when it created the job, if it did.
         async fn expectation(&self, job: &JobRef) -> Answer<Option<Expected>>;
     }

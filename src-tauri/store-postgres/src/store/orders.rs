@@ -298,6 +298,43 @@ impl Orders for PgStore {
         .await
     }
 
+    /// Paid orders by the time their status became paid (`updated_at`, which moves only on a
+    /// status change), keyset-paged on `(updated_at, job_ref)`: the `payment_jobs_by_updated`
+    /// index serves the range and the order.
+    async fn paid_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<(Timestamp, JobRef)>,
+        limit: u32,
+    ) -> Result<Vec<(Timestamp, JobRef)>, StoreError> {
+        let (from, to) = (at(from), at(to));
+        let (after_at, after_job) = match after {
+            Some((t, job)) => (Some(at(t)), Some(job.as_str().to_owned())),
+            None => (None, None),
+        };
+        let limit = i64::from(limit);
+        self.read(|tx| {
+            let after_job = after_job.clone();
+            Box::pin(async move {
+                let rows = tx
+                    .query(
+                        "SELECT updated_at, job_ref FROM payment_jobs
+                         WHERE status IN ('Paid', 'Verified') AND updated_at >= $1
+                           AND updated_at < $2
+                           AND ($3::timestamptz IS NULL OR (updated_at, job_ref) > ($3, $4))
+                         ORDER BY updated_at, job_ref LIMIT $5",
+                        &[&from, &to, &after_at, &after_job, &limit],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((ts(r, 0)?, job_ref(r.try_get(1)?)?)))
+                    .collect()
+            })
+        })
+        .await
+    }
+
     /// Marks an order as shipped if the shipping rule allows it, audited with who asked.
     /// The order's row is locked first: of two processes shipping it at once, the second
     /// reads it shipped and is refused (`AlreadyShipped`).
