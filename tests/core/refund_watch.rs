@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use tillwatch_core::app::ServeOptions;
-use tillwatch_core::domain::{JobRef, PaymentStatus};
+use tillwatch_core::domain::{ChangeSource, JobRef, MoneyState, MoveStatus, PaymentStatus};
 use tillwatch_core::store::Orders;
 use tillwatch_sim::{Endpoint, Script};
 
@@ -49,7 +49,7 @@ async fn a_portal_refund_is_found_within_one_watch_period() {
         .unwrap();
 
     // The order's stored gateway answer shows the refund: the gateway was asked again and
-    // its answer applied (with the money fields of i19-money, the refund is recorded too).
+    // its answer applied.
     let found = rig
         .wait_order(&job.reference, "re-confirmed with the refund", |d| {
             d.raw_last_answer
@@ -84,6 +84,17 @@ async fn a_portal_refund_is_found_within_one_watch_period() {
         paid.status_events.len(),
         "nothing new in the status history"
     );
+    // And the refund itself is recorded, learnt by polling: source Poll, nobody's, counted.
+    let refund = found
+        .refunds
+        .iter()
+        .find(|r| r.refund_number.as_deref() == Some("RW-REFUND-1"))
+        .expect("the refund is recorded with the order");
+    assert_eq!(refund.status, MoveStatus::Completed);
+    assert_eq!(refund.source, ChangeSource::Poll, "found by the watch");
+    assert_eq!(refund.by, None, "made elsewhere: nobody here asked for it");
+    assert_eq!(found.summary.refunded_amount, "2.50".parse().unwrap());
+    assert_eq!(found.summary.money_state(), MoneyState::PartlyRefunded);
     rig.stop().await;
 }
 
