@@ -218,3 +218,42 @@ impl<S: Store> Tillwatch<S> {
         Ok(snapshot)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PaymentRef;
+
+    fn amount(s: &str) -> Amount {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn each_refund_is_recorded_against_the_balance_left_by_the_ones_before_it() {
+        let job_ref = JobRef::parse("1234567890123456789").unwrap();
+        let refund = |p: &str, a: &str, n: &str| PlannedMove::Refund {
+            payment: PaymentRef::parse(p).unwrap(),
+            amount: amount(a),
+            refund_number: n.to_owned(),
+        };
+        let plan = MoneyPlan {
+            job_ref: job_ref.clone(),
+            currency: None,
+            moves: vec![
+                refund("9000000000000000001", "6.00", "R-1"),
+                refund("9000000000000000002", "2.00", "R-2"),
+                PlannedMove::CancelJob,
+            ],
+            note: None,
+        };
+        let reqs = money_requests(&plan, amount("10.00"), "ana@till", Timestamp::now());
+        assert_eq!(reqs.len(), 2, "a cancel is not recorded as a money move");
+        assert_eq!(reqs[0].refundable_seen, Some(amount("10.00")));
+        assert_eq!(reqs[1].refundable_seen, Some(amount("4.00")));
+        assert_eq!(reqs[1].number, "R-2");
+        assert_eq!(reqs[0].by.as_deref(), Some("ana@till"));
+        assert!(reqs
+            .iter()
+            .all(|r| r.kind == MoveKind::Refund && r.job_ref == job_ref));
+    }
+}
