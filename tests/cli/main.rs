@@ -14,6 +14,7 @@ mod deliveries;
 mod harness;
 mod links;
 mod money;
+mod moving;
 mod owner;
 #[path = "../common/postgres.rs"]
 mod postgres;

@@ -94,6 +94,34 @@ pub(super) enum Command {
         /// This shop ships on Reserved (authorised, captured later).
         #[arg(long, env = "TILLWATCH_SHIP_ON_RESERVED")]
         allow_reserved: bool,
+        /// Capture a Reserved order first and ship only once the capture completed.
+        #[arg(long, conflicts_with = "override_mismatch")]
+        capture: bool,
+    },
+    /// Refund a paid order, in full or in part (a same-day payment's full refund is
+    /// sent as a cancel).
+    Refund {
+        /// Exact job reference, payment reference or order number.
+        reference: String,
+        /// How much (default: the whole refundable balance).
+        #[arg(long)]
+        amount: Option<String>,
+        /// Why, for the owner's own record.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Cancel an unsettled payment, void a reservation, or cancel an unpaid job.
+    Cancel {
+        /// Exact job reference, payment reference or order number.
+        reference: String,
+    },
+    /// Capture a Reserved order's reservation.
+    Capture {
+        /// Exact job reference, payment reference or order number.
+        reference: String,
+        /// Only where the gateway allows partial capture (cards take the full amount).
+        #[arg(long)]
+        amount: Option<String>,
     },
     /// Undo `ship`.
     Unship {

@@ -1,10 +1,12 @@
-//! The command line: `serve`, `lookup`, `orders`, `ship`, `unship`, `export`, `sim`.
+//! The command line: `serve`, `lookup`, `orders`, `ship`, `unship`, `export`, `sim`,
+//! `refund`, `cancel`, `capture`.
 //! Each command is a thin face over `app::Tillwatch`: `args` says what can be typed,
 //! `serve` runs the listener, `read` the commands that read and mark orders, `links` the
-//! payment links, and `print` words what they show.
+//! payment links, `money` refunds, cancels and captures, and `print` words what they show.
 
 mod args;
 mod links;
+mod money;
 mod print;
 mod read;
 mod serve;
@@ -160,27 +162,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             scale,
         } => serve::run_sim(listen, webhook, demo_every, scale).await,
         Command::Link { action } => {
-            let mode = config::resolve_mode(cli.gateway.as_deref(), creds.as_ref())
-                .map_err(anyhow::Error::msg)?;
-            let Some(creds) = creds.filter(|_| mode != Mode::Demo) else {
-                bail!(
-                    "payment links need a gateway: set {} and {}",
-                    config::ENV_CONFIGURATION_ID,
-                    config::ENV_API_KEY
-                );
-            };
-            let Mode::Gateway(environment) = &mode else {
-                unreachable!("demo refused above")
-            };
-            let gateway = crate::boot::gateway_client(environment.clone(), creds)?;
-            let db = mode.database_path(&data_dir);
-            let app = App::new(
-                open_store(cli.database_url.as_deref(), &db).await?,
-                ShopPolicy {
-                    allow_ship_on_reserved: false,
-                },
-            );
+            let (app, gateway, db) = gateway_app(
+                cli.gateway.as_deref(),
+                cli.database_url.as_deref(),
+                creds,
+                &data_dir,
+                false,
+            )
+            .await?;
             links::link(app, gateway, action, &data_dir, &db, cli.json).await
+        }
+        money_command @ (Command::Refund { .. }
+        | Command::Cancel { .. }
+        | Command::Capture { .. }
+        | Command::Ship { capture: true, .. }) => {
+            let allow_reserved = matches!(
+                money_command,
+                Command::Ship {
+                    allow_reserved: true,
+                    ..
+                }
+            );
+            let (app, gateway, _) = gateway_app(
+                cli.gateway.as_deref(),
+                cli.database_url.as_deref(),
+                creds,
+                &data_dir,
+                allow_reserved,
+            )
+            .await?;
+            money::money(app, gateway, money_command, cli.json).await
         }
         read_command => {
             // Read commands need no credentials: the mode only picks the database.
@@ -213,6 +224,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             read::read(app, read_command, cli.json).await
         }
     }
+}
+
+/// The app and a gateway client, for the commands that talk to the gateway (payment
+/// links, moving money); refused in demo mode or without credentials.
+async fn gateway_app(
+    gateway: Option<&str>,
+    database_url: Option<&str>,
+    creds: Option<Credentials>,
+    data_dir: &std::path::Path,
+    allow_ship_on_reserved: bool,
+) -> anyhow::Result<(App, crate::gateway::GatewayClient, PathBuf)> {
+    let mode = config::resolve_mode(gateway, creds.as_ref()).map_err(anyhow::Error::msg)?;
+    let Some(creds) = creds.filter(|_| mode != Mode::Demo) else {
+        bail!(
+            "this command needs a gateway: set {} and {}",
+            config::ENV_CONFIGURATION_ID,
+            config::ENV_API_KEY
+        );
+    };
+    let Mode::Gateway(environment) = &mode else {
+        unreachable!("demo refused above")
+    };
+    let gateway = crate::boot::gateway_client(environment.clone(), creds)?;
+    let db = mode.database_path(data_dir);
+    let app = App::new(
+        open_store(database_url, &db).await?,
+        ShopPolicy {
+            allow_ship_on_reserved,
+        },
+    );
+    Ok((app, gateway, db))
 }
 
 /// The shared database when one is named, else this mode's own file.

@@ -108,7 +108,12 @@ pub(super) async fn read(app: App, command: Command, json: bool) -> anyhow::Resu
                 None => print!("{csv}"),
             }
         }
-        Command::Serve { .. } | Command::Sim { .. } | Command::Link { .. } => {
+        Command::Serve { .. }
+        | Command::Sim { .. }
+        | Command::Link { .. }
+        | Command::Refund { .. }
+        | Command::Cancel { .. }
+        | Command::Capture { .. } => {
             unreachable!("handled by run")
         }
     }

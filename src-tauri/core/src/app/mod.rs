@@ -2,11 +2,12 @@
 //! it: each translates its arguments, calls one method here and maps the error. Its
 //! errors are in `error`, serving (and following other processes) in `serve`, and the
 //! owner's "Test connection" in `connection`; moving an order's money (refund, capture,
-//! cancel) in `money`.
+//! cancel) in `money`, and the methods that do it for an order in `moving`.
 
 mod connection;
 mod error;
 mod money;
+mod moving;
 mod serve;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub use money::{
     cancel_order, capture_order, refund_order, FollowPolicy, MoneyActionError, MoneyOutcome,
     MoneyReport,
 };
+pub use moving::{money_requests, CaptureAndShip};
 pub use serve::{
     retention_days, ServeOptions, DEFAULT_DELIVERY_RETENTION_DAYS, DEFAULT_REFUND_WATCH_EVERY,
 };
